@@ -1,0 +1,24 @@
+# The two commands a new user needs: `make up` (the platform, embedded) and `make test` (the whole suite).
+.PHONY: setup up test lint typecheck unit bench
+
+setup:
+	@scripts/setup.sh
+
+up: setup
+	.venv/bin/flowtape up --data-dir .flowtape --port 8080
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+typecheck: setup
+	.venv/bin/mypy libs/common/src services/engine/src/flowtape/engine/domain
+
+test: setup
+	@scripts/services.sh
+	$(MAKE) --no-print-directory lint typecheck
+	.venv/bin/pytest
+
+bench: setup
+	@scripts/services.sh
+	.venv/bin/python -m benchmarks

@@ -1,0 +1,1 @@
+"""Shared contracts, bus, settings and telemetry of every Flowtape service."""

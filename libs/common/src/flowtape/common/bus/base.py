@@ -1,0 +1,110 @@
+"""What every bus adapter guarantees, and the one place that decides a delivery's fate.
+
+Outcomes, the same on RabbitMQ and in process:
+- the handler returns: ack (and, for a request, reply with its return value);
+- the message breaks its contract, or no handler takes its type, or the handler raises a
+  :class:`~flowtape.common.errors.FlowtapeError` that retrying cannot fix: dead-letter with the reason
+  (and answer a request with the error);
+- anything else (a bug, a database or peer that is down): requeue, until the delivery limit moves the
+  message to the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from flowtape.common.errors import FlowtapeError, InvalidMessage, Unavailable
+from flowtape.common.messages.base import Message, Reply, decode
+from flowtape.common.topology import QueueSpec
+
+log = logging.getLogger("flowtape.bus")
+
+Handler = Callable[[Any], Awaitable[Any]]
+Handlers = Mapping[type[Message], Handler]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    action: str  # "ack" | "dead_letter" | "retry"
+    reply: Reply | None = None
+    reason: str = ""
+
+
+def _reply_data(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True)
+    return value
+
+
+async def dispatch(raw: bytes, handlers: Handlers, queue: str, *, is_request: bool) -> Outcome:
+    """Decode ``raw``, run the handler for its type and say what to do with the delivery."""
+    try:
+        message = decode(raw)
+    except InvalidMessage as exc:
+        return Outcome("dead_letter", Reply(error=exc.info()) if is_request else None, exc.message)
+    handler = handlers.get(type(message))
+    if handler is None:
+        error = InvalidMessage(f"no handler for {message.type_name} on queue {queue}")
+        return Outcome("dead_letter", Reply(error=error.info()) if is_request else None, error.message)
+    try:
+        result = await handler(message)
+    except Unavailable as exc:
+        if is_request:
+            return Outcome("ack", Reply(**message.caused(error=exc.info())))
+        return Outcome("retry", reason=exc.message)
+    except FlowtapeError as exc:
+        reply = Reply(**message.caused(error=exc.info()))
+        if is_request:
+            return Outcome("ack", reply)
+        return Outcome("dead_letter", None, f"{exc.code}: {exc.message}")
+    except Exception as exc:
+        log.exception("handler for %s failed", message.type_name)
+        reason = f"{type(exc).__name__}: {exc}"
+        if is_request:
+            internal = FlowtapeError("the service failed to handle the request; see its log")
+            return Outcome("dead_letter", Reply(**message.caused(error=internal.info())), reason)
+        return Outcome("retry", reason=reason)
+    if is_request:
+        return Outcome("ack", Reply(**message.caused(data=_reply_data(result))))
+    return Outcome("ack")
+
+
+class Bus(ABC):
+    """Publish, subscribe and request/reply between services."""
+
+    @abstractmethod
+    def subscribe(self, queue: QueueSpec, handlers: Handlers, *, prefetch: int = 32) -> None:
+        """Consume ``queue`` (declared on start) with one handler per message type."""
+
+    @abstractmethod
+    async def publish(self, message: Message) -> None:
+        """Route ``message`` by its type; returns once the broker has it (publisher confirms)."""
+
+    @abstractmethod
+    async def request(self, message: Message, *, timeout: float = 10.0) -> Reply:
+        """Send a query or command and wait for its :class:`Reply`; raises TimedOut / Unavailable."""
+
+    @abstractmethod
+    async def start(self) -> None: ...
+
+    @abstractmethod
+    async def stop(self) -> None: ...
+
+    @abstractmethod
+    async def ping(self) -> bool:
+        """True while the broker is reachable (drives /readyz)."""
+
+    async def ask(self, message: Message, *, timeout: float = 10.0) -> Any:
+        """``request`` and unwrap: returns the reply's data or raises the peer's error."""
+        from flowtape.common.errors import error_from_info
+
+        reply = await self.request(message, timeout=timeout)
+        if reply.error is not None:
+            raise error_from_info(reply.error)
+        return reply.data

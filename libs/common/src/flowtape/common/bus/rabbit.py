@@ -1,0 +1,174 @@
+"""The RabbitMQ adapter, on FastStream, with every acknowledgement made explicitly.
+
+Durable queues are quorum queues with a delivery limit and a dead-letter exchange. A message dead-lettered
+by us (contract broken, no handler, unrecoverable error) is republished to ``flowtape.dead-letters`` with
+the reason in the ``x-flowtape-reason`` header and then acked, so the reason travels with it; a message that
+keeps failing transiently is nacked until RabbitMQ's delivery limit dead-letters it (``delivery_limit``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from faststream import AckPolicy
+from faststream.rabbit import Channel, ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
+from faststream.rabbit.annotations import RabbitMessage
+from prometheus_client import CollectorRegistry
+
+from flowtape.common.bus.base import Bus, Handlers, dispatch
+from flowtape.common.errors import TimedOut, Unavailable
+from flowtape.common.messages.base import Message, Reply, decode
+from flowtape.common.topology import COMMANDS, DEAD_LETTER_QUEUE, DEAD_LETTERS, EVENTS, QueueSpec, route_of
+
+log = logging.getLogger("flowtape.bus")
+
+EXCHANGES = {
+    name: RabbitExchange(name, type=ExchangeType.TOPIC, durable=True) for name in (COMMANDS, EVENTS, DEAD_LETTERS)
+}
+
+
+def rabbit_queue(spec: QueueSpec) -> RabbitQueue:
+    if spec.broadcast:
+        return RabbitQueue(spec.name, exclusive=True, auto_delete=True, routing_key=spec.binding)
+    arguments: dict[str, Any] = {}
+    if spec.name != DEAD_LETTERS:
+        arguments["x-dead-letter-exchange"] = DEAD_LETTERS
+        arguments["x-dead-letter-routing-key"] = spec.name
+    if not spec.quorum:
+        return RabbitQueue(spec.name, durable=True, routing_key=spec.binding, arguments=arguments)  # type: ignore[call-overload, no-any-return]
+    arguments["x-delivery-limit"] = spec.delivery_limit
+    return RabbitQueue(  # type: ignore[call-overload, no-any-return]
+        spec.name,
+        queue_type=QueueType.QUORUM,
+        durable=True,
+        routing_key=spec.binding,
+        arguments=arguments,
+    )
+
+
+class RabbitBus(Bus):
+    def __init__(self, url: str, *, service: str, registry: CollectorRegistry | None = None) -> None:
+        middlewares: list[Any] = []
+        if registry is not None:
+            from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
+
+            middlewares.append(RabbitPrometheusMiddleware(registry=registry, app_name=service))
+        self._broker = RabbitBroker(
+            url,
+            middlewares=middlewares,
+            app_id=f"flowtape-{service}",
+            graceful_timeout=10.0,
+            logger=None,
+        )
+        self._service = service
+
+    @property
+    def broker(self) -> RabbitBroker:
+        return self._broker
+
+    def subscribe(self, queue: QueueSpec, handlers: Handlers, *, prefetch: int = 32) -> None:
+        broker = self._broker
+        name = queue.name
+        limit = queue.delivery_limit
+
+        async def on_message(message: RabbitMessage) -> None:
+            raw = message.raw_message
+            outcome = await dispatch(message.body, handlers, name, is_request=bool(raw.reply_to))
+            if outcome.reply is not None and raw.reply_to:
+                await broker.publish(
+                    outcome.reply.encode(),
+                    routing_key=raw.reply_to,
+                    correlation_id=raw.correlation_id,
+                    content_type="application/json",
+                )
+            if outcome.action == "ack":
+                await message.ack()
+            elif outcome.action == "dead_letter":
+                await self._dead_letter(name, message.body, outcome.reason)
+                await message.ack()
+            else:
+                deliveries = int(str((raw.headers or {}).get("x-delivery-count") or 0)) + 1
+                if queue.broadcast and raw.redelivered:
+                    await self._dead_letter(name, message.body, f"retry failed: {outcome.reason}")
+                    await message.ack()
+                    return
+                log.warning("retrying a message on %s (%d/%d): %s", name, deliveries, limit, outcome.reason)
+                await asyncio.sleep(min(0.1 * 2**deliveries, 2.0))
+                await message.nack(requeue=True)
+
+        subscriber = broker.subscriber(
+            rabbit_queue(queue),
+            EXCHANGES[queue.exchange],
+            ack_policy=AckPolicy.MANUAL,
+            no_reply=True,
+            channel=Channel(prefetch_count=prefetch),
+        )
+        subscriber(on_message)
+
+    async def _dead_letter(self, queue: str, body: bytes, reason: str) -> None:
+        log.warning("dead-lettered a message from %s: %s", queue, reason)
+        await self._broker.publish(
+            body,
+            exchange=EXCHANGES[DEAD_LETTERS],
+            routing_key=queue,
+            headers={"x-flowtape-reason": reason[:1000], "x-flowtape-queue": queue},
+            persist=True,
+            content_type="application/json",
+        )
+
+    async def start(self) -> None:
+        try:
+            await self._broker.connect()
+            for exchange in EXCHANGES.values():
+                await self._broker.declare_exchange(exchange)
+            dead_letters = await self._broker.declare_queue(rabbit_queue(DEAD_LETTER_QUEUE))
+            await dead_letters.bind(DEAD_LETTERS, routing_key="#")
+            await self._broker.start()
+        except (ConnectionError, OSError) as exc:
+            raise Unavailable(f"cannot reach RabbitMQ: {exc}; is it running and is FLOWTAPE_AMQP_URL right?") from exc
+
+    async def stop(self) -> None:
+        await self._broker.stop()
+
+    async def ping(self) -> bool:
+        try:
+            return await self._broker.ping(timeout=2.0)
+        except Exception:
+            return False
+
+    async def publish(self, message: Message) -> None:
+        route = route_of(message)
+        await self._broker.publish(
+            message.encode(),
+            exchange=EXCHANGES[route.exchange],
+            routing_key=route.routing_key,
+            persist=True,
+            content_type="application/json",
+            message_type=message.type_name,
+            message_id=message.message_id,
+        )
+
+    async def publish_raw(self, exchange: str, routing_key: str, body: bytes) -> None:
+        """Publish bytes as they are: how tests send a poison message."""
+        await self._broker.publish(body, exchange=EXCHANGES[exchange], routing_key=routing_key, persist=True)
+
+    async def request(self, message: Message, *, timeout: float = 10.0) -> Reply:
+        route = route_of(message)
+        try:
+            response = await self._broker.request(
+                message.encode(),
+                exchange=EXCHANGES[route.exchange],
+                routing_key=route.routing_key,
+                timeout=timeout,
+                correlation_id=uuid.uuid4().hex,
+                content_type="application/json",
+            )
+        except TimeoutError:
+            raise TimedOut(f"no reply to {message.type_name} within {timeout:g} s") from None
+        reply = decode(response.body)
+        if not isinstance(reply, Reply):
+            raise Unavailable(f"unexpected answer {reply.type_name} to {message.type_name}")
+        return reply

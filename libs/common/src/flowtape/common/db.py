@@ -1,0 +1,37 @@
+"""SQLAlchemy async engines for a service's own tables, on PostgreSQL (asyncpg) or SQLite (aiosqlite).
+
+Each service keeps its tables in a schema named after it; on SQLite (one file per service) the schema is
+translated away, so the same table definitions serve both.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def async_engine(url: str, schema: str, *, pool_size: int = 10) -> AsyncEngine:
+    parsed = make_url(url)
+    if is_sqlite(url):
+        engine = create_async_engine(parsed.set(drivername="sqlite+aiosqlite"))
+        return engine.execution_options(schema_translate_map={schema: None})
+    return create_async_engine(
+        parsed.set(drivername="postgresql+asyncpg"), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    )
+
+
+async def ensure_schema(engine: AsyncEngine, schema: str) -> None:
+    if engine.dialect.name == "postgresql":
+        async with engine.begin() as conn:
+            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+
+
+async def ping(engine: AsyncEngine) -> bool:
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+    return True

@@ -1,0 +1,112 @@
+"""One error tree for every service; the gateway alone maps it to HTTP statuses.
+
+    FlowtapeError                 code            meaning
+    ├── InvalidInput              invalid_input   the caller sent something malformed
+    │   ├── InvalidWorkflow       invalid_workflow  a definition fails validation (names node/edge)
+    │   └── InvalidMessage        invalid_message   a bus message failed its contract (dead-lettered)
+    ├── NotFound                  not_found
+    ├── Conflict                  conflict
+    ├── PayloadTooLarge           payload_too_large
+    ├── Unauthorized              unauthorized
+    ├── Forbidden                 forbidden
+    ├── RateLimited               rate_limited
+    ├── TimedOut                  timeout         an operation or a node ran out of time
+    ├── Unavailable               unavailable     a dependency (broker, database, peer service) is down
+    └── NodeError                 node_error      a node failed while running (recorded, not raised to clients)
+
+Errors cross the bus as :class:`ErrorInfo` and are rebuilt with :func:`error_from_info`, so a 404 raised in
+the engine is a 404 at the gateway.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ErrorInfo(BaseModel):
+    """The wire shape of an error: also the `error` object of API responses."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    message: str
+    details: Any = None
+
+
+class FlowtapeError(Exception):
+    code: ClassVar[str] = "internal_error"
+
+    def __init__(self, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def info(self) -> ErrorInfo:
+        return ErrorInfo(code=self.code, message=self.message, details=self.details)
+
+
+class InvalidInput(FlowtapeError):
+    code = "invalid_input"
+
+
+class InvalidWorkflow(InvalidInput):
+    code = "invalid_workflow"
+
+
+class InvalidMessage(InvalidInput):
+    code = "invalid_message"
+
+
+class NotFound(FlowtapeError):
+    code = "not_found"
+
+
+class Conflict(FlowtapeError):
+    code = "conflict"
+
+
+class PayloadTooLarge(FlowtapeError):
+    code = "payload_too_large"
+
+
+class Unauthorized(FlowtapeError):
+    code = "unauthorized"
+
+
+class Forbidden(FlowtapeError):
+    code = "forbidden"
+
+
+class RateLimited(FlowtapeError):
+    code = "rate_limited"
+
+
+class TimedOut(FlowtapeError):
+    code = "timeout"
+
+
+class Unavailable(FlowtapeError):
+    code = "unavailable"
+
+
+class NodeError(FlowtapeError):
+    code = "node_error"
+
+
+def _all_subclasses(cls: type[FlowtapeError]) -> list[type[FlowtapeError]]:
+    found: list[type[FlowtapeError]] = []
+    for sub in cls.__subclasses__():
+        found.append(sub)
+        found.extend(_all_subclasses(sub))
+    return found
+
+
+def error_from_info(info: ErrorInfo) -> FlowtapeError:
+    """Rebuild the typed error a peer service raised."""
+    classes: list[type[FlowtapeError]] = [FlowtapeError, *_all_subclasses(FlowtapeError)]
+    for cls in classes:
+        if cls.code == info.code:
+            return cls(info.message, info.details)
+    return FlowtapeError(info.message, info.details)

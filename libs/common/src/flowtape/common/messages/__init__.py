@@ -1,0 +1,1 @@
+"""Versioned message contracts, one module per owning service."""

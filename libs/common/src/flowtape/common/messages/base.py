@@ -1,0 +1,93 @@
+"""The envelope every bus message carries, and the registry that decodes a message by its type name.
+
+Events are past tense and fan out; commands are imperative and go to one owner; queries are answered with a
+:class:`Reply`. Every message names its type on the wire, so one queue can carry several kinds and a consumer
+dispatches by type. New fields are added as optional only: old consumers ignore them, new ones default them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from flowtape.common.errors import ErrorInfo, InvalidMessage
+
+JsonItems = list[dict[str, Any]]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _id() -> str:
+    return uuid.uuid4().hex
+
+
+class Message(BaseModel):
+    """Base of all messages. Subclasses set ``type_name``; the routing lives in :mod:`flowtape.common.topology`."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    type_name: ClassVar[str] = ""
+    kind: ClassVar[Literal["event", "command", "query", "reply"]] = "event"
+
+    message_id: str = Field(default_factory=_id)
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    occurred_at: datetime = Field(default_factory=_now)
+    schema_version: int = 1
+
+    _registry: ClassVar[dict[str, type[Message]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if cls.type_name:
+            if cls.type_name in Message._registry and Message._registry[cls.type_name] is not cls:
+                raise TypeError(f"duplicate message type {cls.type_name}")
+            Message._registry[cls.type_name] = cls
+
+    def encode(self) -> bytes:
+        body = self.model_dump_json()
+        return b'{"type":"' + self.type_name.encode() + b'","body":' + body.encode() + b"}"
+
+    def caused(self, **fields: Any) -> dict[str, Any]:
+        """Envelope fields for a message caused by this one (keeps the correlation chain)."""
+        return {"correlation_id": self.correlation_id or self.message_id, "causation_id": self.message_id, **fields}
+
+
+class _Envelope(BaseModel):
+    type: str
+    body: dict[str, Any]
+
+
+def decode(raw: bytes) -> Message:
+    """Parse a wire message; anything that fails its contract raises :class:`InvalidMessage`."""
+    try:
+        envelope = _Envelope.model_validate_json(raw)
+    except ValidationError as exc:
+        raise InvalidMessage(f"not a Flowtape message envelope: {exc.errors()[0]['msg']}") from exc
+    cls = Message._registry.get(envelope.type)
+    if cls is None:
+        raise InvalidMessage(f"unknown message type {envelope.type!r}")
+    try:
+        return cls.model_validate(envelope.body)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
+        raise InvalidMessage(f"{envelope.type} failed validation: {problems}") from exc
+
+
+class Reply(Message):
+    """The answer to a query or a request-style command: data, or the error a peer raised."""
+
+    type_name = "common.Reply.v1"
+    kind = "reply"
+
+    data: Any = None
+    error: ErrorInfo | None = None

@@ -1,0 +1,165 @@
+"""What a node type is: a versioned class with a pydantic parameter model and an async ``run``.
+
+Connectors run every node type; the engine may evaluate the ``pure`` ones inline (deterministic, no I/O,
+no user code), so both go through :func:`execute_node`, which renders expressions and validates
+parameters the same way in either place.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from flowtape.common.errors import NodeError
+
+Item = dict[str, Any]
+MAIN = "main"
+
+
+class NodeParams(BaseModel):
+    """Base of every parameter model: unknown keys are an error, so typos surface at save time."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+P = TypeVar("P", bound=NodeParams)
+
+
+@dataclass(frozen=True)
+class NodeContext:
+    """Everything a node may know about the run it is part of."""
+
+    execution_id: str
+    workflow_id: str
+    workflow_version: int
+    node_id: str
+    attempt: int = 1
+    trigger: list[Item] = field(default_factory=list)
+    node_outputs: Mapping[str, list[Item]] = field(default_factory=dict)
+    timeout_seconds: float | None = None
+    request: Mapping[str, Any] | None = None
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable across redeliveries of the same attempt: send it to side-effecting APIs."""
+        return f"{self.execution_id}:{self.node_id}:{self.attempt}"
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """Items emitted on each output port."""
+
+    ports: dict[str, list[Item]]
+
+    @classmethod
+    def on(cls, items: list[Item], port: str = MAIN) -> NodeResult:
+        return cls({port: items})
+
+    def merged_with(self, other: NodeResult) -> NodeResult:
+        ports = {name: list(items) for name, items in self.ports.items()}
+        for name, items in other.ports.items():
+            ports.setdefault(name, []).extend(items)
+        return NodeResult(ports)
+
+
+class NodeType(Generic[P]):
+    """Subclass, set the class attributes, implement ``run_item`` (per_item) or ``run`` (batch)."""
+
+    type: ClassVar[str]
+    version: ClassVar[int] = 1
+    category: ClassVar[str] = "core"
+    description: ClassVar[str] = ""
+    # ``builtins.type``: inside this class body ``type`` is the ClassVar above
+    Params: ClassVar[builtins.type[NodeParams]]
+    ports: ClassVar[tuple[str, ...]] = (MAIN,)
+    mode: ClassVar[Literal["per_item", "batch"]] = "per_item"
+    #: deterministic and free of I/O: the engine may evaluate it inline
+    pure: ClassVar[bool] = False
+    #: starts a workflow; receives the trigger items as its input
+    trigger: ClassVar[bool] = False
+    #: parameter names whose values are not rendered as expressions (e.g. source code)
+    raw_params: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def output_ports(cls, raw_params: Mapping[str, Any]) -> tuple[str, ...]:
+        """The ports a node with these (unrendered) parameters may emit on: edges may leave only from these.
+
+        ``ports`` for most types; types whose ports are named by their parameters (``switch``) override it.
+        """
+        return cls.ports
+
+    async def run(self, ctx: NodeContext, params: P, items: list[Item]) -> NodeResult:
+        raise NotImplementedError
+
+    async def run_item(self, ctx: NodeContext, params: P, item: Item) -> NodeResult:
+        raise NotImplementedError
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """The catalog entry: what `GET /api/v1/nodes` shows and what validation checks against."""
+        return {
+            "type": cls.type,
+            "version": cls.version,
+            "category": cls.category,
+            "description": cls.description,
+            "params_schema": cls.Params.model_json_schema(),
+            "ports": list(cls.ports),
+            "pure": cls.pure,
+            "trigger": cls.trigger,
+        }
+
+
+def _scope(ctx: NodeContext, items: list[Item], item: Item | None) -> dict[str, Any]:
+    scope: dict[str, Any] = {
+        "item": item if item is not None else (items[0] if items else {}),
+        "items": items,
+        "trigger": ctx.trigger,
+        "nodes": {node: {"output": out} for node, out in ctx.node_outputs.items()},
+        "execution": {
+            "id": ctx.execution_id,
+            "workflow_id": ctx.workflow_id,
+            "workflow_version": ctx.workflow_version,
+        },
+    }
+    if ctx.request is not None:
+        scope["request"] = dict(ctx.request)
+    return scope
+
+
+def _validated(node: type[NodeType[Any]], raw: Mapping[str, Any], scope: dict[str, Any]) -> NodeParams:
+    from flowtape.common.expressions import render
+
+    rendered = {key: (value if key in node.raw_params else render(value, scope)) for key, value in raw.items()}
+    try:
+        return node.Params.model_validate(rendered)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'params'}: {err['msg']}" for err in exc.errors()
+        )
+        raise NodeError(f"invalid parameters for {node.type}: {problems}") from exc
+
+
+async def execute_node(
+    node: NodeType[Any], raw_params: Mapping[str, Any], ctx: NodeContext, items: list[Item]
+) -> NodeResult:
+    """Render the parameters (per item for per_item nodes), validate them and run the node."""
+    cls = type(node)
+    if cls.mode == "batch":
+        params = _validated(cls, raw_params, _scope(ctx, items, None))
+        return await node.run(ctx, params, items)
+    result = NodeResult({})
+    for item in items:
+        params = _validated(cls, raw_params, _scope(ctx, items, item))
+        result = result.merged_with(await node.run_item(ctx, params, item))
+    return result
+
+
+def resolve_params(
+    node: type[NodeType[Any]], raw_params: Mapping[str, Any], ctx: NodeContext, items: list[Item]
+) -> NodeParams:
+    """The node's parameters rendered once against all its input items (as a batch node sees them)."""
+    return _validated(node, raw_params, _scope(ctx, items, None))

@@ -1,0 +1,63 @@
+"""Settings from ``FLOWTAPE_*`` environment variables (and an optional ``.env``), names as in API.md.
+
+Unset broker and database URLs mean the embedded default: the in-process bus and SQLite files under
+``data_dir``. Outside development a default secret key is refused, so a production deployment cannot run
+with the key everyone can read in this file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ServiceName = Literal["gateway", "auth", "triggers", "engine", "connectors"]
+SERVICES: tuple[ServiceName, ...] = ("gateway", "auth", "triggers", "engine", "connectors")
+DEFAULT_PORTS: dict[ServiceName, int] = {
+    "gateway": 8080,
+    "auth": 8081,
+    "triggers": 8082,
+    "engine": 8083,
+    "connectors": 8084,
+}
+DEVELOPMENT_SECRET = "flowtape-development-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FLOWTAPE_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    amqp_url: str | None = None
+    database_url: str | None = None
+    port: int | None = None
+    host: str = "127.0.0.1"
+    secret_key: str = DEVELOPMENT_SECRET
+    data_dir: Path = Path(".flowtape")
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    request_timeout_seconds: float = Field(default=30.0, gt=0)
+    #: how many node tasks one connectors process runs at once
+    connectors_concurrency: int = Field(default=64, ge=1)
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if self.environment == "production" and self.secret_key == DEVELOPMENT_SECRET:
+            raise ValueError("FLOWTAPE_SECRET_KEY must be set to a secret of your own in production")
+        return self
+
+    def port_for(self, service: ServiceName) -> int:
+        return self.port if self.port is not None else DEFAULT_PORTS[service]
+
+    def database_url_for(self, service: ServiceName) -> str:
+        """``FLOWTAPE_<SERVICE>_DATABASE_URL``, else ``FLOWTAPE_DATABASE_URL``, else a SQLite file."""
+        override = os.environ.get(f"FLOWTAPE_{service.upper()}_DATABASE_URL")
+        if override:
+            return override
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(self.data_dir / f'{service}.db').resolve()}"

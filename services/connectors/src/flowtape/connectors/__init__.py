@@ -1,0 +1,1 @@
+"""Flowtape connectors service."""

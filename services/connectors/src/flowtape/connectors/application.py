@@ -1,0 +1,78 @@
+"""Running node tasks: the connectors' one verb, plus publishing what they can run."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from flowtape.common import logs
+from flowtape.common.errors import FlowtapeError
+from flowtape.common.messages.connectors import NodeTaskCompleted, RunNodeTask
+from flowtape.common.nodes.sdk import NodeContext, execute_node
+from flowtape.connectors.registry import NodeRegistry
+
+log = logging.getLogger("flowtape.connectors")
+
+DEFAULT_TIMEOUT_SECONDS = 300.0
+
+
+class NodeRunner:
+    def __init__(self, registry: NodeRegistry) -> None:
+        self._registry = registry
+
+    def catalog(self) -> list[dict[str, Any]]:
+        return self._registry.catalog()
+
+    async def run(self, task: RunNodeTask) -> NodeTaskCompleted:
+        """Run one attempt; any failure of the node becomes a ``failed`` outcome, never a bus retry."""
+        logs.execution_id.set(task.execution_id)
+        started = datetime.now(UTC)
+        timeout = task.timeout_seconds or DEFAULT_TIMEOUT_SECONDS
+        outcome: dict[str, Any]
+        try:
+            node = self._registry.get(task.node_type)
+            ctx = NodeContext(
+                execution_id=task.execution_id,
+                workflow_id=task.workflow_id,
+                workflow_version=task.workflow_version,
+                node_id=task.node_id,
+                attempt=task.attempt,
+                trigger=task.trigger,
+                node_outputs=task.node_outputs,
+                timeout_seconds=timeout,
+            )
+            result = await asyncio.wait_for(execute_node(node, task.params, ctx, task.items), timeout)
+            outcome = {"outcome": "succeeded", "ports": result.ports}
+        except TimeoutError:
+            outcome = {
+                "outcome": "failed",
+                "error": f"node timed out after {timeout:g} s (raise timeout_seconds on the node if it needs longer)",
+                "error_code": "timeout",
+            }
+        except FlowtapeError as exc:
+            outcome = {"outcome": "failed", "error": exc.message, "error_code": exc.code}
+        except Exception as exc:
+            log.exception("node %s (%s) crashed", task.node_id, task.node_type)
+            outcome = {"outcome": "failed", "error": f"{type(exc).__name__}: {exc}", "error_code": "node_crashed"}
+        envelope = task.caused(
+            execution_id=task.execution_id,
+            node_id=task.node_id,
+            attempt=task.attempt,
+            started_at=started,
+            finished_at=datetime.now(UTC),
+        )
+        try:
+            completed = NodeTaskCompleted(**envelope, **outcome)
+            completed.encode()
+        except (ValidationError, TypeError, ValueError) as exc:
+            completed = NodeTaskCompleted(
+                **envelope,
+                outcome="failed",
+                error=f"the node returned items that are not JSON: {exc}",
+                error_code="invalid_output",
+            )
+        return completed

@@ -1,0 +1,87 @@
+"""The ``code`` node: the user's ``run(items)`` in a separate process with time and memory limits.
+
+``run(items)`` receives all input items and returns the output items; a ``run(items, ctx)`` also receives
+``{"execution_id", "workflow_id", "workflow_version", "node_id", "attempt", "idempotency_key"}``.
+Only the standard library is importable. What the code prints is kept (truncated) in the error details
+when it fails and logged at debug level when it succeeds.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import Field
+
+from flowtape.common.errors import NodeError
+from flowtape.common.nodes.sdk import Item, NodeContext, NodeParams, NodeResult, NodeType
+from flowtape.connectors.sandbox import (
+    MemoryLimitExceeded,
+    PythonSandbox,
+    SandboxError,
+    SandboxLimits,
+    TimeLimitExceeded,
+    UserCodeFailed,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class CodeParams(NodeParams):
+    code: str = Field(
+        min_length=1,
+        max_length=1_000_000,
+        description="Python source defining run(items) (or run(items, ctx)) that returns a list of items",
+    )
+    timeout_seconds: float = Field(default=10, gt=0, le=300, description="Wall-clock limit in seconds")
+    memory_mb: int = Field(default=256, ge=16, le=4096, description="Memory the code may allocate, in MB")
+
+
+class CodeNode(NodeType[CodeParams]):
+    """Runs user Python over the whole batch of input items."""
+
+    type = "code"
+    category = "code"
+    description = "Run Python (standard library only) in a separate process: run(items) returns the output items."
+    Params = CodeParams
+    mode = "batch"
+    raw_params = ("code",)
+
+    def __init__(self, sandbox: PythonSandbox | None = None) -> None:
+        self._sandbox = sandbox or PythonSandbox()
+
+    async def run(self, ctx: NodeContext, params: CodeParams, items: list[Item]) -> NodeResult:
+        limits = SandboxLimits(timeout_seconds=params.timeout_seconds, memory_mb=params.memory_mb)
+        try:
+            outcome = await self._sandbox.run(params.code, items, limits=limits, context=_context(ctx))
+        except SandboxError as exc:
+            raise NodeError(_message(exc), details=_details(exc)) from None
+        if outcome.logs:
+            logger.debug("code node %s of execution %s printed:\n%s", ctx.node_id, ctx.execution_id, outcome.logs)
+        return NodeResult.on(outcome.items)
+
+
+def _context(ctx: NodeContext) -> dict[str, Any]:
+    return {
+        "execution_id": ctx.execution_id,
+        "workflow_id": ctx.workflow_id,
+        "workflow_version": ctx.workflow_version,
+        "node_id": ctx.node_id,
+        "attempt": ctx.attempt,
+        "idempotency_key": ctx.idempotency_key,
+    }
+
+
+def _message(exc: SandboxError) -> str:
+    if isinstance(exc, TimeLimitExceeded):
+        return f"code node exceeded its time limit of {exc.seconds:g} s"
+    if isinstance(exc, MemoryLimitExceeded):
+        return f"code node exceeded its memory limit of {exc.megabytes} MB"
+    return str(exc)
+
+
+def _details(exc: SandboxError) -> dict[str, Any]:
+    details: dict[str, Any] = {"logs": exc.logs}
+    if isinstance(exc, UserCodeFailed):
+        details.update(exception=exc.exc_type, line=exc.line, traceback=exc.traceback)
+    return details

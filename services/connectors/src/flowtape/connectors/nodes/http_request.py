@@ -1,0 +1,236 @@
+"""The ``http_request`` node: one HTTP call per input item, its response as the output item.
+
+The node never builds its own connection pool for long: the service injects one shared
+``httpx.AsyncClient`` (tests inject one on ``httpx.MockTransport``). Every failure a workflow author can
+fix (a non-2xx status, a timeout, an unreachable host, an oversized body) is a :class:`NodeError` whose
+message says what to check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import json
+import re
+from typing import Any, Literal
+
+import httpx
+from pydantic import Field, field_validator, model_validator
+
+from flowtape.common.errors import NodeError
+from flowtape.common.nodes.sdk import Item, NodeContext, NodeParams, NodeResult, NodeType
+
+DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+_ERROR_BODY_CHARS = 200
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+class HttpRequestParams(NodeParams):
+    """``json`` and ``body`` are mutually exclusive; an explicit ``"json": null`` sends JSON ``null``."""
+
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] = "GET"
+    url: str = Field(description="Absolute http:// or https:// URL")
+    headers: dict[str, str] = Field(default_factory=dict)
+    query: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    # Named json_body because BaseModel has a (deprecated) ``json`` method; clients only see "json".
+    json_body: Any = Field(default=None, alias="json", description="Sent as a JSON request body")
+    body: str | None = Field(default=None, description="Sent as the raw request body")
+    timeout: float = Field(default=30, gt=0, le=3600, description="Seconds for the whole request")
+    ignore_status: bool = Field(default=False, description="Do not fail the node on a non-2xx status")
+    send_idempotency_key: bool = Field(
+        default=False, description="Send an Idempotency-Key header, stable across retries of one attempt"
+    )
+    response_format: Literal["auto", "json", "text"] = "auto"
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _upper_method(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        try:
+            url = httpx.URL(value)
+        except httpx.InvalidURL as exc:
+            raise ValueError(f"not a valid URL: {exc}") from exc
+        if url.scheme not in ("http", "https"):
+            raise ValueError("must be an absolute http:// or https:// URL")
+        if not url.host:
+            raise ValueError("must name a host")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _sendable_headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a valid header name")
+            if not value.isascii() or "\r" in value or "\n" in value:
+                raise ValueError(f"header {name}: the value must be ASCII text without line breaks")
+        return headers
+
+    @model_validator(mode="after")
+    def _one_body(self) -> HttpRequestParams:
+        if "json_body" in self.model_fields_set and self.body is not None:
+            raise ValueError("give either json or body, not both")
+        return self
+
+    @property
+    def has_json_body(self) -> bool:
+        return "json_body" in self.model_fields_set
+
+
+class HttpRequestNode(NodeType[HttpRequestParams]):
+    """Sends an HTTP request per input item; outputs ``{"status", "headers" (lower-cased), "body"}``."""
+
+    type = "http_request"
+    category = "network"
+    description = (
+        "Send an HTTP request for each item and output its status, headers and body. "
+        "A non-2xx status fails the node unless ignore_status is set."
+    )
+    Params = HttpRequestParams
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient | None = None,
+        *,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        """``client`` is shared and owned by the caller; without one each request opens a short-lived one."""
+        self._client = client
+        self._max_response_bytes = max_response_bytes
+
+    async def run_item(self, ctx: NodeContext, params: HttpRequestParams, item: Item) -> NodeResult:
+        if self._client is not None:
+            return NodeResult.on([await self._send(self._client, ctx, params)])
+        async with httpx.AsyncClient() as client:
+            return NodeResult.on([await self._send(client, ctx, params)])
+
+    async def _send(self, client: httpx.AsyncClient, ctx: NodeContext, params: HttpRequestParams) -> Item:
+        target = f"{params.method} {params.url}"
+        request = client.build_request(
+            params.method,
+            params.url,
+            params=params.query or None,
+            headers=_request_headers(ctx, params),
+            timeout=httpx.Timeout(params.timeout),
+            **_request_body(params),
+        )
+        try:
+            # httpx timeouts are per network operation; this bounds the whole exchange, body included.
+            async with asyncio.timeout(params.timeout):
+                response = await client.send(request, stream=True, follow_redirects=True)
+                try:
+                    content = await self._read_capped(response, target)
+                finally:
+                    await response.aclose()
+        except TimeoutError as exc:
+            raise NodeError(
+                f"{target} timed out after {params.timeout:g} s: check that the server is up and "
+                "answering, or raise the node's timeout parameter"
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise NodeError(
+                f"{target} timed out after {params.timeout:g} s ({type(exc).__name__}): check that the "
+                "server is up and answering, or raise the node's timeout parameter"
+            ) from exc
+        except httpx.ConnectError as exc:
+            raise NodeError(
+                f"could not connect for {target}: {exc or type(exc).__name__}. Check the URL's host and "
+                "port, DNS, and that the server accepts connections from the connectors service"
+            ) from exc
+        except httpx.TooManyRedirects as exc:
+            raise NodeError(f"{target} redirected too many times: check the URL") from exc
+        except httpx.HTTPError as exc:
+            raise NodeError(
+                f"{target} failed: {type(exc).__name__}: {exc}. Check the URL and that the server "
+                "speaks HTTP on that port"
+            ) from exc
+
+        text = _decode(content, response)
+        if not response.is_success and not params.ignore_status:
+            excerpt = text.strip()[:_ERROR_BODY_CHARS]
+            raise NodeError(
+                f"HTTP {response.status_code} from {target}" + (f": {excerpt}" if excerpt else ""),
+                details={"status": response.status_code, "body": excerpt},
+            )
+        return {
+            "status": response.status_code,
+            "headers": dict(response.headers),
+            "body": _body(text, response, params.response_format, target),
+        }
+
+    async def _read_capped(self, response: httpx.Response, target: str) -> bytes:
+        limit = self._max_response_bytes
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise NodeError(_too_large(target, limit))
+        chunks = bytearray()
+        async for chunk in response.aiter_bytes():
+            chunks += chunk
+            if len(chunks) > limit:
+                raise NodeError(_too_large(target, limit))
+        return bytes(chunks)
+
+
+def _request_headers(ctx: NodeContext, params: HttpRequestParams) -> dict[str, str]:
+    headers = dict(params.headers)
+    if params.send_idempotency_key:
+        for name in [name for name in headers if name.lower() == "idempotency-key"]:
+            del headers[name]
+        headers["Idempotency-Key"] = ctx.idempotency_key
+    if not any(name.lower() == "content-type" for name in headers):
+        if params.has_json_body:
+            headers["Content-Type"] = "application/json"
+        elif params.body is not None:
+            headers["Content-Type"] = "text/plain; charset=utf-8"
+    return headers
+
+
+def _request_body(params: HttpRequestParams) -> dict[str, Any]:
+    if params.has_json_body:
+        # json.dumps here, not httpx's json=, so an explicit null is sent rather than dropped.
+        return {"content": json.dumps(params.json_body, ensure_ascii=False).encode()}
+    if params.body is not None:
+        return {"content": params.body.encode()}
+    return {}
+
+
+def _too_large(target: str, limit: int) -> str:
+    return (
+        f"the response to {target} is larger than the {limit // (1024 * 1024)} MiB limit: "
+        "ask the API for less (pagination, filters)"
+    )
+
+
+def _decode(content: bytes, response: httpx.Response) -> str:
+    encoding = response.charset_encoding or "utf-8"
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        encoding = "utf-8"
+    return content.decode(encoding, errors="replace")
+
+
+def _is_json(response: httpx.Response) -> bool:
+    media_type = str(response.headers.get("content-type", "")).split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+def _body(text: str, response: httpx.Response, response_format: str, target: str) -> Any:
+    if response_format == "text":
+        return text
+    if response_format == "auto" and not _is_json(response):
+        return text
+    if not text.strip():
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        if response_format == "auto":
+            return text
+        raise NodeError(
+            f"the response to {target} is not valid JSON ({exc}); use response_format 'text' or 'auto'"
+        ) from exc

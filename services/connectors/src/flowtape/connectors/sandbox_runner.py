@@ -1,0 +1,163 @@
+"""The child side of :mod:`flowtape.connectors.sandbox`: runs one piece of user code and reports once.
+
+This file is passed to ``python -I -S -B -c``: it must import nothing outside the standard library.
+Protocol: the parent writes ``{"code", "items", "context", "memory_bytes", "cpu_seconds"}`` as JSON on
+stdin; the runner moves the original stdout to a private descriptor and points descriptor 1 at stderr,
+so whatever the user's code prints (even with ``os.write(1, ...)``) lands in the logs, and the one JSON
+outcome written to the private descriptor cannot be corrupted by it.
+"""
+
+import builtins
+import inspect
+import io
+import json
+import linecache
+import os
+import resource
+import signal
+import sys
+import traceback
+from typing import Any
+
+FILENAME = "<code>"
+MESSAGE_CHARS = 500
+
+
+def main() -> None:
+    pid = os.getpid()
+    result_fd = os.dup(1)
+    os.dup2(2, 1)
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(encoding="utf-8", errors="backslashreplace", line_buffering=True)
+    payload = json.loads(sys.stdin.buffer.read())
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    _limit_resources(payload["memory_bytes"], payload["cpu_seconds"])
+    try:
+        outcome = _run(payload["code"], payload["items"], payload["context"])
+        data = _encoded(outcome)
+    except MemoryError:
+        data = b'{"ok": false, "kind": "memory"}'
+    if os.getpid() != pid:
+        os._exit(0)  # a process the code forked: only the original reports
+    with os.fdopen(result_fd, "wb") as out:
+        out.write(data)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter shutdown: the user's atexit hooks and finalizers must not delay or alter the outcome.
+    os._exit(0)
+
+
+def _encoded(outcome: dict[str, Any]) -> bytes:
+    try:
+        return json.dumps(outcome, allow_nan=False).encode()
+    except (TypeError, ValueError, RecursionError) as exc:
+        reason = f"run() returned items that are not JSON-serializable: {exc}"
+        return json.dumps(_invalid(reason)).encode()
+
+
+def _limit_resources(memory_bytes: int, cpu_seconds: int) -> None:
+    # The memory budget is on top of what the interpreter and the parsed input items already use.
+    _set_limit(resource.RLIMIT_AS, _address_space_in_use() + memory_bytes)
+    _set_limit(resource.RLIMIT_CPU, cpu_seconds, cpu_seconds + 1)
+    _set_limit(resource.RLIMIT_NOFILE, 32)
+    _set_limit(resource.RLIMIT_CORE, 0)
+    # No files may grow: writes fail with EFBIG instead of SIGXFSZ killing the process.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    _set_limit(resource.RLIMIT_FSIZE, 0)
+    if hasattr(resource, "RLIMIT_NPROC"):
+        _set_limit(resource.RLIMIT_NPROC, 0)
+
+
+def _set_limit(which: int, soft: int, hard: int | None = None) -> None:
+    hard = soft if hard is None else hard
+    _, current_hard = resource.getrlimit(which)
+    if current_hard != resource.RLIM_INFINITY:
+        soft, hard = min(soft, current_hard), min(hard, current_hard)
+    try:
+        resource.setrlimit(which, (soft, hard))
+    except (ValueError, OSError):
+        resource.setrlimit(which, (soft, current_hard))
+
+
+def _address_space_in_use() -> int:
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[0]) * resource.getpagesize()
+    except (OSError, ValueError, IndexError):
+        return 32 * 1024 * 1024
+
+
+def _run(source: str, items: list[Any], context: dict[str, Any]) -> dict[str, Any]:
+    linecache.cache[FILENAME] = (len(source), None, source.splitlines(True), FILENAME)
+    try:
+        code = compile(source, FILENAME, "exec")
+    except SyntaxError as exc:
+        return {"ok": False, "kind": "syntax", "message": exc.msg, "line": exc.lineno}
+    namespace = {"__name__": "__flowtape_code__", "__builtins__": builtins}
+    try:
+        exec(code, namespace)
+        run = namespace.get("run")
+        if not callable(run):
+            return {"ok": False, "kind": "no_run"}
+        result = run(*_arguments(run, items, context))
+        if inspect.isawaitable(result):
+            import asyncio
+
+            result = asyncio.run(_awaited(result))
+    except MemoryError:
+        raise
+    except BaseException as exc:
+        return _failure(exc)
+    return _checked(result)
+
+
+def _arguments(run: object, items: list[Any], context: dict[str, Any]) -> tuple[Any, ...]:
+    try:
+        inspect.signature(run).bind(items, context)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return (items,)
+    return (items, context)
+
+
+async def _awaited(awaitable: object) -> object:
+    return await awaitable  # type: ignore[misc]
+
+
+def _failure(exc: BaseException) -> dict[str, Any]:
+    frames = [frame for frame in traceback.extract_tb(exc.__traceback__) if frame.filename == FILENAME]
+    message = str(exc)
+    if len(message) > MESSAGE_CHARS:
+        message = message[:MESSAGE_CHARS] + "…"
+    return {
+        "ok": False,
+        "kind": "exception",
+        "type": type(exc).__name__,
+        "message": message,
+        "line": frames[-1].lineno if frames else None,
+        "traceback": "Traceback (most recent call last):\n"
+        + "".join(traceback.format_list(frames))
+        + "".join(traceback.format_exception_only(type(exc), exc)),
+    }
+
+
+def _checked(result: object) -> dict[str, Any]:
+    if not isinstance(result, list):
+        return _invalid(f"run() must return a list of items (dicts), but it returned {_kind(result)}")
+    for index, item in enumerate(result):
+        if not isinstance(item, dict):
+            return _invalid(f"run() must return a list of dicts, but item {index} is {_kind(item)}")
+    return {"ok": True, "items": result}
+
+
+def _invalid(reason: str) -> dict[str, Any]:
+    return {"ok": False, "kind": "invalid_result", "message": reason}
+
+
+def _kind(value: object) -> str:
+    return "None" if value is None else f"a {type(value).__name__}"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Flowtape engine service."""

@@ -1,0 +1,144 @@
+"""The execution aggregate: an append-only log of what happened in one run, and the state it implies.
+
+Every fact needed to rebuild a run (its exact workflow version, trigger items, each node's input, output,
+error and attempt) is in an event, so the state below is only ever derived by applying them. Event classes
+are stored by name: never edit one in place; add a ``class_version`` and an upcaster instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from eventsourcing.domain import Aggregate, event
+
+Items = list[dict[str, Any]]
+NodeStatus = Literal["pending", "scheduled", "running", "waiting", "succeeded", "failed", "skipped"]
+SETTLED: frozenset[str] = frozenset({"succeeded", "failed", "skipped"})
+FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+
+
+@dataclass
+class NodeRun:
+    status: NodeStatus = "pending"
+    attempts: int = 0
+    input: Items | None = None
+    ports: dict[str, Items] = field(default_factory=dict)
+    error: str | None = None
+    scheduled_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    resume_at: datetime | None = None
+
+    @property
+    def output(self) -> Items:
+        return [item for items in self.ports.values() for item in items]
+
+
+class Execution(Aggregate):
+    @event("ExecutionStarted")
+    def __init__(
+        self,
+        workflow_id: str,
+        workflow_version: int,
+        trigger: Items,
+        trigger_meta: dict[str, Any],
+        node_ids: list[str],
+    ) -> None:
+        self.workflow_id = workflow_id
+        self.workflow_version = workflow_version
+        self.trigger = trigger
+        self.trigger_meta = trigger_meta
+        self.status: str = "running"
+        self.nodes: dict[str, NodeRun] = {node_id: NodeRun() for node_id in node_ids}
+        self.finish_order: list[str] = []
+        self.output: Items = []
+        self.error: str | None = None
+        self.failed_node: str | None = None
+        self.finished_at: datetime | None = None
+        self.parent: dict[str, str] | None = None
+
+    @property
+    def started_at(self) -> datetime:
+        return self.created_on
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    @event("NodeScheduled")
+    def schedule_node(self, node_id: str, attempt: int, input: Items) -> None:
+        run = self.nodes[node_id]
+        run.status = "scheduled"
+        run.attempts = attempt
+        run.input = input
+        run.error = None
+        run.scheduled_at = self.modified_on
+
+    @event("NodeStarted")
+    def start_node(self, node_id: str, attempt: int, started_at: datetime) -> None:
+        run = self.nodes[node_id]
+        run.status = "running"
+        run.started_at = started_at
+
+    @event("NodeSucceeded")
+    def succeed_node(self, node_id: str, attempt: int, ports: dict[str, Items]) -> None:
+        run = self.nodes[node_id]
+        run.status = "succeeded"
+        run.ports = ports
+        run.started_at = run.started_at or run.scheduled_at
+        run.finished_at = self.modified_on
+        run.resume_at = None
+        self.finish_order.append(node_id)
+
+    @event("NodeFailed")
+    def fail_node(self, node_id: str, attempt: int, error: str, code: str) -> None:
+        run = self.nodes[node_id]
+        run.status = "failed"
+        run.error = error
+        run.started_at = run.started_at or run.scheduled_at
+        run.finished_at = self.modified_on
+        self.finish_order.append(node_id)
+
+    @event("NodesSkipped")
+    def skip_nodes(self, node_ids: list[str]) -> None:
+        for node_id in node_ids:
+            self.nodes[node_id].status = "skipped"
+
+    @event("ExecutionPaused")
+    def pause(self, node_id: str, resume_at: datetime) -> None:
+        run = self.nodes[node_id]
+        run.status = "waiting"
+        run.started_at = self.modified_on
+        run.resume_at = resume_at
+        self.status = "waiting"
+
+    @event("ExecutionResumed")
+    def resume(self, node_id: str) -> None:
+        self.status = "running"
+
+    @event("ExecutionSucceeded")
+    def succeed(self, output: Items) -> None:
+        self.status = "succeeded"
+        self.output = output
+        self.finished_at = self.modified_on
+
+    @event("ExecutionFailed")
+    def fail(self, error: str, node_id: str | None) -> None:
+        self.status = "failed"
+        self.error = error
+        self.failed_node = node_id
+        self.finished_at = self.modified_on
+
+    @event("ExecutionCancelled")
+    def cancel(self, reason: str) -> None:
+        self.status = "cancelled"
+        self.error = reason
+        self.finished_at = self.modified_on
+
+    def waiting_nodes(self) -> list[str]:
+        return [node_id for node_id, run in self.nodes.items() if run.status == "waiting"]
+
+    def in_flight(self) -> list[str]:
+        return [node_id for node_id, run in self.nodes.items() if run.status in ("scheduled", "running")]

@@ -1,0 +1,43 @@
+"""The workflow aggregate: every save is a new immutable version; executions name the version they ran."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.domain import Aggregate, event
+
+
+class Workflow(Aggregate):
+    @event("WorkflowCreated")
+    def __init__(self, name: str, definition: dict[str, Any]) -> None:
+        self.name = name
+        self.versions: list[dict[str, Any]] = [definition]
+        self.saved_at = [self.created_on]
+        self.active = False
+        self.deleted = False
+
+    @property
+    def latest_version(self) -> int:
+        return len(self.versions)
+
+    def definition(self, version: int | None = None) -> dict[str, Any]:
+        return self.versions[(version or self.latest_version) - 1]
+
+    @event("WorkflowVersionSaved")
+    def save_version(self, name: str, definition: dict[str, Any]) -> None:
+        self.name = name
+        self.versions.append(definition)
+        self.saved_at.append(self.modified_on)
+
+    @event("WorkflowActivated")
+    def activate(self, version: int) -> None:
+        self.active = True
+
+    @event("WorkflowDeactivated")
+    def deactivate(self) -> None:
+        self.active = False
+
+    @event("WorkflowDeleted")
+    def delete(self) -> None:
+        self.deleted = True
+        self.active = False

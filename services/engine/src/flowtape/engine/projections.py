@@ -1,0 +1,273 @@
+"""Read models built from the logs: execution summaries and workflow summaries.
+
+They are disposable: each tracks the last notification of its log it applied, in the same transaction as
+the rows, so a crash between a save and its projection is repaired by :meth:`Projections.catch_up`, and
+:meth:`Projections.rebuild` recreates everything from the logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import Recording
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    delete,
+    or_,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from flowtape.common.db import ensure_schema
+from flowtape.common.errors import InvalidInput
+
+SCHEMA = "engine"
+metadata = MetaData(schema=SCHEMA)
+
+executions = Table(
+    "execution_summaries",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("workflow_id", String(64), index=True),
+    Column("workflow_version", Integer),
+    Column("status", String(16), index=True),
+    Column("started_at", DateTime(timezone=True), index=True),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("parent_id", String(64), index=True),
+    Column("parent_node", String(128)),
+)
+
+workflows = Table(
+    "workflow_summaries",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200)),
+    Column("version", Integer),
+    Column("active", Boolean),
+    Column("deleted", Boolean, index=True),
+    Column("created_at", DateTime(timezone=True), index=True),
+    Column("updated_at", DateTime(timezone=True)),
+)
+
+positions = Table(
+    "projection_positions",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("position", Integer, nullable=False),
+)
+
+_EXECUTION_STATUS = {
+    "ExecutionPaused": "waiting",
+    "ExecutionResumed": "running",
+    "ExecutionSucceeded": "succeeded",
+    "ExecutionFailed": "failed",
+    "ExecutionCancelled": "cancelled",
+}
+
+
+def _execution_changes(event: Any) -> dict[str, Any] | None:
+    name = type(event).__name__
+    if name == "ExecutionStarted":
+        return {
+            "workflow_id": event.workflow_id,
+            "workflow_version": event.workflow_version,
+            "status": "running",
+            "started_at": event.timestamp,
+        }
+    if name == "ExecutionForked":
+        return {"parent_id": event.parent_id, "parent_node": event.node_id}
+    status = _EXECUTION_STATUS.get(name)
+    if status is None:
+        return None
+    changes: dict[str, Any] = {"status": status}
+    if status in ("succeeded", "failed", "cancelled"):
+        changes["finished_at"] = event.timestamp
+    return changes
+
+
+def _workflow_changes(event: Any) -> dict[str, Any] | None:
+    name = type(event).__name__
+    if name == "WorkflowCreated":
+        return {
+            "name": event.name,
+            "version": 1,
+            "active": False,
+            "deleted": False,
+            "created_at": event.timestamp,
+            "updated_at": event.timestamp,
+        }
+    if name == "WorkflowVersionSaved":
+        return {"name": event.name, "version": event.originator_version, "updated_at": event.timestamp}
+    if name == "WorkflowActivated":
+        return {"active": True, "updated_at": event.timestamp}
+    if name == "WorkflowDeactivated":
+        return {"active": False, "updated_at": event.timestamp}
+    if name == "WorkflowDeleted":
+        return {"active": False, "deleted": True, "updated_at": event.timestamp}
+    return None
+
+
+_VIEWS: dict[str, tuple[Table, Callable[[Any], dict[str, Any] | None]]] = {
+    "executions": (executions, _execution_changes),
+    "workflows": (workflows, _workflow_changes),
+}
+
+
+def _encode_cursor(at: datetime, key: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([at.isoformat(), key]).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        at, key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(at), str(key)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput("the cursor is not one this API handed out; start again without it") from exc
+
+
+class Projections:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._lock = asyncio.Lock()
+
+    async def create(self) -> None:
+        await ensure_schema(self._engine, SCHEMA)
+        async with self._engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+
+    async def apply(self, app: Application[Any], recordings: Sequence[Recording[Any]]) -> None:
+        """Apply freshly saved events (the LogWriter's callback)."""
+        if not recordings:
+            return
+        pairs = [(r.notification.id, r.domain_event) for r in recordings]
+        async with self._lock:
+            async with self._engine.begin() as conn:
+                current = await self._position(conn, app.name)
+                await self._apply(conn, app.name, [(n, e) for n, e in pairs if n > current])
+
+    async def catch_up(
+        self, app: Application[Any], progress: Callable[[int, int], None] | None = None, batch: int = 500
+    ) -> int:
+        """Apply whatever the log holds beyond the tracked position; returns how many events were applied."""
+        applied = 0
+        total = await asyncio.to_thread(app.recorder.max_notification_id) or 0
+        while True:
+            async with self._lock:
+                async with self._engine.begin() as conn:
+                    start = await self._position(conn, app.name) + 1
+                    notifications = await asyncio.to_thread(app.recorder.select_notifications, start, batch)
+                    if not notifications:
+                        return applied
+                    pairs = [(n.id, app.mapper.to_domain_event(n)) for n in notifications]
+                    await self._apply(conn, app.name, pairs)
+            applied += len(pairs)
+            if progress is not None:
+                progress(pairs[-1][0], total)
+
+    async def rebuild(self, app: Application[Any], progress: Callable[[int, int], None] | None = None) -> int:
+        table, _ = _VIEWS[app.name]
+        async with self._lock:
+            async with self._engine.begin() as conn:
+                await conn.execute(delete(table))
+                await conn.execute(delete(positions).where(positions.c.name == app.name))
+        return await self.catch_up(app, progress)
+
+    async def _position(self, conn: AsyncConnection, name: str) -> int:
+        value = await conn.scalar(select(positions.c.position).where(positions.c.name == name))
+        return int(value or 0)
+
+    async def _apply(self, conn: AsyncConnection, name: str, pairs: Sequence[tuple[int, Any]]) -> None:
+        if not pairs:
+            return
+        table, changes_of = _VIEWS[name]
+        rows: dict[str, dict[str, Any]] = {}
+        for _, event in pairs:
+            changes = changes_of(event)
+            if changes is not None:
+                rows.setdefault(str(event.originator_id), {}).update(changes)
+        for key, changes in rows.items():
+            await self._upsert(conn, table, {"id": key, **changes})
+        await self._upsert(conn, positions, {"name": name, "position": pairs[-1][0]}, key="name")
+
+    async def _upsert(self, conn: AsyncConnection, table: Table, row: dict[str, Any], key: str = "id") -> None:
+        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        statement = insert(table).values(**row)
+        updates = {column: statement.excluded[column] for column in row if column != key}
+        await conn.execute(statement.on_conflict_do_update(index_elements=[key], set_=updates))
+
+    async def list_executions(
+        self, *, workflow_id: str | None, status: str | None, limit: int, cursor: str | None
+    ) -> dict[str, Any]:
+        query = select(executions)
+        if workflow_id:
+            query = query.where(executions.c.workflow_id == workflow_id)
+        if status:
+            query = query.where(executions.c.status == status)
+        if cursor:
+            at, key = _decode_cursor(cursor)
+            query = query.where(
+                or_(executions.c.started_at < at, and_(executions.c.started_at == at, executions.c.id < key))
+            )
+        query = query.order_by(executions.c.started_at.desc(), executions.c.id.desc()).limit(limit + 1)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        items = [_execution_row(row) for row in rows[:limit]]
+        next_cursor = (
+            _encode_cursor(rows[limit - 1]["started_at"], rows[limit - 1]["id"]) if len(rows) > limit else None
+        )
+        return {"items": items, "next_cursor": next_cursor}
+
+    async def unfinished_executions(self) -> list[str]:
+        query = select(executions.c.id).where(executions.c.status.in_(("running", "waiting")))
+        async with self._engine.connect() as conn:
+            return [str(row) for row in (await conn.execute(query)).scalars().all()]
+
+    async def children_of(self, execution_id: str) -> list[str]:
+        query = select(executions.c.id).where(executions.c.parent_id == execution_id)
+        async with self._engine.connect() as conn:
+            return [str(row) for row in (await conn.execute(query)).scalars().all()]
+
+    async def list_workflows(self, *, limit: int, cursor: str | None) -> tuple[list[str], str | None]:
+        query = select(workflows.c.id, workflows.c.created_at).where(workflows.c.deleted.is_(False))
+        if cursor:
+            at, key = _decode_cursor(cursor)
+            query = query.where(
+                or_(workflows.c.created_at < at, and_(workflows.c.created_at == at, workflows.c.id < key))
+            )
+        query = query.order_by(workflows.c.created_at.desc(), workflows.c.id.desc()).limit(limit + 1)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        next_cursor = _encode_cursor(rows[limit - 1][1], rows[limit - 1][0]) if len(rows) > limit else None
+        return [row[0] for row in rows[:limit]], next_cursor
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+
+
+def _execution_row(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "workflow_id": row["workflow_id"],
+        "workflow_version": row["workflow_version"],
+        "status": row["status"],
+        "started_at": _iso(row["started_at"]),
+        "finished_at": _iso(row["finished_at"]),
+        "parent": {"execution_id": row["parent_id"], "node": row["parent_node"]} if row["parent_id"] else None,
+    }

@@ -1,0 +1,141 @@
+"""The engine's event stores: workflows and execution logs, on PostgreSQL or SQLite via ``eventsourcing``.
+
+``eventsourcing`` is synchronous; callers reach it through :class:`LogWriter` (writes, batched, one thread)
+and ``asyncio.to_thread`` (reads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import Recording
+from sqlalchemy.engine import make_url
+
+from flowtape.common.db import is_sqlite
+
+log = logging.getLogger("flowtape.engine")
+
+
+class WorkflowStore(Application[Any]):
+    name = "workflows"
+
+
+class ExecutionLog(Application[Any]):
+    name = "executions"
+
+
+def event_store_env(app_name: str, url: str, schema: str, *, pool_size: int = 8) -> dict[str, str]:
+    """eventsourcing settings for ``url``, prefixed with the app name so they win over the process env."""
+    env: dict[str, str]
+    if is_sqlite(url):
+        path = Path(make_url(url).database or "engine.db")
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(path.with_name(f"{path.stem}.events{path.suffix or '.db'}")),
+            "SQLITE_LOCK_TIMEOUT": "30",
+        }
+    else:
+        parsed = make_url(url)
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": parsed.database or "flowtape",
+            "POSTGRES_HOST": parsed.host or "127.0.0.1",
+            "POSTGRES_PORT": str(parsed.port or 5432),
+            "POSTGRES_USER": parsed.username or "postgres",
+            "POSTGRES_PASSWORD": parsed.password or "",
+            "POSTGRES_SCHEMA": schema,
+            "POSTGRES_POOL_SIZE": str(pool_size),
+            "POSTGRES_MAX_OVERFLOW": str(pool_size),
+            "POSTGRES_CONNECT_TIMEOUT": "10",
+        }
+    env["CREATE_TABLE"] = "y"
+    prefix = app_name.upper()
+    return {f"{prefix}_{key}": value for key, value in env.items()}
+
+
+SavedCallback = Callable[[Application[Any], Sequence[Recording[Any]]], Awaitable[None]]
+
+
+class LogWriter:
+    """Saves aggregates in batches, so that under load many executions share one transaction.
+
+    Each caller awaits its own save; whatever accumulated while the previous batch was being written goes
+    into the next one. ``on_saved`` (the projections) runs after each batch, before callers resume.
+    """
+
+    def __init__(self, app: Application[Any], on_saved: SavedCallback | None = None, max_batch: int = 128) -> None:
+        self._app = app
+        self._on_saved = on_saved
+        self._max_batch = max_batch
+        self._pending: list[tuple[Any, asyncio.Future[None]]] = []
+        self._wake = asyncio.Event()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{app.name}-writer")
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"{self._app.name}-writer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self._thread.shutdown(wait=True)
+
+    async def save(self, aggregate: Any) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((aggregate, future))
+        self._wake.set()
+        await future
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
+                aggregates = [aggregate for aggregate, _ in batch]
+                try:
+                    recordings = await loop.run_in_executor(self._thread, self._save, aggregates)
+                except Exception as exc:
+                    if len(batch) > 1:
+                        await self._save_one_by_one(batch)
+                    elif not batch[0][1].done():
+                        batch[0][1].set_exception(exc)
+                    continue
+                await self._saved(recordings)
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+
+    def _save(self, aggregates: list[Any]) -> Sequence[Recording[Any]]:
+        return self._app.save(*aggregates)
+
+    async def _save_one_by_one(self, batch: list[tuple[Any, asyncio.Future[None]]]) -> None:
+        """Isolate the failing save so one bad aggregate does not fail its neighbours."""
+        loop = asyncio.get_running_loop()
+        for aggregate, future in batch:
+            try:
+                recordings = await loop.run_in_executor(self._thread, self._save, [aggregate])
+            except Exception as exc:
+                if not future.done():
+                    future.set_exception(exc)
+                continue
+            await self._saved(recordings)
+            if not future.done():
+                future.set_result(None)
+
+    async def _saved(self, recordings: Sequence[Recording[Any]]) -> None:
+        if self._on_saved is None:
+            return
+        try:
+            await self._on_saved(self._app, recordings)
+        except Exception:
+            log.exception("updating projections failed; they catch up from the log on restart")

@@ -1,0 +1,53 @@
+"""The gateway's side of the bus: each call is one request to the service that owns the data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flowtape.common.bus import Bus
+from flowtape.common.errors import TimedOut
+from flowtape.common.messages import engine as msg
+from flowtape.common.messages.connectors import GetNodeCatalog
+from flowtape.gateway.finished import FinishedExecutions
+
+
+class Platform:
+    """What the HTTP routes may ask of the rest of Flowtape."""
+
+    def __init__(self, bus: Bus, finished: FinishedExecutions, timeout: float) -> None:
+        self._bus = bus
+        self._finished = finished
+        self._timeout = timeout
+
+    async def ask(self, message: Any, timeout: float | None = None) -> Any:
+        return await self._bus.ask(message, timeout=timeout or self._timeout)
+
+    async def run_workflow(
+        self,
+        workflow_id: str,
+        items: list[dict[str, Any]],
+        *,
+        wait: bool,
+        timeout: float,
+        version: int | None = None,
+        trigger: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Start a run; with ``wait`` return the finished execution or raise TimedOut naming it."""
+        started = await self.ask(
+            msg.StartExecution(workflow_id=workflow_id, input=items, version=version, trigger=trigger or {})
+        )
+        if not wait or started.get("execution") is not None:
+            return dict(started)
+        execution_id = started["execution_id"]
+        notice = await self._finished.wait(execution_id, timeout)
+        if notice is None:
+            raise TimedOut(
+                f"execution {execution_id} did not finish within {timeout:g} s; it goes on: "
+                f"GET /api/v1/executions/{execution_id} shows its progress",
+                details={"execution_id": execution_id},
+            )
+        execution = await self.ask(msg.GetExecution(execution_id=execution_id))
+        return {"execution_id": execution_id, "status": execution["status"], "execution": execution}
+
+    async def node_catalog(self) -> Any:
+        return await self.ask(GetNodeCatalog())

@@ -1,0 +1,17 @@
+"""``/api/v1/nodes``: the node catalog, as the connectors publish it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from flowtape.gateway.deps import PlatformDep
+from flowtape.gateway.schemas import NodeTypeInfo
+
+router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
+
+
+@router.get("", response_model=list[NodeTypeInfo])
+async def list_node_types(platform: PlatformDep) -> Any:
+    return await platform.node_catalog()

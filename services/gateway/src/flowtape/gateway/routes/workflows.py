@@ -1,0 +1,93 @@
+"""``/api/v1/workflows``: definitions, their versions, activation and runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from flowtape.common.messages import engine as msg
+from flowtape.common.workflow import WorkflowDefinition
+from flowtape.gateway.deps import PlatformDep
+from flowtape.gateway.schemas import (
+    Execution,
+    ExecutionAccepted,
+    RunRequest,
+    Workflow,
+    WorkflowPage,
+    WorkflowVersions,
+)
+
+router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"])
+
+
+def _definition(body: WorkflowDefinition) -> dict[str, Any]:
+    return body.dump()
+
+
+@router.post("", status_code=201, response_model=Workflow)
+async def create_workflow(body: WorkflowDefinition, platform: PlatformDep) -> Any:
+    return await platform.ask(msg.CreateWorkflow(definition=_definition(body)))
+
+
+@router.get("", response_model=WorkflowPage)
+async def list_workflows(platform: PlatformDep, limit: int = Query(50, ge=1, le=500), cursor: str | None = None) -> Any:
+    return await platform.ask(msg.ListWorkflows(limit=limit, cursor=cursor))
+
+
+@router.get("/{workflow_id}", response_model=Workflow)
+async def get_workflow(workflow_id: str, platform: PlatformDep) -> Any:
+    return await platform.ask(msg.GetWorkflow(workflow_id=workflow_id))
+
+
+@router.put("/{workflow_id}", response_model=Workflow)
+async def update_workflow(workflow_id: str, body: WorkflowDefinition, platform: PlatformDep) -> Any:
+    return await platform.ask(msg.UpdateWorkflow(workflow_id=workflow_id, definition=_definition(body)))
+
+
+@router.delete("/{workflow_id}")
+async def delete_workflow(workflow_id: str, platform: PlatformDep) -> Any:
+    return await platform.ask(msg.DeleteWorkflow(workflow_id=workflow_id))
+
+
+@router.get("/{workflow_id}/versions", response_model=WorkflowVersions)
+async def list_versions(workflow_id: str, platform: PlatformDep) -> Any:
+    return await platform.ask(msg.ListWorkflowVersions(workflow_id=workflow_id))
+
+
+@router.get("/{workflow_id}/versions/{version}", response_model=Workflow)
+async def get_version(workflow_id: str, version: int, platform: PlatformDep) -> Any:
+    return await platform.ask(msg.GetWorkflow(workflow_id=workflow_id, version=version))
+
+
+@router.post("/{workflow_id}/activate", response_model=Workflow)
+async def activate(workflow_id: str, platform: PlatformDep) -> Any:
+    return await platform.ask(msg.SetWorkflowActive(workflow_id=workflow_id, active=True))
+
+
+@router.post("/{workflow_id}/deactivate", response_model=Workflow)
+async def deactivate(workflow_id: str, platform: PlatformDep) -> Any:
+    return await platform.ask(msg.SetWorkflowActive(workflow_id=workflow_id, active=False))
+
+
+@router.post(
+    "/{workflow_id}/run",
+    status_code=202,
+    response_model=ExecutionAccepted,
+    responses={200: {"model": Execution, "description": "with ?wait=true: the finished execution"}},
+)
+async def run_workflow(
+    workflow_id: str,
+    platform: PlatformDep,
+    body: RunRequest | None = None,
+    wait: bool = False,
+    timeout: float = Query(30.0, gt=0, le=3600),
+) -> Any:
+    request = body or RunRequest()
+    started = await platform.run_workflow(
+        workflow_id, request.input, wait=wait, timeout=timeout, version=request.version
+    )
+    if wait:
+        return JSONResponse(started["execution"], status_code=200)
+    return {"execution_id": started["execution_id"]}

@@ -1,0 +1,111 @@
+"""Request and response bodies of the public API (what the OpenAPI document shows)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    input: list[dict[str, Any]] = Field(default_factory=list, description="the trigger items")
+    version: int | None = Field(default=None, ge=1, description="run this version instead of the latest")
+
+
+class ExecutionAccepted(BaseModel):
+    execution_id: str
+
+
+class NodeState(BaseModel):
+    status: Literal["pending", "scheduled", "running", "waiting", "succeeded", "failed", "skipped"]
+    attempts: int
+    input: list[dict[str, Any]] | None = None
+    output: list[dict[str, Any]] | None = None
+    port: str | None = None
+    ports: dict[str, list[dict[str, Any]]] | None = None
+    error: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
+class ExecutionSummary(BaseModel):
+    id: str
+    workflow_id: str
+    workflow_version: int
+    status: Literal["running", "waiting", "succeeded", "failed", "cancelled"]
+    started_at: str | None = None
+    finished_at: str | None = None
+    parent: dict[str, Any] | None = None
+
+
+class Execution(ExecutionSummary):
+    nodes: dict[str, NodeState]
+    output: list[dict[str, Any]]
+    error: str | None = None
+    failed_node: str | None = None
+    children: list[str] | None = None
+    events: int
+
+
+class ExecutionPage(BaseModel):
+    items: list[ExecutionSummary]
+    next_cursor: str | None = None
+
+
+class ExecutionEvent(BaseModel):
+    seq: int
+    type: str
+    at: str
+    data: dict[str, Any]
+
+
+class ExecutionEvents(BaseModel):
+    items: list[ExecutionEvent]
+
+
+class Workflow(BaseModel):
+    id: str
+    name: str
+    version: int
+    latest_version: int
+    active: bool
+    nodes: list[dict[str, Any]]
+    edges: list[dict[str, Any]]
+    settings: dict[str, Any] = Field(default_factory=dict)
+    created_at: str
+    updated_at: str
+
+
+class WorkflowSummary(BaseModel):
+    id: str
+    name: str
+    version: int
+    active: bool
+    created_at: str
+    updated_at: str
+
+
+class WorkflowPage(BaseModel):
+    items: list[WorkflowSummary]
+    next_cursor: str | None = None
+
+
+class WorkflowVersion(BaseModel):
+    version: int
+    name: str | None = None
+    saved_at: str
+
+
+class WorkflowVersions(BaseModel):
+    items: list[WorkflowVersion]
+
+
+class NodeTypeInfo(BaseModel):
+    type: str
+    version: int
+    category: str
+    description: str
+    params_schema: dict[str, Any]
+    ports: list[str]

@@ -1,0 +1,1 @@
+"""The flowtape command line."""

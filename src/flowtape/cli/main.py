@@ -1,0 +1,195 @@
+"""``flowtape``: run the platform, one service, or its operations from a terminal."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from flowtape.cli.client import ApiClient, ApiError, fail
+
+app = typer.Typer(help="Flowtape: workflow automation with an event-sourced execution log.", no_args_is_help=True)
+executions = typer.Typer(help="Inspect executions.", no_args_is_help=True)
+app.add_typer(executions, name="executions")
+console = Console()
+
+UrlOption = Annotated[str | None, typer.Option("--url", help="gateway URL (default $FLOWTAPE_URL or :8080)")]
+
+
+@app.command()
+def up(
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="where the SQLite files live")] = Path(".flowtape"),
+    port: Annotated[int, typer.Option("--port")] = 8080,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+) -> None:
+    """Run the whole platform in one process: in-process bus, SQLite under DATA_DIR."""
+    import uvicorn
+
+    from flowtape.cli.hosts import embedded_app
+    from flowtape.common.logs import configure_logging
+    from flowtape.common.settings import Settings
+
+    settings = Settings(data_dir=data_dir, amqp_url=None)
+    configure_logging("flowtape", settings.log_level, settings.log_format)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    console.print(
+        f"[bold]Flowtape[/] embedded, data in {settings.data_dir.resolve()}, API on http://{host}:{port}/api/v1"
+    )
+    uvicorn.run(embedded_app(settings), host=host, port=port, log_config=None, access_log=False)
+
+
+@app.command()
+def serve(
+    service: Annotated[str, typer.Argument(help="gateway | auth | triggers | engine | connectors")],
+) -> None:
+    """Run one service against RabbitMQ (FLOWTAPE_AMQP_URL) and its database (FLOWTAPE_DATABASE_URL)."""
+    import uvicorn
+
+    from flowtape.cli.hosts import service_app
+    from flowtape.common.logs import configure_logging
+    from flowtape.common.settings import SERVICES, Settings
+
+    if service not in SERVICES:
+        raise fail(f"unknown service {service!r}; choose one of {', '.join(SERVICES)}")
+    settings = Settings()
+    configure_logging(service, settings.log_level, settings.log_format)
+    port = settings.port_for(service)  # type: ignore[arg-type]
+    uvicorn.run(service_app(service, settings), host=settings.host, port=port, log_config=None, access_log=False)  # type: ignore[arg-type]
+
+
+def _client(url: str | None) -> ApiClient:
+    return ApiClient(url)
+
+
+def _print_execution(execution: dict[str, Any]) -> None:
+    table = Table(title=f"execution {execution['id']} — {execution['status']}")
+    for column in ("node", "status", "attempts", "items in", "items out", "port", "error"):
+        table.add_column(column)
+    for node_id, node in execution["nodes"].items():
+        table.add_row(
+            node_id,
+            node["status"],
+            str(node["attempts"]),
+            str(len(node["input"] or [])) if node["input"] is not None else "",
+            str(len(node["output"] or [])) if node["output"] is not None else "",
+            node.get("port") or "",
+            (node.get("error") or "")[:80],
+        )
+    console.print(table)
+    console.print_json(json.dumps(execution["output"]))
+    if execution.get("error"):
+        console.print(f"[red]{execution['error']}[/]")
+
+
+@app.command()
+def run(
+    file: Annotated[Path, typer.Argument(help="a workflow definition (JSON)")],
+    input: Annotated[str, typer.Option("--input", help="trigger items: a JSON object or list")] = "[]",
+    url: UrlOption = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the run to finish")] = 60.0,
+) -> None:
+    """Save FILE as a workflow (a new version if one of that name exists), run it and show the result."""
+    try:
+        definition = json.loads(file.read_text())
+        items = json.loads(input)
+    except (OSError, ValueError) as exc:
+        raise fail(f"cannot read the workflow or the input: {exc}") from None
+    if isinstance(items, dict):
+        items = [items]
+    client = _client(url)
+    try:
+        existing = [w for w in _all_workflows(client) if w["name"] == definition.get("name")]
+        if existing:
+            workflow = client.call("PUT", f"/api/v1/workflows/{existing[0]['id']}", json=definition)
+        else:
+            workflow = client.call("POST", "/api/v1/workflows", json=definition)
+        with console.status(f"running {workflow['name']} v{workflow['version']}…"):
+            execution = client.call(
+                "POST",
+                f"/api/v1/workflows/{workflow['id']}/run",
+                params={"wait": "true", "timeout": timeout},
+                json={"input": items},
+            )
+    except ApiError as exc:
+        raise fail(str(exc)) from None
+    _print_execution(execution)
+    if execution["status"] != "succeeded":
+        raise typer.Exit(code=2)
+
+
+def _all_workflows(client: ApiClient) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = client.call("GET", "/api/v1/workflows", params={"limit": 500, **({"cursor": cursor} if cursor else {})})
+        found.extend(page["items"])
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return found
+
+
+@executions.command("show")
+def show(execution_id: str, url: UrlOption = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """An execution's nodes, inputs, outputs and result."""
+    try:
+        execution = _client(url).call("GET", f"/api/v1/executions/{execution_id}")
+    except ApiError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        console.print_json(json.dumps(execution))
+    else:
+        _print_execution(execution)
+
+
+@executions.command("events")
+def events(execution_id: str, url: UrlOption = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The execution's log, event by event."""
+    try:
+        log = _client(url).call("GET", f"/api/v1/executions/{execution_id}/events")
+    except ApiError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        console.print_json(json.dumps(log))
+        return
+    table = Table(title=f"log of {execution_id}")
+    for column in ("seq", "at", "type", "data"):
+        table.add_column(column)
+    for event in log["items"]:
+        table.add_row(str(event["seq"]), event["at"], event["type"], json.dumps(event["data"])[:100])
+    console.print(table)
+
+
+@executions.command("list")
+def list_executions(
+    url: UrlOption = None,
+    workflow_id: Annotated[str | None, typer.Option("--workflow-id")] = None,
+    status: Annotated[str | None, typer.Option("--status")] = None,
+    limit: int = 20,
+) -> None:
+    """The most recent executions."""
+    params = {k: v for k, v in {"workflow_id": workflow_id, "status": status, "limit": limit}.items() if v}
+    try:
+        page = _client(url).call("GET", "/api/v1/executions", params=params)
+    except ApiError as exc:
+        raise fail(str(exc)) from None
+    table = Table()
+    for column in ("id", "workflow", "version", "status", "started", "finished"):
+        table.add_column(column)
+    for item in page["items"]:
+        table.add_row(
+            item["id"],
+            item["workflow_id"],
+            str(item["workflow_version"]),
+            item["status"],
+            item["started_at"] or "",
+            item["finished_at"] or "",
+        )
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()
