@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 import httpx
 
 from flowtape.common.errors import Conflict, InvalidInput, NotFound
+from flowtape.common.nodes.builtin import BUILTIN_NODES
 from flowtape.common.nodes.sdk import NodeParams, NodeType
 from flowtape.connectors.nodes.code import CodeNode
 from flowtape.connectors.nodes.http_request import HttpRequestNode
@@ -61,9 +62,7 @@ class NodeRegistry:
         plugins: EntryPointLoader = installed_plugins,
     ) -> NodeRegistry:
         """Built-ins, ``http_request`` on ``http_client`` (owned by the caller), ``code``, then plugins."""
-        from flowtape.common.nodes.builtin import BUILTIN_NODES
-
-        registry = cls(_instances(BUILTIN_NODES))
+        registry = cls(_instance(node) for node in BUILTIN_NODES)
         registry.register(HttpRequestNode(http_client))
         registry.register(CodeNode(sandbox))
         registry.load_plugins(plugins)
@@ -124,12 +123,6 @@ class NodeRegistry:
 
     def __len__(self) -> int:
         return len(self._nodes)
-
-
-def _instances(nodes: Any) -> list[NodeType[Any]]:
-    """``BUILTIN_NODES`` may be a sequence or a mapping of node classes or instances."""
-    values = nodes.values() if isinstance(nodes, Mapping) else nodes
-    return [_instance(node) for node in values]
 
 
 def _instance(loaded: Any) -> NodeType[Any]:

@@ -223,9 +223,8 @@ class Engine:
             if outcome.outcome == "succeeded":
                 execution.succeed_node(outcome.node_id, outcome.attempt, outcome.ports)
             else:
-                execution.fail_node(
-                    outcome.node_id, outcome.attempt, outcome.error or "failed", outcome.error_code or ""
-                )
+                error = outcome.error or "failed"
+                self._fail(execution, outcome.node_id, outcome.attempt, error, outcome.error_code or "")
             tasks = await self._advance(execution, graph)
             await self._commit(execution, tasks)
 

@@ -157,7 +157,12 @@ class Projections:
         async with self._lock:
             async with self._engine.begin() as conn:
                 current = await self._position(conn, app.name)
-                await self._apply(conn, app.name, [(n, e) for n, e in pairs if n > current])
+                if pairs[0][0] <= current + 1:
+                    await self._apply(conn, app.name, [(n, e) for n, e in pairs if n > current])
+                    return
+        # events before these were never applied (an earlier update failed): moving the position past them
+        # would lose them for good, so read everything after the position from the log instead
+        await self.catch_up(app)
 
     async def catch_up(
         self, app: Application[Any], progress: Callable[[int, int], None] | None = None, batch: int = 500

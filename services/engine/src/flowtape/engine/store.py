@@ -101,12 +101,16 @@ class LogWriter:
             while self._pending:
                 batch = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
-                aggregates = [aggregate for aggregate, _ in batch]
+                # take the pending events out once: ``Application.save`` empties an aggregate even when the
+                # write then fails, so the one-by-one retry must be handed the events themselves
+                events = [aggregate.collect_events() for aggregate, _ in batch]
                 try:
-                    recordings = await loop.run_in_executor(self._thread, self._save, aggregates)
+                    recordings = await loop.run_in_executor(
+                        self._thread, self._save, [event for group in events for event in group]
+                    )
                 except Exception as exc:
                     if len(batch) > 1:
-                        await self._save_one_by_one(batch)
+                        await self._save_one_by_one(batch, events)
                     elif not batch[0][1].done():
                         batch[0][1].set_exception(exc)
                     continue
@@ -115,15 +119,15 @@ class LogWriter:
                     if not future.done():
                         future.set_result(None)
 
-    def _save(self, aggregates: list[Any]) -> Sequence[Recording[Any]]:
-        return self._app.save(*aggregates)
+    def _save(self, events: list[Any]) -> Sequence[Recording[Any]]:
+        return self._app.save(*events)
 
-    async def _save_one_by_one(self, batch: list[tuple[Any, asyncio.Future[None]]]) -> None:
+    async def _save_one_by_one(self, batch: list[tuple[Any, asyncio.Future[None]]], events: list[list[Any]]) -> None:
         """Isolate the failing save so one bad aggregate does not fail its neighbours."""
         loop = asyncio.get_running_loop()
-        for aggregate, future in batch:
+        for (_, future), group in zip(batch, events, strict=True):
             try:
-                recordings = await loop.run_in_executor(self._thread, self._save, [aggregate])
+                recordings = await loop.run_in_executor(self._thread, self._save, group)
             except Exception as exc:
                 if not future.done():
                     future.set_exception(exc)

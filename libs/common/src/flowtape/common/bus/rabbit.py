@@ -3,7 +3,8 @@
 Durable queues are quorum queues with a delivery limit and a dead-letter exchange. A message dead-lettered
 by us (contract broken, no handler, unrecoverable error) is republished to ``flowtape.dead-letters`` with
 the reason in the ``x-flowtape-reason`` header and then acked, so the reason travels with it; a message that
-keeps failing transiently is nacked until RabbitMQ's delivery limit dead-letters it (``delivery_limit``).
+keeps failing transiently is nacked and redelivered, and on its ``QueueSpec.delivery_limit``-th delivery
+dead-lettered the same way (reason ``delivery_limit: ...``); the queue's ``x-delivery-limit`` is the backstop.
 """
 
 from __future__ import annotations
@@ -91,8 +92,14 @@ class RabbitBus(Bus):
                 await message.ack()
             else:
                 deliveries = int(str((raw.headers or {}).get("x-delivery-count") or 0)) + 1
-                if queue.broadcast and raw.redelivered:
+                if (queue.broadcast or not queue.quorum) and raw.redelivered:
                     await self._dead_letter(name, message.body, f"retry failed: {outcome.reason}")
+                    await message.ack()
+                    return
+                if deliveries >= limit:
+                    # RabbitMQ itself would allow one more delivery (it counts returns, not deliveries): its
+                    # limit stays a backstop, and this way the reason travels with the dead letter.
+                    await self._dead_letter(name, message.body, f"delivery_limit: {outcome.reason}")
                     await message.ack()
                     return
                 log.warning("retrying a message on %s (%d/%d): %s", name, deliveries, limit, outcome.reason)

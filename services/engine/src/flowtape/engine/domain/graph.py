@@ -24,9 +24,9 @@ class WorkflowGraph:
         incoming: dict[str, list[EdgeSpec]] = {node_id: [] for node_id in nodes}
         outgoing: dict[str, list[EdgeSpec]] = {node_id: [] for node_id in nodes}
         for edge in definition.edges:
-            if edge.to in incoming:
+            # a dangling edge joins nothing: validation reports it from ``definition.edges``
+            if edge.from_ in nodes and edge.to in nodes:
                 incoming[edge.to].append(edge)
-            if edge.from_ in outgoing:
                 outgoing[edge.from_].append(edge)
         graph = cls(
             definition=definition,

