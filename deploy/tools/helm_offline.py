@@ -29,9 +29,9 @@ if os.environ.get("HELM_DRIVER") != "memory":
     # Keep releases out of the fake API. Go reads the environment the process started with, hence the re-exec.
     os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "HELM_DRIVER": "memory"})
 
-import yaml  # noqa: E402
-from helm_sdkpy import Configuration, Install, Lint  # noqa: E402
-from helm_sdkpy.exceptions import HelmError  # noqa: E402
+import yaml
+from helm_sdkpy import Configuration, Install, Lint
+from helm_sdkpy.exceptions import HelmError
 
 # group -> (version, [(plural, kind, namespaced)])
 API: dict[str, tuple[str, list[tuple[str, str, bool]]]] = {
@@ -186,7 +186,9 @@ async def lint(chart: str, value_files: list[str]) -> int:
     severities = {0: "UNKNOWN", 1: "INFO", 2: "WARNING", 3: "ERROR"}
     for message in result.get("Messages") or []:
         err = message.get("Err")
-        print(f"[{severities.get(message.get('Severity'), '?')}] {message.get('Path')}: {err if err else ''}")
+        # helm-sdkpy serialises the Go error as {}: only severity and path survive (INFO: e.g. "icon is recommended")
+        detail = f": {err}" if err else ""
+        print(f"[{severities.get(message.get('Severity'), '?')}] {message.get('Path')}{detail}")
     errors = result.get("Errors") or []
     for error in errors:
         print(f"[ERROR] {error}")

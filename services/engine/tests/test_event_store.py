@@ -16,12 +16,13 @@ from typing import Any
 import pytest
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Recording
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from flowtape.common.db import async_engine
 from flowtape.engine.domain.execution import Execution
 from flowtape.engine.projections import SCHEMA, Projections, executions
 from flowtape.engine.store import ExecutionLog, LogWriter, event_store_env
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 @dataclass

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from flowtape.common.errors import InvalidWorkflow
 from flowtape.connectors.registry import NodeRegistry
 from flowtape.engine.domain.graph import WorkflowGraph

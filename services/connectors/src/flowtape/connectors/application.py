@@ -13,6 +13,7 @@ from flowtape.common import logs
 from flowtape.common.errors import FlowtapeError
 from flowtape.common.messages.connectors import NodeTaskCompleted, RunNodeTask
 from flowtape.common.nodes.sdk import NodeContext, execute_node
+from flowtape.connectors.metrics import ConnectorMetrics
 from flowtape.connectors.registry import NodeRegistry
 
 log = logging.getLogger("flowtape.connectors")
@@ -21,8 +22,9 @@ DEFAULT_TIMEOUT_SECONDS = 300.0
 
 
 class NodeRunner:
-    def __init__(self, registry: NodeRegistry) -> None:
+    def __init__(self, registry: NodeRegistry, metrics: ConnectorMetrics | None = None) -> None:
         self._registry = registry
+        self._metrics = metrics or ConnectorMetrics()
 
     def catalog(self) -> list[dict[str, Any]]:
         return self._registry.catalog()
@@ -75,4 +77,8 @@ class NodeRunner:
                 error=f"the node returned items that are not JSON: {exc}",
                 error_code="invalid_output",
             )
+        self._metrics.node_runs.labels(task.node_type, completed.outcome).inc()
+        self._metrics.node_seconds.labels(task.node_type).observe(
+            (completed.finished_at - completed.started_at).total_seconds()
+        )
         return completed

@@ -11,19 +11,21 @@ from flowtape.common.messages.connectors import NodeCatalogPublished
 from flowtape.common.settings import Settings
 from flowtape.connectors import bus as handlers
 from flowtape.connectors.application import NodeRunner
+from flowtape.connectors.metrics import ConnectorMetrics
 from flowtape.connectors.registry import NodeRegistry
 
 
 class ConnectorsRuntime(BaseRuntime):
     name = "connectors"
 
-    def __init__(self, settings: Settings, bus: Bus) -> None:
+    def __init__(self, settings: Settings, bus: Bus, registry: CollectorRegistry | None = None) -> None:
         self._settings = settings
+        self._metrics = ConnectorMetrics(registry)
         self._bus = bus
 
     async def open(self) -> None:
         self._http = httpx.AsyncClient(follow_redirects=True, limits=httpx.Limits(max_connections=200))
-        self.runner = NodeRunner(NodeRegistry.default(self._http))
+        self.runner = NodeRunner(NodeRegistry.default(self._http), self._metrics)
 
     def subscribe(self, bus: Bus) -> None:
         handlers.subscribe(bus, self.runner, self._settings.connectors_concurrency)
@@ -37,4 +39,4 @@ class ConnectorsRuntime(BaseRuntime):
 
 
 def build(settings: Settings, bus: Bus, registry: CollectorRegistry) -> ConnectorsRuntime:
-    return ConnectorsRuntime(settings, bus)
+    return ConnectorsRuntime(settings, bus, registry)

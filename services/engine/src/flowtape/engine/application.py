@@ -33,6 +33,7 @@ from flowtape.engine.domain.graph import WorkflowGraph
 from flowtape.engine.domain.scheduling import all_settled, decide, final_output
 from flowtape.engine.domain.validation import validate_definition
 from flowtape.engine.domain.workflow import Workflow
+from flowtape.engine.metrics import EngineMetrics
 from flowtape.engine.projections import Projections
 from flowtape.engine.store import ExecutionLog, LogWriter, WorkflowStore
 from flowtape.engine.views import event_view, execution_view, workflow_view
@@ -62,6 +63,7 @@ class Engine:
         catalog: NodeCatalog,
         bus: Bus,
         clock: Clock,
+        metrics: EngineMetrics | None = None,
     ) -> None:
         self._workflows = workflows
         self._executions = executions
@@ -71,6 +73,7 @@ class Engine:
         self._catalog = catalog
         self._bus = bus
         self._clock = clock
+        self._metrics = metrics or EngineMetrics()
         self._pure: dict[str, NodeType[Any]] = {cls.type: cls() for cls in BUILTIN_NODES if cls.pure}
         self._graphs: dict[tuple[str, int], WorkflowGraph] = {}
         self._workflow_locks: dict[str, asyncio.Lock] = {}
@@ -198,6 +201,7 @@ class Engine:
         )
         execution_id = str(execution.id)
         logs.execution_id.set(execution_id)
+        self._metrics.executions_started.inc()
         async with self._lock(execution_id):
             self._live[execution_id] = execution
             tasks = await self._advance(execution, graph)
@@ -343,6 +347,7 @@ class Engine:
         if waiting and execution.status == "waiting":
             self._arm(execution_id, waiting[0], execution.nodes[waiting[0]].resume_at)
         if execution.finished:
+            self._metrics.executions_finished.labels(execution.status).inc()
             self._retire(execution_id, execution)
             await self._bus.publish(
                 msg.ExecutionFinished(
@@ -423,6 +428,11 @@ class Engine:
             except AggregateNotFoundError:
                 raise NotFound(f"execution {execution_id} does not exist") from None
             return execution_view(past)
+        deciding = self._locks.get(execution_id)
+        if deciding is not None and deciding.locked():
+            # a decision is being saved: answer with what the log holds, not with what it may never hold
+            async with deciding:
+                pass
         execution = await self._load(execution_id)
         return execution_view(execution, children=await self._projections.children_of(execution_id))
 

@@ -19,6 +19,7 @@ from flowtape.common.settings import Settings
 from flowtape.engine import bus as handlers
 from flowtape.engine.application import Engine
 from flowtape.engine.catalog import NodeCatalog
+from flowtape.engine.metrics import EngineMetrics
 from flowtape.engine.projections import SCHEMA, Projections
 from flowtape.engine.store import ExecutionLog, LogWriter, WorkflowStore, event_store_env
 
@@ -45,8 +46,9 @@ async def _create_schema(url: str) -> None:
 class EngineRuntime(BaseRuntime):
     name = "engine"
 
-    def __init__(self, settings: Settings, bus: Bus) -> None:
+    def __init__(self, settings: Settings, bus: Bus, registry: CollectorRegistry | None = None) -> None:
         self._settings = settings
+        self._metrics = EngineMetrics(registry)
         self._bus = bus
         self._url = settings.database_url_for("engine")
         self.catalog = NodeCatalog()
@@ -79,6 +81,7 @@ class EngineRuntime(BaseRuntime):
             catalog=self.catalog,
             bus=self._bus,
             clock=_now,
+            metrics=self._metrics,
         )
 
     def subscribe(self, bus: Bus) -> None:
@@ -119,4 +122,4 @@ class EngineRuntime(BaseRuntime):
 
 
 def build(settings: Settings, bus: Bus, registry: CollectorRegistry) -> EngineRuntime:
-    return EngineRuntime(settings, bus)
+    return EngineRuntime(settings, bus, registry)

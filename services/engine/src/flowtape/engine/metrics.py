@@ -1,0 +1,16 @@
+"""The engine's Prometheus metrics (the bus middleware counts messages; these count domain outcomes)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter
+
+
+class EngineMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.executions_started = Counter("flowtape_executions_started_total", "Executions started", registry=registry)
+        self.executions_finished = Counter(
+            "flowtape_executions_finished_total",
+            "Executions finished, by final status",
+            ["status"],
+            registry=registry,
+        )
