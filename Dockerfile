@@ -56,7 +56,7 @@ RUN groupadd --system --gid "${FLOWTAPE_UID}" flowtape \
 # Owned by root and so read-only for the service user: the code it runs cannot be rewritten by it.
 COPY --from=builder /app/.venv /app/.venv
 
-# FLOWTAPE_HOST: inside a container the service must listen on every interface, not the loopback default.
+# FLOWTAPE_HOST: inside a container `serve` must listen on every interface, not the loopback default.
 ENV PATH="/app/.venv/bin:${PATH}" \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -73,4 +73,5 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('FLOWTAPE_PORT', '8080') + '/healthz', timeout=2)"]
 
 ENTRYPOINT ["flowtape"]
-CMD ["up", "--data-dir", "/data", "--port", "8080"]
+# `up` takes its address from --host (default 127.0.0.1), not FLOWTAPE_HOST: listen on every interface.
+CMD ["up", "--data-dir", "/data", "--port", "8080", "--host", "0.0.0.0"]

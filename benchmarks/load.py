@@ -1,14 +1,17 @@
 """Load generators: sequential runs on one keep-alive connection, and N concurrent asyncio clients.
 
-Every run is ``POST /api/v1/workflows/{id}/run?wait=true``; the latency is the client's wall time from sending
-the request to having the finished execution's JSON. A run counts as an error unless it answers 200 with
-``status == "succeeded"`` (and, when ``expect`` is given, the expected output).
+A :class:`Call` is one POST and its check: ``run?wait=true`` (a run counts as an error unless it answers 200
+with ``status == "succeeded"`` and, when ``expect`` is given, the expected output) or a webhook. The latency is
+the client's wall time from sending the request to having read the whole answer; the rate is successful
+requests over the wall time of the timed phase. Warm-up requests are not timed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +24,13 @@ REQUEST_TIMEOUT = 60.0
 RUN_WAIT_SECONDS = 30
 
 Expect = Callable[[dict[str, Any]], bool]
+
+# httpcore imports ``sniffio`` lazily on every lock it sets up; when sniffio is not installed (anyio >= 4.11 no
+# longer pulls it in) each failed import walks sys.path again: ~0.7 ms of the load generator's CPU per request
+# on this machine, taken from the platform under test (encode/httpcore discussion #1102, PR #1103). Marking the
+# module as absent makes the failed import immediate; httpcore then assumes asyncio, which is what runs here.
+if importlib.util.find_spec("sniffio") is None:
+    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -66,41 +76,57 @@ class Result:
             self.first_error = text[:300]
 
 
-def _verdict(response: httpx.Response, expect: Expect | None) -> str | None:
-    """None when the run succeeded, else why not."""
-    if response.status_code != 200:
-        return f"HTTP {response.status_code}: {response.text[:200]}"
-    body = response.json()
-    if body.get("status") != "succeeded":
-        return f"execution {body.get('id')} {body.get('status')}: {body.get('error')}"
-    if expect is not None and not expect(body):
-        return f"execution {body.get('id')} produced unexpected output {str(body.get('output'))[:200]}"
-    return None
+Check = Callable[[httpx.Response], str | None]
 
 
-def _run_path(workflow_id: str) -> str:
-    return f"/api/v1/workflows/{workflow_id}/run"
+@dataclass(frozen=True)
+class Call:
+    """One request of a benchmark: what to send, and how to tell that it worked (None) or why not."""
+
+    path: str
+    json: Any
+    check: Check
+    params: dict[str, str] = field(default_factory=dict)
 
 
-def _params() -> dict[str, str]:
-    return {"wait": "true", "timeout": str(RUN_WAIT_SECONDS)}
+def execution_check(expect: Expect | None = None) -> Check:
+    """For ``run?wait=true``: 200 with a succeeded execution (and, with ``expect``, the expected output)."""
+
+    def check(response: httpx.Response) -> str | None:
+        if response.status_code != 200:
+            return f"HTTP {response.status_code}: {response.text[:200]}"
+        body = response.json()
+        if body.get("status") != "succeeded":
+            return f"execution {body.get('id')} {body.get('status')}: {body.get('error')}"
+        if expect is not None and not expect(body):
+            return f"execution {body.get('id')} produced unexpected output {str(body.get('output'))[:200]}"
+        return None
+
+    return check
+
+
+def run_call(workflow_id: str, items: list[dict[str, Any]], expect: Expect | None = None) -> Call:
+    return Call(
+        path=f"/api/v1/workflows/{workflow_id}/run",
+        params={"wait": "true", "timeout": str(RUN_WAIT_SECONDS)},
+        json={"input": items},
+        check=execution_check(expect),
+    )
 
 
 def sequential(
     url: str,
-    workflow_id: str,
+    call: Call,
     *,
     runs: int,
     warmup: int,
     time_limit: float,
-    items: list[dict[str, Any]],
-    expect: Expect | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Result:
     result = Result()
-    with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT) as client:
+    with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT, headers=headers) as client:
         for _ in range(warmup):
-            response = client.post(_run_path(workflow_id), params=_params(), json={"input": items})
-            problem = _verdict(response, expect)
+            problem = call.check(client.post(call.path, params=call.params, json=call.json))
             if problem:
                 raise RuntimeError(f"warm-up run failed: {problem}")
         started = time.perf_counter()
@@ -111,12 +137,12 @@ def sequential(
                 break
             t0 = time.perf_counter()
             try:
-                response = client.post(_run_path(workflow_id), params=_params(), json={"input": items})
+                response = client.post(call.path, params=call.params, json=call.json)
             except httpx.HTTPError as exc:
                 result.record_error(f"{type(exc).__name__}: {exc}")
                 continue
             elapsed = time.perf_counter() - t0
-            problem = _verdict(response, expect)
+            problem = call.check(response)
             if problem:
                 result.record_error(problem)
             else:
@@ -127,27 +153,26 @@ def sequential(
 
 async def _concurrent(
     url: str,
-    workflow_id: str,
+    call: Call,
     *,
     concurrency: int,
     total: int | None,
     duration: float | None,
     warmup: int,
     time_limit: float,
-    items: list[dict[str, Any]],
-    expect: Expect | None,
+    headers: dict[str, str] | None,
 ) -> Result:
     result = Result()
-    limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency * 2)
-    async with httpx.AsyncClient(base_url=url, timeout=REQUEST_TIMEOUT, limits=limits) as client:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=REQUEST_TIMEOUT, limits=limits, headers=headers) as client:
 
         async def one() -> tuple[float, str | None]:
             t0 = time.perf_counter()
             try:
-                response = await client.post(_run_path(workflow_id), params=_params(), json={"input": items})
+                response = await client.post(call.path, params=call.params, json=call.json)
             except httpx.HTTPError as exc:
                 return time.perf_counter() - t0, f"{type(exc).__name__}: {exc}"
-            return time.perf_counter() - t0, _verdict(response, expect)
+            return time.perf_counter() - t0, call.check(response)
 
         # warm-up: open the pool's connections and let every service reach its steady state
         for _, problem in await asyncio.gather(*(one() for _ in range(max(warmup, concurrency)))):
@@ -180,26 +205,24 @@ async def _concurrent(
 
 def concurrent(
     url: str,
-    workflow_id: str,
+    call: Call,
     *,
     concurrency: int,
     total: int | None,
     duration: float | None,
     warmup: int,
     time_limit: float,
-    items: list[dict[str, Any]],
-    expect: Expect | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Result:
     return asyncio.run(
         _concurrent(
             url,
-            workflow_id,
+            call,
             concurrency=concurrency,
             total=total,
             duration=duration,
             warmup=warmup,
             time_limit=time_limit,
-            items=items,
-            expect=expect,
+            headers=headers,
         )
     )

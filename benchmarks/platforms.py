@@ -18,9 +18,9 @@ from pathlib import Path
 
 import psutil
 
-from tests.infra import FLOWTAPE, Platform, free_port, postgres_database, rabbitmq_vhost, wait_ready
+from tests.infra import FLOWTAPE, SERVICES, Platform, free_port, postgres_database, rabbitmq_vhost, wait_ready
 
-START_TIMEOUT = 90.0
+START_TIMEOUT = 180.0
 
 
 @dataclass
@@ -68,7 +68,11 @@ def distributed() -> Iterator[Target]:
         platform = Platform(amqp_url=amqp_url, database_url=database_url, workdir=Path(tmp))
         target: Target | None = None
         try:
-            platform.start_all()
+            # start_all() with a longer wait: five interpreters importing at once on a busy 2-core machine
+            for service in SERVICES:
+                platform.start(service)
+            for process in platform.processes.values():
+                wait_ready(process.url, timeout=START_TIMEOUT, process=process.popen)
             target = Target(
                 mode="distributed",
                 url=platform.gateway,

@@ -6,27 +6,48 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.infra import FakeApi, Platform, postgres_database, rabbitmq_vhost
+from tests.infra import FakeApi, Platform, postgres_database, rabbitmq_vhost, secrets_in_logs, set_up_admin
 
 
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    """The distributed platform: five OS processes on a private vhost and database."""
+    """The distributed platform: five OS processes on a private vhost and database, with its first admin.
+
+    When the run is over, every service log is searched for every password, API key and token the tests
+    used (and the platform's secret key): finding one fails the run.
+    """
     workdir: Path = tmp_path_factory.mktemp("platform")
     with rabbitmq_vhost() as amqp_url, postgres_database() as database_url:
         platform = Platform(amqp_url=amqp_url, database_url=database_url, workdir=workdir)
         try:
             platform.start_all()
+            platform.admin = set_up_admin(platform.gateway)
             yield platform
         except Exception:
             print(platform.logs())
             raise
         finally:
             platform.stop_all()
+        leaked = secrets_in_logs(sorted(workdir.glob("*.log")), {platform.secret_key})
+        assert not leaked, f"secrets found in the service logs: {leaked}"
 
 
 @pytest.fixture(scope="session")
-def api(platform: Platform) -> Iterator[httpx.Client]:
+def admin_headers(platform: Platform) -> dict[str, str]:
+    assert platform.admin is not None
+    return platform.admin.headers
+
+
+@pytest.fixture(scope="session")
+def api(platform: Platform, admin_headers: dict[str, str]) -> Iterator[httpx.Client]:
+    """A client of the gateway signed in as the first admin."""
+    with httpx.Client(base_url=platform.gateway, timeout=60, headers=admin_headers) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def anonymous(platform: Platform) -> Iterator[httpx.Client]:
+    """A client of the gateway with no credentials at all."""
     with httpx.Client(base_url=platform.gateway, timeout=60) as client:
         yield client
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -115,6 +116,10 @@ class Platform:
     database_url: str
     workdir: Path
     processes: dict[str, Process] = field(default_factory=dict)
+    #: the platform's own FLOWTAPE_SECRET_KEY (it encrypts auth's private keys): never in a log either
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    #: the first admin, set up once the platform is ready (see :func:`set_up_admin`)
+    admin: Account | None = None
 
     def env(self, service: str, port: int) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWTAPE_")}
@@ -124,12 +129,15 @@ class Platform:
             FLOWTAPE_PORT=str(port),
             FLOWTAPE_DATA_DIR=str(self.workdir / "data"),
             FLOWTAPE_ENVIRONMENT="test",
+            FLOWTAPE_SECRET_KEY=self.secret_key,
         )
         return env
 
-    def start(self, service: str, port: int | None = None) -> Process:
-        port = port or (self.processes[service].port if service in self.processes else free_port())
-        log = self.workdir / f"{service}.log"
+    def start(self, service: str, port: int | None = None, *, name: str | None = None) -> Process:
+        """Start ``service``; a ``name`` other than the service's runs another replica beside it."""
+        name = name or service
+        port = port or (self.processes[name].port if name in self.processes else free_port())
+        log = self.workdir / f"{name}.log"
         handle = log.open("ab")
         popen = subprocess.Popen(
             [FLOWTAPE, "serve", service],
@@ -138,8 +146,8 @@ class Platform:
             stderr=subprocess.STDOUT,
             cwd=self.workdir,
         )
-        process = Process(service, popen, log, port)
-        self.processes[service] = process
+        process = Process(name, popen, log, port)
+        self.processes[name] = process
         return process
 
     def start_all(self) -> None:
@@ -178,6 +186,8 @@ class FakeApi:
     def __init__(self) -> None:
         self.requests: list[dict[str, object]] = []
         self.counts: Counter[str] = Counter()
+        self.flaky_calls: Counter[str] = Counter()
+        self.effects: Counter[str] = Counter()
         self.lock = threading.Lock()
         api = self
 
@@ -199,6 +209,19 @@ class FakeApi:
                 elif self.path.startswith("/slow"):
                     time.sleep(3)
                     status, payload = 200, {"slow": True}
+                elif self.path.startswith("/flaky/"):
+                    # fails the first call for each key, succeeds after: a transient outage
+                    key = self.path.split("/")[2].split("?")[0]
+                    with api.lock:
+                        api.flaky_calls[key] += 1
+                        first = api.flaky_calls[key] == 1
+                    status, payload = (503, {"error": "try again"}) if first else (200, {"key": key, "ok": True})
+                elif self.path.startswith("/effect"):
+                    # applies an effect once per Idempotency-Key, as a well-behaved payment API does
+                    key = self.headers.get("idempotency-key") or ""
+                    with api.lock:
+                        api.effects[key] += 1
+                    status, payload = 200, {"applied": api.effects[key] == 1, "key": key}
                 else:
                     status = 200
                     payload = {"method": self.command, "path": self.path, "echo": json.loads(body) if body else None}
@@ -226,3 +249,55 @@ class FakeApi:
 
 def python() -> str:
     return sys.executable
+
+
+@dataclass
+class Account:
+    """A user of a test platform, with the password it was given and a token it signed in with."""
+
+    email: str
+    password: str
+    token: str
+    id: str = ""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+#: every password, key and token the tests handed a platform: the log scan looks for each
+SECRETS: set[str] = set()
+
+
+def remember_secret(value: str) -> str:
+    SECRETS.add(value)
+    return value
+
+
+def login(url: str, email: str, password: str) -> str:
+    response = httpx.post(f"{url}/api/v1/auth/login", json={"email": email, "password": password}, timeout=30)
+    if response.status_code != 200:
+        raise RuntimeError(f"login of {email} failed: {response.status_code} {response.text}")
+    return remember_secret(str(response.json()["access_token"]))
+
+
+def set_up_admin(url: str, email: str = "admin@flowtape.test") -> Account:
+    """The first admin of a fresh platform (``POST /api/v1/auth/setup``), signed in."""
+    password = remember_secret(f"admin-{secrets.token_urlsafe(18)}")
+    response = httpx.post(f"{url}/api/v1/auth/setup", json={"email": email, "password": password}, timeout=30)
+    if response.status_code != 201:
+        raise RuntimeError(f"setting up the first admin failed: {response.status_code} {response.text}")
+    return Account(email, password, login(url, email, password), id=str(response.json()["id"]))
+
+
+def secrets_in_logs(logs: Iterable[Path], extra: Iterable[str] = ()) -> list[str]:
+    """Each remembered secret (and each of ``extra``) found in any of ``logs``, named with the file."""
+    found = []
+    for log in logs:
+        if not log.exists():
+            continue
+        text = log.read_text(errors="replace")
+        for secret in SECRETS | set(extra):
+            if secret and secret in text:
+                found.append(f"{log.name}: {secret[:6]}…")
+    return found

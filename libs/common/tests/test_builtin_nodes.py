@@ -59,6 +59,8 @@ def test_every_builtin_is_pure_and_described() -> None:
         "noop",
         "respond",
         "wait",
+        "execution_trigger",
+        "message_trigger",
     ]
     for node in BUILTIN_NODES:
         entry = node.describe()
@@ -69,7 +71,7 @@ def test_every_builtin_is_pure_and_described() -> None:
         assert issubclass(node.Params, NodeParams)
         assert node.category in {"trigger", "core", "flow"}
     triggers = {node.type for node in BUILTIN_NODES if node.trigger}
-    assert triggers == {"manual_trigger", "webhook", "schedule"}
+    assert triggers == {"manual_trigger", "webhook", "schedule", "execution_trigger", "message_trigger"}
 
 
 async def test_unknown_params_are_refused() -> None:

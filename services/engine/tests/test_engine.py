@@ -7,9 +7,10 @@ Every case talks to the engine the way the gateway does, with messages over the 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import textwrap
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from flowtape.common.bus.memory import MemoryBus
 from flowtape.common.errors import InvalidWorkflow, NotFound
 from flowtape.common.hosting import running
@@ -128,7 +130,7 @@ def node(node_id: str, node_type: str, **params: Any) -> dict[str, Any]:
 def chain(name: str, *nodes: dict[str, Any]) -> dict[str, Any]:
     """A manual trigger ``start`` followed by ``nodes`` one after another."""
     all_nodes = [node("start", "manual_trigger"), *nodes]
-    edges = [{"from": a["id"], "to": b["id"]} for a, b in zip(all_nodes, all_nodes[1:], strict=False)]
+    edges = [{"from": a["id"], "to": b["id"]} for a, b in itertools.pairwise(all_nodes)]
     return {"name": name, "nodes": all_nodes, "edges": edges}
 
 
@@ -403,6 +405,8 @@ async def test_the_state_at_each_event_is_the_state_after_it(shared: Platform) -
     assert (last["status"], last["output"], last["nodes"]) == (final["status"], final["output"], final["nodes"])
     with pytest.raises(NotFound):
         await shared.execution(execution_id, at=0)
+    with pytest.raises(NotFound):
+        await shared.execution(execution_id, at=len(events) + 1)
 
 
 # --- the bus contract ---------------------------------------------------------------------------------
@@ -487,7 +491,8 @@ async def test_an_execution_waiting_across_a_restart_is_finished_by_recover(stor
     assert view["status"] == "succeeded"
     assert view["output"] == [{"n": 1, "resumed": True}]
     resumed = [e for e in events if e["type"] == "ExecutionResumed"]
-    assert len(resumed) == 1 and at(resumed[0]["at"]) >= reopened_at, "the first process must not have resumed it"
+    assert len(resumed) == 1, [(e["type"], e["at"], e["data"]) for e in events]
+    assert at(resumed[0]["at"]) >= reopened_at, "the first process must not have resumed it"
 
 
 async def test_a_node_task_in_flight_at_a_crash_is_dispatched_again(storage: Storage) -> None:
@@ -506,6 +511,3 @@ async def test_a_node_task_in_flight_at_a_crash_is_dispatched_again(storage: Sto
     assert view["status"] == "succeeded"
     assert view["output"] == [{"ran": True}]
     assert view["nodes"]["work"]["attempts"] == 1, "the same attempt, so the same idempotency key"
-
-
-Stop = Callable[[], Awaitable[None]]

@@ -327,6 +327,6 @@ async def test_rebuild_gives_the_same_rows(store: Store) -> None:
     applied = await store.projections.rebuild(store.log, lambda done, total: progress.append((done, total)))
 
     assert await rows() == before
-    assert applied >= sum(1 for row in before for _ in range(2)), "every execution has at least two events"
+    assert applied >= 2 * len(before), "every execution has at least two events"
     done, total = progress[-1]
     assert done == total, "rebuild reads the whole log and reports reaching its end"

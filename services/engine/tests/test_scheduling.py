@@ -8,6 +8,7 @@ emit, and the statuses and output a user would see.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import pairwise
 from typing import Any
 
 from flowtape.engine.domain.execution import Items, NodeRun
@@ -124,7 +125,7 @@ def test_a_root_is_ready_at_once_with_the_trigger_items() -> None:
 
 def test_linear_chain_runs_in_order_and_outputs_the_last_node() -> None:
     chain = [f"n{i}" for i in range(5)]
-    graph = graph_of({"t": "manual_trigger", **dict.fromkeys(chain, "set")}, list(zip(["t", *chain], chain)))
+    graph = graph_of({"t": "manual_trigger", **dict.fromkeys(chain, "set")}, list(pairwise(["t", *chain])))
 
     run = Run(graph, [{"n": 1}]).drive()
 

@@ -6,6 +6,7 @@ here breaks when a node type's parameter schema changes in a way that turns away
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ def definition(*nodes: dict[str, Any], edges: list[dict[str, Any]] | None = None
     """A workflow of ``start`` (manual trigger) then ``nodes``; by default a chain in the order given."""
     all_nodes = [TRIGGER, *nodes]
     if edges is None:
-        edges = [{"from": a["id"], "to": b["id"]} for a, b in zip(all_nodes, all_nodes[1:], strict=False)]
+        edges = [{"from": a["id"], "to": b["id"]} for a, b in itertools.pairwise(all_nodes)]
     return {"name": "test", "nodes": all_nodes, "edges": edges}
 
 

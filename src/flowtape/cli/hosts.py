@@ -6,7 +6,7 @@ import importlib
 from typing import Any
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
 from flowtape.common.bus.factory import memory_bus, rabbit_bus
 from flowtape.common.hosting import build_app
@@ -18,14 +18,22 @@ def _runtime(service: ServiceName, settings: Settings, bus: Any, registry: Colle
     return module.build(settings, bus, registry)
 
 
-def service_app(service: ServiceName, settings: Settings) -> FastAPI:
+def _registry() -> CollectorRegistry:
+    """A registry per process with the process's own CPU and memory, as dashboards expect."""
     registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    return registry
+
+
+def service_app(service: ServiceName, settings: Settings) -> FastAPI:
+    registry = _registry()
     bus = rabbit_bus(settings.amqp_url, service, registry)
     return build_app(bus, [_runtime(service, settings, bus, registry)], registry, title=f"Flowtape {service}")
 
 
 def embedded_app(settings: Settings) -> FastAPI:
-    registry = CollectorRegistry()
+    registry = _registry()
     bus = memory_bus()
     runtimes = [_runtime(service, settings, bus, registry) for service in SERVICES]
     return build_app(bus, runtimes, registry, title="Flowtape")

@@ -10,11 +10,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from flowtape.cli import accounts, operations
 from flowtape.cli.client import ApiClient, ApiError, fail
 
 app = typer.Typer(help="Flowtape: workflow automation with an event-sourced execution log.", no_args_is_help=True)
 executions = typer.Typer(help="Inspect executions.", no_args_is_help=True)
 app.add_typer(executions, name="executions")
+operations.register(executions)
+app.add_typer(operations.admin, name="admin")
+accounts.register(app, operations.admin)
 console = Console()
 
 UrlOption = Annotated[str | None, typer.Option("--url", help="gateway URL (default $FLOWTAPE_URL or :8080)")]
@@ -24,7 +28,7 @@ UrlOption = Annotated[str | None, typer.Option("--url", help="gateway URL (defau
 def up(
     data_dir: Annotated[Path, typer.Option("--data-dir", help="where the SQLite files live")] = Path(".flowtape"),
     port: Annotated[int, typer.Option("--port")] = 8080,
-    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    host: Annotated[str, typer.Option("--host", envvar="FLOWTAPE_HOST")] = "127.0.0.1",
 ) -> None:
     """Run the whole platform in one process: in-process bus, SQLite under DATA_DIR."""
     import uvicorn

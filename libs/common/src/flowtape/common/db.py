@@ -26,9 +26,12 @@ def async_engine(url: str, schema: str, *, pool_size: int = 10) -> AsyncEngine:
 
 
 async def ensure_schema(engine: AsyncEngine, schema: str) -> None:
+    """Create the service's schema unless it exists (checked first: a least-privileged role may not CREATE)."""
     if engine.dialect.name == "postgresql":
         async with engine.begin() as conn:
-            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            exists = await conn.scalar(text("SELECT 1 FROM pg_namespace WHERE nspname = :name"), {"name": schema})
+            if not exists:
+                await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
 
 
 async def ping(engine: AsyncEngine) -> bool:

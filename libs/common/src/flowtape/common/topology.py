@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flowtape.common.messages import connectors, engine
+from flowtape.common.messages import auth, connectors, engine, triggers
 from flowtape.common.messages.base import Message
 
 COMMANDS = "flowtape.commands"
@@ -40,14 +40,25 @@ class QueueSpec:
     #: request queues are classic (no quorum fsync on the query path): a requester that gets no reply
     #: retries or reports, so the message need not outlive a broker restart
     quorum: bool = True
+    #: deliveries are not decoded as Flowtape messages but wrapped in a ``RoutedMessage`` (with the exchange
+    #: and routing key they came by); such a queue gets further bindings at run time (``Bus.bind``)
+    routed: bool = False
 
 
 ENGINE_REQUESTS = Route(COMMANDS, "engine.requests")
 CONNECTORS_TASKS = Route(COMMANDS, "connectors.tasks")
+TRIGGERS_REQUESTS = Route(COMMANDS, "triggers.requests")
 CONNECTORS_QUERIES = Route(COMMANDS, "connectors.queries")
 TASK_COMPLETED = Route(EVENTS, "connectors.task.completed")
 CATALOG_PUBLISHED = Route(EVENTS, "connectors.catalog.published")
 EXECUTION_FINISHED = Route(EVENTS, "engine.execution.finished")
+AUTH_REQUESTS = Route(COMMANDS, "auth.requests")
+AUTH_AUDIT = Route(COMMANDS, "auth.audit")
+AUTH_KEYS_PUBLISHED = Route(EVENTS, "auth.keys.published")
+AUTH_USER_CHANGED = Route(EVENTS, "auth.access.user-changed")
+AUTH_API_KEY_REVOKED = Route(EVENTS, "auth.access.api-key-revoked")
+TRIGGERS_CHANGED = Route(EVENTS, "triggers.registrations.changed")
+CANCEL_TASKS = Route(EVENTS, "engine.tasks.cancelled")
 
 _ROUTES: dict[type[Message], Route] = {
     engine.CreateWorkflow: ENGINE_REQUESTS,
@@ -61,11 +72,43 @@ _ROUTES: dict[type[Message], Route] = {
     engine.GetExecution: ENGINE_REQUESTS,
     engine.GetExecutionEvents: ENGINE_REQUESTS,
     engine.ListExecutions: ENGINE_REQUESTS,
+    engine.ListActiveWorkflows: ENGINE_REQUESTS,
+    engine.CancelExecution: ENGINE_REQUESTS,
+    engine.RetryExecution: ENGINE_REQUESTS,
+    engine.ReplayExecution: ENGINE_REQUESTS,
+    engine.ReplayCheck: ENGINE_REQUESTS,
+    engine.RebuildProjections: ENGINE_REQUESTS,
+    engine.GetProjectionStatus: ENGINE_REQUESTS,
+    engine.ListDeadLetters: ENGINE_REQUESTS,
+    engine.ReplayDeadLetters: ENGINE_REQUESTS,
+    connectors.CancelNodeTasks: CANCEL_TASKS,
+    engine.SyncWorkflowTriggers: TRIGGERS_REQUESTS,
+    triggers.ResolveWebhook: TRIGGERS_REQUESTS,
+    triggers.ListTriggers: TRIGGERS_REQUESTS,
+    triggers.TriggersChanged: TRIGGERS_CHANGED,
     engine.ExecutionFinished: EXECUTION_FINISHED,
     connectors.RunNodeTask: CONNECTORS_TASKS,
     connectors.GetNodeCatalog: CONNECTORS_QUERIES,
     connectors.NodeTaskCompleted: TASK_COMPLETED,
     connectors.NodeCatalogPublished: CATALOG_PUBLISHED,
+    auth.SetUp: AUTH_REQUESTS,
+    auth.Login: AUTH_REQUESTS,
+    auth.CreateUser: AUTH_REQUESTS,
+    auth.GetUser: AUTH_REQUESTS,
+    auth.ListUsers: AUTH_REQUESTS,
+    auth.UpdateUser: AUTH_REQUESTS,
+    auth.CreateApiKey: AUTH_REQUESTS,
+    auth.ListApiKeys: AUTH_REQUESTS,
+    auth.RevokeApiKey: AUTH_REQUESTS,
+    auth.VerifyApiKey: AUTH_REQUESTS,
+    auth.GetPublicKeys: AUTH_REQUESTS,
+    auth.GetAccessState: AUTH_REQUESTS,
+    auth.RotateKeys: AUTH_REQUESTS,
+    auth.ListAudit: AUTH_REQUESTS,
+    auth.RecordAudit: AUTH_AUDIT,
+    auth.PublicKeysPublished: AUTH_KEYS_PUBLISHED,
+    auth.UserAccessChanged: AUTH_USER_CHANGED,
+    auth.ApiKeyRevoked: AUTH_API_KEY_REVOKED,
 }
 
 
@@ -86,6 +129,16 @@ ENGINE_TASK_RESULTS_QUEUE = _queue(TASK_COMPLETED, "engine.task-results")
 ENGINE_CATALOG_QUEUE = _queue(CATALOG_PUBLISHED, "engine.catalog")
 CONNECTORS_TASKS_QUEUE = _queue(CONNECTORS_TASKS)
 CONNECTORS_QUERIES_QUEUE = _queue(CONNECTORS_QUERIES, quorum=False)
+TRIGGERS_REQUESTS_QUEUE = _queue(TRIGGERS_REQUESTS, quorum=False)
+#: finished executions, for execution triggers (error workflows): shared, so one replica handles each
+TRIGGERS_EXECUTIONS_QUEUE = _queue(EXECUTION_FINISHED, "triggers.execution-finished")
+#: messages on the routing keys message triggers listen to: bound per registration at run time
+TRIGGERS_MESSAGES_QUEUE = QueueSpec(
+    name="triggers.routed-messages", exchange=EVENTS, binding="triggers.routed-messages", routed=True
+)
+AUTH_REQUESTS_QUEUE = _queue(AUTH_REQUESTS, quorum=False)
+#: the audit trail must not lose an entry: a durable quorum queue
+AUTH_AUDIT_QUEUE = _queue(AUTH_AUDIT)
 DEAD_LETTER_QUEUE = QueueSpec(name=DEAD_LETTERS, exchange=DEAD_LETTERS, binding="#")
 
 
@@ -96,3 +149,28 @@ def execution_finished_broadcast(replica: str) -> QueueSpec:
         binding=EXECUTION_FINISHED.routing_key,
         broadcast=True,
     )
+
+
+def cancel_tasks_broadcast(replica: str) -> QueueSpec:
+    """Each connectors worker hears every cancellation: any of them may be running the execution's tasks."""
+    return QueueSpec(
+        name=f"connectors.{replica}.cancellations",
+        exchange=EVENTS,
+        binding=CANCEL_TASKS.routing_key,
+        broadcast=True,
+    )
+
+
+def triggers_changed_broadcast(owner: str, replica: str) -> QueueSpec:
+    """Every gateway and triggers replica hears every registration change on a queue of its own."""
+    return QueueSpec(
+        name=f"{owner}.{replica}.triggers-changed",
+        exchange=EVENTS,
+        binding=TRIGGERS_CHANGED.routing_key,
+        broadcast=True,
+    )
+
+
+def auth_events_broadcast(service: str, replica: str) -> QueueSpec:
+    """Every replica of ``service`` hears every auth event (keys published, access changed) on its own queue."""
+    return QueueSpec(name=f"{service}.{replica}.auth-events", exchange=EVENTS, binding="auth.#", broadcast=True)

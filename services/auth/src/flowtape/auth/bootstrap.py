@@ -1,25 +1,79 @@
-"""The auth service's composition root.
-
-Until its own issue lands the service only runs its operations endpoints, so deployments and health
-checks already have their final shape.
-"""
+"""The auth service's composition root: the only place that builds its connections."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
 from prometheus_client import CollectorRegistry
 
+from flowtape.auth import bus as handlers
+from flowtape.auth.application import AuthMetrics, AuthService
+from flowtape.auth.domain.keys import KeyVault
+from flowtape.auth.domain.passwords import Passwords
+from flowtape.auth.settings import AuthSettings
+from flowtape.auth.store import SCHEMA, AuthStore
 from flowtape.common.bus import Bus
+from flowtape.common.db import async_engine, ping
 from flowtape.common.hosting import BaseRuntime
+from flowtape.common.ops import Check
 from flowtape.common.settings import Settings
+
+log = logging.getLogger("flowtape.auth")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 class AuthRuntime(BaseRuntime):
     name = "auth"
 
-    def __init__(self, settings: Settings, bus: Bus) -> None:
+    def __init__(
+        self, settings: Settings, bus: Bus, registry: CollectorRegistry | None = None, auth: AuthSettings | None = None
+    ) -> None:
         self._settings = settings
+        self._auth_settings = auth or AuthSettings()
         self._bus = bus
+        self._url = settings.database_url_for("auth")
+        self._metrics = AuthMetrics(registry)
+
+    async def open(self) -> None:
+        self._db = async_engine(self._url, SCHEMA, pool_size=5)
+        store = AuthStore(self._db)
+        await store.create()
+        passwords = await asyncio.to_thread(Passwords)
+        self.auth = AuthService(
+            store=store,
+            settings=self._auth_settings,
+            vault=KeyVault(self._settings.secret_key),
+            passwords=passwords,
+            bus=self._bus,
+            clock=_now,
+            metrics=self._metrics,
+        )
+        await self.auth.ensure_keys()
+
+    def subscribe(self, bus: Bus) -> None:
+        handlers.subscribe(bus, self.auth)
+
+    async def started(self) -> None:
+        await self.auth.publish_keys()
+        if await self.auth.needs_setup():
+            log.info(
+                "no users yet: create the first admin with POST /api/v1/auth/setup "
+                "or `flowtape admin create-user --email ...`"
+            )
+
+    async def close(self) -> None:
+        if hasattr(self, "_db"):
+            await self._db.dispose()
+
+    def checks(self) -> Mapping[str, Check]:
+        return {"database": lambda: ping(self._db)}
 
 
 def build(settings: Settings, bus: Bus, registry: CollectorRegistry) -> AuthRuntime:
-    return AuthRuntime(settings, bus)
+    return AuthRuntime(settings, bus, registry)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,21 +14,65 @@ from flowtape.common import logs
 from flowtape.common.errors import FlowtapeError
 from flowtape.common.messages.connectors import NodeTaskCompleted, RunNodeTask
 from flowtape.common.nodes.sdk import NodeContext, execute_node
+from flowtape.connectors.completed import CompletedTasks
 from flowtape.connectors.metrics import ConnectorMetrics
 from flowtape.connectors.registry import NodeRegistry
 
 log = logging.getLogger("flowtape.connectors")
 
 DEFAULT_TIMEOUT_SECONDS = 300.0
+CANCELLED_MEMORY = 10_000
 
 
 class NodeRunner:
-    def __init__(self, registry: NodeRegistry, metrics: ConnectorMetrics | None = None) -> None:
+    def __init__(
+        self, registry: NodeRegistry, completed: CompletedTasks, metrics: ConnectorMetrics | None = None
+    ) -> None:
         self._registry = registry
+        self._completed = completed
         self._metrics = metrics or ConnectorMetrics()
+        self._running: dict[str, set[asyncio.Task[NodeTaskCompleted]]] = {}
+        #: recently cancelled executions (bounded): a task of theirs arriving late is not started
+        self._cancelled: OrderedDict[str, None] = OrderedDict()
 
     def catalog(self) -> list[dict[str, Any]]:
         return self._registry.catalog()
+
+    async def handle(self, task: RunNodeTask) -> NodeTaskCompleted | None:
+        """Run a task once per idempotency key; None when its execution was cancelled meanwhile."""
+        known = await self._completed.get(task.idempotency_key)
+        if known is not None:
+            log.info("task %s already ran; answering with its recorded outcome", task.idempotency_key)
+            return known
+        if task.execution_id in self._cancelled:
+            return None
+        running = asyncio.create_task(self.run(task))
+        self._running.setdefault(task.execution_id, set()).add(running)
+        try:
+            completed = await running
+        except asyncio.CancelledError:
+            if running.cancelled() and task.execution_id in self._cancelled:
+                log.info("stopped node %s: its execution was cancelled", task.node_id)
+                return None
+            raise
+        finally:
+            tasks = self._running.get(task.execution_id)
+            if tasks is not None:
+                tasks.discard(running)
+                if not tasks:
+                    self._running.pop(task.execution_id, None)
+        await self._completed.remember(task.idempotency_key, completed)
+        return completed
+
+    def cancel(self, execution_id: str) -> int:
+        """Stop the execution's running tasks here; returns how many were stopped."""
+        self._cancelled[execution_id] = None
+        while len(self._cancelled) > CANCELLED_MEMORY:
+            self._cancelled.popitem(last=False)
+        tasks = self._running.get(execution_id, set())
+        for running in tasks:
+            running.cancel()
+        return len(tasks)
 
     async def run(self, task: RunNodeTask) -> NodeTaskCompleted:
         """Run one attempt; any failure of the node becomes a ``failed`` outcome, never a bus retry."""
@@ -46,6 +91,7 @@ class NodeRunner:
                 trigger=task.trigger,
                 node_outputs=task.node_outputs,
                 timeout_seconds=timeout,
+                request=task.request,
             )
             result = await asyncio.wait_for(execute_node(node, task.params, ctx, task.items), timeout)
             outcome = {"outcome": "succeeded", "ports": result.ports}

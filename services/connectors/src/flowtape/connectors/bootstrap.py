@@ -1,18 +1,29 @@
-"""The connectors' composition root: one shared HTTP client, the node registry, the runner."""
+"""The connectors' composition root: one shared HTTP client, the node registry, the completed-task store."""
 
 from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Mapping
 
 import httpx
 from prometheus_client import CollectorRegistry
 
 from flowtape.common.bus import Bus
+from flowtape.common.db import async_engine, ping
 from flowtape.common.hosting import BaseRuntime
 from flowtape.common.messages.connectors import NodeCatalogPublished
+from flowtape.common.ops import Check
 from flowtape.common.settings import Settings
 from flowtape.connectors import bus as handlers
 from flowtape.connectors.application import NodeRunner
+from flowtape.connectors.completed import SCHEMA, CompletedTasks
 from flowtape.connectors.metrics import ConnectorMetrics
 from flowtape.connectors.registry import NodeRegistry
+
+log = logging.getLogger("flowtape.connectors")
+CLEANUP_SECONDS = 3600.0
 
 
 class ConnectorsRuntime(BaseRuntime):
@@ -22,20 +33,41 @@ class ConnectorsRuntime(BaseRuntime):
         self._settings = settings
         self._metrics = ConnectorMetrics(registry)
         self._bus = bus
+        self._replica = uuid.uuid4().hex[:12]
+        self._cleanup: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
+        self._db = async_engine(self._settings.database_url_for("connectors"), SCHEMA)
+        completed = CompletedTasks(self._db)
+        await completed.create()
+        self._completed = completed
         self._http = httpx.AsyncClient(follow_redirects=True, limits=httpx.Limits(max_connections=200))
-        self.runner = NodeRunner(NodeRegistry.default(self._http), self._metrics)
+        self.runner = NodeRunner(NodeRegistry.default(self._http), completed, self._metrics)
 
     def subscribe(self, bus: Bus) -> None:
-        handlers.subscribe(bus, self.runner, self._settings.connectors_concurrency)
+        handlers.subscribe(bus, self.runner, self._settings.connectors_concurrency, self._replica)
 
     async def started(self) -> None:
         await self._bus.publish(NodeCatalogPublished(nodes=self.runner.catalog()))
+        self._cleanup = asyncio.create_task(self._forget_old())
+
+    async def _forget_old(self) -> None:
+        while True:
+            try:
+                await self._completed.forget_old()
+            except Exception:
+                log.exception("dropping old completed-task records failed; trying again later")
+            await asyncio.sleep(CLEANUP_SECONDS)
 
     async def close(self) -> None:
+        if self._cleanup is not None:
+            self._cleanup.cancel()
         if hasattr(self, "_http"):
             await self._http.aclose()
+            await self._db.dispose()
+
+    def checks(self) -> Mapping[str, Check]:
+        return {"database": lambda: ping(self._db)}
 
 
 def build(settings: Settings, bus: Bus, registry: CollectorRegistry) -> ConnectorsRuntime:

@@ -17,13 +17,20 @@ from flowtape.common.messages.connectors import GetNodeCatalog
 from flowtape.common.ops import Check
 from flowtape.common.settings import Settings
 from flowtape.engine import bus as handlers
-from flowtape.engine.application import Engine
 from flowtape.engine.catalog import NodeCatalog
+from flowtape.engine.dead_letters import DeadLetters
+from flowtape.engine.executions import Executions
 from flowtape.engine.metrics import EngineMetrics
+from flowtape.engine.outbox import Outbox
 from flowtape.engine.projections import SCHEMA, Projections
+from flowtape.engine.rebuild import Rebuilds
 from flowtape.engine.store import ExecutionLog, LogWriter, WorkflowStore, event_store_env
+from flowtape.engine.workflows import Workflows
 
 log = logging.getLogger("flowtape.engine")
+
+#: how often overdue node tasks are looked for
+SWEEP_SECONDS = 30.0
 
 
 def _now() -> datetime:
@@ -53,43 +60,56 @@ class EngineRuntime(BaseRuntime):
         self._url = settings.database_url_for("engine")
         self.catalog = NodeCatalog()
         self._started: list[Any] = []
-        self._catalog_task: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[None]] = []
 
     async def open(self) -> None:
         await _create_schema(self._url)
         self._db = async_engine(self._url, SCHEMA)
         self.projections = Projections(self._db)
         await self.projections.create()
-        self.workflows, self.executions = await asyncio.to_thread(
+        self.workflow_store, self.execution_log = await asyncio.to_thread(
             lambda: (
                 WorkflowStore(env=event_store_env("workflows", self._url, SCHEMA, pool_size=2)),
                 ExecutionLog(env=event_store_env("executions", self._url, SCHEMA)),
             )
         )
-        await self.projections.catch_up(self.workflows)
-        await self.projections.catch_up(self.executions)
-        self._workflow_writer = LogWriter(self.workflows, self.projections.apply)
-        self._execution_writer = LogWriter(self.executions, self.projections.apply)
+        await self.projections.catch_up(self.workflow_store)
+        await self.projections.catch_up(self.execution_log)
+        self.dead_letters = DeadLetters(self._db, self._bus)
+        await self.dead_letters.create()
+        self._workflow_writer = LogWriter(self.workflow_store, self.projections.apply)
+        self._execution_writer = LogWriter(self.execution_log, self.projections.apply)
         self._workflow_writer.start()
         self._execution_writer.start()
-        self.engine = Engine(
-            workflows=self.workflows,
-            executions=self.executions,
-            workflow_writer=self._workflow_writer,
-            execution_writer=self._execution_writer,
+        self.outbox = Outbox(self._bus, self.projections.notices_published)
+        self.workflows = Workflows(
+            store=self.workflow_store,
+            writer=self._workflow_writer,
             projections=self.projections,
             catalog=self.catalog,
             bus=self._bus,
+        )
+        self.executions = Executions(
+            store=self.execution_log,
+            writer=self._execution_writer,
+            workflows=self.workflows,
+            projections=self.projections,
+            outbox=self.outbox,
             clock=_now,
             metrics=self._metrics,
         )
+        self.rebuilds = Rebuilds(self.projections, [self.workflow_store, self.execution_log])
 
     def subscribe(self, bus: Bus) -> None:
-        handlers.subscribe(bus, self.engine, self.catalog)
+        handlers.subscribe(bus, self.workflows, self.executions, self.catalog, self.rebuilds, self.dead_letters)
 
     async def started(self) -> None:
-        self._catalog_task = asyncio.create_task(self._learn_catalog())
-        recovered = await self.engine.recover()
+        self.outbox.start()
+        self._background = [
+            asyncio.create_task(self._learn_catalog()),
+            asyncio.create_task(self._sweep()),
+        ]
+        recovered = await self.executions.recover()
         if recovered:
             log.info("resumed %d unfinished executions from their logs", recovered)
 
@@ -106,15 +126,24 @@ class EngineRuntime(BaseRuntime):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            try:
+                await self.executions.sweep()
+            except Exception:
+                log.exception("the overdue-task sweep failed; it runs again shortly")
+
     async def close(self) -> None:
-        if self._catalog_task is not None:
-            self._catalog_task.cancel()
-        if hasattr(self, "engine"):
-            self.engine.stop_timers()
+        for task in self._background:
+            task.cancel()
+        if hasattr(self, "executions"):
+            self.executions.stop()
+            await self.outbox.stop()
             await self._execution_writer.stop()
             await self._workflow_writer.stop()
-            await asyncio.to_thread(self.executions.close)
-            await asyncio.to_thread(self.workflows.close)
+            await asyncio.to_thread(self.execution_log.close)
+            await asyncio.to_thread(self.workflow_store.close)
             await self._db.dispose()
 
     def checks(self) -> Mapping[str, Check]:

@@ -1,4 +1,4 @@
-"""Bus handlers: translate a message into one call on the :class:`Engine`, nothing more."""
+"""Bus handlers: translate a message into one call on the engine's application services, nothing more."""
 
 from __future__ import annotations
 
@@ -7,47 +7,89 @@ from typing import Any
 from flowtape.common.bus import Bus
 from flowtape.common.messages import engine as msg
 from flowtape.common.messages.connectors import NodeCatalogPublished, NodeTaskCompleted
-from flowtape.common.topology import ENGINE_CATALOG_QUEUE, ENGINE_REQUESTS_QUEUE, ENGINE_TASK_RESULTS_QUEUE
-from flowtape.engine.application import Engine
+from flowtape.common.topology import (
+    DEAD_LETTER_QUEUE,
+    ENGINE_CATALOG_QUEUE,
+    ENGINE_REQUESTS_QUEUE,
+    ENGINE_TASK_RESULTS_QUEUE,
+)
 from flowtape.engine.catalog import NodeCatalog
+from flowtape.engine.dead_letters import DeadLetters
+from flowtape.engine.executions import Executions
+from flowtape.engine.rebuild import Rebuilds
+from flowtape.engine.workflows import Workflows
 
 
-def subscribe(bus: Bus, engine: Engine, catalog: NodeCatalog) -> None:
+def subscribe(
+    bus: Bus,
+    workflows: Workflows,
+    executions: Executions,
+    catalog: NodeCatalog,
+    rebuilds: Rebuilds,
+    dead_letters: DeadLetters,
+) -> None:
     async def create(m: msg.CreateWorkflow) -> Any:
-        return await engine.create_workflow(m.definition)
+        return await workflows.create_workflow(m.definition)
 
     async def update(m: msg.UpdateWorkflow) -> Any:
-        return await engine.update_workflow(m.workflow_id, m.definition)
+        return await workflows.update_workflow(m.workflow_id, m.definition)
 
     async def delete(m: msg.DeleteWorkflow) -> Any:
-        return await engine.delete_workflow(m.workflow_id)
+        return await workflows.delete_workflow(m.workflow_id)
 
     async def set_active(m: msg.SetWorkflowActive) -> Any:
-        return await engine.set_active(m.workflow_id, m.active)
+        return await workflows.set_active(m.workflow_id, m.active)
 
     async def get_workflow(m: msg.GetWorkflow) -> Any:
-        return await engine.get_workflow(m.workflow_id, m.version)
+        return await workflows.get_workflow(m.workflow_id, m.version)
 
     async def list_workflows(m: msg.ListWorkflows) -> Any:
-        return await engine.list_workflows(m.limit, m.cursor)
+        return await workflows.list_workflows(m.limit, m.cursor)
 
     async def list_versions(m: msg.ListWorkflowVersions) -> Any:
-        return await engine.list_versions(m.workflow_id)
+        return await workflows.list_versions(m.workflow_id)
+
+    async def list_active(_: msg.ListActiveWorkflows) -> Any:
+        return await workflows.list_active_workflows()
 
     async def start(m: msg.StartExecution) -> Any:
-        return await engine.start_execution(m)
+        return await executions.start(m)
+
+    async def cancel(m: msg.CancelExecution) -> Any:
+        return await executions.cancel(m.execution_id, m.reason)
+
+    async def retry(m: msg.RetryExecution) -> Any:
+        return await executions.retry(m.execution_id)
+
+    async def replay(m: msg.ReplayExecution) -> Any:
+        return await executions.replay(m.execution_id, m.from_node, m.workflow_version, m.input)
+
+    async def replay_check(m: msg.ReplayCheck) -> Any:
+        return await executions.replay_check(m)
 
     async def get_execution(m: msg.GetExecution) -> Any:
-        return await engine.get_execution(m.execution_id, m.at)
+        return await executions.get(m.execution_id, m.at)
 
     async def get_events(m: msg.GetExecutionEvents) -> Any:
-        return await engine.get_events(m.execution_id, m.after)
+        return await executions.events(m.execution_id, m.after)
 
     async def list_executions(m: msg.ListExecutions) -> Any:
-        return await engine.list_executions(m)
+        return await executions.summaries(m)
+
+    async def rebuild(_: msg.RebuildProjections) -> Any:
+        return rebuilds.start()
+
+    async def rebuild_status(_: msg.GetProjectionStatus) -> Any:
+        return rebuilds.status()
+
+    async def list_dead_letters(m: msg.ListDeadLetters) -> Any:
+        return await dead_letters.recent(m.limit, m.include_replayed)
+
+    async def replay_dead_letters(m: msg.ReplayDeadLetters) -> Any:
+        return await dead_letters.replay(m.ids)
 
     async def task_completed(m: NodeTaskCompleted) -> None:
-        await engine.complete_node_task(m)
+        await executions.complete_node_task(m)
 
     async def catalog_published(m: NodeCatalogPublished) -> None:
         catalog.replace(m.nodes)
@@ -62,12 +104,22 @@ def subscribe(bus: Bus, engine: Engine, catalog: NodeCatalog) -> None:
             msg.GetWorkflow: get_workflow,
             msg.ListWorkflows: list_workflows,
             msg.ListWorkflowVersions: list_versions,
+            msg.ListActiveWorkflows: list_active,
             msg.StartExecution: start,
+            msg.CancelExecution: cancel,
+            msg.RetryExecution: retry,
+            msg.ReplayExecution: replay,
+            msg.ReplayCheck: replay_check,
             msg.GetExecution: get_execution,
             msg.GetExecutionEvents: get_events,
             msg.ListExecutions: list_executions,
+            msg.RebuildProjections: rebuild,
+            msg.GetProjectionStatus: rebuild_status,
+            msg.ListDeadLetters: list_dead_letters,
+            msg.ReplayDeadLetters: replay_dead_letters,
         },
         prefetch=64,
     )
     bus.subscribe(ENGINE_TASK_RESULTS_QUEUE, {NodeTaskCompleted: task_completed}, prefetch=64)
     bus.subscribe(ENGINE_CATALOG_QUEUE, {NodeCatalogPublished: catalog_published}, prefetch=1)
+    bus.subscribe_raw(DEAD_LETTER_QUEUE, dead_letters.keep, prefetch=4)

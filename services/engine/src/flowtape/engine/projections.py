@@ -63,6 +63,21 @@ workflows = Table(
     Column("updated_at", DateTime(timezone=True)),
 )
 
+#: finish notices the outbox has not published yet: written with the summary, deleted once published
+pending_notices = Table(
+    "pending_notices",
+    metadata,
+    Column("execution_id", String(64), primary_key=True),
+)
+
+#: StartExecution idempotency keys (webhook retries, schedule fire keys, event triggers)
+start_keys = Table(
+    "start_keys",
+    metadata,
+    Column("key", String(300), primary_key=True),
+    Column("execution_id", String(64), nullable=False),
+)
+
 positions = Table(
     "projection_positions",
     metadata,
@@ -143,6 +158,8 @@ class Projections:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._lock = asyncio.Lock()
+        #: logs being rebuilt: live updates are skipped (the rebuild's catch-up picks their events up)
+        self._rebuilding: set[str] = set()
 
     async def create(self) -> None:
         await ensure_schema(self._engine, SCHEMA)
@@ -155,6 +172,8 @@ class Projections:
             return
         pairs = [(r.notification.id, r.domain_event) for r in recordings]
         async with self._lock:
+            if app.name in self._rebuilding:
+                return
             async with self._engine.begin() as conn:
                 current = await self._position(conn, app.name)
                 if pairs[0][0] <= current + 1:
@@ -165,7 +184,12 @@ class Projections:
         await self.catch_up(app)
 
     async def catch_up(
-        self, app: Application[Any], progress: Callable[[int, int], None] | None = None, batch: int = 500
+        self,
+        app: Application[Any],
+        progress: Callable[[int, int], None] | None = None,
+        batch: int = 500,
+        *,
+        notify: bool = True,
     ) -> int:
         """Apply whatever the log holds beyond the tracked position; returns how many events were applied."""
         applied = 0
@@ -176,9 +200,10 @@ class Projections:
                     start = await self._position(conn, app.name) + 1
                     notifications = await asyncio.to_thread(app.recorder.select_notifications, start, batch)
                     if not notifications:
+                        self._rebuilding.discard(app.name)
                         return applied
                     pairs = [(n.id, app.mapper.to_domain_event(n)) for n in notifications]
-                    await self._apply(conn, app.name, pairs)
+                    await self._apply(conn, app.name, pairs, notify=notify)
             applied += len(pairs)
             if progress is not None:
                 progress(pairs[-1][0], total)
@@ -186,16 +211,20 @@ class Projections:
     async def rebuild(self, app: Application[Any], progress: Callable[[int, int], None] | None = None) -> int:
         table, _ = _VIEWS[app.name]
         async with self._lock:
+            self._rebuilding.add(app.name)
             async with self._engine.begin() as conn:
                 await conn.execute(delete(table))
                 await conn.execute(delete(positions).where(positions.c.name == app.name))
-        return await self.catch_up(app, progress)
+        return await self.catch_up(app, progress, notify=False)
 
     async def _position(self, conn: AsyncConnection, name: str) -> int:
         value = await conn.scalar(select(positions.c.position).where(positions.c.name == name))
         return int(value or 0)
 
-    async def _apply(self, conn: AsyncConnection, name: str, pairs: Sequence[tuple[int, Any]]) -> None:
+    async def _apply(
+        self, conn: AsyncConnection, name: str, pairs: Sequence[tuple[int, Any]], *, notify: bool = True
+    ) -> None:
+        """``notify``: queue finish notices for the outbox (not when rebuilding: those were sent long ago)."""
         if not pairs:
             return
         table, changes_of = _VIEWS[name]
@@ -206,12 +235,17 @@ class Projections:
                 rows.setdefault(str(event.originator_id), {}).update(changes)
         for key, changes in rows.items():
             await self._upsert(conn, table, {"id": key, **changes})
+            if notify and table is executions and changes.get("status") in ("succeeded", "failed", "cancelled"):
+                await self._upsert(conn, pending_notices, {"execution_id": key}, key="execution_id")
         await self._upsert(conn, positions, {"name": name, "position": pairs[-1][0]}, key="name")
 
     async def _upsert(self, conn: AsyncConnection, table: Table, row: dict[str, Any], key: str = "id") -> None:
         insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
         statement = insert(table).values(**row)
         updates = {column: statement.excluded[column] for column in row if column != key}
+        if not updates:
+            await conn.execute(statement.on_conflict_do_nothing(index_elements=[key]))
+            return
         await conn.execute(statement.on_conflict_do_update(index_elements=[key], set_=updates))
 
     async def list_executions(
@@ -236,6 +270,33 @@ class Projections:
         )
         return {"items": items, "next_cursor": next_cursor}
 
+    async def pending_notices(self) -> list[str]:
+        async with self._engine.connect() as conn:
+            return [str(row) for row in (await conn.execute(select(pending_notices.c.execution_id))).scalars()]
+
+    async def notices_published(self, execution_ids: list[str]) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(pending_notices).where(pending_notices.c.execution_id.in_(execution_ids)))
+
+    async def execution_for_key(self, key: str) -> str | None:
+        async with self._engine.connect() as conn:
+            value = await conn.scalar(select(start_keys.c.execution_id).where(start_keys.c.key == key))
+        return str(value) if value is not None else None
+
+    async def remember_key(self, key: str, execution_id: str) -> None:
+        async with self._engine.begin() as conn:
+            await self._upsert(conn, start_keys, {"key": key, "execution_id": execution_id}, key="key")
+
+    async def finished_executions(self, workflow_id: str, since: datetime | None, limit: int) -> list[str]:
+        query = select(executions.c.id).where(
+            executions.c.workflow_id == workflow_id, executions.c.status.in_(("succeeded", "failed", "cancelled"))
+        )
+        if since is not None:
+            query = query.where(executions.c.started_at >= since)
+        query = query.order_by(executions.c.started_at.desc()).limit(limit)
+        async with self._engine.connect() as conn:
+            return [str(row) for row in (await conn.execute(query)).scalars().all()]
+
     async def unfinished_executions(self) -> list[str]:
         query = select(executions.c.id).where(executions.c.status.in_(("running", "waiting")))
         async with self._engine.connect() as conn:
@@ -243,6 +304,11 @@ class Projections:
 
     async def children_of(self, execution_id: str) -> list[str]:
         query = select(executions.c.id).where(executions.c.parent_id == execution_id)
+        async with self._engine.connect() as conn:
+            return [str(row) for row in (await conn.execute(query)).scalars().all()]
+
+    async def active_workflows(self) -> list[str]:
+        query = select(workflows.c.id).where(workflows.c.active.is_(True), workflows.c.deleted.is_(False))
         async with self._engine.connect() as conn:
             return [str(row) for row in (await conn.execute(query)).scalars().all()]
 

@@ -2,22 +2,47 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry
 
 from flowtape.common.bus import Bus
 from flowtape.common.hosting import BaseRuntime
+from flowtape.common.messages.auth import ApiKeyRevoked, PublicKeysPublished, UserAccessChanged
 from flowtape.common.messages.engine import ExecutionFinished
+from flowtape.common.messages.triggers import TriggersChanged
+from flowtape.common.ops import Check
 from flowtape.common.settings import Settings
-from flowtape.common.topology import execution_finished_broadcast
+from flowtape.common.topology import (
+    auth_events_broadcast,
+    execution_finished_broadcast,
+    triggers_changed_broadcast,
+)
 from flowtape.gateway import errors
+from flowtape.gateway.accounts import Accounts
+from flowtape.gateway.audit import AuditTrail
 from flowtape.gateway.clients import Platform
+from flowtape.gateway.deps import secured
 from flowtape.gateway.finished import FinishedExecutions
 from flowtape.gateway.middleware import BodyLimit, RequestMetrics
-from flowtape.gateway.routes import executions, nodes, workflows
+from flowtape.gateway.routes import (
+    admin,
+    api_keys,
+    audit,
+    auth,
+    execution_actions,
+    executions,
+    hooks,
+    nodes,
+    triggers,
+    users,
+    workflows,
+)
+from flowtape.gateway.security import Guard
+from flowtape.gateway.webhooks import WebhookRoutes, Webhooks
 
 
 class GatewayRuntime(BaseRuntime):
@@ -29,17 +54,70 @@ class GatewayRuntime(BaseRuntime):
         self.finished = FinishedExecutions()
         self.platform = Platform(bus, self.finished, settings.request_timeout_seconds)
         self._replica = uuid.uuid4().hex[:12]
+        self.guard = Guard(bus, registry=registry)
+        self.accounts = Accounts(bus, self.guard, settings.request_timeout_seconds)
+        self.audit = AuditTrail(bus, registry)
+        self._auth_refresh: asyncio.Task[None] | None = None
+        self.webhook_routes = WebhookRoutes(bus)
+        self.platform.on_registrations_changed.append(self.webhook_routes.invalidate)
+        self.webhooks = Webhooks(self.webhook_routes, self.platform, settings.request_timeout_seconds)
 
     def subscribe(self, bus: Bus) -> None:
         bus.subscribe(
             execution_finished_broadcast(self._replica), {ExecutionFinished: self.finished.on_finished}, prefetch=64
         )
+        bus.subscribe(
+            triggers_changed_broadcast("gateway", self._replica),
+            {TriggersChanged: self.webhook_routes.on_changed},
+            prefetch=1,
+        )
+        bus.subscribe(
+            auth_events_broadcast("gateway", self._replica),
+            {
+                PublicKeysPublished: self.guard.on_keys_published,
+                UserAccessChanged: self.guard.on_user_changed,
+                ApiKeyRevoked: self.guard.on_api_key_revoked,
+            },
+            prefetch=1,
+        )
+
+    async def started(self) -> None:
+        self._auth_refresh = asyncio.create_task(self.guard.refresh_forever())
+
+    async def close(self) -> None:
+        if self._auth_refresh is not None:
+            self._auth_refresh.cancel()
+
+    def checks(self) -> Mapping[str, Check]:
+        async def auth_keys() -> bool:
+            return self.guard.ready
+
+        return {"auth_keys": auth_keys}
 
     def routers(self) -> Sequence[APIRouter]:
-        return (workflows.router, executions.router, nodes.router)
+        public = (auth.public_router, hooks.router)
+        return (
+            *public,
+            secured(
+                auth.router,
+                users.router,
+                api_keys.router,
+                audit.router,
+                workflows.router,
+                executions.router,
+                execution_actions.router,
+                nodes.router,
+                admin.router,
+                triggers.router,
+            ),
+        )
 
     def configure(self, app: FastAPI) -> None:
         app.state.platform = self.platform
+        app.state.webhooks = self.webhooks
+        app.state.guard = self.guard
+        app.state.accounts = self.accounts
+        app.state.audit = self.audit
         errors.install(app)
         app.add_middleware(BodyLimit, limit=self._settings.max_body_bytes)
         app.add_middleware(RequestMetrics, registry=self._registry)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flowtape.common.bus import Bus
@@ -9,6 +10,8 @@ from flowtape.common.errors import TimedOut
 from flowtape.common.messages import engine as msg
 from flowtape.common.messages.connectors import GetNodeCatalog
 from flowtape.gateway.finished import FinishedExecutions
+
+_CHANGES_REGISTRATIONS = (msg.SetWorkflowActive, msg.UpdateWorkflow, msg.DeleteWorkflow)
 
 
 class Platform:
@@ -18,9 +21,16 @@ class Platform:
         self._bus = bus
         self._finished = finished
         self._timeout = timeout
+        #: called after a request that may change trigger registrations (the webhook route cache listens)
+        self.on_registrations_changed: list[Callable[[], None]] = []
 
     async def ask(self, message: Any, timeout: float | None = None) -> Any:
-        return await self._bus.ask(message, timeout=timeout or self._timeout)
+        try:
+            return await self._bus.ask(message, timeout=timeout or self._timeout)
+        finally:
+            if isinstance(message, _CHANGES_REGISTRATIONS):
+                for listener in self.on_registrations_changed:
+                    listener()
 
     async def run_workflow(
         self,

@@ -55,7 +55,12 @@ def error_response(status: int, code: str, message: str, details: object = None)
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.FlowtapeError)
     async def flowtape_error(_: Request, exc: errors.FlowtapeError) -> JSONResponse:
-        return error_response(status_of(exc), exc.code, exc.message, exc.details)
+        response = error_response(status_of(exc), exc.code, exc.message, exc.details)
+        if isinstance(exc, errors.Unauthorized):
+            response.headers["WWW-Authenticate"] = "Bearer"
+        if isinstance(exc, errors.RateLimited) and isinstance(exc.details, dict) and "retry_after" in exc.details:
+            response.headers["Retry-After"] = str(int(exc.details["retry_after"]))
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

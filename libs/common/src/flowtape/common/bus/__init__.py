@@ -1,5 +1,5 @@
 """The message bus: one interface, a RabbitMQ adapter (FastStream) and an in-process adapter."""
 
-from flowtape.common.bus.base import Bus, Handler, Handlers
+from flowtape.common.bus.base import Bus, Handler, Handlers, RawHandler
 
-__all__ = ["Bus", "Handler", "Handlers"]
+__all__ = ["Bus", "Handler", "Handlers", "RawHandler"]

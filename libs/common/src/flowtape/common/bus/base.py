@@ -17,9 +17,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import CollectorRegistry, Counter
 from pydantic import BaseModel
 
-from flowtape.common.errors import FlowtapeError, InvalidMessage, Unavailable
+from flowtape.common import logs
+from flowtape.common.errors import FlowtapeError, InvalidMessage, Unavailable, error_from_info
 from flowtape.common.messages.base import Message, Reply, decode
 from flowtape.common.topology import QueueSpec
 
@@ -27,6 +29,23 @@ log = logging.getLogger("flowtape.bus")
 
 Handler = Callable[[Any], Awaitable[Any]]
 Handlers = Mapping[type[Message], Handler]
+#: consumes bytes as they are (the dead-letter queue holds messages that failed to decode)
+RawHandler = Callable[[bytes, Mapping[str, Any]], Awaitable[None]]
+
+
+class BusMetrics:
+    """Messages handled per queue and outcome, and published per type: bounded label sets."""
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self.handled = Counter(
+            "flowtape_bus_handled_total",
+            "Messages handled, by queue and outcome",
+            ["queue", "outcome"],
+            registry=registry,
+        )
+        self.published = Counter(
+            "flowtape_bus_published_total", "Messages published, by message type", ["type"], registry=registry
+        )
 
 
 @dataclass(frozen=True)
@@ -48,6 +67,7 @@ async def dispatch(raw: bytes, handlers: Handlers, queue: str, *, is_request: bo
         message = decode(raw)
     except InvalidMessage as exc:
         return Outcome("dead_letter", Reply(error=exc.info()) if is_request else None, exc.message)
+    logs.correlation_id.set(message.correlation_id or message.message_id)
     handler = handlers.get(type(message))
     if handler is None:
         error = InvalidMessage(f"no handler for {message.type_name} on queue {queue}")
@@ -83,6 +103,19 @@ class Bus(ABC):
         """Consume ``queue`` (declared on start) with one handler per message type."""
 
     @abstractmethod
+    def subscribe_raw(self, queue: QueueSpec, handler: RawHandler, *, prefetch: int = 16) -> None:
+        """Consume ``queue`` without decoding: ``handler(body, headers)``; a raise requeues the message."""
+
+    @abstractmethod
+    async def publish_raw(self, exchange: str, routing_key: str, body: bytes) -> None:
+        """Publish bytes as they are (re-driving dead letters; tests sending poison)."""
+
+    @abstractmethod
+    async def publish_to_queue(self, queue: str, body: bytes) -> None:
+        """Put bytes straight into one queue (the default exchange): re-driving a dead letter reaches only
+        the queue it died on, not every other subscriber of its routing key."""
+
+    @abstractmethod
     async def publish(self, message: Message) -> None:
         """Route ``message`` by its type; returns once the broker has it (publisher confirms)."""
 
@@ -100,10 +133,18 @@ class Bus(ABC):
     async def ping(self) -> bool:
         """True while the broker is reachable (drives /readyz)."""
 
+    @abstractmethod
+    async def bind(self, queue: QueueSpec, exchange: str, pattern: str) -> None:
+        """Also route to ``queue`` what ``exchange`` gets on keys matching ``pattern`` (idempotent).
+
+        For ``routed`` queues, whose bindings follow registrations made at run time (message triggers).
+        """
+
+    @abstractmethod
+    async def unbind(self, queue: QueueSpec, exchange: str, pattern: str) -> None: ...
+
     async def ask(self, message: Message, *, timeout: float = 10.0) -> Any:
         """``request`` and unwrap: returns the reply's data or raises the peer's error."""
-        from flowtape.common.errors import error_from_info
-
         reply = await self.request(message, timeout=timeout)
         if reply.error is not None:
             raise error_from_info(reply.error)

@@ -13,10 +13,11 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
-from flowtape.common.bus.base import Bus, Handlers, dispatch
+from flowtape.common.bus.base import Bus, Handlers, RawHandler, dispatch
 from flowtape.common.errors import TimedOut
-from flowtape.common.messages.base import Message, Reply, decode
+from flowtape.common.messages.base import Message, Reply, RoutedMessage, decode
 from flowtape.common.topology import DEAD_LETTERS, QueueSpec, route_of
 
 log = logging.getLogger("flowtape.bus")
@@ -45,6 +46,9 @@ class _Delivery:
     reply_to: str | None = None
     correlation_id: str | None = None
     attempts: int = 0
+    headers: dict[str, Any] = field(default_factory=dict)
+    exchange: str = ""
+    routing_key: str = ""
 
 
 @dataclass
@@ -59,6 +63,9 @@ class _Queue:
     spec: QueueSpec
     pending: asyncio.Queue[_Delivery] = field(default_factory=asyncio.Queue)
     handlers: list[tuple[Handlers, int]] = field(default_factory=list)
+    raw_handlers: list[tuple[RawHandler, int]] = field(default_factory=list)
+    #: bindings added at run time (``Bus.bind``), as (exchange, pattern)
+    extra: set[tuple[str, str]] = field(default_factory=set)
 
 
 class MemoryBus(Bus):
@@ -76,6 +83,26 @@ class MemoryBus(Bus):
         if self._started:
             self._spawn(state, handlers, prefetch)
 
+    def subscribe_raw(self, queue: QueueSpec, handler: RawHandler, *, prefetch: int = 16) -> None:
+        state = self._declare(queue)
+        state.raw_handlers.append((handler, prefetch))
+        if self._started:
+            self._spawn_raw(state, handler, prefetch)
+
+    def _spawn_raw(self, state: _Queue, handler: RawHandler, prefetch: int) -> None:
+        for _ in range(prefetch):
+            self._workers.append(asyncio.create_task(self._consume_raw(state, handler)))
+
+    async def _consume_raw(self, state: _Queue, handler: RawHandler) -> None:
+        while True:
+            delivery = await state.pending.get()
+            try:
+                await handler(delivery.body, delivery.headers)
+            except Exception:
+                log.exception("raw consumer of %s failed; requeueing", state.spec.name)
+                await asyncio.sleep(1.0)
+                state.pending.put_nowait(delivery)
+
     def _declare(self, spec: QueueSpec) -> _Queue:
         if spec.name not in self._queues:
             state = _Queue(spec)
@@ -92,6 +119,8 @@ class MemoryBus(Bus):
         for state in self._queues.values():
             for handlers, prefetch in state.handlers:
                 self._spawn(state, handlers, prefetch)
+            for raw, prefetch in state.raw_handlers:
+                self._spawn_raw(state, raw, prefetch)
 
     async def stop(self) -> None:
         for task in self._workers:
@@ -104,9 +133,30 @@ class MemoryBus(Bus):
         return self._started
 
     def _route(self, exchange: str, routing_key: str, delivery: _Delivery) -> None:
-        for state in self._bindings.get(exchange, ()):
-            if topic_matches(state.spec.binding, routing_key):
-                state.pending.put_nowait(_Delivery(delivery.body, delivery.reply_to, delivery.correlation_id))
+        for state in self._queues.values():
+            if self._bound(state, exchange, routing_key):
+                state.pending.put_nowait(
+                    _Delivery(
+                        delivery.body,
+                        delivery.reply_to,
+                        delivery.correlation_id,
+                        headers=dict(delivery.headers),
+                        exchange=exchange,
+                        routing_key=routing_key,
+                    )
+                )
+
+    @staticmethod
+    def _bound(state: _Queue, exchange: str, routing_key: str) -> bool:
+        if state.spec.exchange == exchange and topic_matches(state.spec.binding, routing_key):
+            return True
+        return any(bound == exchange and topic_matches(pattern, routing_key) for bound, pattern in state.extra)
+
+    async def bind(self, queue: QueueSpec, exchange: str, pattern: str) -> None:
+        self._declare(queue).extra.add((exchange, pattern))
+
+    async def unbind(self, queue: QueueSpec, exchange: str, pattern: str) -> None:
+        self._declare(queue).extra.discard((exchange, pattern))
 
     async def publish(self, message: Message) -> None:
         route = route_of(message)
@@ -115,6 +165,12 @@ class MemoryBus(Bus):
     async def publish_raw(self, exchange: str, routing_key: str, body: bytes) -> None:
         """Publish bytes as they are: how tests send a poison message."""
         self._route(exchange, routing_key, _Delivery(body))
+
+    async def publish_to_queue(self, queue: str, body: bytes) -> None:
+        state = self._queues.get(queue)
+        if state is None:
+            raise LookupError(f"no queue named {queue!r}")
+        state.pending.put_nowait(_Delivery(body))
 
     async def request(self, message: Message, *, timeout: float = 10.0) -> Reply:
         route = route_of(message)
@@ -134,7 +190,12 @@ class MemoryBus(Bus):
             delivery = await state.pending.get()
             delivery.attempts += 1
             is_request = delivery.reply_to is not None
-            outcome = await dispatch(delivery.body, handlers, state.spec.name, is_request=is_request)
+            body = delivery.body
+            if state.spec.routed:
+                body = RoutedMessage(
+                    exchange=delivery.exchange, routing_key=delivery.routing_key, payload=body.decode(errors="replace")
+                ).encode()
+            outcome = await dispatch(body, handlers, state.spec.name, is_request=is_request)
             if outcome.reply is not None and delivery.correlation_id is not None:
                 future = self._replies.get(delivery.correlation_id)
                 if future is not None and not future.done():
@@ -151,7 +212,8 @@ class MemoryBus(Bus):
     def _dead_letter(self, state: _Queue, delivery: _Delivery, reason: str) -> None:
         log.warning("dead-lettered a message from %s: %s", state.spec.name, reason)
         self.dead_letters.append(DeadLetter(state.spec.name, reason, delivery.body))
-        self._route(DEAD_LETTERS, state.spec.name, delivery)
+        headers = {"x-flowtape-reason": reason[:1000], "x-flowtape-queue": state.spec.name}
+        self._route(DEAD_LETTERS, state.spec.name, _Delivery(delivery.body, headers=headers))
 
 
 __all__ = ["DeadLetter", "MemoryBus", "decode", "topic_matches"]

@@ -19,9 +19,9 @@ from faststream.rabbit import Channel, ExchangeType, QueueType, RabbitBroker, Ra
 from faststream.rabbit.annotations import RabbitMessage
 from prometheus_client import CollectorRegistry
 
-from flowtape.common.bus.base import Bus, Handlers, dispatch
+from flowtape.common.bus.base import Bus, BusMetrics, Handlers, RawHandler, dispatch
 from flowtape.common.errors import TimedOut, Unavailable
-from flowtape.common.messages.base import Message, Reply, decode
+from flowtape.common.messages.base import Message, Reply, RoutedMessage, decode
 from flowtape.common.topology import COMMANDS, DEAD_LETTER_QUEUE, DEAD_LETTERS, EVENTS, QueueSpec, route_of
 
 log = logging.getLogger("flowtape.bus")
@@ -40,7 +40,9 @@ def rabbit_queue(spec: QueueSpec) -> RabbitQueue:
         arguments["x-dead-letter-routing-key"] = spec.name
     if not spec.quorum:
         return RabbitQueue(spec.name, durable=True, routing_key=spec.binding, arguments=arguments)  # type: ignore[call-overload, no-any-return]
-    arguments["x-delivery-limit"] = spec.delivery_limit
+    if spec.name != DEAD_LETTERS:
+        # the dead-letter queue has nowhere further to send a message: it keeps everything until re-driven
+        arguments["x-delivery-limit"] = spec.delivery_limit
     return RabbitQueue(  # type: ignore[call-overload, no-any-return]
         spec.name,
         queue_type=QueueType.QUORUM,
@@ -52,14 +54,11 @@ def rabbit_queue(spec: QueueSpec) -> RabbitQueue:
 
 class RabbitBus(Bus):
     def __init__(self, url: str, *, service: str, registry: CollectorRegistry | None = None) -> None:
-        middlewares: list[Any] = []
-        if registry is not None:
-            from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
-
-            middlewares.append(RabbitPrometheusMiddleware(registry=registry, app_name=service))
+        # FastStream's Prometheus middleware labels replies by their unique reply-to queue (one new series per
+        # request, unbounded): the bus counts by queue and message type itself instead.
+        self._metrics = BusMetrics(registry)
         self._broker = RabbitBroker(
             url,
-            middlewares=middlewares,
             app_id=f"flowtape-{service}",
             graceful_timeout=10.0,
             logger=None,
@@ -77,7 +76,16 @@ class RabbitBus(Bus):
 
         async def on_message(message: RabbitMessage) -> None:
             raw = message.raw_message
-            outcome = await dispatch(message.body, handlers, name, is_request=bool(raw.reply_to))
+            body = message.body
+            if queue.routed:
+                body = RoutedMessage(
+                    exchange=raw.exchange or "",
+                    routing_key=raw.routing_key or "",
+                    payload=body.decode(errors="replace"),
+                    content_type=raw.content_type,
+                    source_message_id=raw.message_id,
+                ).encode()
+            outcome = await dispatch(body, handlers, name, is_request=bool(raw.reply_to))
             if outcome.reply is not None and raw.reply_to:
                 await broker.publish(
                     outcome.reply.encode(),
@@ -115,6 +123,36 @@ class RabbitBus(Bus):
         )
         subscriber(on_message)
 
+    def subscribe_raw(self, queue: QueueSpec, handler: RawHandler, *, prefetch: int = 16) -> None:
+        name = queue.name
+
+        async def on_message(message: RabbitMessage) -> None:
+            try:
+                await handler(message.body, dict(message.raw_message.headers or {}))
+            except Exception:
+                log.exception("raw consumer of %s failed; requeueing", name)
+                await asyncio.sleep(1.0)
+                await message.nack(requeue=True)
+                return
+            await message.ack()
+
+        subscriber = self._broker.subscriber(
+            rabbit_queue(queue),
+            EXCHANGES[queue.exchange],
+            ack_policy=AckPolicy.MANUAL,
+            no_reply=True,
+            channel=Channel(prefetch_count=prefetch),
+        )
+        subscriber(on_message)
+
+    async def bind(self, queue: QueueSpec, exchange: str, pattern: str) -> None:
+        declared = await self._broker.declare_queue(rabbit_queue(queue))
+        await declared.bind(exchange, routing_key=pattern)
+
+    async def unbind(self, queue: QueueSpec, exchange: str, pattern: str) -> None:
+        declared = await self._broker.declare_queue(rabbit_queue(queue))
+        await declared.unbind(exchange, routing_key=pattern)
+
     async def _dead_letter(self, queue: str, body: bytes, reason: str) -> None:
         log.warning("dead-lettered a message from %s: %s", queue, reason)
         await self._broker.publish(
@@ -148,6 +186,7 @@ class RabbitBus(Bus):
 
     async def publish(self, message: Message) -> None:
         route = route_of(message)
+        self._metrics.published.labels(message.type_name).inc()
         await self._broker.publish(
             message.encode(),
             exchange=EXCHANGES[route.exchange],
@@ -161,6 +200,9 @@ class RabbitBus(Bus):
     async def publish_raw(self, exchange: str, routing_key: str, body: bytes) -> None:
         """Publish bytes as they are: how tests send a poison message."""
         await self._broker.publish(body, exchange=EXCHANGES[exchange], routing_key=routing_key, persist=True)
+
+    async def publish_to_queue(self, queue: str, body: bytes) -> None:
+        await self._broker.publish(body, queue=queue, persist=True, content_type="application/json")
 
     async def request(self, message: Message, *, timeout: float = 10.0) -> Reply:
         route = route_of(message)

@@ -91,3 +91,17 @@ class Reply(Message):
 
     data: Any = None
     error: ErrorInfo | None = None
+
+
+class RoutedMessage(Message):
+    """A delivery from a ``routed`` queue, wrapped by the bus: whatever was published on a routing key the
+    queue is bound to (a Flowtape message or any other bytes), with the exchange and key it came by."""
+
+    type_name = "common.RoutedMessage.v1"
+
+    exchange: str
+    routing_key: str
+    payload: str
+    content_type: str | None = None
+    #: the AMQP ``message_id`` the publisher set, if any: what tells a redelivery from a new message
+    source_message_id: str | None = None

@@ -26,6 +26,8 @@ class RunNodeTask(Message):
     trigger: JsonItems = Field(default_factory=list)
     node_outputs: dict[str, JsonItems] = Field(default_factory=dict)
     timeout_seconds: float | None = None
+    #: the webhook request that started the run, in scope of expressions as ``request``
+    request: dict[str, Any] | None = None
 
     @property
     def idempotency_key(self) -> str:
@@ -57,3 +59,11 @@ class NodeCatalogPublished(Message):
 class GetNodeCatalog(Message):
     type_name = "connectors.GetNodeCatalog.v1"
     kind = "query"
+
+
+class CancelNodeTasks(Message):
+    """Stop every running task of an execution (it was cancelled or timed out); sent to all workers."""
+
+    type_name = "connectors.CancelNodeTasks.v1"
+    kind = "command"
+    execution_id: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field
@@ -66,6 +67,8 @@ class StartExecution(Message):
     version: int | None = None
     input: JsonItems = Field(default_factory=list)
     trigger: dict[str, Any] = Field(default_factory=dict)
+    #: a second StartExecution with the same key returns the first one's execution instead of starting anew
+    idempotency_key: str | None = Field(default=None, max_length=300)
 
 
 class GetExecution(Message):
@@ -100,3 +103,84 @@ class ExecutionFinished(Message):
     workflow_version: int
     status: ExecutionStatus
     error: str | None = None
+
+
+class SyncWorkflowTriggers(Message):
+    """Engine → triggers, before it records an activation change: register (or, with ``definition`` None,
+    remove) the triggers of a workflow version. Answered with an error (e.g. Conflict on a webhook path that
+    another active workflow holds) when the registration is refused; the engine then records nothing."""
+
+    type_name = "triggers.SyncWorkflowTriggers.v1"
+    kind = "command"
+    workflow_id: str
+    version: int | None = None
+    definition: dict[str, Any] | None = None
+
+
+class ListActiveWorkflows(Message):
+    """Triggers → engine on start: every active workflow's latest definition, to reconcile registrations."""
+
+    type_name = "engine.ListActiveWorkflows.v1"
+    kind = "query"
+
+
+class CancelExecution(Message):
+    type_name = "engine.CancelExecution.v1"
+    kind = "command"
+    execution_id: str
+    reason: str = "cancelled by request"
+
+
+class RetryExecution(Message):
+    """Fork a finished execution at its first failed node, on the version it ran."""
+
+    type_name = "engine.RetryExecution.v1"
+    kind = "command"
+    execution_id: str
+
+
+class ReplayExecution(Message):
+    """Fork an execution at ``from_node``: what does not depend on it is copied, the rest runs again."""
+
+    type_name = "engine.ReplayExecution.v1"
+    kind = "command"
+    execution_id: str
+    from_node: str
+    workflow_version: Literal["original", "latest"] | int = "original"
+    input: JsonItems | None = None
+
+
+class ReplayCheck(Message):
+    """Re-drive ``version``'s scheduling over recorded executions of the workflow, with no side effects."""
+
+    type_name = "engine.ReplayCheck.v1"
+    kind = "query"
+    workflow_id: str
+    version: int
+    since: datetime | None = None
+    limit: int = Field(default=100, ge=1, le=10_000)
+
+
+class RebuildProjections(Message):
+    type_name = "engine.RebuildProjections.v1"
+    kind = "command"
+
+
+class GetProjectionStatus(Message):
+    type_name = "engine.GetProjectionStatus.v1"
+    kind = "query"
+
+
+class ListDeadLetters(Message):
+    type_name = "engine.ListDeadLetters.v1"
+    kind = "query"
+    limit: int = Field(default=100, ge=1, le=1000)
+    include_replayed: bool = False
+
+
+class ReplayDeadLetters(Message):
+    """Publish dead letters again to the queue they died on (all pending ones when ``ids`` is empty)."""
+
+    type_name = "engine.ReplayDeadLetters.v1"
+    kind = "command"
+    ids: list[int] = Field(default_factory=list)

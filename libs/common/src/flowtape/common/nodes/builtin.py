@@ -19,12 +19,16 @@ from flowtape.common.nodes.sdk import Item, NodeContext, NodeParams, NodeResult,
 
 __all__ = [
     "BUILTIN_NODES",
+    "ExecutionTriggerNode",
+    "ExecutionTriggerParams",
     "IfNode",
     "IfParams",
     "ManualTriggerNode",
     "ManualTriggerParams",
     "MergeNode",
     "MergeParams",
+    "MessageTriggerNode",
+    "MessageTriggerParams",
     "NoopNode",
     "NoopParams",
     "RespondNode",
@@ -223,6 +227,83 @@ class ScheduleNode(NodeType[ScheduleParams]):
     trigger = True
 
     async def run(self, ctx: NodeContext, params: ScheduleParams, items: list[Item]) -> NodeResult:
+        return _passed_on(items)
+
+
+_ROUTING_PATTERN = re.compile(r"^(?:[A-Za-z0-9_\-]+|\*|#)(?:\.(?:[A-Za-z0-9_\-]+|\*|#))*$")
+
+
+FinalStatus = Literal["succeeded", "failed", "cancelled"]
+
+
+def _only_failed() -> list[FinalStatus]:
+    return ["failed"]
+
+
+class ExecutionTriggerParams(NodeParams):
+    """Which finished executions start this workflow: the way to build error workflows."""
+
+    workflow_ids: list[str] = Field(
+        default_factory=list,
+        description="Workflows whose executions are watched; empty: every workflow except this one and other "
+        "workflows started by execution triggers (so two such workflows cannot start each other forever).",
+    )
+    statuses: list[FinalStatus] = Field(
+        default_factory=_only_failed,
+        min_length=1,
+        description="The final statuses that start this workflow; by default only 'failed'.",
+    )
+
+
+class ExecutionTriggerNode(NodeType[ExecutionTriggerParams]):
+    """Starts a workflow when another workflow's execution finishes; emits one item describing that execution:
+    ``execution_id``, ``workflow_id``, ``workflow_version``, ``status``, ``error``."""
+
+    type = "execution_trigger"
+    category = "trigger"
+    description = "Starts the workflow when an execution of another workflow finishes (e.g. fails)."
+    Params = ExecutionTriggerParams
+    mode = "batch"
+    pure = True
+    trigger = True
+
+    async def run(self, ctx: NodeContext, params: ExecutionTriggerParams, items: list[Item]) -> NodeResult:
+        return _passed_on(items)
+
+
+class MessageTriggerParams(NodeParams):
+    """The Flowtape exchange and routing key pattern this workflow listens on."""
+
+    exchange: Literal["flowtape.events", "flowtape.commands"] = Field(
+        default="flowtape.events", description="A Flowtape-declared topic exchange."
+    )
+    routing_key: str = Field(
+        min_length=1,
+        max_length=255,
+        description="A routing key or topic pattern ('*' one word, '#' any number), e.g. 'shop.order.*'.",
+    )
+
+    @field_validator("routing_key")
+    @classmethod
+    def _check_routing_key(cls, value: str) -> str:
+        if not _ROUTING_PATTERN.fullmatch(value):
+            raise ValueError("a routing key is dot-separated words of letters, digits, _ and -, or * and #")
+        return value
+
+
+class MessageTriggerNode(NodeType[MessageTriggerParams]):
+    """Starts a workflow for each message published on a routing key; a JSON object payload is the item, a
+    list of objects the items, anything else ``{"body": text}``."""
+
+    type = "message_trigger"
+    category = "trigger"
+    description = "Starts the workflow when a message is published on a routing key of a Flowtape exchange."
+    Params = MessageTriggerParams
+    mode = "batch"
+    pure = True
+    trigger = True
+
+    async def run(self, ctx: NodeContext, params: MessageTriggerParams, items: list[Item]) -> NodeResult:
         return _passed_on(items)
 
 
@@ -461,4 +542,6 @@ BUILTIN_NODES: tuple[type[NodeType[Any]], ...] = (
     NoopNode,
     RespondNode,
     WaitNode,
+    ExecutionTriggerNode,
+    MessageTriggerNode,
 )

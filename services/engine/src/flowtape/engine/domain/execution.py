@@ -14,7 +14,7 @@ from typing import Any, Literal
 from eventsourcing.domain import Aggregate, event
 
 Items = list[dict[str, Any]]
-NodeStatus = Literal["pending", "scheduled", "running", "waiting", "succeeded", "failed", "skipped"]
+NodeStatus = Literal["pending", "scheduled", "running", "waiting", "retrying", "succeeded", "failed", "skipped"]
 SETTLED: frozenset[str] = frozenset({"succeeded", "failed", "skipped"})
 FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
 
@@ -30,6 +30,11 @@ class NodeRun:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     resume_at: datetime | None = None
+    retry_at: datetime | None = None
+    #: sent to the connectors (not evaluated inline by the engine)
+    dispatched: bool = False
+    #: copied from the parent execution by a fork, not run again
+    copied_from: str | None = None
 
     @property
     def output(self) -> Items:
@@ -45,6 +50,7 @@ class Execution(Aggregate):
         trigger: Items,
         trigger_meta: dict[str, Any],
         node_ids: list[str],
+        deadline: datetime | None = None,
     ) -> None:
         self.workflow_id = workflow_id
         self.workflow_version = workflow_version
@@ -58,6 +64,8 @@ class Execution(Aggregate):
         self.failed_node: str | None = None
         self.finished_at: datetime | None = None
         self.parent: dict[str, str] | None = None
+        self.deadline = deadline
+        self.input_overrides: dict[str, Items] = {}
 
     @property
     def started_at(self) -> datetime:
@@ -67,14 +75,36 @@ class Execution(Aggregate):
     def finished(self) -> bool:
         return self.status in FINISHED
 
+    @event("ExecutionForked")
+    def fork_from(self, parent_id: str, node_id: str, input_override: Items | None) -> None:
+        """A re-run of ``parent_id`` from ``node_id``: nodes that do not depend on it are copied, not re-run."""
+        self.parent = {"execution_id": parent_id, "node": node_id}
+        if input_override is not None:
+            self.input_overrides[node_id] = input_override
+
+    @event("NodeCopied")
+    def copy_node(self, node_id: str, status: str, input: Items | None, ports: dict[str, Items]) -> None:
+        run = self.nodes[node_id]
+        run.status = "succeeded" if status == "succeeded" else "skipped"
+        run.attempts = 0
+        run.input = input
+        run.ports = ports
+        run.copied_from = self.parent["execution_id"] if self.parent else None
+        if run.status == "succeeded":
+            run.started_at = run.finished_at = self.modified_on
+            self.finish_order.append(node_id)
+
     @event("NodeScheduled")
-    def schedule_node(self, node_id: str, attempt: int, input: Items) -> None:
+    def schedule_node(self, node_id: str, attempt: int, input: Items, dispatch: bool = False) -> None:
         run = self.nodes[node_id]
         run.status = "scheduled"
         run.attempts = attempt
         run.input = input
         run.error = None
+        run.retry_at = None
+        run.dispatched = dispatch
         run.scheduled_at = self.modified_on
+        run.started_at = None
 
     @event("NodeStarted")
     def start_node(self, node_id: str, attempt: int, started_at: datetime) -> None:
@@ -90,7 +120,7 @@ class Execution(Aggregate):
         run.started_at = run.started_at or run.scheduled_at
         run.finished_at = self.modified_on
         run.resume_at = None
-        self.finish_order.append(node_id)
+        self._finished_node(node_id)
 
     @event("NodeFailed")
     def fail_node(self, node_id: str, attempt: int, error: str, code: str) -> None:
@@ -99,7 +129,19 @@ class Execution(Aggregate):
         run.error = error
         run.started_at = run.started_at or run.scheduled_at
         run.finished_at = self.modified_on
+        self._finished_node(node_id)
+
+    def _finished_node(self, node_id: str) -> None:
+        if node_id in self.finish_order:
+            self.finish_order.remove(node_id)
         self.finish_order.append(node_id)
+
+    @event("NodeRetryScheduled")
+    def schedule_retry(self, node_id: str, attempt: int, retry_at: datetime) -> None:
+        """``attempt`` failed and will be tried again (as ``attempt + 1``) at ``retry_at``."""
+        run = self.nodes[node_id]
+        run.status = "retrying"
+        run.retry_at = retry_at
 
     @event("NodesSkipped")
     def skip_nodes(self, node_ids: list[str]) -> None:
@@ -141,4 +183,16 @@ class Execution(Aggregate):
         return [node_id for node_id, run in self.nodes.items() if run.status == "waiting"]
 
     def in_flight(self) -> list[str]:
-        return [node_id for node_id, run in self.nodes.items() if run.status in ("scheduled", "running")]
+        """Nodes handed to the connectors whose outcome is not recorded yet."""
+        return [
+            node_id for node_id, run in self.nodes.items() if run.status in ("scheduled", "running") and run.dispatched
+        ]
+
+    def retrying(self) -> list[str]:
+        return [node_id for node_id, run in self.nodes.items() if run.status == "retrying"]
+
+    def first_failed(self) -> str | None:
+        for node_id in self.finish_order:
+            if self.nodes[node_id].status == "failed":
+                return node_id
+        return None

@@ -25,7 +25,15 @@ class Decision:
         return not self.skip and not self.ready
 
 
-def node_input(graph: WorkflowGraph, nodes: Mapping[str, NodeRun], node_id: str, trigger: Items) -> Items:
+def node_input(
+    graph: WorkflowGraph,
+    nodes: Mapping[str, NodeRun],
+    node_id: str,
+    trigger: Items,
+    overrides: Mapping[str, Items] | None = None,
+) -> Items:
+    if overrides and node_id in overrides:
+        return list(overrides[node_id])
     edges = graph.incoming[node_id]
     if not edges:
         return list(trigger)
@@ -37,8 +45,16 @@ def node_input(graph: WorkflowGraph, nodes: Mapping[str, NodeRun], node_id: str,
     return items
 
 
-def decide(graph: WorkflowGraph, nodes: Mapping[str, NodeRun], trigger: Items) -> Decision:
-    """Nodes become ready once every node feeding them has settled; a node fed nothing is skipped."""
+def decide(
+    graph: WorkflowGraph,
+    nodes: Mapping[str, NodeRun],
+    trigger: Items,
+    overrides: Mapping[str, Items] | None = None,
+) -> Decision:
+    """Nodes become ready once every node feeding them has settled; a node fed nothing is skipped.
+
+    ``overrides`` replace a node's computed input (a replay with an edited input).
+    """
     skip: list[str] = []
     ready: list[tuple[str, Items]] = []
     for node_id in graph.order:
@@ -48,7 +64,7 @@ def decide(graph: WorkflowGraph, nodes: Mapping[str, NodeRun], trigger: Items) -
             continue
         if any(nodes[edge.from_].status == "failed" for edge in graph.incoming[node_id]):
             continue
-        items = node_input(graph, nodes, node_id, trigger)
+        items = node_input(graph, nodes, node_id, trigger, overrides)
         if graph.incoming[node_id] and not items:
             skip.append(node_id)
         else:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query
 
 from flowtape.common.messages import engine as msg
-from flowtape.gateway.deps import PlatformDep
+from flowtape.gateway.deps import PlatformDep, Viewer
 from flowtape.gateway.schemas import Execution, ExecutionEvents, ExecutionPage
 
 router = APIRouter(prefix="/api/v1/executions", tags=["executions"])
@@ -18,6 +18,7 @@ Status = Literal["running", "waiting", "succeeded", "failed", "cancelled"]
 @router.get("", response_model=ExecutionPage)
 async def list_executions(
     platform: PlatformDep,
+    _: Viewer,
     workflow_id: str | None = None,
     status: Status | None = None,
     limit: int = Query(50, ge=1, le=500),
@@ -27,15 +28,15 @@ async def list_executions(
 
 
 @router.get("/{execution_id}", response_model=Execution)
-async def get_execution(execution_id: str, platform: PlatformDep) -> Any:
+async def get_execution(execution_id: str, platform: PlatformDep, _: Viewer) -> Any:
     return await platform.ask(msg.GetExecution(execution_id=execution_id))
 
 
 @router.get("/{execution_id}/events", response_model=ExecutionEvents)
-async def get_events(execution_id: str, platform: PlatformDep) -> Any:
+async def get_events(execution_id: str, platform: PlatformDep, _: Viewer) -> Any:
     return await platform.ask(msg.GetExecutionEvents(execution_id=execution_id))
 
 
 @router.get("/{execution_id}/state", response_model=Execution)
-async def get_state(execution_id: str, platform: PlatformDep, at: int = Query(..., ge=1)) -> Any:
+async def get_state(execution_id: str, platform: PlatformDep, _: Viewer, at: int = Query(..., ge=1)) -> Any:
     return await platform.ask(msg.GetExecution(execution_id=execution_id, at=at))

@@ -6,12 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from flowtape.gateway.deps import PlatformDep
+from flowtape.gateway.deps import PlatformDep, Viewer
 from flowtape.gateway.schemas import NodeTypeInfo
 
 router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
 
 
 @router.get("", response_model=list[NodeTypeInfo])
-async def list_node_types(platform: PlatformDep) -> Any:
+async def list_node_types(platform: PlatformDep, _: Viewer) -> Any:
     return await platform.node_catalog()

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from flowtape.common.messages import engine as msg
 from flowtape.common.workflow import WorkflowDefinition
-from flowtape.gateway.deps import PlatformDep
+from flowtape.gateway.deps import AuditDep, Editor, Operator, PlatformDep, Viewer
 from flowtape.gateway.schemas import (
     Execution,
     ExecutionAccepted,
@@ -26,49 +26,72 @@ def _definition(body: WorkflowDefinition) -> dict[str, Any]:
     return body.dump()
 
 
+def _audited(workflow: dict[str, Any]) -> dict[str, Any]:
+    """What the audit trail keeps of a workflow write: which workflow, its name and the version it made."""
+    return {
+        "target_type": "workflow",
+        "target_id": workflow["id"],
+        "details": {"name": workflow.get("name"), "version": workflow.get("version")},
+    }
+
+
 @router.post("", status_code=201, response_model=Workflow)
-async def create_workflow(body: WorkflowDefinition, platform: PlatformDep) -> Any:
-    return await platform.ask(msg.CreateWorkflow(definition=_definition(body)))
+async def create_workflow(body: WorkflowDefinition, platform: PlatformDep, who: Editor, audit: AuditDep) -> Any:
+    workflow = await platform.ask(msg.CreateWorkflow(definition=_definition(body)))
+    await audit.record(who, "workflow.created", **_audited(workflow))
+    return workflow
 
 
 @router.get("", response_model=WorkflowPage)
-async def list_workflows(platform: PlatformDep, limit: int = Query(50, ge=1, le=500), cursor: str | None = None) -> Any:
+async def list_workflows(
+    platform: PlatformDep, _: Viewer, limit: int = Query(50, ge=1, le=500), cursor: str | None = None
+) -> Any:
     return await platform.ask(msg.ListWorkflows(limit=limit, cursor=cursor))
 
 
 @router.get("/{workflow_id}", response_model=Workflow)
-async def get_workflow(workflow_id: str, platform: PlatformDep) -> Any:
+async def get_workflow(workflow_id: str, platform: PlatformDep, _: Viewer) -> Any:
     return await platform.ask(msg.GetWorkflow(workflow_id=workflow_id))
 
 
 @router.put("/{workflow_id}", response_model=Workflow)
-async def update_workflow(workflow_id: str, body: WorkflowDefinition, platform: PlatformDep) -> Any:
-    return await platform.ask(msg.UpdateWorkflow(workflow_id=workflow_id, definition=_definition(body)))
+async def update_workflow(
+    workflow_id: str, body: WorkflowDefinition, platform: PlatformDep, who: Editor, audit: AuditDep
+) -> Any:
+    workflow = await platform.ask(msg.UpdateWorkflow(workflow_id=workflow_id, definition=_definition(body)))
+    await audit.record(who, "workflow.updated", **_audited(workflow))
+    return workflow
 
 
 @router.delete("/{workflow_id}")
-async def delete_workflow(workflow_id: str, platform: PlatformDep) -> Any:
-    return await platform.ask(msg.DeleteWorkflow(workflow_id=workflow_id))
+async def delete_workflow(workflow_id: str, platform: PlatformDep, who: Editor, audit: AuditDep) -> Any:
+    deleted = await platform.ask(msg.DeleteWorkflow(workflow_id=workflow_id))
+    await audit.record(who, "workflow.deleted", target_type="workflow", target_id=workflow_id)
+    return deleted
 
 
 @router.get("/{workflow_id}/versions", response_model=WorkflowVersions)
-async def list_versions(workflow_id: str, platform: PlatformDep) -> Any:
+async def list_versions(workflow_id: str, platform: PlatformDep, _: Viewer) -> Any:
     return await platform.ask(msg.ListWorkflowVersions(workflow_id=workflow_id))
 
 
 @router.get("/{workflow_id}/versions/{version}", response_model=Workflow)
-async def get_version(workflow_id: str, version: int, platform: PlatformDep) -> Any:
+async def get_version(workflow_id: str, version: int, platform: PlatformDep, _: Viewer) -> Any:
     return await platform.ask(msg.GetWorkflow(workflow_id=workflow_id, version=version))
 
 
 @router.post("/{workflow_id}/activate", response_model=Workflow)
-async def activate(workflow_id: str, platform: PlatformDep) -> Any:
-    return await platform.ask(msg.SetWorkflowActive(workflow_id=workflow_id, active=True))
+async def activate(workflow_id: str, platform: PlatformDep, who: Editor, audit: AuditDep) -> Any:
+    workflow = await platform.ask(msg.SetWorkflowActive(workflow_id=workflow_id, active=True))
+    await audit.record(who, "workflow.activated", **_audited(workflow))
+    return workflow
 
 
 @router.post("/{workflow_id}/deactivate", response_model=Workflow)
-async def deactivate(workflow_id: str, platform: PlatformDep) -> Any:
-    return await platform.ask(msg.SetWorkflowActive(workflow_id=workflow_id, active=False))
+async def deactivate(workflow_id: str, platform: PlatformDep, who: Editor, audit: AuditDep) -> Any:
+    workflow = await platform.ask(msg.SetWorkflowActive(workflow_id=workflow_id, active=False))
+    await audit.record(who, "workflow.deactivated", **_audited(workflow))
+    return workflow
 
 
 @router.post(
@@ -80,6 +103,7 @@ async def deactivate(workflow_id: str, platform: PlatformDep) -> Any:
 async def run_workflow(
     workflow_id: str,
     platform: PlatformDep,
+    _: Operator,
     body: RunRequest | None = None,
     wait: bool = False,
     timeout: float = Query(30.0, gt=0, le=3600),

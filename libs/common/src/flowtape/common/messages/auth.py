@@ -1,0 +1,296 @@
+"""Messages the auth service owns: sign-in, users, API keys, signing keys and the audit trail.
+
+No password and no API key ever travels in one of these. A password crosses the bus *sealed*: a compact JWE
+(``ECDH-ES`` + ``A256GCM``) to the encryption key auth publishes with its signing keys, whose plaintext is
+``{"secret": ..., "iat": <unix time>}``; auth refuses a seal older than a couple of minutes, so a message kept
+in a dead-letter queue or a broker's disk opens nothing later. An API key crosses only as its id and SHA-256
+hash: the gateway makes and hashes keys, auth stores and compares hashes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from flowtape.common.messages.base import Message
+
+#: the ``iss`` and ``aud`` of every access token auth signs
+TOKEN_ISSUER = "flowtape"
+TOKEN_AUDIENCE = "flowtape-api"
+TOKEN_ALGORITHM = "ES256"
+SEALING_ALGORITHM = "ECDH-ES"
+SEALING_ENCRYPTION = "A256GCM"
+
+Role = Literal["viewer", "operator", "editor", "admin"]
+#: ascending: each role may do everything the ones before it may
+ROLES: tuple[Role, ...] = ("viewer", "operator", "editor", "admin")
+
+
+def allows(held: Role, needed: Role) -> bool:
+    """Whether a holder of ``held`` may do what needs ``needed``."""
+    return ROLES.index(held) >= ROLES.index(needed)
+
+
+def lower(a: Role, b: Role) -> Role:
+    return a if ROLES.index(a) <= ROLES.index(b) else b
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Actor(_Frozen):
+    """Who did something: a signed-in user, a user's API key, an operator at the CLI, or nobody yet."""
+
+    kind: Literal["user", "api_key", "cli", "system", "anonymous"]
+    user_id: str | None = None
+    email: str | None = None
+    key_id: str | None = None
+    client_address: str | None = None
+
+
+# ---- replies (the ``data`` of a Reply) ----
+
+
+class UserView(_Frozen):
+    id: str
+    email: str
+    role: Role
+    disabled: bool = False
+    created_at: datetime
+    updated_at: datetime
+
+
+class UserPage(_Frozen):
+    items: list[UserView]
+    next_cursor: str | None = None
+
+
+class TokenGranted(_Frozen):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+
+
+class PrincipalView(_Frozen):
+    """Whom an API key stands for, with the role it may act in (the lower of the key's and its owner's)."""
+
+    user_id: str
+    email: str
+    role: Role
+    key_id: str
+
+
+class ApiKeyView(_Frozen):
+    id: str
+    name: str
+    role: Role
+    owner_id: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class ApiKeyPage(_Frozen):
+    items: list[ApiKeyView]
+    next_cursor: str | None = None
+
+
+class PublicKey(_Frozen):
+    """A public JWK (with ``kid``, ``use`` and ``alg``) and the time after which nothing it vouches for is valid."""
+
+    jwk: dict[str, Any]
+    not_after: datetime | None = None
+
+
+class PublicKeySet(_Frozen):
+    keys: list[PublicKey]
+    #: the ``kid`` of the key a password must be sealed to
+    encryption_kid: str
+
+
+class AccessState(_Frozen):
+    """Each user's token generation: a token that names an older one was revoked (disabled, role changed)."""
+
+    generations: dict[str, int]
+
+
+class AuditEntry(_Frozen):
+    id: int
+    at: datetime
+    actor: Actor
+    action: str
+    target_type: str | None = None
+    target_id: str | None = None
+    outcome: Literal["ok", "failed", "denied"] = "ok"
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class AuditPage(_Frozen):
+    items: list[AuditEntry]
+    next_cursor: str | None = None
+
+
+# ---- requests (auth.requests) ----
+
+
+class SetUp(Message):
+    """Create the first admin; refused with Conflict once any user exists."""
+
+    type_name = "auth.SetUp.v1"
+    kind = "command"
+    email: str
+    sealed_password: str
+    client_address: str | None = None
+
+
+class Login(Message):
+    type_name = "auth.Login.v1"
+    kind = "command"
+    email: str
+    sealed_password: str
+    client_address: str | None = None
+
+
+class CreateUser(Message):
+    type_name = "auth.CreateUser.v1"
+    kind = "command"
+    email: str
+    sealed_password: str
+    role: Role
+    actor: Actor
+
+
+class GetUser(Message):
+    type_name = "auth.GetUser.v1"
+    kind = "query"
+    user_id: str
+
+
+class ListUsers(Message):
+    type_name = "auth.ListUsers.v1"
+    kind = "query"
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = None
+
+
+class UpdateUser(Message):
+    """Change a user's role and/or disable or re-enable them; either revokes the user's tokens."""
+
+    type_name = "auth.UpdateUser.v1"
+    kind = "command"
+    user_id: str
+    role: Role | None = None
+    disabled: bool | None = None
+    actor: Actor
+
+
+class CreateApiKey(Message):
+    """Store a key the gateway generated: only its id and SHA-256 hash travel."""
+
+    type_name = "auth.CreateApiKey.v1"
+    kind = "command"
+    key_id: str
+    key_hash: str
+    name: str
+    role: Role | None = None
+    expires_at: datetime | None = None
+    actor: Actor
+
+
+class ListApiKeys(Message):
+    type_name = "auth.ListApiKeys.v1"
+    kind = "query"
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = None
+
+
+class RevokeApiKey(Message):
+    type_name = "auth.RevokeApiKey.v1"
+    kind = "command"
+    key_id: str
+    actor: Actor
+
+
+class VerifyApiKey(Message):
+    """Answered with a :class:`PrincipalView`, or Unauthorized for an unknown, revoked or expired key."""
+
+    type_name = "auth.VerifyApiKey.v1"
+    kind = "query"
+    key_id: str
+    key_hash: str
+
+
+class GetPublicKeys(Message):
+    type_name = "auth.GetPublicKeys.v1"
+    kind = "query"
+
+
+class GetAccessState(Message):
+    type_name = "auth.GetAccessState.v1"
+    kind = "query"
+
+
+class RotateKeys(Message):
+    """Start signing (and sealing) with new keys; the old public keys stay published until their tokens expire."""
+
+    type_name = "auth.RotateKeys.v1"
+    kind = "command"
+    actor: Actor
+
+
+class ListAudit(Message):
+    type_name = "auth.ListAudit.v1"
+    kind = "query"
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = None
+    action: str | None = None
+    actor_id: str | None = None
+
+
+# ---- commands (auth.audit) ----
+
+
+class RecordAudit(Message):
+    """Append an entry to the audit trail (the gateway sends one per write it passed on, e.g. to a workflow).
+
+    Idempotent by ``message_id``: a redelivery records nothing twice.
+    """
+
+    type_name = "auth.RecordAudit.v1"
+    kind = "command"
+    actor: Actor
+    action: str
+    target_type: str | None = None
+    target_id: str | None = None
+    outcome: Literal["ok", "failed", "denied"] = "ok"
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+# ---- events (broadcast to every gateway replica) ----
+
+
+class PublicKeysPublished(Message):
+    """Auth's current public keys: on start and after each rotation."""
+
+    type_name = "auth.PublicKeysPublished.v1"
+    keys: PublicKeySet
+
+
+class UserAccessChanged(Message):
+    """A user was disabled, re-enabled or given another role: tokens of an older generation are void."""
+
+    type_name = "auth.UserAccessChanged.v1"
+    user_id: str
+    generation: int
+    role: Role
+    disabled: bool
+
+
+class ApiKeyRevoked(Message):
+    type_name = "auth.ApiKeyRevoked.v1"
+    key_id: str
+    owner_id: str

@@ -1,0 +1,500 @@
+"""Auth's verbs: set up, sign in, manage users and API keys, rotate keys, keep the audit trail.
+
+Every change is audited in the same transaction that makes it; events for the gateways are published after
+the commit. They only speed things up: gateways also pull the key set and the token generations every few
+seconds, so a lost broadcast delays a revocation by at most that, and never loses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from joserfc.jwk import ECKey
+from prometheus_client import CollectorRegistry, Counter
+
+from flowtape.auth.domain import keys as keyring
+from flowtape.auth.domain import throttling, tokens
+from flowtape.auth.domain.passwords import Passwords, policy_problem
+from flowtape.auth.domain.users import ensure_an_admin_remains, normalize_email
+from flowtape.auth.settings import AuthSettings
+from flowtape.auth.store import ApiKeyRecord, AuthStore, AuthTx, UserRecord
+from flowtape.common.bus import Bus
+from flowtape.common.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthorized
+from flowtape.common.messages import auth as msg
+from flowtape.common.messages.auth import Actor, Role
+
+log = logging.getLogger("flowtape.auth")
+
+Clock = Callable[[], datetime]
+_KEY_ID = re.compile(r"^[a-z0-9]{8,32}$")
+_KEY_HASH = re.compile(r"^[0-9a-f]{64}$")
+#: how often ``last_used_at`` of an API key is written, at most
+_LAST_USED_RESOLUTION = timedelta(seconds=60)
+_WRONG = "wrong email or password"
+_USES: tuple[keyring.KeyUse, ...] = ("sig", "enc")
+
+
+def _user_view(user: UserRecord) -> msg.UserView:
+    return msg.UserView(
+        id=user.id,
+        email=user.email,
+        role=user.role,
+        disabled=user.disabled,
+        created_at=user.created_at,
+        updated_at=user.updated_at,
+    )
+
+
+def _key_view(key: ApiKeyRecord) -> msg.ApiKeyView:
+    return msg.ApiKeyView(
+        id=key.id,
+        name=key.name,
+        role=key.role,
+        owner_id=key.owner_id,
+        created_at=key.created_at,
+        expires_at=key.expires_at,
+        last_used_at=key.last_used_at,
+        revoked_at=key.revoked_at,
+    )
+
+
+class AuthMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.logins = Counter("flowtape_auth_logins_total", "Login attempts by outcome", ["outcome"], registry=registry)
+        self.api_key_checks = Counter(
+            "flowtape_auth_api_key_checks_total", "API key verifications by outcome", ["outcome"], registry=registry
+        )
+
+
+class AuthService:
+    def __init__(
+        self,
+        *,
+        store: AuthStore,
+        settings: AuthSettings,
+        vault: keyring.KeyVault,
+        passwords: Passwords,
+        bus: Bus,
+        clock: Clock,
+        metrics: AuthMetrics | None = None,
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self._vault = vault
+        self._passwords = passwords
+        self._bus = bus
+        self._clock = clock
+        self._metrics = metrics or AuthMetrics()
+        self._hashing = asyncio.Semaphore(settings.hashing_concurrency)
+        self._private: dict[str, ECKey] = {}
+        self._limits = throttling.LoginLimits(
+            per_account=settings.login_failures_per_account,
+            per_address=settings.login_failures_per_address,
+            window=timedelta(seconds=settings.login_window_seconds),
+        )
+
+    @property
+    def _ttl(self) -> timedelta:
+        return timedelta(seconds=self._settings.token_ttl_seconds)
+
+    # ---- keys
+
+    async def ensure_keys(self) -> msg.PublicKeySet:
+        """Make sure a signing and a sealing key exist; forget private keys nothing may use any more."""
+        now = self._clock()
+        async with self._store.transaction() as tx:
+            await tx.serialise("keys")
+            held = await tx.keys()
+            for use in _USES:
+                if keyring.current(held, use) is None:
+                    await tx.insert_key(keyring.new_key(use, now, self._vault))
+            for key in held:
+                if not key.published_at(now) and key.encrypted_private_key is not None:
+                    await tx.save_key_state(replace(key, encrypted_private_key=None))
+            held = await tx.keys()
+        for use in _USES:
+            current = keyring.current(held, use)
+            assert current is not None
+            self._private_key(current)  # fails now, not at the first login, when the secret key is wrong
+        return keyring.public_key_set(held, now)
+
+    async def public_keys(self) -> msg.PublicKeySet:
+        async with self._store.reading() as tx:
+            return keyring.public_key_set(await tx.keys(), self._clock())
+
+    async def rotate_keys(self, actor: Actor) -> msg.PublicKeySet:
+        now = self._clock()
+        grace = self._ttl + timedelta(seconds=self._settings.leeway_seconds)
+        async with self._store.transaction() as tx:
+            await tx.serialise("keys")
+            retired: list[str] = []
+            for key in await tx.keys():
+                if key.retired_at is None:
+                    await tx.save_key_state(key.retire(now, grace))
+                    retired.append(key.kid)
+            fresh = [keyring.new_key(use, now, self._vault) for use in _USES]
+            for key in fresh:
+                await tx.insert_key(key)
+            await tx.append_audit(
+                at=now,
+                actor=actor,
+                action="keys.rotated",
+                target_type="signing_key",
+                target_id=fresh[0].kid,
+                details={"retired": retired, "new": [k.kid for k in fresh], "old_keys_valid_until": now + grace},
+            )
+            published = keyring.public_key_set(await tx.keys(), now)
+        log.info("rotated keys: now signing with %s; retired %s", fresh[0].kid, ", ".join(retired))
+        await self.publish_keys(published)
+        return published
+
+    async def publish_keys(self, keys: msg.PublicKeySet | None = None) -> None:
+        await self._publish(msg.PublicKeysPublished(keys=keys or await self.public_keys()))
+
+    def _private_key(self, material: keyring.KeyMaterial) -> ECKey:
+        key = self._private.get(material.kid)
+        if key is None:
+            key = keyring.private_key(material, self._vault)
+            self._private[material.kid] = key
+        return key
+
+    async def _unseal(self, tx: AuthTx, sealed: str) -> str:
+        now = self._clock()
+        usable = [
+            self._private_key(k)
+            for k in await tx.keys()
+            if k.use == "enc" and k.published_at(now) and k.encrypted_private_key is not None
+        ]
+        max_age = timedelta(seconds=self._settings.sealed_secret_max_age_seconds)
+        return keyring.unseal(sealed, usable, now, max_age)
+
+    async def _hash(self, password: str) -> str:
+        problem = policy_problem(password)
+        if problem is not None:
+            raise InvalidInput(problem, details=[{"field": "password", "message": problem}])
+        async with self._hashing:
+            return await asyncio.to_thread(self._passwords.hash, password)
+
+    # ---- sign-up and sign-in
+
+    async def needs_setup(self) -> bool:
+        async with self._store.reading() as tx:
+            return await tx.count_users() == 0
+
+    async def set_up(self, email: str, sealed_password: str, client_address: str | None) -> msg.UserView:
+        """The first admin; Conflict once anyone exists (whether made here or at the CLI)."""
+        address = normalize_email(email)
+        async with self._store.reading() as tx:
+            password = await self._unseal(tx, sealed_password)
+        password_hash = await self._hash(password)
+        now = self._clock()
+        user = UserRecord(uuid.uuid4().hex, address, password_hash, "admin", False, 0, now, now)
+        async with self._store.transaction() as tx:
+            if await tx.count_users():
+                raise Conflict("Flowtape is already set up; sign in instead")
+            await tx.mark_set_up(now)
+            await tx.insert_user(user)
+            await tx.append_audit(
+                at=now,
+                actor=Actor(kind="anonymous", client_address=client_address),
+                action="user.created",
+                target_type="user",
+                target_id=user.id,
+                details={"email": user.email, "role": user.role, "via": "setup"},
+            )
+        log.info("set up: created the first admin %s", user.id)
+        return _user_view(user)
+
+    async def login(self, email: str, sealed_password: str, client_address: str | None) -> msg.TokenGranted:
+        now = self._clock()
+        account = _throttle_key(email.strip().lower())
+        async with self._store.reading() as tx:
+            await self._check_throttle(tx, account, client_address, now)
+            password = await self._unseal(tx, sealed_password)
+            user = await tx.user_by_email(email.strip().lower())
+        async with self._hashing:
+            matches = await asyncio.to_thread(self._passwords.verify, user.password_hash if user else None, password)
+        rehash = matches and user is not None and self._passwords.needs_rehash(user.password_hash)
+        if not matches or user is None or user.disabled:
+            reason = "unknown_account" if user is None else "disabled" if matches else "wrong_password"
+            await self._login_failed(user, account, client_address, reason, now)
+            raise Unauthorized("this account is disabled" if reason == "disabled" else _WRONG)
+        new_hash = await self._hash(password) if rehash else None
+        async with self._store.transaction() as tx:
+            keys = await tx.keys()
+            await tx.clear_login_failures("account", account)
+            if new_hash is not None:
+                await tx.update_user(user.id, password_hash=new_hash)
+            await tx.append_audit(
+                at=now,
+                actor=Actor(kind="user", user_id=user.id, email=user.email, client_address=client_address),
+                action="login.succeeded",
+                target_type="user",
+                target_id=user.id,
+            )
+        signing = keyring.current(keys, "sig")
+        assert signing is not None, "ensure_keys runs before any request"
+        token = tokens.issue(
+            user_id=user.id,
+            email=user.email,
+            role=user.role,
+            generation=user.generation,
+            key=self._private_key(signing),
+            now=now,
+            ttl=self._ttl,
+        )
+        self._metrics.logins.labels("ok").inc()
+        return msg.TokenGranted(access_token=token, expires_in=int(self._ttl.total_seconds()))
+
+    async def _check_throttle(self, tx: AuthTx, account: str, address: str | None, now: datetime) -> None:
+        address = _throttle_key(address) if address else None
+        since = now - self._limits.window
+        waits = [
+            throttling.retry_after(
+                await tx.login_failures("account", account, since), self._limits.per_account, self._limits.window, now
+            )
+        ]
+        if address:
+            waits.append(
+                throttling.retry_after(
+                    await tx.login_failures("address", address, since),
+                    self._limits.per_address,
+                    self._limits.window,
+                    now,
+                )
+            )
+        wait = max((w for w in waits if w is not None), default=None)
+        if wait is not None:
+            self._metrics.logins.labels("throttled").inc()
+            raise RateLimited(f"too many failed sign-ins; try again in {wait} s", details={"retry_after": wait})
+
+    async def _login_failed(
+        self, user: UserRecord | None, account: str, address: str | None, reason: str, now: datetime
+    ) -> None:
+        async with self._store.transaction() as tx:
+            await tx.record_login_failure("account", account, now)
+            if address:
+                await tx.record_login_failure("address", _throttle_key(address), now)
+            await tx.prune_login_failures(now - self._limits.window)
+            # an unknown account's name is not kept: people type their password into the email field
+            await tx.append_audit(
+                at=now,
+                actor=Actor(
+                    kind="user" if user else "anonymous",
+                    user_id=user.id if user else None,
+                    email=user.email if user else None,
+                    client_address=address,
+                ),
+                action="login.failed",
+                target_type="user" if user else None,
+                target_id=user.id if user else None,
+                outcome="failed",
+                details={"reason": reason},
+            )
+        self._metrics.logins.labels("failed").inc()
+
+    # ---- users
+
+    async def create_user(self, email: str, sealed_password: str, role: Role, actor: Actor) -> msg.UserView:
+        address = normalize_email(email)
+        async with self._store.reading() as tx:
+            password = await self._unseal(tx, sealed_password)
+        password_hash = await self._hash(password)
+        now = self._clock()
+        user = UserRecord(uuid.uuid4().hex, address, password_hash, role, False, 0, now, now)
+        async with self._store.transaction() as tx:
+            await tx.insert_user(user)
+            await tx.append_audit(
+                at=now,
+                actor=actor,
+                action="user.created",
+                target_type="user",
+                target_id=user.id,
+                details={"email": user.email, "role": role},
+            )
+        return _user_view(user)
+
+    async def get_user(self, user_id: str) -> msg.UserView:
+        async with self._store.reading() as tx:
+            return _user_view(await _existing_user(tx, user_id))
+
+    async def list_users(self, limit: int, cursor: str | None) -> msg.UserPage:
+        async with self._store.reading() as tx:
+            found, next_cursor = await tx.list_users(limit, cursor)
+        return msg.UserPage(items=[_user_view(u) for u in found], next_cursor=next_cursor)
+
+    async def update_user(self, user_id: str, role: Role | None, disabled: bool | None, actor: Actor) -> msg.UserView:
+        now = self._clock()
+        async with self._store.transaction() as tx:
+            await tx.serialise("users")  # two concurrent demotions must not both pass the last-admin check
+            user = await _existing_user(tx, user_id)
+            new_role = role or user.role
+            new_disabled = user.disabled if disabled is None else disabled
+            if (new_role, new_disabled) == (user.role, user.disabled):
+                return _user_view(user)
+            was_admin = user.role == "admin" and not user.disabled
+            stays_admin = new_role == "admin" and not new_disabled
+            ensure_an_admin_remains(await tx.count_active_admins(), losing_one=was_admin and not stays_admin)
+            generation = user.generation + 1
+            await tx.update_user(user.id, role=new_role, disabled=new_disabled, generation=generation, updated_at=now)
+            if new_role != user.role:
+                await tx.append_audit(
+                    at=now,
+                    actor=actor,
+                    action="user.role_changed",
+                    target_type="user",
+                    target_id=user.id,
+                    details={"email": user.email, "from": user.role, "to": new_role},
+                )
+            if new_disabled != user.disabled:
+                await tx.append_audit(
+                    at=now,
+                    actor=actor,
+                    action="user.disabled" if new_disabled else "user.enabled",
+                    target_type="user",
+                    target_id=user.id,
+                    details={"email": user.email},
+                )
+            updated = await _existing_user(tx, user.id)
+        await self._publish(
+            msg.UserAccessChanged(user_id=user.id, generation=generation, role=updated.role, disabled=updated.disabled)
+        )
+        return _user_view(updated)
+
+    async def access_state(self) -> msg.AccessState:
+        async with self._store.reading() as tx:
+            return msg.AccessState(generations=await tx.generations())
+
+    # ---- API keys
+
+    async def create_api_key(
+        self,
+        key_id: str,
+        key_hash: str,
+        name: str,
+        role: Role | None,
+        expires_at: datetime | None,
+        actor: Actor,
+    ) -> msg.ApiKeyView:
+        if not _KEY_ID.match(key_id) or not _KEY_HASH.match(key_hash):
+            raise InvalidInput("malformed API key id or hash")
+        if not name.strip():
+            raise InvalidInput("an API key needs a name", details=[{"field": "name", "message": "empty"}])
+        now = self._clock()
+        if expires_at is not None and expires_at <= now:
+            raise InvalidInput("expires_at is in the past", details=[{"field": "expires_at", "message": "past"}])
+        async with self._store.transaction() as tx:
+            owner = await _existing_user(tx, actor.user_id or "")
+            key_role = role or owner.role
+            if not msg.allows(owner.role, key_role):
+                raise InvalidInput(f"a key cannot have more rights than its owner ({owner.role})")
+            key = ApiKeyRecord(key_id, key_hash, name.strip()[:200], key_role, owner.id, now, expires_at)
+            await tx.insert_api_key(key)
+            await tx.append_audit(
+                at=now,
+                actor=actor,
+                action="api_key.created",
+                target_type="api_key",
+                target_id=key_id,
+                details={"name": key.name, "role": key_role, "expires_at": expires_at},
+            )
+        return _key_view(key)
+
+    async def list_api_keys(self, limit: int, cursor: str | None) -> msg.ApiKeyPage:
+        async with self._store.reading() as tx:
+            found, next_cursor = await tx.list_api_keys(limit, cursor)
+        return msg.ApiKeyPage(items=[_key_view(k) for k in found], next_cursor=next_cursor)
+
+    async def revoke_api_key(self, key_id: str, actor: Actor) -> msg.ApiKeyView:
+        now = self._clock()
+        async with self._store.transaction() as tx:
+            key = await tx.api_key(key_id)
+            if key is None:
+                raise NotFound(f"API key {key_id} does not exist")
+            if key.revoked_at is not None:
+                return _key_view(key)
+            await tx.update_api_key(key_id, revoked_at=now)
+            await tx.append_audit(
+                at=now,
+                actor=actor,
+                action="api_key.revoked",
+                target_type="api_key",
+                target_id=key_id,
+                details={"name": key.name},
+            )
+            revoked = await tx.api_key(key_id)
+        assert revoked is not None
+        await self._publish(msg.ApiKeyRevoked(key_id=key_id, owner_id=key.owner_id))
+        return _key_view(revoked)
+
+    async def verify_api_key(self, key_id: str, key_hash: str) -> msg.PrincipalView:
+        now = self._clock()
+        async with self._store.reading() as tx:
+            key = await tx.api_key(key_id)
+            owner = await tx.user_by_id(key.owner_id) if key is not None else None
+        valid = (
+            key is not None
+            and owner is not None
+            and hmac.compare_digest(key.key_hash, key_hash)
+            and key.revoked_at is None
+            and (key.expires_at is None or key.expires_at > now)
+            and not owner.disabled
+        )
+        self._metrics.api_key_checks.labels("ok" if valid else "refused").inc()
+        if not valid or key is None or owner is None:
+            raise Unauthorized("the API key is not valid (unknown, revoked or expired)")
+        if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
+            async with self._store.transaction() as tx:
+                await tx.update_api_key(key.id, last_used_at=now)
+        return msg.PrincipalView(
+            user_id=owner.id, email=owner.email, role=msg.lower(key.role, owner.role), key_id=key.id
+        )
+
+    # ---- audit
+
+    async def record(self, entry: msg.RecordAudit) -> None:
+        async with self._store.transaction() as tx:
+            await tx.append_audit(
+                at=entry.occurred_at,
+                actor=entry.actor,
+                action=entry.action,
+                target_type=entry.target_type,
+                target_id=entry.target_id,
+                outcome=entry.outcome,
+                details=entry.details,
+                message_id=entry.message_id,
+            )
+
+    async def list_audit(
+        self, limit: int, cursor: str | None, action: str | None, actor_id: str | None
+    ) -> msg.AuditPage:
+        async with self._store.reading() as tx:
+            found, next_cursor = await tx.list_audit(limit, cursor, action, actor_id)
+        return msg.AuditPage(items=found, next_cursor=next_cursor)
+
+    async def _publish(self, event: Any) -> None:
+        try:
+            await self._bus.publish(event)
+        except Exception as exc:  # the change is committed; gateways pull it within their refresh interval
+            log.warning("could not broadcast %s (%s); gateways will pull the change", event.type_name, exc)
+
+
+def _throttle_key(value: str) -> str:
+    """Throttling only compares: it keeps hashes, so a password typed into the email field is not stored."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+async def _existing_user(tx: AuthTx, user_id: str) -> UserRecord:
+    user = await tx.user_by_id(user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return user

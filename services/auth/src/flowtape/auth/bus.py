@@ -1,0 +1,79 @@
+"""Bus handlers: translate a message into one call on the :class:`AuthService`, nothing more."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flowtape.auth.application import AuthService
+from flowtape.common.bus import Bus
+from flowtape.common.messages import auth as msg
+from flowtape.common.topology import AUTH_AUDIT_QUEUE, AUTH_REQUESTS_QUEUE
+
+
+def subscribe(bus: Bus, auth: AuthService) -> None:
+    async def set_up(m: msg.SetUp) -> Any:
+        return await auth.set_up(m.email, m.sealed_password, m.client_address)
+
+    async def login(m: msg.Login) -> Any:
+        return await auth.login(m.email, m.sealed_password, m.client_address)
+
+    async def create_user(m: msg.CreateUser) -> Any:
+        return await auth.create_user(m.email, m.sealed_password, m.role, m.actor)
+
+    async def get_user(m: msg.GetUser) -> Any:
+        return await auth.get_user(m.user_id)
+
+    async def list_users(m: msg.ListUsers) -> Any:
+        return await auth.list_users(m.limit, m.cursor)
+
+    async def update_user(m: msg.UpdateUser) -> Any:
+        return await auth.update_user(m.user_id, m.role, m.disabled, m.actor)
+
+    async def create_api_key(m: msg.CreateApiKey) -> Any:
+        return await auth.create_api_key(m.key_id, m.key_hash, m.name, m.role, m.expires_at, m.actor)
+
+    async def list_api_keys(m: msg.ListApiKeys) -> Any:
+        return await auth.list_api_keys(m.limit, m.cursor)
+
+    async def revoke_api_key(m: msg.RevokeApiKey) -> Any:
+        return await auth.revoke_api_key(m.key_id, m.actor)
+
+    async def verify_api_key(m: msg.VerifyApiKey) -> Any:
+        return await auth.verify_api_key(m.key_id, m.key_hash)
+
+    async def public_keys(_: msg.GetPublicKeys) -> Any:
+        return await auth.public_keys()
+
+    async def access_state(_: msg.GetAccessState) -> Any:
+        return await auth.access_state()
+
+    async def rotate_keys(m: msg.RotateKeys) -> Any:
+        return await auth.rotate_keys(m.actor)
+
+    async def list_audit(m: msg.ListAudit) -> Any:
+        return await auth.list_audit(m.limit, m.cursor, m.action, m.actor_id)
+
+    async def record_audit(m: msg.RecordAudit) -> None:
+        await auth.record(m)
+
+    bus.subscribe(
+        AUTH_REQUESTS_QUEUE,
+        {
+            msg.SetUp: set_up,
+            msg.Login: login,
+            msg.CreateUser: create_user,
+            msg.GetUser: get_user,
+            msg.ListUsers: list_users,
+            msg.UpdateUser: update_user,
+            msg.CreateApiKey: create_api_key,
+            msg.ListApiKeys: list_api_keys,
+            msg.RevokeApiKey: revoke_api_key,
+            msg.VerifyApiKey: verify_api_key,
+            msg.GetPublicKeys: public_keys,
+            msg.GetAccessState: access_state,
+            msg.RotateKeys: rotate_keys,
+            msg.ListAudit: list_audit,
+        },
+        prefetch=32,
+    )
+    bus.subscribe(AUTH_AUDIT_QUEUE, {msg.RecordAudit: record_audit}, prefetch=32)

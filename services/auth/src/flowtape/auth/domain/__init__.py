@@ -1,0 +1,1 @@
+"""The rules of auth, free of I/O: password hashing, key material, tokens, login throttling, user rules."""

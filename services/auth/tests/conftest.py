@@ -1,0 +1,130 @@
+"""Auth's application tests run on a SQLite file and on a fresh PostgreSQL database, with a fake clock.
+
+PostgreSQL is reached through ``FLOWTAPE_TEST_DATABASE_URL`` (an admin connection, by default the local server's
+``postgres`` database); if it is unreachable the PostgreSQL cases fail rather than skip.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from flowtape.auth.application import AuthService
+from flowtape.auth.domain.keys import KeyVault
+from flowtape.auth.domain.passwords import Passwords
+from flowtape.auth.settings import AuthSettings
+from flowtape.auth.store import SCHEMA, AuthStore
+from flowtape.common.bus.memory import MemoryBus
+from flowtape.common.db import async_engine
+from flowtape.common.messages import auth as msg
+from flowtape.common.topology import auth_events_broadcast
+
+DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+class Harness:
+    """An AuthService on a real store and the in-process bus, with what it broadcast."""
+
+    def __init__(self, auth: AuthService, clock: Clock, events: list[Any], url: str) -> None:
+        self.auth = auth
+        self.clock = clock
+        self.events = events
+        self.url = url
+        self.keys: msg.PublicKeySet | None = None
+
+    def seal(self, password: str) -> str:
+        from flowtape.gateway.security import seal
+
+        assert self.keys is not None
+        return seal(password, self.keys, now=self.clock().timestamp())
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """One fresh database for the module (synchronous: it is made before any event loop runs)."""
+    admin = make_url(os.environ.get("FLOWTAPE_TEST_DATABASE_URL", DEFAULT_ADMIN_URL)).set(drivername="postgresql")
+    dsn = admin.render_as_string(hide_password=False)
+    name = f"flowtape_test_auth_{secrets.token_hex(6)}"
+    try:
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is unreachable ({exc}); start it or set FLOWTAPE_TEST_DATABASE_URL", pytrace=False)
+    try:
+        yield admin.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def passwords() -> Passwords:
+    return Passwords()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def harness(request: pytest.FixtureRequest, tmp_path: Path, passwords: Passwords) -> AsyncIterator[Harness]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{(tmp_path / 'auth.db').resolve()}"
+    else:
+        base = request.getfixturevalue("postgres_url")
+        # a schema-per-test would need a database per test: reset the tables instead
+        url = base
+    db = async_engine(url, SCHEMA, pool_size=2)
+    store = AuthStore(db)
+    if request.param == "postgresql":
+        from sqlalchemy import text
+
+        async with db.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE'))
+    await store.create()
+    bus = MemoryBus()
+    events: list[Any] = []
+
+    async def collect(event: Any) -> None:
+        events.append(event)
+
+    bus.subscribe(
+        auth_events_broadcast("test", "1"),
+        {msg.PublicKeysPublished: collect, msg.UserAccessChanged: collect, msg.ApiKeyRevoked: collect},
+        prefetch=1,
+    )
+    await bus.start()
+    clock = Clock()
+    settings = AuthSettings(
+        token_ttl_seconds=600, login_failures_per_account=3, login_failures_per_address=5, login_window_seconds=60
+    )
+    auth = AuthService(
+        store=store,
+        settings=settings,
+        vault=KeyVault("test-secret"),
+        passwords=passwords,
+        bus=bus,
+        clock=clock,
+    )
+    h = Harness(auth, clock, events, url)
+    h.keys = await auth.ensure_keys()
+    try:
+        yield h
+    finally:
+        await bus.stop()
+        await db.dispose()

@@ -1,0 +1,164 @@
+"""Workflows: every save an immutable version, validated against the node catalog the connectors publish."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+from pydantic import ValidationError
+
+from flowtape.common.bus import Bus
+from flowtape.common.errors import InvalidWorkflow, NotFound
+from flowtape.common.messages import engine as msg
+from flowtape.common.workflow import WorkflowDefinition
+from flowtape.engine.catalog import NodeCatalog
+from flowtape.engine.domain.graph import WorkflowGraph
+from flowtape.engine.domain.validation import validate_definition
+from flowtape.engine.domain.workflow import Workflow
+from flowtape.engine.projections import Projections
+from flowtape.engine.store import LogWriter, WorkflowStore
+from flowtape.engine.views import workflow_view
+
+
+def parse_id(value: str, what: str) -> UUID:
+    try:
+        return UUID(value)
+    except (ValueError, TypeError):
+        raise NotFound(f"{what} {value!r} does not exist") from None
+
+
+class Workflows:
+    def __init__(
+        self, *, store: WorkflowStore, writer: LogWriter, projections: Projections, catalog: NodeCatalog, bus: Bus
+    ) -> None:
+        self._store = store
+        self._writer = writer
+        self._projections = projections
+        self._catalog = catalog
+        self._bus = bus
+        self._graphs: dict[tuple[str, int], WorkflowGraph] = {}
+        self._workflow_locks: dict[str, asyncio.Lock] = {}
+
+    async def _validated(self, definition: dict[str, Any]) -> tuple[WorkflowDefinition, WorkflowGraph]:
+        try:
+            parsed = WorkflowDefinition.model_validate(definition)
+        except ValidationError as exc:
+            details = [
+                {"field": ".".join(str(p) for p in error["loc"]), "message": error["msg"]} for error in exc.errors()
+            ]
+            first = details[0]
+            raise InvalidWorkflow(f"invalid workflow: {first['field']}: {first['message']}", details) from None
+        graph = WorkflowGraph.build(parsed)
+        validate_definition(graph, await self._catalog.wait(timeout=10))
+        return parsed, graph
+
+    async def load(self, workflow_id: str) -> Workflow:
+        try:
+            workflow: Workflow = await asyncio.to_thread(self._store.repository.get, parse_id(workflow_id, "workflow"))
+        except AggregateNotFoundError:
+            raise NotFound(f"workflow {workflow_id} does not exist") from None
+        if workflow.deleted:
+            raise NotFound(f"workflow {workflow_id} was deleted")
+        return workflow
+
+    def _workflow_lock(self, workflow_id: str) -> asyncio.Lock:
+        return self._workflow_locks.setdefault(workflow_id, asyncio.Lock())
+
+    async def create_workflow(self, definition: dict[str, Any]) -> dict[str, Any]:
+        parsed, _ = await self._validated(definition)
+        workflow = Workflow(name=parsed.name, definition=parsed.dump())
+        await self._writer.save(workflow)
+        return workflow_view(workflow)
+
+    async def update_workflow(self, workflow_id: str, definition: dict[str, Any]) -> dict[str, Any]:
+        parsed, _ = await self._validated(definition)
+        async with self._workflow_lock(workflow_id):
+            workflow = await self.load(workflow_id)
+            if workflow.active:
+                await self._sync_triggers(workflow_id, workflow.latest_version + 1, parsed.dump())
+            workflow.save_version(name=parsed.name, definition=parsed.dump())
+            await self._writer.save(workflow)
+        return workflow_view(workflow)
+
+    async def delete_workflow(self, workflow_id: str) -> dict[str, Any]:
+        async with self._workflow_lock(workflow_id):
+            workflow = await self.load(workflow_id)
+            if workflow.active:
+                await self._sync_triggers(workflow_id, None, None)
+            workflow.delete()
+            await self._writer.save(workflow)
+        return {"id": workflow_id, "deleted": True}
+
+    async def set_active(self, workflow_id: str, active: bool) -> dict[str, Any]:
+        async with self._workflow_lock(workflow_id):
+            workflow = await self.load(workflow_id)
+            if active and not workflow.active:
+                await self._sync_triggers(workflow_id, workflow.latest_version, workflow.definition())
+                workflow.activate(version=workflow.latest_version)
+            elif not active and workflow.active:
+                await self._sync_triggers(workflow_id, None, None)
+                workflow.deactivate()
+            await self._writer.save(workflow)
+        return workflow_view(workflow)
+
+    async def _sync_triggers(self, workflow_id: str, version: int | None, definition: dict[str, Any] | None) -> None:
+        """The triggers service registers first (and may refuse, e.g. a webhook path already taken)."""
+        await self._bus.ask(
+            msg.SyncWorkflowTriggers(workflow_id=workflow_id, version=version, definition=definition), timeout=10
+        )
+
+    async def list_active_workflows(self) -> dict[str, Any]:
+        ids = await self._projections.active_workflows()
+        items = []
+        for workflow_id in ids:
+            try:
+                workflow = await self.load(workflow_id)
+            except NotFound:
+                continue
+            items.append(
+                {"workflow_id": workflow_id, "version": workflow.latest_version, "definition": workflow.definition()}
+            )
+        return {"items": items}
+
+    async def get_workflow(self, workflow_id: str, version: int | None) -> dict[str, Any]:
+        workflow = await self.load(workflow_id)
+        if version is not None and not 1 <= version <= workflow.latest_version:
+            raise NotFound(f"workflow {workflow_id} has no version {version} (latest is {workflow.latest_version})")
+        return workflow_view(workflow, version)
+
+    async def list_versions(self, workflow_id: str) -> dict[str, Any]:
+        workflow = await self.load(workflow_id)
+        return {
+            "items": [
+                {
+                    "version": number,
+                    "name": definition.get("name"),
+                    "saved_at": workflow.saved_at[number - 1].isoformat(),
+                }
+                for number, definition in enumerate(workflow.versions, start=1)
+            ]
+        }
+
+    async def list_workflows(self, limit: int, cursor: str | None) -> dict[str, Any]:
+        ids, next_cursor = await self._projections.list_workflows(limit=limit, cursor=cursor)
+        items = []
+        for workflow_id in ids:
+            try:
+                workflow = await self.load(workflow_id)
+            except NotFound:
+                continue
+            view = workflow_view(workflow)
+            items.append({k: view[k] for k in ("id", "name", "version", "active", "created_at", "updated_at")})
+        return {"items": items, "next_cursor": next_cursor}
+
+    async def graph(self, workflow_id: str, version: int, workflow: Workflow | None = None) -> WorkflowGraph:
+        """The graph of an exact version (immutable, so cached for good)."""
+        key = (workflow_id, version)
+        graph = self._graphs.get(key)
+        if graph is None:
+            workflow = workflow or await self.load(workflow_id)
+            graph = WorkflowGraph.from_dict(workflow.definition(version))
+            self._graphs[key] = graph
+        return graph

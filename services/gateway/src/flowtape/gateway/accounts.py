@@ -1,0 +1,79 @@
+"""The gateway's side of auth: each call is one request to the auth service, with secrets made safe first.
+
+Passwords are sealed to auth's encryption key before they are put on the bus; API keys are generated here so
+that only their hash ever leaves the gateway (the key is in the one response that creates it, and nowhere else).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flowtape.common.bus import Bus
+from flowtape.common.messages import auth as msg
+from flowtape.common.messages.auth import Role
+from flowtape.gateway.security import Guard, Principal, new_api_key, seal
+
+
+class Accounts:
+    def __init__(self, bus: Bus, guard: Guard, timeout: float) -> None:
+        self._bus = bus
+        self._guard = guard
+        self._timeout = timeout
+
+    async def _ask(self, message: Any) -> Any:
+        return await self._bus.ask(message, timeout=self._timeout)
+
+    def _seal(self, password: str) -> str:
+        return seal(password, self._guard.keys)
+
+    async def set_up(self, email: str, password: str, client_address: str | None) -> Any:
+        return await self._ask(
+            msg.SetUp(email=email, sealed_password=self._seal(password), client_address=client_address)
+        )
+
+    async def login(self, email: str, password: str, client_address: str | None) -> Any:
+        return await self._ask(
+            msg.Login(email=email, sealed_password=self._seal(password), client_address=client_address)
+        )
+
+    async def create_user(self, email: str, password: str, role: Role, who: Principal) -> Any:
+        return await self._ask(
+            msg.CreateUser(email=email, sealed_password=self._seal(password), role=role, actor=who.actor())
+        )
+
+    async def get_user(self, user_id: str) -> Any:
+        return await self._ask(msg.GetUser(user_id=user_id))
+
+    async def list_users(self, limit: int, cursor: str | None) -> Any:
+        return await self._ask(msg.ListUsers(limit=limit, cursor=cursor))
+
+    async def update_user(self, user_id: str, role: Role | None, disabled: bool | None, who: Principal) -> Any:
+        return await self._ask(msg.UpdateUser(user_id=user_id, role=role, disabled=disabled, actor=who.actor()))
+
+    async def create_api_key(
+        self, name: str, role: Role | None, expires_at: datetime | None, who: Principal
+    ) -> dict[str, Any]:
+        key_id, key, digest = new_api_key()
+        stored = await self._ask(
+            msg.CreateApiKey(
+                key_id=key_id, key_hash=digest, name=name, role=role, expires_at=expires_at, actor=who.actor()
+            )
+        )
+        return {**stored, "key": key}
+
+    async def list_api_keys(self, limit: int, cursor: str | None) -> Any:
+        return await self._ask(msg.ListApiKeys(limit=limit, cursor=cursor))
+
+    async def revoke_api_key(self, key_id: str, who: Principal) -> Any:
+        revoked = await self._ask(msg.RevokeApiKey(key_id=key_id, actor=who.actor()))
+        self._guard.forget_api_keys(key_id=key_id)
+        return revoked
+
+    async def rotate_keys(self, who: Principal) -> msg.PublicKeySet:
+        keys = msg.PublicKeySet.model_validate(await self._ask(msg.RotateKeys(actor=who.actor())))
+        self._guard.learn_keys(keys)
+        return keys
+
+    async def list_audit(self, limit: int, cursor: str | None, action: str | None, actor_id: str | None) -> Any:
+        return await self._ask(msg.ListAudit(limit=limit, cursor=cursor, action=action, actor_id=actor_id))

@@ -1,0 +1,59 @@
+"""Operators' endpoints: projection rebuilds, dead letters and replay checks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from flowtape.common.messages import engine as msg
+from flowtape.gateway.deps import Admin, Operator, PlatformDep, Viewer
+
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+
+
+class ReplayCheckRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    workflow_id: str
+    version: int = Field(ge=1)
+    since: datetime | None = None
+    limit: int = Field(default=100, ge=1, le=10_000)
+
+
+class DeadLetterReplay(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[int] = Field(default_factory=list, description="empty: every dead letter not replayed yet")
+
+
+@router.post("/projections/rebuild", status_code=202)
+async def rebuild_projections(platform: PlatformDep, _: Admin) -> Any:
+    return await platform.ask(msg.RebuildProjections())
+
+
+@router.get("/projections")
+async def projection_status(platform: PlatformDep, _: Viewer) -> Any:
+    return await platform.ask(msg.GetProjectionStatus())
+
+
+@router.get("/dead-letters")
+async def list_dead_letters(
+    platform: PlatformDep, _: Admin, limit: int = Query(100, ge=1, le=1000), include_replayed: bool = False
+) -> Any:
+    return await platform.ask(msg.ListDeadLetters(limit=limit, include_replayed=include_replayed))
+
+
+@router.post("/dead-letters/replay")
+async def replay_dead_letters(body: DeadLetterReplay, platform: PlatformDep, _: Admin) -> Any:
+    return await platform.ask(msg.ReplayDeadLetters(ids=body.ids))
+
+
+@router.post("/replay-check")
+async def replay_check(body: ReplayCheckRequest, platform: PlatformDep, _: Operator) -> Any:
+    return await platform.ask(
+        msg.ReplayCheck(workflow_id=body.workflow_id, version=body.version, since=body.since, limit=body.limit),
+        timeout=120,
+    )

@@ -1,0 +1,45 @@
+"""``/api/v1/api-keys`` (admin): keys for scripts, shown once at creation, then only ever by id."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from flowtape.common.messages.auth import ApiKeyPage, ApiKeyView, Role
+from flowtape.gateway.deps import AccountsDep, Admin
+
+router = APIRouter(prefix="/api/v1/api-keys", tags=["api-keys"])
+
+
+class NewApiKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    role: Role | None = Field(default=None, description="defaults to the creator's role; never above it")
+    expires_at: datetime | None = None
+
+
+class CreatedApiKey(ApiKeyView):
+    key: str = Field(description="the key itself: shown this once, stored only as a hash")
+
+
+@router.post("", status_code=201, response_model=CreatedApiKey)
+async def create_api_key(body: NewApiKey, who: Admin, accounts: AccountsDep) -> Any:
+    """Send it as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``."""
+    return await accounts.create_api_key(body.name, body.role, body.expires_at, who)
+
+
+@router.get("", response_model=ApiKeyPage)
+async def list_api_keys(
+    _: Admin, accounts: AccountsDep, limit: int = Query(50, ge=1, le=500), cursor: str | None = None
+) -> Any:
+    return await accounts.list_api_keys(limit, cursor)
+
+
+@router.delete("/{key_id}", response_model=ApiKeyView)
+async def revoke_api_key(key_id: str, who: Admin, accounts: AccountsDep) -> Any:
+    """Refused by every gateway replica within seconds."""
+    return await accounts.revoke_api_key(key_id, who)

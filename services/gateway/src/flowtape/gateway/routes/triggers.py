@@ -1,0 +1,41 @@
+"""``/api/v1/triggers``: the registrations of active workflows, with their last and next fire times."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from flowtape.common.messages.triggers import ListTriggers
+from flowtape.gateway.deps import PlatformDep, Viewer
+
+router = APIRouter(prefix="/api/v1/triggers", tags=["triggers"])
+
+
+class TriggerRegistration(BaseModel):
+    workflow_id: str
+    version: int
+    kind: str
+    node: str
+    last_fired_at: str | None = None
+    next_fire_at: str | None = None
+    path: str | None = None
+    method: str | None = None
+    cron: str | None = None
+    interval: float | None = None
+    timezone: str | None = None
+    catch_up: str | None = None
+    workflow_ids: list[str] | None = None
+    statuses: list[str] | None = None
+    exchange: str | None = None
+    routing_key: str | None = None
+
+
+class TriggerRegistrations(BaseModel):
+    items: list[TriggerRegistration]
+
+
+@router.get("", response_model=TriggerRegistrations, response_model_exclude_unset=True)
+async def list_triggers(platform: PlatformDep, _: Viewer) -> Any:
+    return await platform.ask(ListTriggers())

@@ -1,0 +1,287 @@
+"""Who is calling, decided at the gateway: JWTs checked locally, API keys checked by auth and cached briefly.
+
+- Access tokens (ES256 JWTs) are verified against auth's public keys, learned over the bus when the gateway
+  starts, whenever auth publishes them (rotation) and every ``auth_refresh_seconds`` as a backstop. A token
+  whose ``gen`` is older than its user's current token generation was revoked (user disabled, role changed).
+- API keys (``ftk_<id>_<secret>``) are generated here and only their SHA-256 travels to auth; a verified key
+  is cached for ``api_key_cache_seconds``, and dropped at once when auth announces a revocation.
+- Passwords are sealed here (JWE to auth's encryption key) before they go on the bus.
+
+Every failure is the same 401 to the caller; the reason is counted in ``flowtape_gateway_auth_failures_total``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from joserfc import jwe, jwt
+from joserfc.errors import ExpiredTokenError, InvalidKeyIdError, JoseError
+from joserfc.jwk import ECKey, KeySet
+from prometheus_client import CollectorRegistry, Counter
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from flowtape.common.bus import Bus
+from flowtape.common.errors import Unauthorized, Unavailable
+from flowtape.common.messages import auth as msg
+from flowtape.common.messages.auth import ROLES, Actor, Role
+
+log = logging.getLogger("flowtape.gateway.security")
+
+API_KEY_PREFIX = "ftk_"
+_API_KEY = re.compile(r"^ftk_([a-z0-9]{16})_([A-Za-z0-9_-]{43})$")
+_MAX_CACHED_KEYS = 10_000
+
+
+class SecuritySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FLOWTAPE_GATEWAY_", env_file=".env", extra="ignore")
+
+    #: how long a verified API key is trusted without asking auth again (revocations also arrive as events)
+    api_key_cache_seconds: float = Field(default=10.0, ge=0)
+    #: how often the gateway pulls auth's keys and token generations, in case an event was missed
+    auth_refresh_seconds: float = Field(default=15.0, gt=0)
+    #: clock skew tolerated on ``exp``/``iat``
+    leeway_seconds: int = Field(default=10, ge=0)
+
+
+# ---- API keys and sealed secrets
+
+
+def hash_api_key(key: str) -> str:
+    """A fast hash is right here: the key has 256 random bits, so there is nothing to brute-force."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_api_key() -> tuple[str, str, str]:
+    """A fresh key: ``(key_id, key, sha256 of key)``. The key itself is shown once and kept nowhere."""
+    key_id = secrets.token_hex(8)
+    key = f"{API_KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+    return key_id, key, hash_api_key(key)
+
+
+def parse_api_key(value: str) -> tuple[str, str] | None:
+    """``(key_id, hash)`` of something shaped like one of our keys, else None."""
+    match = _API_KEY.match(value)
+    return (match.group(1), hash_api_key(value)) if match else None
+
+
+def seal(secret: str, keys: msg.PublicKeySet, now: float | None = None) -> str:
+    """A compact JWE of ``secret`` that only auth can open, and only for a couple of minutes."""
+    jwk = next((k.jwk for k in keys.keys if k.jwk.get("kid") == keys.encryption_kid), None)
+    if jwk is None:
+        raise Unavailable("auth's encryption key is not in its published key set")
+    payload = json.dumps({"secret": secret, "iat": time.time() if now is None else now}).encode()
+    header = {"alg": msg.SEALING_ALGORITHM, "enc": msg.SEALING_ENCRYPTION, "kid": keys.encryption_kid}
+    return jwe.encrypt_compact(header, payload, ECKey.import_key(jwk))
+
+
+# ---- principals
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    email: str
+    role: Role
+    via: Literal["token", "api_key"]
+    key_id: str | None = None
+    client_address: str | None = None
+
+    def actor(self) -> Actor:
+        return Actor(
+            kind="api_key" if self.via == "api_key" else "user",
+            user_id=self.user_id,
+            email=self.email,
+            key_id=self.key_id,
+            client_address=self.client_address,
+        )
+
+
+@dataclass
+class _CachedKey:
+    principal: Principal
+    owner_id: str
+    expires: float
+
+
+class Guard:
+    """The gateway's security state: auth's public keys, token generations and the API key cache."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        settings: SecuritySettings | None = None,
+        registry: CollectorRegistry | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._bus = bus
+        self._settings = settings or SecuritySettings()
+        self._clock = clock
+        self._keys: msg.PublicKeySet | None = None
+        self._verifying = KeySet([])
+        self._generations: dict[str, int] = {}
+        self._api_keys: OrderedDict[str, _CachedKey] = OrderedDict()
+        self._last_refresh = 0.0
+        self._failures = Counter(
+            "flowtape_gateway_auth_failures_total", "Requests refused by authentication", ["reason"], registry=registry
+        )
+
+    @property
+    def ready(self) -> bool:
+        return self._keys is not None
+
+    @property
+    def keys(self) -> msg.PublicKeySet:
+        if self._keys is None:
+            raise Unavailable("the gateway has not learned auth's keys yet; is the auth service running?")
+        return self._keys
+
+    # -- learning from auth
+
+    def learn_keys(self, keys: msg.PublicKeySet) -> None:
+        now = self._clock()
+        verifying = [
+            ECKey.import_key(k.jwk)
+            for k in keys.keys
+            if k.jwk.get("use") == "sig" and (k.not_after is None or k.not_after.timestamp() > now)
+        ]
+        self._verifying = KeySet(list[Any](verifying))
+        self._keys = keys
+
+    def learn_generation(self, user_id: str, generation: int) -> None:
+        """Generations only grow: a stale answer must not resurrect revoked tokens."""
+        if generation > self._generations.get(user_id, -1):
+            self._generations[user_id] = generation
+
+    def forget_api_keys(self, *, key_id: str | None = None, owner_id: str | None = None) -> None:
+        for digest, cached in list(self._api_keys.items()):
+            if cached.principal.key_id == key_id or cached.owner_id == owner_id:
+                del self._api_keys[digest]
+
+    async def refresh(self) -> None:
+        self._last_refresh = self._clock()
+        keys = msg.PublicKeySet.model_validate(await self._bus.ask(msg.GetPublicKeys(), timeout=5))
+        state = msg.AccessState.model_validate(await self._bus.ask(msg.GetAccessState(), timeout=5))
+        self.learn_keys(keys)
+        for user_id, generation in state.generations.items():
+            self.learn_generation(user_id, generation)
+
+    async def refresh_forever(self) -> None:
+        """Pull keys and generations now and then; retry quickly while auth has not answered yet."""
+        delay = 0.2
+        while True:
+            try:
+                await self.refresh()
+                delay = 0.2
+                await asyncio.sleep(self._settings.auth_refresh_seconds)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.info("cannot refresh auth's keys yet (%s); retrying", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._settings.auth_refresh_seconds)
+
+    async def on_keys_published(self, event: msg.PublicKeysPublished) -> None:
+        self.learn_keys(event.keys)
+
+    async def on_user_changed(self, event: msg.UserAccessChanged) -> None:
+        self.learn_generation(event.user_id, event.generation)
+        self.forget_api_keys(owner_id=event.user_id)
+
+    async def on_api_key_revoked(self, event: msg.ApiKeyRevoked) -> None:
+        self.forget_api_keys(key_id=event.key_id)
+
+    # -- deciding
+
+    async def authenticate(
+        self, bearer: str | None, api_key: str | None, client_address: str | None = None
+    ) -> Principal:
+        if api_key:
+            principal = await self._api_key(api_key)
+        elif bearer and bearer.startswith(API_KEY_PREFIX):
+            principal = await self._api_key(bearer)
+        elif bearer:
+            principal = await self._token(bearer)
+        else:
+            self._failures.labels("missing").inc()
+            raise Unauthorized("sign in first: send Authorization: Bearer <token or API key>, or X-API-Key")
+        return replace(principal, client_address=client_address)
+
+    def _refuse(self, reason: str, message: str) -> Unauthorized:
+        self._failures.labels(reason).inc()
+        return Unauthorized(message)
+
+    async def _token(self, token: str) -> Principal:
+        if not self.ready:  # 503, not 401: the token may well be good
+            raise Unavailable("the gateway has not learned auth's keys yet; is the auth service running?")
+        try:
+            decoded = jwt.decode(token, self._verifying, algorithms=[msg.TOKEN_ALGORITHM])
+        except InvalidKeyIdError:
+            if await self._refresh_soon():
+                return await self._token(token)
+            raise self._refuse("unknown_key", "the token is not valid") from None
+        except (JoseError, ValueError, TypeError):
+            raise self._refuse("invalid", "the token is not valid") from None
+        claims = decoded.claims
+        registry = jwt.JWTClaimsRegistry(
+            now=int(self._clock()),
+            leeway=self._settings.leeway_seconds,
+            iss={"essential": True, "value": msg.TOKEN_ISSUER},
+            aud={"essential": True, "value": msg.TOKEN_AUDIENCE},
+            sub={"essential": True},
+            exp={"essential": True},
+            iat={"essential": True},
+        )
+        try:
+            registry.validate(claims)
+        except ExpiredTokenError:
+            raise self._refuse("expired", "the token has expired; sign in again") from None
+        except JoseError:
+            raise self._refuse("invalid", "the token is not valid") from None
+        role, generation = claims.get("role"), claims.get("gen")
+        if role not in ROLES or not isinstance(generation, int) or not isinstance(claims.get("email"), str):
+            raise self._refuse("invalid", "the token is not valid")
+        if generation < self._generations.get(str(claims["sub"]), 0):
+            raise self._refuse("revoked", "the token was revoked (the account changed); sign in again")
+        return Principal(user_id=str(claims["sub"]), email=claims["email"], role=role, via="token")
+
+    async def _refresh_soon(self) -> bool:
+        """An unknown ``kid`` may be a rotation whose event we missed: pull once (at most every 5 s)."""
+        if self._clock() - self._last_refresh < 5:
+            return False
+        try:
+            await self.refresh()
+        except Exception:
+            return False
+        return True
+
+    async def _api_key(self, key: str) -> Principal:
+        parsed = parse_api_key(key.strip())
+        if parsed is None:
+            raise self._refuse("invalid", "the API key is not valid")
+        key_id, digest = parsed
+        now = self._clock()
+        cached = self._api_keys.get(digest)
+        if cached is not None and cached.expires > now:
+            return cached.principal
+        try:
+            answer = await self._bus.ask(msg.VerifyApiKey(key_id=key_id, key_hash=digest), timeout=5)
+        except Unauthorized as exc:
+            raise self._refuse("api_key_refused", exc.message) from None
+        view = msg.PrincipalView.model_validate(answer)
+        principal = Principal(user_id=view.user_id, email=view.email, role=view.role, via="api_key", key_id=key_id)
+        if self._settings.api_key_cache_seconds > 0:
+            self._api_keys[digest] = _CachedKey(principal, view.user_id, now + self._settings.api_key_cache_seconds)
+            while len(self._api_keys) > _MAX_CACHED_KEYS:
+                self._api_keys.popitem(last=False)
+        return principal

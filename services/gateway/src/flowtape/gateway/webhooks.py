@@ -1,0 +1,180 @@
+"""Serving ``/hooks/<path>``: find the workflow, check the signature, start it, shape the answer (API.md, "Webhooks").
+
+The route table belongs to the triggers service; the gateway asks it and keeps the answers a few seconds,
+dropping them all whenever a registration changes (``TriggersChanged``, and its own activation calls), so a
+deactivated webhook stops answering at once while a busy one costs no round trip per request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from flowtape.common.bus import Bus
+from flowtape.common.errors import FlowtapeError, NotFound, Unauthorized
+from flowtape.common.messages.triggers import ResolveWebhook, TriggersChanged, WebhookRoute
+from flowtape.gateway.clients import Platform
+
+SIGNATURE_HEADER = "x-flowtape-signature"
+#: credentials the caller sent are not copied into the execution log
+_PRIVATE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+_HOP_BY_HOP = frozenset({"content-length", "transfer-encoding", "connection"})
+CACHE_SECONDS = 5.0
+
+
+class WebhookRoutes:
+    """``(method, path)`` → :class:`WebhookRoute`, asked of the triggers service and cached briefly."""
+
+    def __init__(self, bus: Bus, ttl: float = CACHE_SECONDS) -> None:
+        self._bus = bus
+        self._ttl = ttl
+        self._cache: dict[tuple[str, str], tuple[float, WebhookRoute | FlowtapeError]] = {}
+
+    async def resolve(self, method: str, path: str) -> WebhookRoute:
+        key = (method.upper(), path.strip("/"))
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            found = cached[1]
+        else:
+            try:
+                found = WebhookRoute.model_validate(
+                    await self._bus.ask(ResolveWebhook(method=key[0], path=key[1]), timeout=10)
+                )
+            except NotFound as exc:
+                found = exc
+            self._cache[key] = (time.monotonic() + self._ttl, found)
+        if isinstance(found, FlowtapeError):
+            raise found
+        return found
+
+    def invalidate(self) -> None:
+        self._cache.clear()
+
+    async def on_changed(self, _: TriggersChanged) -> None:
+        self.invalidate()
+
+
+def verify_signature(secret: str, body: bytes, header: str | None) -> None:
+    """``X-Flowtape-Signature: sha256=<hex HMAC-SHA256 of the raw body>``, compared in constant time."""
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    if header is None or not hmac.compare_digest(expected.encode(), header.strip().lower().encode()):
+        raise Unauthorized(
+            "missing or wrong webhook signature: send X-Flowtape-Signature: sha256=<hex HMAC-SHA256 of the body>"
+        )
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    method: str
+    path: str
+    headers: Sequence[tuple[str, str]]
+    query: Sequence[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        return next((value for key, value in self.headers if key.lower() == name), None)
+
+    def items(self) -> list[dict[str, Any]]:
+        """A JSON object body is the item, a JSON list of objects the items, anything else ``{"body": text}``."""
+        if not self.body.strip():
+            return []
+        text = self.body.decode("utf-8", errors="replace")
+        content_type = (self.header("content-type") or "").lower()
+        if not content_type or "json" in content_type:
+            try:
+                value = json.loads(text)
+            except ValueError:
+                value = None
+            if isinstance(value, dict):
+                return [value]
+            if isinstance(value, list) and all(isinstance(item, dict) for item in value):
+                return value
+        return [{"body": text}]
+
+    def metadata(self) -> dict[str, Any]:
+        """What expressions see as ``request``: method, path, headers (lower-cased, without credentials), query."""
+        query: dict[str, Any] = {}
+        for key, value in self.query:
+            if key in query:
+                previous = query[key]
+                query[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
+            else:
+                query[key] = value
+        headers = {key.lower(): value for key, value in self.headers if key.lower() not in _PRIVATE_HEADERS}
+        return {"method": self.method.upper(), "path": self.path.strip("/"), "headers": headers, "query": query}
+
+
+@dataclass(frozen=True)
+class WebhookResponse:
+    status: int
+    body: Any
+    headers: Mapping[str, str]
+    #: send ``body`` as it is (text) rather than as JSON
+    raw: bool = False
+
+
+def _respond_node_answer(route: WebhookRoute, execution: Mapping[str, Any]) -> WebhookResponse | None:
+    """The answer a ``respond`` node built: of those that ran, the one that finished last."""
+    nodes = execution.get("nodes") or {}
+    built = [
+        nodes[node_id]
+        for node_id in route.respond_nodes
+        if node_id in nodes and nodes[node_id].get("status") == "succeeded" and nodes[node_id].get("output")
+    ]
+    if not built:
+        return None
+    answer = max(built, key=lambda node: node.get("finished_at") or "")["output"][0]
+    headers = {str(k): str(v) for k, v in (answer.get("headers") or {}).items() if str(k).lower() not in _HOP_BY_HOP}
+    body = answer.get("body")
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    raw = isinstance(body, str) and bool(content_type) and "json" not in content_type.lower()
+    return WebhookResponse(status=int(answer.get("status") or 200), body=body, headers=headers, raw=raw)
+
+
+def finished_answer(route: WebhookRoute, execution: Mapping[str, Any]) -> WebhookResponse:
+    """``respond: last_node``: the respond node's answer, else the output items (one item → that object)."""
+    if execution.get("status") != "succeeded":
+        body = {
+            "error": {
+                "code": "execution_failed",
+                "message": f"the workflow did not succeed: {execution.get('error') or execution.get('status')}",
+                "details": {"execution_id": execution.get("id"), "failed_node": execution.get("failed_node")},
+            }
+        }
+        return WebhookResponse(status=500, body=body, headers={})
+    built = _respond_node_answer(route, execution)
+    if built is not None:
+        return built
+    output = list(execution.get("output") or [])
+    return WebhookResponse(status=200, body=output[0] if len(output) == 1 else output, headers={})
+
+
+class Webhooks:
+    """One webhook call: resolve, verify, start the registered version, answer as the route asks."""
+
+    def __init__(self, routes: WebhookRoutes, platform: Platform, default_timeout: float) -> None:
+        self._routes = routes
+        self._platform = platform
+        self._default_timeout = default_timeout
+
+    async def call(self, request: WebhookRequest) -> WebhookResponse:
+        route = await self._routes.resolve(request.method, request.path)
+        if route.secret is not None:
+            verify_signature(route.secret, request.body, request.header(SIGNATURE_HEADER))
+        wait = route.respond == "last_node"
+        started = await self._platform.run_workflow(
+            route.workflow_id,
+            request.items(),
+            wait=wait,
+            timeout=route.timeout_seconds or self._default_timeout,
+            version=route.version,
+            trigger={"request": request.metadata()},
+        )
+        if not wait:
+            return WebhookResponse(status=202, body={"execution_id": started["execution_id"]}, headers={})
+        return finished_answer(route, started["execution"])
