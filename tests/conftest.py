@@ -56,3 +56,8 @@ def anonymous(platform: Platform) -> Iterator[httpx.Client]:
 def fake_api() -> Iterator[FakeApi]:
     with FakeApi() as server:
         yield server
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that restart the shared RabbitMQ or PostgreSQL run last, so no other test sees the outage."""
+    items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)

@@ -40,7 +40,12 @@ class NodeRunner:
 
     async def handle(self, task: RunNodeTask) -> NodeTaskCompleted | None:
         """Run a task once per idempotency key; None when its execution was cancelled meanwhile."""
-        known = await self._completed.get(task.idempotency_key)
+        try:
+            known = await self._completed.get(task.idempotency_key)
+        except Exception as exc:
+            # availability first: without the record the task may run twice, under the same idempotency key
+            log.warning("completed-task records unavailable (%s); running %s", exc, task.idempotency_key)
+            known = None
         if known is not None:
             log.info("task %s already ran; answering with its recorded outcome", task.idempotency_key)
             return known
@@ -61,7 +66,10 @@ class NodeRunner:
                 tasks.discard(running)
                 if not tasks:
                     self._running.pop(task.execution_id, None)
-        await self._completed.remember(task.idempotency_key, completed)
+        try:
+            await self._completed.remember(task.idempotency_key, completed)
+        except Exception as exc:
+            log.warning("could not record the outcome of %s (%s); publishing it anyway", task.idempotency_key, exc)
         return completed
 
     def cancel(self, execution_id: str) -> int:

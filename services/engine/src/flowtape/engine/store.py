@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Recording
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, Recording
 from sqlalchemy.engine import make_url
 
 from flowtape.common.db import is_sqlite
@@ -53,11 +54,15 @@ def event_store_env(app_name: str, url: str, schema: str, *, pool_size: int = 8)
             "POSTGRES_POOL_SIZE": str(pool_size),
             "POSTGRES_MAX_OVERFLOW": str(pool_size),
             "POSTGRES_CONNECT_TIMEOUT": "10",
+            "POSTGRES_PRE_PING": "y",
         }
     env["CREATE_TABLE"] = "y"
     prefix = app_name.upper()
     return {f"{prefix}_{key}": value for key, value in env.items()}
 
+
+#: how long a save waits for an unreachable database before failing the decision
+OUTAGE_SECONDS = 60.0
 
 SavedCallback = Callable[[Application[Any], Sequence[Recording[Any]]], Awaitable[None]]
 
@@ -120,7 +125,27 @@ class LogWriter:
                         future.set_result(None)
 
     def _save(self, events: list[Any]) -> Sequence[Recording[Any]]:
-        return self._app.save(*events)
+        """Save, riding out a database restart: connection errors are retried for up to a minute.
+
+        A retry that meets a conflict means the first try committed after all (the engine is the only
+        writer of its executions), so it counts as saved; projections fill the gap from the log.
+        """
+        delay, waited = 0.2, 0.0
+        while True:
+            try:
+                return self._app.save(*events)
+            except IntegrityError:
+                if waited:
+                    log.warning("a save retried after a lost connection had already been committed")
+                    return []
+                raise
+            except (OperationalError, InterfaceError) as exc:
+                if waited >= OUTAGE_SECONDS:
+                    raise
+                log.warning("the event store is unreachable (%s); retrying in %.1f s", exc, delay)
+                time.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, 5.0)
 
     async def _save_one_by_one(self, batch: list[tuple[Any, asyncio.Future[None]]], events: list[list[Any]]) -> None:
         """Isolate the failing save so one bad aggregate does not fail its neighbours."""
