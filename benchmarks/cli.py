@@ -32,7 +32,7 @@ import httpx
 import psutil
 
 from benchmarks import load
-from benchmarks.platforms import PLATFORMS
+from benchmarks.platforms import PLATFORMS, use_bytecode_cache
 from benchmarks.profile import (
     Recorder,
     cpu_seconds,
@@ -105,11 +105,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--time-limit", type=int, default=1800, help="seconds for the whole run (default 1800)")
     parser.add_argument("--markdown", action="store_true", help="print the results as markdown")
     parser.add_argument(
+        "--keep-logs", type=Path, default=None, metavar="DIR", help="copy the services' logs into DIR at the end"
+    )
+    parser.add_argument(
+        "--no-bytecode-cache",
+        action="store_true",
+        help="start the services as the shell would (with PYTHONDONTWRITEBYTECODE, compiling from source)",
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         default=None,
         metavar="DIR",
-        help="record py-spy profiles of every service during the concurrent phase into DIR",
+        help="record py-spy profiles of every service during the two chain phases into DIR",
     )
     args = parser.parse_args(argv)
     if args.total is None and args.duration is None:
@@ -195,17 +203,20 @@ def _notes(result: load.Result, extra: str = "") -> str:
     return "; ".join(notes)
 
 
-def _memory_row(mode: str, label: str, rss: dict[str, float], target: float | None) -> Row:
-    total = sum(rss.values())
-    breakdown = ", ".join(f"{name} {mb:.0f}" for name, mb in rss.items()) if len(rss) > 1 else ""
-    scope = f"sum of {len(rss)} services" if len(rss) > 1 else "1 process"
+def _memory_row(mode: str, label: str, memory: dict[str, tuple[float, float]], target: float | None) -> Row:
+    total = sum(rss for rss, _ in memory.values())
+    private = sum(uss for _, uss in memory.values())
+    notes = f"USS (private) {private:.0f} MB"
+    if len(memory) > 1:
+        notes += "; RSS/USS per service: " + ", ".join(f"{n} {r:.0f}/{u:.0f}" for n, (r, u) in memory.items())
+    scope = f"sum of {len(memory)} services" if len(memory) > 1 else "1 process"
     return Row(
         mode=mode,
         scenario=f"RSS {label} ({scope})",
         rss=f"{total:.0f}",
         target=f"≤ {target:.0f} MB" if target is not None else "",
         verdict=verdict(total <= target) if target is not None else "",
-        notes=breakdown,
+        notes=notes,
     )
 
 
@@ -226,10 +237,10 @@ def profiling(directory: Path | None, pids: dict[str, int], label: str, report: 
 
 def bench_mode(mode: str, args: argparse.Namespace, report: Report) -> None:
     progress(f"{mode}: starting the platform")
-    with PLATFORMS[mode]() as target:
+    with PLATFORMS[mode](args.keep_logs) as target:
         progress(f"{mode}: ready at {target.url} (pids {target.pids})")
         time.sleep(SETTLE_SECONDS)
-        idle = target.rss_mb()
+        idle = target.memory_mb()
         headers = sign_in(target.url)
         chain_id = create_workflow(target.url, workflows.chain(args.chain_length), headers)
         chain = load.run_call(chain_id, [{"n": 1}], expect_chain(args.chain_length))
@@ -363,7 +374,7 @@ def bench_mode(mode: str, args: argparse.Namespace, report: Report) -> None:
                 )
             )
         time.sleep(SETTLE_SECONDS)
-        after = target.rss_mb()
+        after = target.memory_mb()
         report.rows.append(_memory_row(mode, "idle after start", idle, TARGET_IDLE_MB[mode]))
         report.rows.append(_memory_row(mode, "after the load", after, None))
         progress(f"{mode}: done, stopping the platform")
@@ -382,9 +393,13 @@ def main(argv: list[str] | None = None) -> int:
             f"--mode {args.mode} --runs {args.runs} --concurrency {args.concurrency} {amount} "
             f"--warmup {args.warmup} --chain-length {args.chain_length} --code-runs {args.code_runs}"
             + (f" --profile {args.profile}" if args.profile else "")
+            + (" --no-bytecode-cache" if args.no_bytecode_cache else "")
         )
     )
     info = machine()
+    if not args.no_bytecode_cache:
+        progress("warming the bytecode cache")
+        use_bytecode_cache()
 
     def on_alarm(signum: int, frame: FrameType | None) -> None:
         raise TimeLimit(f"the benchmark exceeded --time-limit {args.time_limit} s")

@@ -1,10 +1,13 @@
 """Where the time goes: CPU seconds per service during a phase, and optional py-spy sampling profiles.
 
 ``--profile DIR`` attaches ``py-spy record`` (sampling, non-blocking, idle threads excluded) to every service
-process for the concurrent phase and writes one collapsed-stack file per service into DIR, plus a summary of
-the hottest functions (own time) and packages. py-spy is a development tool, not a dependency: install it
-into the venv with ``uv pip install py-spy`` when you want profiles. Profiling costs CPU on a small machine,
-so the numbers of a profiled run are not the ones to quote.
+process for the sequential and the concurrent chain phases and writes one collapsed-stack file per phase and
+service into DIR (``<mode>-<phase>-<service>.txt``, for flame graph tools), and the report summarises each:
+the hottest functions by own time, Flowtape's functions by inclusive time, and own time by package.
+
+py-spy is a development tool, not a dependency: ``uv pip install py-spy`` into the venv (a later ``uv sync``
+removes it again) or put it on PATH. Profiling costs CPU on a small machine, so the numbers of a profiled run
+are not the ones to quote.
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ def machine_busy(before: Any, after: Any) -> tuple[float, float]:
 
 def own_cpu_seconds() -> float:
     times = psutil.Process().cpu_times()
-    return times.user + times.system
+    return float(times.user + times.system)
 
 
 def py_spy() -> str | None:

@@ -6,7 +6,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.infra import FakeApi, Platform, postgres_database, rabbitmq_vhost, secrets_in_logs, set_up_admin
+from tests.infra import FakeApi, Platform, running_platform, secrets_in_logs
 
 
 @pytest.fixture(scope="session")
@@ -17,19 +17,10 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     used (and the platform's secret key): finding one fails the run.
     """
     workdir: Path = tmp_path_factory.mktemp("platform")
-    with rabbitmq_vhost() as amqp_url, postgres_database() as database_url:
-        platform = Platform(amqp_url=amqp_url, database_url=database_url, workdir=workdir)
-        try:
-            platform.start_all()
-            platform.admin = set_up_admin(platform.gateway)
-            yield platform
-        except Exception:
-            print(platform.logs())
-            raise
-        finally:
-            platform.stop_all()
-        leaked = secrets_in_logs(sorted(workdir.glob("*.log")), {platform.secret_key})
-        assert not leaked, f"secrets found in the service logs: {leaked}"
+    with running_platform(workdir, "flowtape-test", "flowtape_test") as platform:
+        yield platform
+    leaked = secrets_in_logs(sorted(workdir.glob("*.log")), {platform.secret_key})
+    assert not leaked, f"secrets found in the service logs: {leaked}"
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import psycopg
@@ -180,6 +181,23 @@ class Platform:
         return "\n".join(f"--- {p.name} ---\n{p.log.read_text()[-4000:]}" for p in self.processes.values())
 
 
+@contextmanager
+def running_platform(workdir: Path, vhost_prefix: str, database_prefix: str) -> Iterator[Platform]:
+    """Five service processes on a private vhost and database, with their first admin; stopped afterwards
+    (their logs are printed when start-up fails)."""
+    with rabbitmq_vhost(vhost_prefix) as amqp_url, postgres_database(database_prefix) as database_url:
+        platform = Platform(amqp_url=amqp_url, database_url=database_url, workdir=workdir)
+        try:
+            platform.start_all()
+            platform.admin = set_up_admin(platform.gateway)
+            yield platform
+        except Exception:
+            print(platform.logs())
+            raise
+        finally:
+            platform.stop_all()
+
+
 class FakeApi:
     """A local HTTP server standing in for a third-party API; it counts what it is sent."""
 
@@ -216,6 +234,10 @@ class FakeApi:
                         api.flaky_calls[key] += 1
                         first = api.flaky_calls[key] == 1
                     status, payload = (503, {"error": "try again"}) if first else (200, {"key": key, "ok": True})
+                elif self.path.startswith("/headers"):
+                    # echoes the request's headers (with ?status=N as an error), as many real APIs do
+                    status = int(dict(parse_qsl(urlsplit(self.path).query)).get("status", 200))
+                    payload = {"headers": dict(self.headers)}
                 elif self.path.startswith("/effect"):
                     # applies an effect once per Idempotency-Key, as a well-behaved payment API does
                     key = self.headers.get("idempotency-key") or ""

@@ -23,9 +23,7 @@ from tests.infra import (
     FakeApi,
     Platform,
     free_port,
-    postgres_database,
-    rabbitmq_vhost,
-    set_up_admin,
+    running_platform,
     wait_ready,
 )
 
@@ -33,21 +31,14 @@ from tests.infra import (
 @pytest.fixture(scope="module")
 def durable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     workdir: Path = tmp_path_factory.mktemp("durable")
-    with rabbitmq_vhost("flowtape-durable") as amqp_url, postgres_database("flowtape_durable") as database_url:
-        platform = Platform(amqp_url=amqp_url, database_url=database_url, workdir=workdir)
-        try:
-            platform.start_all()
-            yield platform
-        except Exception:
-            print(platform.logs())
-            raise
-        finally:
-            platform.stop_all()
+    with running_platform(workdir, "flowtape-durable", "flowtape_durable") as platform:
+        yield platform
 
 
 @pytest.fixture(scope="module")
 def admin(durable: Platform) -> Account:
-    return set_up_admin(durable.gateway)
+    assert durable.admin is not None
+    return durable.admin
 
 
 @pytest.fixture(scope="module")

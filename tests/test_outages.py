@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.infra import Account, FakeApi, Platform, postgres_database, rabbitmq_vhost, set_up_admin
+from tests.infra import FakeApi, Platform, running_platform
 
 pytestmark = pytest.mark.disruptive
 
@@ -22,22 +22,14 @@ pytestmark = pytest.mark.disruptive
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     workdir: Path = tmp_path_factory.mktemp("outages")
-    with rabbitmq_vhost("flowtape-outages") as amqp_url, postgres_database("flowtape_outages") as database_url:
-        platform = Platform(amqp_url=amqp_url, database_url=database_url, workdir=workdir)
-        try:
-            platform.start_all()
-            yield platform
-        except Exception:
-            print(platform.logs())
-            raise
-        finally:
-            platform.stop_all()
+    with running_platform(workdir, "flowtape-outages", "flowtape_outages") as platform:
+        yield platform
 
 
 @pytest.fixture(scope="module")
 def api(platform: Platform) -> Iterator[httpx.Client]:
-    admin: Account = set_up_admin(platform.gateway)
-    with httpx.Client(base_url=platform.gateway, timeout=30, headers=admin.headers) as client:
+    assert platform.admin is not None
+    with httpx.Client(base_url=platform.gateway, timeout=30, headers=platform.admin.headers) as client:
         yield client
 
 

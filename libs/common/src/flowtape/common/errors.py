@@ -3,6 +3,7 @@
     FlowtapeError                 code            meaning
     ├── InvalidInput              invalid_input   the caller sent something malformed
     │   ├── InvalidWorkflow       invalid_workflow  a definition fails validation (names node/edge)
+    │   ├── InvalidCredential     invalid_credential  credential data does not fit its type (names fields)
     │   └── InvalidMessage        invalid_message   a bus message failed its contract (dead-lettered)
     ├── NotFound                  not_found
     ├── Conflict                  conflict
@@ -53,6 +54,12 @@ class InvalidInput(FlowtapeError):
 
 class InvalidWorkflow(InvalidInput):
     code = "invalid_workflow"
+
+
+class InvalidCredential(InvalidInput):
+    """Names the fields that do not fit, never their values (they are secrets)."""
+
+    code = "invalid_credential"
 
 
 class InvalidMessage(InvalidInput):

@@ -49,6 +49,7 @@ ENGINE_REQUESTS = Route(COMMANDS, "engine.requests")
 CONNECTORS_TASKS = Route(COMMANDS, "connectors.tasks")
 TRIGGERS_REQUESTS = Route(COMMANDS, "triggers.requests")
 CONNECTORS_QUERIES = Route(COMMANDS, "connectors.queries")
+CONNECTORS_CREDENTIALS = Route(COMMANDS, "connectors.credentials")
 TASK_COMPLETED = Route(EVENTS, "connectors.task.completed")
 CATALOG_PUBLISHED = Route(EVENTS, "connectors.catalog.published")
 EXECUTION_FINISHED = Route(EVENTS, "engine.execution.finished")
@@ -91,6 +92,12 @@ _ROUTES: dict[type[Message], Route] = {
     connectors.GetNodeCatalog: CONNECTORS_QUERIES,
     connectors.NodeTaskCompleted: TASK_COMPLETED,
     connectors.NodeCatalogPublished: CATALOG_PUBLISHED,
+    connectors.GetCredentialSealingKey: CONNECTORS_CREDENTIALS,
+    connectors.CreateCredential: CONNECTORS_CREDENTIALS,
+    connectors.UpdateCredential: CONNECTORS_CREDENTIALS,
+    connectors.DeleteCredential: CONNECTORS_CREDENTIALS,
+    connectors.GetCredential: CONNECTORS_CREDENTIALS,
+    connectors.ListCredentials: CONNECTORS_CREDENTIALS,
     auth.SetUp: AUTH_REQUESTS,
     auth.Login: AUTH_REQUESTS,
     auth.CreateUser: AUTH_REQUESTS,
@@ -129,6 +136,8 @@ ENGINE_TASK_RESULTS_QUEUE = _queue(TASK_COMPLETED, "engine.task-results")
 ENGINE_CATALOG_QUEUE = _queue(CATALOG_PUBLISHED, "engine.catalog")
 CONNECTORS_TASKS_QUEUE = _queue(CONNECTORS_TASKS)
 CONNECTORS_QUERIES_QUEUE = _queue(CONNECTORS_QUERIES, quorum=False)
+#: the credentials vault's requests: only sealed data and metadata travel here
+CONNECTORS_CREDENTIALS_QUEUE = _queue(CONNECTORS_CREDENTIALS, quorum=False)
 TRIGGERS_REQUESTS_QUEUE = _queue(TRIGGERS_REQUESTS, quorum=False)
 #: finished executions, for execution triggers (error workflows): shared, so one replica handles each
 TRIGGERS_EXECUTIONS_QUEUE = _queue(EXECUTION_FINISHED, "triggers.execution-finished")

@@ -1,9 +1,15 @@
-"""Running node tasks: the connectors' one verb, plus publishing what they can run."""
+"""Running node tasks: the connectors' one verb, plus publishing what they can run.
+
+A task's outcome is redacted before it leaves :meth:`NodeRunner.run`: every secret of a credential the node
+used is replaced in its output items and its error, so neither the completed-task record, the bus nor the
+execution log ever holds one.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import traceback
 from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +22,9 @@ from flowtape.common.messages.connectors import NodeTaskCompleted, RunNodeTask
 from flowtape.common.nodes.sdk import NodeContext, execute_node
 from flowtape.connectors.completed import CompletedTasks
 from flowtape.connectors.metrics import ConnectorMetrics
+from flowtape.connectors.redaction import Redactor
 from flowtape.connectors.registry import NodeRegistry
+from flowtape.connectors.vault import Vault
 
 log = logging.getLogger("flowtape.connectors")
 
@@ -26,11 +34,17 @@ CANCELLED_MEMORY = 10_000
 
 class NodeRunner:
     def __init__(
-        self, registry: NodeRegistry, completed: CompletedTasks, metrics: ConnectorMetrics | None = None
+        self,
+        registry: NodeRegistry,
+        completed: CompletedTasks,
+        metrics: ConnectorMetrics | None = None,
+        vault: Vault | None = None,
     ) -> None:
+        """Without a ``vault``, nodes that ask for a credential fail saying credentials are not available."""
         self._registry = registry
         self._completed = completed
         self._metrics = metrics or ConnectorMetrics()
+        self._vault = vault
         self._running: dict[str, set[asyncio.Task[NodeTaskCompleted]]] = {}
         #: recently cancelled executions (bounded): a task of theirs arriving late is not started
         self._cancelled: OrderedDict[str, None] = OrderedDict()
@@ -87,6 +101,8 @@ class NodeRunner:
         logs.execution_id.set(task.execution_id)
         started = datetime.now(UTC)
         timeout = task.timeout_seconds or DEFAULT_TIMEOUT_SECONDS
+        credentials = self._vault.for_task() if self._vault is not None else None
+        redactor = credentials.redactor if credentials is not None else Redactor()
         outcome: dict[str, Any]
         try:
             node = self._registry.get(task.node_type)
@@ -100,9 +116,10 @@ class NodeRunner:
                 node_outputs=task.node_outputs,
                 timeout_seconds=timeout,
                 request=task.request,
+                credentials=credentials,
             )
             result = await asyncio.wait_for(execute_node(node, task.params, ctx, task.items), timeout)
-            outcome = {"outcome": "succeeded", "ports": result.ports}
+            outcome = {"outcome": "succeeded", "ports": redactor.value(result.ports)}
         except TimeoutError:
             outcome = {
                 "outcome": "failed",
@@ -110,10 +127,16 @@ class NodeRunner:
                 "error_code": "timeout",
             }
         except FlowtapeError as exc:
-            outcome = {"outcome": "failed", "error": exc.message, "error_code": exc.code}
+            outcome = {"outcome": "failed", "error": redactor.text(exc.message), "error_code": exc.code}
         except Exception as exc:
-            log.exception("node %s (%s) crashed", task.node_id, task.node_type)
-            outcome = {"outcome": "failed", "error": f"{type(exc).__name__}: {exc}", "error_code": "node_crashed"}
+            if redactor:
+                # the exception's text may quote a secret: log the traceback redacted
+                trace = redactor.text("".join(traceback.format_exception(exc)))
+                log.error("node %s (%s) crashed\n%s", task.node_id, task.node_type, trace)
+            else:
+                log.exception("node %s (%s) crashed", task.node_id, task.node_type)
+            crash = redactor.text(f"{type(exc).__name__}: {exc}")
+            outcome = {"outcome": "failed", "error": crash, "error_code": "node_crashed"}
         envelope = task.caused(
             execution_id=task.execution_id,
             node_id=task.node_id,
@@ -128,7 +151,7 @@ class NodeRunner:
             completed = NodeTaskCompleted(
                 **envelope,
                 outcome="failed",
-                error=f"the node returned items that are not JSON: {exc}",
+                error=redactor.text(f"the node returned items that are not JSON: {exc}"),
                 error_code="invalid_output",
             )
         self._metrics.node_runs.labels(task.node_type, completed.outcome).inc()

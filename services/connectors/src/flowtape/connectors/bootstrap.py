@@ -1,4 +1,5 @@
-"""The connectors' composition root: one shared HTTP client, the node registry, the completed-task store."""
+"""The connectors' composition root: one shared HTTP client, the node registry, the completed-task store and
+the credentials vault."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ from flowtape.common.settings import Settings
 from flowtape.connectors import bus as handlers
 from flowtape.connectors.application import NodeRunner
 from flowtape.connectors.completed import SCHEMA, CompletedTasks
+from flowtape.connectors.credentials import CredentialStore
 from flowtape.connectors.metrics import ConnectorMetrics
 from flowtape.connectors.registry import NodeRegistry
+from flowtape.connectors.vault import Vault
 
 log = logging.getLogger("flowtape.connectors")
 CLEANUP_SECONDS = 3600.0
@@ -41,11 +44,15 @@ class ConnectorsRuntime(BaseRuntime):
         completed = CompletedTasks(self._db)
         await completed.create()
         self._completed = completed
+        store = CredentialStore(self._db)
+        await store.create()
+        self.vault = Vault(store, self._settings.secret_key)
+        await self.vault.check_readable()
         self._http = httpx.AsyncClient(follow_redirects=True, limits=httpx.Limits(max_connections=200))
-        self.runner = NodeRunner(NodeRegistry.default(self._http), completed, self._metrics)
+        self.runner = NodeRunner(NodeRegistry.default(self._http), completed, self._metrics, self.vault)
 
     def subscribe(self, bus: Bus) -> None:
-        handlers.subscribe(bus, self.runner, self._settings.connectors_concurrency, self._replica)
+        handlers.subscribe(bus, self.runner, self.vault, self._settings.connectors_concurrency, self._replica)
 
     async def started(self) -> None:
         await self._bus.publish(NodeCatalogPublished(nodes=self.runner.catalog()))

@@ -1,16 +1,23 @@
-"""Bus handlers of the connectors: node tasks (competing consumers) and catalog queries."""
+"""Bus handlers of the connectors: node tasks (competing consumers), catalog queries and the credentials vault."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flowtape.common.bus import Bus
+from flowtape.common.messages import connectors as msg
 from flowtape.common.messages.connectors import CancelNodeTasks, GetNodeCatalog, RunNodeTask
-from flowtape.common.topology import CONNECTORS_QUERIES_QUEUE, CONNECTORS_TASKS_QUEUE, cancel_tasks_broadcast
+from flowtape.common.topology import (
+    CONNECTORS_CREDENTIALS_QUEUE,
+    CONNECTORS_QUERIES_QUEUE,
+    CONNECTORS_TASKS_QUEUE,
+    cancel_tasks_broadcast,
+)
 from flowtape.connectors.application import NodeRunner
+from flowtape.connectors.vault import Vault
 
 
-def subscribe(bus: Bus, runner: NodeRunner, concurrency: int, replica: str) -> None:
+def subscribe(bus: Bus, runner: NodeRunner, vault: Vault, concurrency: int, replica: str) -> None:
     async def run(task: RunNodeTask) -> None:
         completed = await runner.handle(task)
         if completed is not None:
@@ -22,6 +29,36 @@ def subscribe(bus: Bus, runner: NodeRunner, concurrency: int, replica: str) -> N
     async def catalog(_: GetNodeCatalog) -> Any:
         return runner.catalog()
 
+    async def sealing_key(_: msg.GetCredentialSealingKey) -> Any:
+        return vault.sealing_key()
+
+    async def create(command: msg.CreateCredential) -> Any:
+        return await vault.create(command)
+
+    async def update(command: msg.UpdateCredential) -> Any:
+        return await vault.update(command)
+
+    async def delete(command: msg.DeleteCredential) -> Any:
+        return await vault.delete(command.credential_id)
+
+    async def get(query: msg.GetCredential) -> Any:
+        return await vault.get(query.credential_id)
+
+    async def list_all(query: msg.ListCredentials) -> Any:
+        return await vault.list(query.limit, query.cursor)
+
     bus.subscribe(CONNECTORS_TASKS_QUEUE, {RunNodeTask: run}, prefetch=concurrency)
     bus.subscribe(CONNECTORS_QUERIES_QUEUE, {GetNodeCatalog: catalog}, prefetch=4)
+    bus.subscribe(
+        CONNECTORS_CREDENTIALS_QUEUE,
+        {
+            msg.GetCredentialSealingKey: sealing_key,
+            msg.CreateCredential: create,
+            msg.UpdateCredential: update,
+            msg.DeleteCredential: delete,
+            msg.GetCredential: get,
+            msg.ListCredentials: list_all,
+        },
+        prefetch=8,
+    )
     bus.subscribe(cancel_tasks_broadcast(replica), {CancelNodeTasks: cancel}, prefetch=16)

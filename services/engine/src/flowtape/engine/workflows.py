@@ -40,6 +40,7 @@ class Workflows:
         self._bus = bus
         self._graphs: dict[tuple[str, int], WorkflowGraph] = {}
         self._workflow_locks: dict[str, asyncio.Lock] = {}
+        self._cache: dict[str, Workflow] = {}
 
     async def _validated(self, definition: dict[str, Any]) -> tuple[WorkflowDefinition, WorkflowGraph]:
         try:
@@ -55,13 +56,26 @@ class Workflows:
         return parsed, graph
 
     async def load(self, workflow_id: str) -> Workflow:
-        try:
-            workflow: Workflow = await asyncio.to_thread(self._store.repository.get, parse_id(workflow_id, "workflow"))
-        except AggregateNotFoundError:
-            raise NotFound(f"workflow {workflow_id} does not exist") from None
+        """The workflow, from memory when possible: the engine is the only writer of workflows."""
+        workflow = self._cache.get(workflow_id)
+        if workflow is None:
+            try:
+                workflow = await asyncio.to_thread(self._store.repository.get, parse_id(workflow_id, "workflow"))
+            except AggregateNotFoundError:
+                raise NotFound(f"workflow {workflow_id} does not exist") from None
+            self._cache[workflow_id] = workflow
         if workflow.deleted:
             raise NotFound(f"workflow {workflow_id} was deleted")
         return workflow
+
+    async def _save(self, workflow: Workflow) -> None:
+        workflow_id = str(workflow.id)
+        try:
+            await self._writer.save(workflow)
+        except Exception:
+            self._cache.pop(workflow_id, None)  # it holds events the log does not
+            raise
+        self._cache[workflow_id] = workflow
 
     def _workflow_lock(self, workflow_id: str) -> asyncio.Lock:
         return self._workflow_locks.setdefault(workflow_id, asyncio.Lock())
@@ -69,7 +83,7 @@ class Workflows:
     async def create_workflow(self, definition: dict[str, Any]) -> dict[str, Any]:
         parsed, _ = await self._validated(definition)
         workflow = Workflow(name=parsed.name, definition=parsed.dump())
-        await self._writer.save(workflow)
+        await self._save(workflow)
         return workflow_view(workflow)
 
     async def update_workflow(self, workflow_id: str, definition: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +93,7 @@ class Workflows:
             if workflow.active:
                 await self._sync_triggers(workflow_id, workflow.latest_version + 1, parsed.dump())
             workflow.save_version(name=parsed.name, definition=parsed.dump())
-            await self._writer.save(workflow)
+            await self._save(workflow)
         return workflow_view(workflow)
 
     async def delete_workflow(self, workflow_id: str) -> dict[str, Any]:
@@ -88,7 +102,7 @@ class Workflows:
             if workflow.active:
                 await self._sync_triggers(workflow_id, None, None)
             workflow.delete()
-            await self._writer.save(workflow)
+            await self._save(workflow)
         return {"id": workflow_id, "deleted": True}
 
     async def set_active(self, workflow_id: str, active: bool) -> dict[str, Any]:
@@ -100,7 +114,7 @@ class Workflows:
             elif not active and workflow.active:
                 await self._sync_triggers(workflow_id, None, None)
                 workflow.deactivate()
-            await self._writer.save(workflow)
+            await self._save(workflow)
         return workflow_view(workflow)
 
     async def _sync_triggers(self, workflow_id: str, version: int | None, definition: dict[str, Any] | None) -> None:

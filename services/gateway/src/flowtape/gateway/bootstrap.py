@@ -33,6 +33,7 @@ from flowtape.gateway.routes import (
     api_keys,
     audit,
     auth,
+    credentials,
     execution_actions,
     executions,
     hooks,
@@ -42,6 +43,7 @@ from flowtape.gateway.routes import (
     workflows,
 )
 from flowtape.gateway.security import Guard
+from flowtape.gateway.vault import VaultClient
 from flowtape.gateway.webhooks import WebhookRoutes, Webhooks
 
 
@@ -57,6 +59,7 @@ class GatewayRuntime(BaseRuntime):
         self.guard = Guard(bus, registry=registry)
         self.accounts = Accounts(bus, self.guard, settings.request_timeout_seconds)
         self.audit = AuditTrail(bus, registry)
+        self.vault = VaultClient(bus, settings.request_timeout_seconds)
         self._auth_refresh: asyncio.Task[None] | None = None
         self.webhook_routes = WebhookRoutes(bus)
         self.platform.on_registrations_changed.append(self.webhook_routes.invalidate)
@@ -107,6 +110,7 @@ class GatewayRuntime(BaseRuntime):
                 executions.router,
                 execution_actions.router,
                 nodes.router,
+                credentials.router,
                 admin.router,
                 triggers.router,
             ),
@@ -118,6 +122,7 @@ class GatewayRuntime(BaseRuntime):
         app.state.guard = self.guard
         app.state.accounts = self.accounts
         app.state.audit = self.audit
+        app.state.vault = self.vault
         errors.install(app)
         app.add_middleware(BodyLimit, limit=self._settings.max_body_bytes)
         app.add_middleware(RequestMetrics, registry=self._registry)

@@ -19,9 +19,10 @@ from flowtape.gateway.accounts import Accounts
 from flowtape.gateway.audit import AuditTrail
 from flowtape.gateway.clients import Platform
 from flowtape.gateway.security import Guard, Principal
+from flowtape.gateway.vault import VaultClient
 
 
-def _platform(request: Request) -> Platform:
+async def _platform(request: Request) -> Platform:
     platform: Platform = request.app.state.platform
     return platform
 
@@ -29,23 +30,29 @@ def _platform(request: Request) -> Platform:
 PlatformDep = Annotated[Platform, Depends(_platform)]
 
 
-def _guard(request: Request) -> Guard:
+async def _guard(request: Request) -> Guard:
     guard: Guard = request.app.state.guard
     return guard
 
 
-def _accounts(request: Request) -> Accounts:
+async def _accounts(request: Request) -> Accounts:
     accounts: Accounts = request.app.state.accounts
     return accounts
 
 
-def _audit(request: Request) -> AuditTrail:
+async def _audit(request: Request) -> AuditTrail:
     audit: AuditTrail = request.app.state.audit
     return audit
 
 
+async def _vault(request: Request) -> VaultClient:
+    vault: VaultClient = request.app.state.vault
+    return vault
+
+
 AccountsDep = Annotated[Accounts, Depends(_accounts)]
 AuditDep = Annotated[AuditTrail, Depends(_audit)]
+VaultDep = Annotated[VaultClient, Depends(_vault)]
 
 _bearer = HTTPBearer(auto_error=False, description="an access token from /api/v1/auth/login, or an API key")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key")
@@ -62,7 +69,9 @@ async def authenticated(
     api_key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
     """The caller, or 401. FastAPI runs it once per request however many dependencies ask for it."""
-    return await _guard(request).authenticate(bearer.credentials if bearer else None, api_key, client_address(request))
+    return await (await _guard(request)).authenticate(
+        bearer.credentials if bearer else None, api_key, client_address(request)
+    )
 
 
 def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:

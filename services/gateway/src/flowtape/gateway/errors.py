@@ -15,6 +15,7 @@ log = logging.getLogger("flowtape.gateway")
 
 STATUS: dict[type[errors.FlowtapeError], int] = {
     errors.InvalidWorkflow: 422,
+    errors.InvalidCredential: 422,
     errors.InvalidMessage: 400,
     errors.InvalidInput: 400,
     errors.NotFound: 404,

@@ -64,6 +64,30 @@ class RabbitBus(Bus):
             logger=None,
         )
         self._service = service
+        # Our own request/reply: FastStream's ``request`` holds a process-wide lock for each round trip (one
+        # request in flight per process). One private reply queue per process and a map of waiting calls
+        # let every request fly at once.
+        self._replies = f"replies.{service}.{uuid.uuid4().hex[:12]}"
+        self._waiting: dict[str, asyncio.Future[bytes]] = {}
+        replies = self._broker.subscriber(
+            RabbitQueue(self._replies, exclusive=True, auto_delete=True),
+            ack_policy=AckPolicy.ACK_FIRST,
+            no_reply=True,
+            channel=Channel(prefetch_count=512),
+        )
+        replies(self._on_reply)
+
+    def _current(self) -> RabbitMessage:
+        """The message being handled. Read from the broker's context rather than injected as a parameter:
+        FastStream resolves injected context in a worker thread, a thread hop for every message."""
+        message: RabbitMessage = self._broker.context.get_local("message")
+        return message
+
+    async def _on_reply(self) -> None:
+        message = self._current()
+        future = self._waiting.pop(message.raw_message.correlation_id or "", None)
+        if future is not None and not future.done():
+            future.set_result(message.body)
 
     @property
     def broker(self) -> RabbitBroker:
@@ -74,7 +98,8 @@ class RabbitBus(Bus):
         name = queue.name
         limit = queue.delivery_limit
 
-        async def on_message(message: RabbitMessage) -> None:
+        async def on_message() -> None:
+            message = self._current()
             raw = message.raw_message
             body = message.body
             if queue.routed:
@@ -126,7 +151,8 @@ class RabbitBus(Bus):
     def subscribe_raw(self, queue: QueueSpec, handler: RawHandler, *, prefetch: int = 16) -> None:
         name = queue.name
 
-        async def on_message(message: RabbitMessage) -> None:
+        async def on_message() -> None:
+            message = self._current()
             try:
                 await handler(message.body, dict(message.raw_message.headers or {}))
             except Exception:
@@ -206,18 +232,25 @@ class RabbitBus(Bus):
 
     async def request(self, message: Message, *, timeout: float = 10.0) -> Reply:
         route = route_of(message)
+        correlation_id = uuid.uuid4().hex
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._waiting[correlation_id] = future
         try:
-            response = await self._broker.request(
+            await self._broker.publish(
                 message.encode(),
                 exchange=EXCHANGES[route.exchange],
                 routing_key=route.routing_key,
-                timeout=timeout,
-                correlation_id=uuid.uuid4().hex,
+                reply_to=self._replies,
+                correlation_id=correlation_id,
                 content_type="application/json",
+                message_type=message.type_name,
             )
+            body = await asyncio.wait_for(future, timeout)
         except TimeoutError:
             raise TimedOut(f"no reply to {message.type_name} within {timeout:g} s") from None
-        reply = decode(response.body)
+        finally:
+            self._waiting.pop(correlation_id, None)
+        reply = decode(body)
         if not isinstance(reply, Reply):
             raise Unavailable(f"unexpected answer {reply.type_name} to {message.type_name}")
         return reply

@@ -1,13 +1,24 @@
-"""Messages the connectors own: node tasks, their completions and the node catalog."""
+"""Messages the connectors own: node tasks, their completions, the node catalog and the credentials vault.
+
+Credential data crosses the bus only *sealed*, the way passwords do for auth: a compact JWE (``ECDH-ES`` +
+``A256GCM``) to the sealing key the connectors publish (``GetCredentialSealingKey``), whose plaintext is
+``{"data": {...}, "iat": <unix time>}``; the connectors refuse a seal older than a couple of minutes. So a
+broker's disk or a dead-letter queue holds nothing that opens without the connectors' key. No message the
+connectors send ever holds credential data: replies carry metadata only.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from flowtape.common.credentials import CredentialType
 from flowtape.common.messages.base import JsonItems, Message
+
+CREDENTIAL_SEALING_ALGORITHM = "ECDH-ES"
+CREDENTIAL_SEALING_ENCRYPTION = "A256GCM"
 
 
 class RunNodeTask(Message):
@@ -67,3 +78,78 @@ class CancelNodeTasks(Message):
     type_name = "connectors.CancelNodeTasks.v1"
     kind = "command"
     execution_id: str
+
+
+# ---- the credentials vault (connectors.credentials: request/reply)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class CredentialView(_Frozen):
+    """What anyone but a running node may know of a credential: never its data."""
+
+    id: str
+    name: str
+    type: CredentialType
+    created_at: datetime
+    updated_at: datetime
+
+
+class CredentialPage(_Frozen):
+    items: list[CredentialView]
+    next_cursor: str | None = None
+
+
+class SealingKey(_Frozen):
+    """The public JWK (with ``kid``, ``use: enc`` and ``alg``) credential data must be sealed to."""
+
+    jwk: dict[str, Any]
+
+
+class GetCredentialSealingKey(Message):
+    type_name = "connectors.GetCredentialSealingKey.v1"
+    kind = "query"
+
+
+class CreateCredential(Message):
+    """Answered with a :class:`CredentialView`; Conflict when the name is taken, InvalidCredential when the
+    data does not fit the type."""
+
+    type_name = "connectors.CreateCredential.v1"
+    kind = "command"
+    name: str
+    type: str
+    sealed_data: str
+
+
+class UpdateCredential(Message):
+    """Replace a credential's data (and optionally its name); its type stays."""
+
+    type_name = "connectors.UpdateCredential.v1"
+    kind = "command"
+    credential_id: str
+    sealed_data: str
+    name: str | None = None
+
+
+class DeleteCredential(Message):
+    type_name = "connectors.DeleteCredential.v1"
+    kind = "command"
+    credential_id: str
+
+
+class GetCredential(Message):
+    type_name = "connectors.GetCredential.v1"
+    kind = "query"
+    credential_id: str
+
+
+class ListCredentials(Message):
+    """Credentials by name, a page at a time."""
+
+    type_name = "connectors.ListCredentials.v1"
+    kind = "query"
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = None

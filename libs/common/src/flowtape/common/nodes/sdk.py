@@ -3,6 +3,11 @@
 Connectors run every node type; the engine may evaluate the ``pure`` ones inline (deterministic, no I/O,
 no user code), so both go through :func:`execute_node`, which renders expressions and validates
 parameters the same way in either place.
+
+A node that needs a secret takes a credential's id or name as a parameter and asks ``ctx.credential(ref)``
+at run time: the workflow and the execution log hold only the reference. Whatever the node puts in its
+output or error that contains a secret of a credential it used is replaced by ``[redacted]`` before the
+outcome is recorded, so a node must not transform secrets into its output (hashing, encoding) either.
 """
 
 from __future__ import annotations
@@ -10,10 +15,11 @@ from __future__ import annotations
 import builtins
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from flowtape.common.credentials import CredentialData
 from flowtape.common.errors import NodeError
 
 Item = dict[str, Any]
@@ -30,6 +36,29 @@ P = TypeVar("P", bound=NodeParams)
 
 
 @dataclass(frozen=True)
+class Credential:
+    """A credential a node asked for: its typed data holds secret fields as ``SecretStr``."""
+
+    id: str
+    name: str
+    data: CredentialData = field(repr=False)
+
+    @property
+    def type(self) -> str:
+        return self.data.type_name
+
+    def reveal(self) -> dict[str, str]:
+        """Every field in clear (a ``generic`` credential's fields are all secret)."""
+        return self.data.reveal()
+
+
+class CredentialResolver(Protocol):
+    """Finds a credential by id or name for one node task (the connectors inject one per task)."""
+
+    async def __call__(self, ref: str) -> Credential: ...
+
+
+@dataclass(frozen=True)
 class NodeContext:
     """Everything a node may know about the run it is part of."""
 
@@ -42,6 +71,17 @@ class NodeContext:
     node_outputs: Mapping[str, list[Item]] = field(default_factory=dict)
     timeout_seconds: float | None = None
     request: Mapping[str, Any] | None = None
+    #: set by the connectors; None where no credentials are at hand (pure nodes evaluated by the engine)
+    credentials: CredentialResolver | None = field(default=None, repr=False, compare=False)
+
+    async def credential(self, ref: str, *types: str) -> Credential:
+        """The credential with this id or name; a NodeError when there is none or it is not of ``types``."""
+        if self.credentials is None:
+            raise NodeError("credentials are available only to nodes run by the connectors")
+        found = await self.credentials(ref)
+        if types and found.type not in types:
+            raise NodeError(f"credential {found.name!r} is of type {found.type}; this node needs {' or '.join(types)}")
+        return found
 
     @property
     def idempotency_key(self) -> str:

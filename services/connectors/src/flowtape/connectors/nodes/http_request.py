@@ -4,6 +4,10 @@ The node never builds its own connection pool for long: the service injects one 
 ``httpx.AsyncClient`` (tests inject one on ``httpx.MockTransport``). Every failure a workflow author can
 fix (a non-2xx status, a timeout, an unreachable host, an oversized body) is a :class:`NodeError` whose
 message says what to check.
+
+``credential`` names a stored credential (id or name) of type ``http_header``, ``http_basic`` or
+``http_bearer``; it is looked up when the request is sent and its header wins over one of the same name in
+``headers``. The workflow holds only the reference.
 """
 
 from __future__ import annotations
@@ -17,12 +21,19 @@ from typing import Any, Literal
 import httpx
 from pydantic import Field, field_validator, model_validator
 
+from flowtape.common.credentials import (
+    CredentialData,
+    HttpBasicCredential,
+    HttpBearerCredential,
+    HttpHeaderCredential,
+)
 from flowtape.common.errors import NodeError
 from flowtape.common.nodes.sdk import Item, NodeContext, NodeParams, NodeResult, NodeType
 
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 _ERROR_BODY_CHARS = 200
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+HTTP_CREDENTIAL_TYPES = ("http_header", "http_basic", "http_bearer")
 
 
 class HttpRequestParams(NodeParams):
@@ -41,6 +52,11 @@ class HttpRequestParams(NodeParams):
         default=False, description="Send an Idempotency-Key header, stable across retries of one attempt"
     )
     response_format: Literal["auto", "json", "text"] = "auto"
+    credential: str | None = Field(
+        default=None,
+        min_length=1,
+        description="A stored credential's id or name (http_header, http_basic or http_bearer) to authenticate with",
+    )
 
     @field_validator("method", mode="before")
     @classmethod
@@ -110,11 +126,15 @@ class HttpRequestNode(NodeType[HttpRequestParams]):
 
     async def _send(self, client: httpx.AsyncClient, ctx: NodeContext, params: HttpRequestParams) -> Item:
         target = f"{params.method} {params.url}"
+        headers = _request_headers(ctx, params)
+        if params.credential is not None:
+            credential = await ctx.credential(params.credential, *HTTP_CREDENTIAL_TYPES)
+            headers = _authenticated(headers, credential.data)
         request = client.build_request(
             params.method,
             params.url,
             params=params.query or None,
-            headers=_request_headers(ctx, params),
+            headers=headers,
             timeout=httpx.Timeout(params.timeout),
             **_request_body(params),
         )
@@ -187,6 +207,19 @@ def _request_headers(ctx: NodeContext, params: HttpRequestParams) -> dict[str, s
         elif params.body is not None:
             headers["Content-Type"] = "text/plain; charset=utf-8"
     return headers
+
+
+def _authenticated(headers: dict[str, str], credential: CredentialData) -> dict[str, str]:
+    if isinstance(credential, HttpHeaderCredential):
+        name, value = credential.name, credential.value.get_secret_value()
+    elif isinstance(credential, HttpBasicCredential):
+        name, value = "Authorization", credential.authorization()
+    elif isinstance(credential, HttpBearerCredential):
+        name, value = "Authorization", f"Bearer {credential.token.get_secret_value()}"
+    else:  # ctx.credential checked the type already
+        raise NodeError(f"http_request cannot use a {credential.type_name} credential")
+    kept = {key: item for key, item in headers.items() if key.lower() != name.lower()}
+    return {**kept, name: value}
 
 
 def _request_body(params: HttpRequestParams) -> dict[str, Any]:

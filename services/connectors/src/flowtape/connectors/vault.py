@@ -1,0 +1,161 @@
+"""The credentials vault: the connectors' verbs on credentials, and the lookup node tasks use.
+
+Data arrives sealed (opened with :class:`~flowtape.connectors.keys.SealingKey`), is validated against its type,
+and is stored encrypted (:class:`~flowtape.connectors.keys.DataCipher`). It leaves the vault only into a node
+task, through :class:`TaskCredentials`, which remembers every secret it handed out so the runner can redact
+them from the task's outcome. Nothing here logs data or puts it in an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from flowtape.common.credentials import parse_credential
+from flowtape.common.errors import InvalidCredential, NodeError, NotFound, Unavailable
+from flowtape.common.messages import connectors as msg
+from flowtape.common.nodes.sdk import Credential
+from flowtape.connectors.credentials import CredentialStore, StoredCredential
+from flowtape.connectors.keys import CredentialsUnreadable, DataCipher, SealingKey
+from flowtape.connectors.redaction import Redactor
+
+log = logging.getLogger("flowtape.connectors.vault")
+MAX_NAME_LENGTH = 200
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _as_id(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def _checked_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > MAX_NAME_LENGTH:
+        raise InvalidCredential(f"a credential's name needs 1 to {MAX_NAME_LENGTH} characters")
+    if _as_id(name) is not None:
+        raise InvalidCredential("a credential's name must not look like an id (nodes refer to either)")
+    return name
+
+
+def _view(stored: StoredCredential) -> msg.CredentialView:
+    return msg.CredentialView(
+        id=str(stored.id),
+        name=stored.name,
+        type=stored.type,
+        created_at=stored.created_at,
+        updated_at=stored.updated_at,
+    )
+
+
+class Vault:
+    def __init__(self, store: CredentialStore, secret_key: str, clock: Callable[[], datetime] = _now) -> None:
+        self._store = store
+        self._cipher = DataCipher(secret_key)
+        self._sealing = SealingKey(secret_key)
+        self._clock = clock
+
+    def sealing_key(self) -> msg.SealingKey:
+        return msg.SealingKey(jwk=self._sealing.public_jwk())
+
+    async def create(self, command: msg.CreateCredential) -> msg.CredentialView:
+        name = _checked_name(command.name)
+        data = parse_credential(command.type, self._sealing.open(command.sealed_data))
+        credential_id, now = uuid.uuid4(), self._clock()
+        stored = StoredCredential(
+            id=credential_id,
+            name=name,
+            type=data.type_name,
+            data=self._cipher.encrypt(data.reveal(), str(credential_id)),
+            created_at=now,
+            updated_at=now,
+        )
+        await self._store.add(stored)
+        return _view(stored)
+
+    async def update(self, command: msg.UpdateCredential) -> msg.CredentialView:
+        current = await self._existing(command.credential_id)
+        name = _checked_name(command.name) if command.name is not None else current.name
+        data = parse_credential(current.type, self._sealing.open(command.sealed_data))
+        stored = StoredCredential(
+            id=current.id,
+            name=name,
+            type=current.type,
+            data=self._cipher.encrypt(data.reveal(), str(current.id)),
+            created_at=current.created_at,
+            updated_at=self._clock(),
+        )
+        await self._store.replace(stored)
+        return _view(stored)
+
+    async def delete(self, credential_id: str) -> msg.CredentialView:
+        """Workflows that refer to it fail at their next run, naming the credential they miss."""
+        parsed = _as_id(credential_id)
+        if parsed is None:
+            raise NotFound(f"no credential {credential_id}")
+        return _view(await self._store.remove(parsed))
+
+    async def get(self, credential_id: str) -> msg.CredentialView:
+        return _view(await self._existing(credential_id))
+
+    async def list(self, limit: int, cursor: str | None) -> msg.CredentialPage:
+        found = await self._store.page(limit + 1, cursor)
+        items = found[:limit]
+        more = len(found) > limit
+        return msg.CredentialPage(items=[_view(c) for c in items], next_cursor=items[-1].name if more else None)
+
+    async def _existing(self, credential_id: str) -> StoredCredential:
+        parsed = _as_id(credential_id)
+        found = await self._store.get(parsed) if parsed is not None else None
+        if found is None:
+            raise NotFound(f"no credential {credential_id}")
+        return found
+
+    async def resolve(self, ref: str) -> Credential:
+        """The credential with id or name ``ref``, decrypted, for a node task; NodeError when there is none."""
+        try:
+            parsed = _as_id(ref)
+            found = await self._store.get(parsed) if parsed is not None else await self._store.named(ref)
+        except Exception as exc:
+            raise Unavailable(f"the credentials store is unavailable ({type(exc).__name__}); try again") from None
+        if found is None:
+            raise NodeError(f"there is no credential {ref!r} (editors create them under /api/v1/credentials)")
+        data = parse_credential(found.type, self._cipher.decrypt(found.data, str(found.id)))
+        return Credential(id=str(found.id), name=found.name, data=data)
+
+    def for_task(self) -> TaskCredentials:
+        return TaskCredentials(self)
+
+    async def check_readable(self) -> None:
+        """Say loudly on start when stored credentials do not open with this secret key (nodes would fail)."""
+        oldest = await self._store.oldest()
+        if oldest is None:
+            return
+        try:
+            self._cipher.decrypt(oldest.data, str(oldest.id))
+        except CredentialsUnreadable as exc:
+            log.error("%s; nodes that use credentials will fail", exc.message)
+
+
+class TaskCredentials:
+    """The credentials one node task asked for: looked up once each, their secrets kept for redaction."""
+
+    def __init__(self, vault: Vault) -> None:
+        self._vault = vault
+        self._found: dict[str, Credential] = {}
+        self.redactor = Redactor()
+
+    async def __call__(self, ref: str) -> Credential:
+        found = self._found.get(ref)
+        if found is None:
+            found = await self._vault.resolve(ref)
+            self._found[ref] = found
+            self.redactor.add(found.data.secret_values())
+        return found

@@ -1,0 +1,87 @@
+"""``/api/v1/credentials``: secrets nodes use by reference. Editors write them; anyone signed in reads their
+metadata. The data goes in and never comes out: no response, log or audit entry holds it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from flowtape.common.credentials import CredentialType
+from flowtape.common.messages.connectors import CredentialPage, CredentialView
+from flowtape.gateway.deps import AuditDep, Editor, VaultDep, Viewer
+from flowtape.gateway.security import Principal
+
+router = APIRouter(prefix="/api/v1/credentials", tags=["credentials"])
+
+_DATA = "the secret itself, shaped as its type's data_schema says (GET /api/v1/credentials/types)"
+
+
+class NewCredential(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, description="unique; nodes may refer to it by name or id")
+    type: CredentialType
+    data: dict[str, Any] = Field(description=_DATA)
+
+
+class CredentialChange(BaseModel):
+    """Replaces the data as a whole; the type stays."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: dict[str, Any] = Field(description=_DATA)
+    name: str | None = Field(default=None, min_length=1, max_length=200, description="a new name, if given")
+
+
+class CredentialTypeInfo(BaseModel):
+    type: CredentialType
+    description: str
+    data_schema: dict[str, Any]
+
+
+async def _audited(audit: AuditDep, who: Principal, action: str, credential: dict[str, Any]) -> None:
+    details = {"name": credential["name"], "type": credential["type"]}
+    await audit.record(who, action, target_type="credential", target_id=credential["id"], details=details)
+
+
+@router.get("/types", response_model=list[CredentialTypeInfo])
+async def list_credential_types(vault: VaultDep, _: Viewer) -> Any:
+    return vault.types()
+
+
+@router.post("", status_code=201, response_model=CredentialView)
+async def create_credential(body: NewCredential, vault: VaultDep, who: Editor, audit: AuditDep) -> Any:
+    credential = await vault.create(body.name, body.type, body.data)
+    await _audited(audit, who, "credential.created", credential)
+    return credential
+
+
+@router.get("", response_model=CredentialPage)
+async def list_credentials(
+    vault: VaultDep, _: Viewer, limit: int = Query(50, ge=1, le=500), cursor: str | None = None
+) -> Any:
+    return await vault.list(limit, cursor)
+
+
+@router.get("/{credential_id}", response_model=CredentialView)
+async def get_credential(credential_id: str, vault: VaultDep, _: Viewer) -> Any:
+    return await vault.get(credential_id)
+
+
+@router.put("/{credential_id}", response_model=CredentialView)
+async def replace_credential(
+    credential_id: str, body: CredentialChange, vault: VaultDep, who: Editor, audit: AuditDep
+) -> Any:
+    credential = await vault.update(credential_id, body.data, body.name)
+    await _audited(audit, who, "credential.updated", credential)
+    return credential
+
+
+@router.delete("/{credential_id}", response_model=CredentialView)
+async def delete_credential(credential_id: str, vault: VaultDep, who: Editor, audit: AuditDep) -> Any:
+    """Workflows that use it fail at their next run, naming the missing credential."""
+    credential = await vault.delete(credential_id)
+    await _audited(audit, who, "credential.deleted", credential)
+    return credential
