@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -323,3 +323,27 @@ def secrets_in_logs(logs: Iterable[Path], extra: Iterable[str] = ()) -> list[str
             if secret and secret in text:
                 found.append(f"{log.name}: {secret[:6]}…")
     return found
+
+
+def tap_bus(amqp_url: str, actions: Callable[[], list[str]]) -> tuple[list[bytes], list[str]]:
+    """Every message on Flowtape's command and event exchanges while ``actions`` runs, and what it returned
+    (the secrets it used): how tests prove a secret never crosses the bus in clear."""
+    import asyncio
+
+    import aio_pika
+
+    async def tapped() -> tuple[list[bytes], list[str]]:
+        connection = await aio_pika.connect_robust(amqp_url)
+        async with connection:
+            channel = await connection.channel()
+            tap = await channel.declare_queue(exclusive=True)
+            for exchange in ("flowtape.commands", "flowtape.events"):
+                await tap.bind(exchange, routing_key="#")
+            used = await asyncio.to_thread(actions)
+            await asyncio.sleep(1)
+            bodies: list[bytes] = []
+            while (message := await tap.get(no_ack=True, fail=False)) is not None:
+                bodies.append(message.body)
+            return bodies, used
+
+    return asyncio.run(tapped())

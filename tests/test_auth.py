@@ -3,7 +3,6 @@ as separate OS processes (and a second gateway replica where "every replica with
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import os
@@ -21,7 +20,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 
 from tests import workflows
-from tests.infra import FLOWTAPE, Account, Platform, login, remember_secret, secrets_in_logs, wait_ready
+from tests.infra import FLOWTAPE, Account, Platform, login, remember_secret, secrets_in_logs, tap_bus, wait_ready
 
 PUBLIC_OPERATIONS = {("POST", "/api/v1/auth/login"), ("POST", "/api/v1/auth/setup")}
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -419,21 +418,6 @@ def test_audit_trail_records_who_did_what(api: httpx.Client, anonymous: httpx.Cl
 
 def test_no_password_or_key_travels_on_the_bus(api: httpx.Client, platform: Platform) -> None:
     """Tap every exchange while people sign in, are created and get keys: no secret passes."""
-    import aio_pika
-
-    async def tapped(actions: Callable[[], list[str]]) -> tuple[list[bytes], list[str]]:
-        connection = await aio_pika.connect_robust(platform.amqp_url)
-        async with connection:
-            channel = await connection.channel()
-            tap = await channel.declare_queue(exclusive=True)
-            for exchange in ("flowtape.commands", "flowtape.events"):
-                await tap.bind(exchange, routing_key="#")
-            used = await asyncio.to_thread(actions)
-            await asyncio.sleep(1)
-            bodies: list[bytes] = []
-            while (message := await tap.get(no_ack=True, fail=False)) is not None:
-                bodies.append(message.body)
-            return bodies, used
 
     def actions() -> list[str]:
         user = make_user(api, platform, "viewer")
@@ -442,7 +426,7 @@ def test_no_password_or_key_travels_on_the_bus(api: httpx.Client, platform: Plat
         httpx.get(f"{platform.gateway}/api/v1/auth/me", headers={"X-API-Key": key})
         return [user.password, key, remember_secret("wrong-password-here")]
 
-    bodies, used = asyncio.run(tapped(actions))
+    bodies, used = tap_bus(platform.amqp_url, actions)
     kinds = {json.loads(body)["type"] for body in bodies}
     assert {"auth.CreateUser.v1", "auth.Login.v1", "auth.CreateApiKey.v1", "auth.VerifyApiKey.v1"} <= kinds
     for secret in used:

@@ -4,7 +4,6 @@ the audit trail, the bus or any service's log (the session's log scan looks for 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import secrets
@@ -16,7 +15,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.infra import Account, FakeApi, Platform, login, remember_secret
+from tests.infra import Account, FakeApi, Platform, login, remember_secret, tap_bus
 
 REDACTED = "[redacted]"
 
@@ -229,21 +228,6 @@ def test_roles_duplicates_and_bad_data(api: httpx.Client, anonymous: httpx.Clien
 
 def test_credential_data_travels_the_bus_only_sealed(api: httpx.Client, platform: Platform) -> None:
     """Tap every exchange while a credential is made, replaced and used: its secret never passes in clear."""
-    import aio_pika
-
-    async def tapped(actions: Callable[[], list[str]]) -> tuple[list[bytes], list[str]]:
-        connection = await aio_pika.connect_robust(platform.amqp_url)
-        async with connection:
-            channel = await connection.channel()
-            tap = await channel.declare_queue(exclusive=True)
-            for exchange in ("flowtape.commands", "flowtape.events"):
-                await tap.bind(exchange, routing_key="#")
-            used = await asyncio.to_thread(actions)
-            await asyncio.sleep(1)
-            bodies: list[bytes] = []
-            while (message := await tap.get(no_ack=True, fail=False)) is not None:
-                bodies.append(message.body)
-            return bodies, used
 
     def actions() -> list[str]:
         first, second = new_token(), new_token()
@@ -251,7 +235,7 @@ def test_credential_data_travels_the_bus_only_sealed(api: httpx.Client, platform
         api.put(f"/api/v1/credentials/{created['id']}", json={"data": {"name": "X-Tapped", "value": second}})
         return [first, second]
 
-    bodies, used = asyncio.run(tapped(actions))
+    bodies, used = tap_bus(platform.amqp_url, actions)
     kinds = {json.loads(body)["type"] for body in bodies}
     assert {"connectors.CreateCredential.v1", "connectors.UpdateCredential.v1"} <= kinds
     for secret in used:
