@@ -176,3 +176,35 @@ def test_schema_names_the_json_parameter():
     assert "json_body" not in schema["properties"]
     assert schema["required"] == ["url"]
     assert HttpRequestParams.model_validate({"url": "http://x", "json": [1]}).json_body == [1]
+
+
+@pytest.mark.parametrize(
+    ("target", "keeps_secret"), [("https://api.test/final", True), ("https://elsewhere.test/final", False)]
+)
+async def test_credential_header_does_not_follow_a_redirect_to_another_origin(
+    ctx: NodeContext, target: str, keeps_secret: bool
+) -> None:
+    from dataclasses import replace
+
+    from flowtape.common.credentials import HttpHeaderCredential
+    from flowtape.common.nodes.sdk import Credential
+
+    seen: dict[str, str | None] = {}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/start":
+            return httpx.Response(302, headers={"location": target})
+        seen[str(request.url)] = request.headers.get("x-api-key")
+        return httpx.Response(200, json={"ok": True})
+
+    async def resolve(ref: str) -> Credential:
+        return Credential(id="c1", name=ref, data=HttpHeaderCredential(name="X-Api-Key", value="s3cret-value"))
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+        item = await call(
+            HttpRequestNode(client),
+            replace(ctx, credentials=resolve),
+            {"url": "https://api.test/start", "credential": "vendor"},
+        )
+    assert item["status"] == 200
+    assert seen == {target: "s3cret-value" if keeps_secret else None}

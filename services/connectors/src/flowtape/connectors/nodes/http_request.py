@@ -127,9 +127,11 @@ class HttpRequestNode(NodeType[HttpRequestParams]):
     async def _send(self, client: httpx.AsyncClient, ctx: NodeContext, params: HttpRequestParams) -> Item:
         target = f"{params.method} {params.url}"
         headers = _request_headers(ctx, params)
+        secret_header: str | None = None
         if params.credential is not None:
             credential = await ctx.credential(params.credential, *HTTP_CREDENTIAL_TYPES)
             headers = _authenticated(headers, credential.data)
+            secret_header = _credential_header(credential.data)
         request = client.build_request(
             params.method,
             params.url,
@@ -141,7 +143,7 @@ class HttpRequestNode(NodeType[HttpRequestParams]):
         try:
             # httpx timeouts are per network operation; this bounds the whole exchange, body included.
             async with asyncio.timeout(params.timeout):
-                response = await client.send(request, stream=True, follow_redirects=True)
+                response = await _send_following(client, request, secret_header)
                 try:
                     content = await self._read_capped(response, target)
                 finally:
@@ -207,6 +209,34 @@ def _request_headers(ctx: NodeContext, params: HttpRequestParams) -> dict[str, s
         elif params.body is not None:
             headers["Content-Type"] = "text/plain; charset=utf-8"
     return headers
+
+
+MAX_REDIRECTS = 20
+
+
+async def _send_following(
+    client: httpx.AsyncClient, request: httpx.Request, secret_header: str | None
+) -> httpx.Response:
+    """Follow redirects, dropping the credential's header once a redirect leaves the original origin.
+
+    httpx drops ``Authorization`` across origins by itself, but not a custom header such as ``X-Api-Key``.
+    """
+    origin = request.url.copy_with(path="/", query=None, fragment=None)
+    response = await client.send(request, stream=True, follow_redirects=False)
+    for _ in range(MAX_REDIRECTS):
+        following = response.next_request
+        if not response.is_redirect or following is None:
+            return response
+        await response.aclose()
+        if secret_header and following.url.copy_with(path="/", query=None, fragment=None) != origin:
+            following.headers.pop(secret_header, None)
+        response = await client.send(following, stream=True, follow_redirects=False)
+    await response.aclose()
+    raise httpx.TooManyRedirects("too many redirects", request=request)
+
+
+def _credential_header(credential: CredentialData) -> str:
+    return credential.name if isinstance(credential, HttpHeaderCredential) else "Authorization"
 
 
 def _authenticated(headers: dict[str, str], credential: CredentialData) -> dict[str, str]:
