@@ -490,6 +490,7 @@ class Executions:
             if past.version < at:
                 raise NotFound(f"execution {execution_id} has {past.version} events; there is no event {at}")
             return execution_view(past)
+        await self._writer.projected()
         children = await self._projections.children_of(execution_id)
         deciding = self._locks.get(execution_id)
         if deciding is not None and deciding.locked():
@@ -513,6 +514,7 @@ class Executions:
         if not 1 <= query.version <= workflow.latest_version:
             raise NotFound(f"workflow {query.workflow_id} has no version {query.version}")
         graph = await self._workflows.graph(query.workflow_id, query.version, workflow)
+        await self._writer.projected()
         ids = await self._projections.finished_executions(query.workflow_id, query.since, query.limit)
         differing = []
         for execution_id in ids:
@@ -531,6 +533,7 @@ class Executions:
         }
 
     async def summaries(self, query: msg.ListExecutions) -> dict[str, Any]:
+        await self._writer.projected()
         return await self._projections.list_executions(
             workflow_id=query.workflow_id, status=query.status, limit=query.limit, cursor=query.cursor
         )

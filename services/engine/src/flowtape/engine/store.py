@@ -82,11 +82,19 @@ class LogWriter:
         self._wake = asyncio.Event()
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{app.name}-writer")
         self._task: asyncio.Task[None] | None = None
+        self._saves = 0
+        self._projected = 0
+        self._projection = asyncio.Condition()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"{self._app.name}-writer")
 
     async def stop(self) -> None:
+        if self._task is not None and not self._task.done():
+            try:  # let the last saves reach the read models (catch-up on start would repair them anyway)
+                await asyncio.wait_for(self.projected(), timeout=10)
+            except TimeoutError:
+                log.warning("stopping before the read models caught up; they catch up on the next start")
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -119,10 +127,10 @@ class LogWriter:
                     elif not batch[0][1].done():
                         batch[0][1].set_exception(exc)
                     continue
-                await self._saved(recordings)
                 for _, future in batch:
                     if not future.done():
                         future.set_result(None)
+                await self._saved(recordings)
 
     def _save(self, events: list[Any]) -> Sequence[Recording[Any]]:
         """Save, riding out a database restart: connection errors are retried for up to a minute.
@@ -157,14 +165,26 @@ class LogWriter:
                 if not future.done():
                     future.set_exception(exc)
                 continue
-            await self._saved(recordings)
             if not future.done():
                 future.set_result(None)
+            await self._saved(recordings)
 
     async def _saved(self, recordings: Sequence[Recording[Any]]) -> None:
-        if self._on_saved is None:
-            return
+        """Project a saved batch. Callers have their answer already: read models are not on the hot path;
+        a query that must see its own writes awaits :meth:`projected` first."""
+        self._saves += 1
         try:
-            await self._on_saved(self._app, recordings)
+            if self._on_saved is not None:
+                await self._on_saved(self._app, recordings)
         except Exception:
             log.exception("updating projections failed; they catch up from the log on restart")
+        finally:
+            async with self._projection:
+                self._projected = self._saves
+                self._projection.notify_all()
+
+    async def projected(self) -> None:
+        """Wait until every save made so far has reached the read models (read-your-writes for lists)."""
+        target = self._saves
+        async with self._projection:
+            await self._projection.wait_for(lambda: self._projected >= target)

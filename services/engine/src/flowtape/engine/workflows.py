@@ -60,10 +60,12 @@ class Workflows:
         workflow = self._cache.get(workflow_id)
         if workflow is None:
             try:
-                workflow = await asyncio.to_thread(self._store.repository.get, parse_id(workflow_id, "workflow"))
+                loaded: Workflow = await asyncio.to_thread(
+                    self._store.repository.get, parse_id(workflow_id, "workflow")
+                )
             except AggregateNotFoundError:
                 raise NotFound(f"workflow {workflow_id} does not exist") from None
-            self._cache[workflow_id] = workflow
+            self._cache[workflow_id] = workflow = loaded
         if workflow.deleted:
             raise NotFound(f"workflow {workflow_id} was deleted")
         return workflow
@@ -124,6 +126,7 @@ class Workflows:
         )
 
     async def list_active_workflows(self) -> dict[str, Any]:
+        await self._writer.projected()
         ids = await self._projections.active_workflows()
         items = []
         for workflow_id in ids:
@@ -156,6 +159,7 @@ class Workflows:
         }
 
     async def list_workflows(self, limit: int, cursor: str | None) -> dict[str, Any]:
+        await self._writer.projected()
         ids, next_cursor = await self._projections.list_workflows(limit=limit, cursor=cursor)
         items = []
         for workflow_id in ids:
