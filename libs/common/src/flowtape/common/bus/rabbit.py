@@ -14,6 +14,7 @@ import logging
 import uuid
 from typing import Any
 
+from aiormq.exceptions import ChannelPreconditionFailed
 from faststream import AckPolicy
 from faststream.rabbit import Channel, ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
 from faststream.rabbit.annotations import RabbitMessage
@@ -200,6 +201,12 @@ class RabbitBus(Bus):
             await self._broker.start()
         except (ConnectionError, OSError) as exc:
             raise Unavailable(f"cannot reach RabbitMQ: {exc}; is it running and is FLOWTAPE_AMQP_URL right?") from exc
+        except ChannelPreconditionFailed as exc:
+            raise Unavailable(
+                f"RabbitMQ refused a queue declaration ({exc}): a queue of that name exists with other arguments, "
+                "left by another version of Flowtape or another application in this virtual host. Delete that "
+                "queue once it is drained (rabbitmqctl delete_queue <name>), or give Flowtape its own vhost."
+            ) from exc
 
     async def stop(self) -> None:
         await self._broker.stop()
