@@ -116,6 +116,15 @@ def test_node_retry_policy_recovers_from_a_transient_failure(api: httpx.Client, 
     assert [e["data"]["attempt"] for e in scheduled] == [1, 2]
 
 
+def test_retry_policy_only_retries_the_errors_it_names(api: httpx.Client, fake_api: FakeApi) -> None:
+    definition = two_step(fake_api, "only-timeouts")
+    definition["nodes"][2]["retry"] = {"max_attempts": 3, "backoff_seconds": 0.2, "retry_on": ["timeout"]}
+    execution = run(api, create(api, definition), [{}])
+    assert execution["status"] == "failed" and execution["failed_node"] == "flaky"
+    assert execution["nodes"]["flaky"]["attempts"] == 1
+    assert "NodeRetryScheduled" not in [e["type"] for e in events_of(api, execution["id"])]
+
+
 def test_retry_forks_at_the_failed_node_without_rerunning_upstream(api: httpx.Client, fake_api: FakeApi) -> None:
     failed = run(api, create(api, two_step(fake_api, "fork")), [{}])
     assert failed["status"] == "failed" and failed["failed_node"] == "flaky"

@@ -13,6 +13,8 @@ class RetryPolicy(BaseModel):
     max_attempts: int = Field(default=1, ge=1, le=100)
     backoff_seconds: float = Field(default=1.0, ge=0)
     max_backoff_seconds: float = Field(default=300.0, ge=0)
+    #: error codes worth another attempt (``timeout``, ``node_error``, ``node_crashed``, ...); None: any error
+    retry_on: list[str] | None = Field(default=None, min_length=1)
 
 
 class NodeSpec(BaseModel):

@@ -208,7 +208,9 @@ class Executions:
         """Record the failure; retry when the node's policy allows, else fail the execution."""
         execution.fail_node(node_id, attempt, error, code or "")
         policy = graph.nodes[node_id].retry
-        if policy is not None and attempt < policy.max_attempts and node_id not in self._pure:
+        retryable = policy is not None and (policy.retry_on is None or (code or "") in policy.retry_on)
+        pure = graph.nodes[node_id].type in self._pure  # deterministic: another attempt fails the same way
+        if policy is not None and retryable and attempt < policy.max_attempts and not pure:
             retry_at = self._clock() + timedelta(seconds=backoff(policy, attempt, self._rand))
             execution.schedule_retry(node_id, attempt, retry_at)
             return
