@@ -6,16 +6,12 @@ PostgreSQL is reached through ``FLOWTAPE_TEST_DATABASE_URL`` (an admin connectio
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
 from flowtape.auth.application import AuthService
 from flowtape.auth.domain.keys import KeyVault
@@ -26,6 +22,7 @@ from flowtape.common.bus.memory import MemoryBus
 from flowtape.common.db import async_engine
 from flowtape.common.messages import auth as msg
 from flowtape.common.topology import auth_events_broadcast
+from tests.infra import postgres_database
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -60,20 +57,9 @@ class Harness:
 
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
-    """One fresh database for the module (synchronous: it is made before any event loop runs)."""
-    admin = make_url(os.environ.get("FLOWTAPE_TEST_DATABASE_URL", DEFAULT_ADMIN_URL)).set(drivername="postgresql")
-    dsn = admin.render_as_string(hide_password=False)
-    name = f"flowtape_test_auth_{secrets.token_hex(6)}"
-    try:
-        with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL is unreachable ({exc}); start it or set FLOWTAPE_TEST_DATABASE_URL", pytrace=False)
-    try:
-        yield admin.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """A fresh PostgreSQL database for the module; an unreachable server fails the tests, never skips them."""
+    with postgres_database("flowtape_test_auth") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

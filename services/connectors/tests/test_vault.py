@@ -4,7 +4,6 @@ node tasks that use credentials, whose outcomes come out redacted."""
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import time
 import uuid
@@ -13,13 +12,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
-import psycopg
 import pytest
 from joserfc import jwe
 from joserfc.jwk import ECKey
 from pydantic import Field
 from sqlalchemy import select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flowtape.common.db import async_engine
@@ -34,6 +31,7 @@ from flowtape.connectors.nodes.http_request import HttpRequestNode
 from flowtape.connectors.redaction import REDACTED
 from flowtape.connectors.registry import NodeRegistry
 from flowtape.connectors.vault import Vault
+from tests.infra import postgres_database
 
 SECRET_KEY = "test-secret-key"
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -103,19 +101,9 @@ def test_seals_open_once_fresh_and_only_with_the_right_key() -> None:
 
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
-    admin = make_url(os.environ.get("FLOWTAPE_TEST_DATABASE_URL", DEFAULT_ADMIN_URL)).set(drivername="postgresql")
-    dsn = admin.render_as_string(hide_password=False)
-    name = f"flowtape_test_connectors_{secrets.token_hex(6)}"
-    try:
-        with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL is unreachable ({exc}); start it or set FLOWTAPE_TEST_DATABASE_URL", pytrace=False)
-    try:
-        yield admin.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """A fresh PostgreSQL database for the module; an unreachable server fails the tests, never skips them."""
+    with postgres_database("flowtape_test_connectors") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

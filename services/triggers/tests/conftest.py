@@ -7,38 +7,21 @@ PostgreSQL cases fail rather than skip, so a run never claims what it did not ch
 from __future__ import annotations
 
 import os
-import secrets
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
+
+from tests.infra import postgres_database
 
 ADMIN_URL = os.environ.get("FLOWTAPE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 @pytest.fixture(scope="module")
-async def postgres_url() -> AsyncIterator[str]:
-    admin = make_url(ADMIN_URL).set(drivername="postgresql")
-    name = f"flowtape_test_triggers_{secrets.token_hex(6)}"
-    dsn = admin.render_as_string(hide_password=False)
-    try:
-        conn = await asyncpg.connect(dsn, timeout=10)
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.fail(f"PostgreSQL is unreachable at {admin.render_as_string()} ({exc})", pytrace=False)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    try:
-        yield admin.set(database=name).render_as_string(hide_password=False)
-    finally:
-        conn = await asyncpg.connect(dsn, timeout=10)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for the module; an unreachable server fails the tests, never skips them."""
+    with postgres_database("flowtape_test_triggers") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
