@@ -14,6 +14,14 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from flowtape.common.limits import (
+    DEFAULT_MAX_ITEMS_BYTES,
+    DEFAULT_MAX_JSON_DEPTH,
+    DEFAULT_MAX_WORKFLOW_EDGES,
+    DEFAULT_MAX_WORKFLOW_NODES,
+    Limits,
+)
+
 ServiceName = Literal["gateway", "auth", "triggers", "engine", "connectors"]
 SERVICES: tuple[ServiceName, ...] = ("gateway", "auth", "triggers", "engine", "connectors")
 DEFAULT_PORTS: dict[ServiceName, int] = {
@@ -40,6 +48,11 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     request_timeout_seconds: float = Field(default=30.0, gt=0)
+    max_json_depth: int = Field(default=DEFAULT_MAX_JSON_DEPTH, ge=8, le=512)
+    #: the largest JSON size of one node's output or one run's trigger items
+    max_items_bytes: int = Field(default=DEFAULT_MAX_ITEMS_BYTES, ge=1024)
+    max_workflow_nodes: int = Field(default=DEFAULT_MAX_WORKFLOW_NODES, ge=1)
+    max_workflow_edges: int = Field(default=DEFAULT_MAX_WORKFLOW_EDGES, ge=0)
     #: how many node tasks one connectors process runs at once
     connectors_concurrency: int = Field(default=64, ge=1)
 
@@ -48,6 +61,15 @@ class Settings(BaseSettings):
         if self.environment == "production" and self.secret_key == DEVELOPMENT_SECRET:
             raise ValueError("FLOWTAPE_SECRET_KEY must be set to a secret of your own in production")
         return self
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(
+            max_json_depth=self.max_json_depth,
+            max_items_bytes=self.max_items_bytes,
+            max_workflow_nodes=self.max_workflow_nodes,
+            max_workflow_edges=self.max_workflow_edges,
+        )
 
     def port_for(self, service: ServiceName) -> int:
         return self.port if self.port is not None else DEFAULT_PORTS[service]
