@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from flowtape.common.db import async_engine
 from flowtape.engine.domain.execution import Execution
 from flowtape.engine.projections import SCHEMA, Projections, executions
-from flowtape.engine.store import ExecutionLog, LogWriter, event_store_env
+from flowtape.engine.store import ExecutionLog, LogWriter, open_event_log
 
 
 @dataclass
@@ -34,7 +34,7 @@ class Store:
 
     def open_log(self) -> ExecutionLog:
         """A second, independent connection to the same log (as after a restart, or another replica)."""
-        return ExecutionLog(env=event_store_env("executions", self.url, SCHEMA, pool_size=2))
+        return open_event_log(ExecutionLog, self.url, SCHEMA, pool_size=2)
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ async def store(database_url: str) -> AsyncIterator[Store]:
     db = async_engine(database_url, SCHEMA, pool_size=2)
     projections = Projections(db)
     await projections.create()  # also creates the schema eventsourcing's tables go in
-    log = await asyncio.to_thread(ExecutionLog, env=event_store_env("executions", database_url, SCHEMA, pool_size=2))
+    log = await asyncio.to_thread(open_event_log, ExecutionLog, database_url, SCHEMA, pool_size=2)
     try:
         yield Store(database_url, log, db, projections)
     finally:
@@ -330,3 +330,31 @@ async def test_rebuild_gives_the_same_rows(store: Store) -> None:
     assert applied >= 2 * len(before), "every execution has at least two events"
     done, total = progress[-1]
     assert done == total, "rebuild reads the whole log and reports reaching its end"
+
+
+async def test_megabytes_of_item_data_are_saved_beside_the_log_and_read_back_exactly(store: Store) -> None:
+    """The probe's 6 MB webhook body hung the writer (five such events in one save); now it is a reference."""
+    big = [{"body": "x" * 6_000_000, "n": 1}]
+    execution = new_execution(nodes=2)
+    for node_id in execution.nodes:
+        execution.schedule_node(node_id, 1, big)
+        execution.succeed_node(node_id, 1, {"main": big})
+    execution.succeed(big)
+    writer = LogWriter(store.log)
+    writer.start()
+    try:
+        await asyncio.wait_for(writer.save(execution), timeout=60)
+        small = new_execution()
+        await asyncio.wait_for(writer.save(small), timeout=10)  # the writer is free for the next run
+    finally:
+        await writer.stop()
+
+    other = await asyncio.to_thread(store.open_log)
+    try:
+        loaded: Execution = await asyncio.to_thread(other.repository.get, execution.id)
+        rows = await asyncio.to_thread(lambda: list(other.recorder.select_events(execution.id)))
+    finally:
+        await asyncio.to_thread(other.close)
+    assert loaded.nodes == execution.nodes
+    assert loaded.output == big
+    assert max(len(row.state) for row in rows) < 1024, "no event row holds the item data itself"

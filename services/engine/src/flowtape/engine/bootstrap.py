@@ -24,7 +24,7 @@ from flowtape.engine.metrics import EngineMetrics
 from flowtape.engine.outbox import Outbox
 from flowtape.engine.projections import SCHEMA, Projections
 from flowtape.engine.rebuild import Rebuilds
-from flowtape.engine.store import ExecutionLog, LogWriter, WorkflowStore, event_store_env
+from flowtape.engine.store import ExecutionLog, LogWriter, WorkflowStore, open_event_log
 from flowtape.engine.workflows import Workflows
 
 log = logging.getLogger("flowtape.engine")
@@ -69,8 +69,8 @@ class EngineRuntime(BaseRuntime):
         await self.projections.create()
         self.workflow_store, self.execution_log = await asyncio.to_thread(
             lambda: (
-                WorkflowStore(env=event_store_env("workflows", self._url, SCHEMA, pool_size=2)),
-                ExecutionLog(env=event_store_env("executions", self._url, SCHEMA)),
+                open_event_log(WorkflowStore, self._url, SCHEMA, pool_size=2),
+                open_event_log(ExecutionLog, self._url, SCHEMA),
             )
         )
         await self.projections.catch_up(self.workflow_store)

@@ -2,6 +2,11 @@
 
 ``eventsourcing`` is synchronous; callers reach it through :class:`LogWriter` (writes, batched, one thread)
 and ``asyncio.to_thread`` (reads).
+
+Every save is bounded: large event bodies go to a blob store beside the log (:mod:`flowtape.engine.blobs`),
+events are inserted by one database function call per save rather than psycopg's pipeline mode (which can
+deadlock client and server on large batches: psycopg/psycopg#685), and each statement carries a server-side
+timeout, so no input can hold the events table's lock for longer than :data:`STATEMENT_TIMEOUT_SECONDS`.
 """
 
 from __future__ import annotations
@@ -12,39 +17,98 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, Recording
+from eventsourcing.persistence import IntegrityError, InterfaceError, Mapper, OperationalError, Recording
+from eventsourcing.postgres import PostgresFactory
 from sqlalchemy.engine import make_url
 
 from flowtape.common.db import is_sqlite
+from flowtape.engine.blobs import DEFAULT_OFFLOAD_BYTES, BlobStore, FileBlobs, OffloadingMapper, PostgresBlobs
 
 log = logging.getLogger("flowtape.engine")
+E = TypeVar("E", bound="EventLog")
 
 
-class WorkflowStore(Application[Any]):
+#: the longest any one statement of the event stores may run before the server cancels it
+STATEMENT_TIMEOUT_SECONDS = 30
+#: the longest a save waits for the events table's lock (held by another writer) before it fails
+LOCK_TIMEOUT_SECONDS = 10
+
+
+class EventLog(Application[Any]):
+    """An eventsourcing application whose large event bodies live in a blob store."""
+
+    def __init__(self, env: dict[str, str], blobs: BlobStore, offload_bytes: int = DEFAULT_OFFLOAD_BYTES) -> None:
+        self.blobs = blobs
+        self._offload_bytes = offload_bytes
+        super().__init__(env=env)
+
+    def construct_mapper(self) -> Mapper[Any]:
+        return OffloadingMapper(self.construct_transcoder(), self.blobs, self._offload_bytes)
+
+    def close(self) -> None:
+        super().close()
+        self.blobs.close()
+
+
+class WorkflowStore(EventLog):
     name = "workflows"
 
 
-class ExecutionLog(Application[Any]):
+class ExecutionLog(EventLog):
     name = "executions"
+
+
+def _sqlite_events_path(url: str) -> Path:
+    path = Path(make_url(url).database or "engine.db")
+    return path.with_name(f"{path.stem}.events{path.suffix or '.db'}")
+
+
+def _server_options() -> str:
+    return f"-c statement_timeout={STATEMENT_TIMEOUT_SECONDS * 1000}"
+
+
+def open_blobs(app_name: str, url: str, schema: str) -> PostgresBlobs | FileBlobs:
+    """The blob store beside ``app_name``'s log: a table in ``schema``, or a folder beside the SQLite file."""
+    blobs: PostgresBlobs | FileBlobs
+    if is_sqlite(url):
+        events = _sqlite_events_path(url)
+        blobs = FileBlobs(events.with_name(f"{events.stem}.{app_name}-blobs"))
+    else:
+        conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        blobs = PostgresBlobs(conninfo, schema, f"{app_name}_blobs", options=_server_options())
+    blobs.create()
+    return blobs
+
+
+def open_event_log(cls: type[E], url: str, schema: str, *, pool_size: int = 8) -> E:
+    """Open ``cls`` (blocking: call it in a thread) with its blob store and bounded statements."""
+    return cls(env=event_store_env(cls.name, url, schema, pool_size=pool_size), blobs=open_blobs(cls.name, url, schema))
+
+
+class BoundedPostgresFactory(PostgresFactory):
+    """eventsourcing's PostgreSQL persistence whose connections carry a statement timeout."""
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        self.datastore.pool.kwargs["options"] = _server_options()  # the pool is not open yet
 
 
 def event_store_env(app_name: str, url: str, schema: str, *, pool_size: int = 8) -> dict[str, str]:
     """eventsourcing settings for ``url``, prefixed with the app name so they win over the process env."""
     env: dict[str, str]
     if is_sqlite(url):
-        path = Path(make_url(url).database or "engine.db")
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(path.with_name(f"{path.stem}.events{path.suffix or '.db'}")),
+            "SQLITE_DBNAME": str(_sqlite_events_path(url)),
             "SQLITE_LOCK_TIMEOUT": "30",
         }
     else:
         parsed = make_url(url)
         env = {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "PERSISTENCE_MODULE": f"{__name__}:BoundedPostgresFactory",
             "POSTGRES_DBNAME": parsed.database or "flowtape",
             "POSTGRES_HOST": parsed.host or "127.0.0.1",
             "POSTGRES_PORT": str(parsed.port or 5432),
@@ -55,6 +119,8 @@ def event_store_env(app_name: str, url: str, schema: str, *, pool_size: int = 8)
             "POSTGRES_MAX_OVERFLOW": str(pool_size),
             "POSTGRES_CONNECT_TIMEOUT": "10",
             "POSTGRES_PRE_PING": "y",
+            "POSTGRES_ENABLE_DB_FUNCTIONS": "y",
+            "POSTGRES_LOCK_TIMEOUT": str(LOCK_TIMEOUT_SECONDS),
         }
     env["CREATE_TABLE"] = "y"
     prefix = app_name.upper()
