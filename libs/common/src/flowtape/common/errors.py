@@ -14,6 +14,7 @@
     ├── TimedOut                  timeout         an operation or a node ran out of time
     ├── Unavailable               unavailable     a dependency (broker, database, peer service) is down
     └── NodeError                 node_error      a node failed while running (recorded, not raised to clients)
+        └── OutputTooLarge        output_too_large  its output passed the size or nesting limit (FLOWTAPE_MAX_*)
 
 Errors cross the bus as :class:`ErrorInfo` and are rebuilt with :func:`error_from_info`, so a 404 raised in
 the engine is a 404 at the gateway.
@@ -100,6 +101,10 @@ class Unavailable(FlowtapeError):
 
 class NodeError(FlowtapeError):
     code = "node_error"
+
+
+class OutputTooLarge(NodeError):
+    code = "output_too_large"
 
 
 def _all_subclasses(cls: type[FlowtapeError]) -> list[type[FlowtapeError]]:

@@ -10,11 +10,11 @@ What a workflow author can rely on (API.md, "Workflows"):
   an undefined name (``{{ itme.n }}``) is an error; ``x | default(v)`` also replaces None;
 - what rendering produces is never rendered again, so data containing ``{{`` stays data;
 - evaluation is deterministic (no clock, no randomness) and sandboxed: no I/O, no imports, no private or
-  dunder attributes, no mutation of lists or dicts. Size limits on ``+``, ``*``, ``**``, ``%`` formats,
-  ``range``, ``join`` and ``replace``, and refused padding methods (``center``, ``ljust``, ``str.format``...)
-  keep a single operation from exhausting memory. They are a best effort, not an isolation boundary:
-  ``~`` chains or lists repeating one large object can still build big results, so whoever stores node
-  output should bound its size too.
+  dunder attributes, no mutation of lists or dicts. Size limits on ``+``, ``*``, ``**``, ``~``, ``%``
+  formats, ``range``, ``join`` and ``replace``, and refused padding methods (``center``, ``ljust``,
+  ``str.format``...) keep a single operation from exhausting memory, and a result larger than
+  :data:`~flowtape.common.limits.DEFAULT_MAX_ITEMS_BYTES` as JSON (a list repeating one large string, say) is
+  an error before anything serializes it. Whoever stores node output bounds it too (the engine does).
 
 Every failure raises :class:`ExpressionError`, a :class:`~flowtape.common.errors.NodeError` whose message
 names the expression. Compiled expressions are cached by their source, so rendering is cheap on the hot path.
@@ -29,13 +29,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
 
-from jinja2 import StrictUndefined, Template, TemplateSyntaxError, Undefined, pass_eval_context
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, Undefined, nodes, pass_eval_context
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.filters import FILTERS as JINJA_FILTERS
 from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
 from flowtape.common.errors import NodeError
+from flowtape.common.limits import DEFAULT_MAX_ITEMS_BYTES, json_size
 
 __all__ = [
     "MAX_EXPRESSION_LENGTH",
@@ -85,6 +87,10 @@ def _too_large(what: str) -> OverflowError:
     return OverflowError(f"{what} would exceed {MAX_RESULT_LENGTH} items")
 
 
+def _too_large_result() -> OverflowError:
+    return OverflowError(f"its result would be larger than {DEFAULT_MAX_ITEMS_BYTES // (1024 * 1024)} MiB as JSON")
+
+
 def _check_repeat(left: Any, right: Any) -> None:
     for sequence, times in ((left, right), (right, left)):
         if isinstance(sequence, str | bytes | list | tuple) and isinstance(times, int):
@@ -112,10 +118,29 @@ def _check_percent_format(template: str | bytes) -> None:
                 raise OverflowError(f"format width or precision above {_MAX_FORMAT_WIDTH}")
 
 
+class _BoundedConcatenation(CodeGenerator):
+    """Compiles ``a ~ b ~ ...`` to a call that checks the joined length first (Jinja joins them unchecked)."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.concatenate((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
     """Jinja's immutable sandbox, with object keys read n8n-style and size guards on amplifying operators."""
 
     intercepted_binops = frozenset({"+", "*", "**", "%"})
+    code_generator_class = _BoundedConcatenation
+
+    @staticmethod
+    def concatenate(parts: Iterable[Any]) -> str:
+        texts = [str(part) for part in parts]
+        if sum(len(text) for text in texts) > MAX_RESULT_LENGTH:
+            raise _too_large("concatenation")
+        return "".join(texts)
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if attr in _UNSAFE_TEXT_METHODS and (
@@ -290,6 +315,8 @@ class _Expression:
                 result._fail_with_undefined_error()
             if isinstance(result, tuple | range | MappingView | Iterator):
                 result = list(cast(Iterable[Any], result))
+            if json_size(result, DEFAULT_MAX_ITEMS_BYTES) > DEFAULT_MAX_ITEMS_BYTES:
+                raise _too_large_result()
         except Exception as exc:
             raise ExpressionError(
                 f"expression {{{{ {_shown(self.source)} }}}} failed: {exc}", {"expression": self.source}

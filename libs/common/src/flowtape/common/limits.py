@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator
 
-from flowtape.common.errors import InvalidInput, PayloadTooLarge
+from flowtape.common.errors import InvalidInput, OutputTooLarge, PayloadTooLarge
 
 #: deepest nesting of objects and lists accepted anywhere (request bodies, items, parameters)
 DEFAULT_MAX_JSON_DEPTH = 64
@@ -33,6 +33,9 @@ class Limits:
     max_items_bytes: int = DEFAULT_MAX_ITEMS_BYTES
     max_workflow_nodes: int = DEFAULT_MAX_WORKFLOW_NODES
     max_workflow_edges: int = DEFAULT_MAX_WORKFLOW_EDGES
+
+
+DEFAULT_LIMITS = Limits()
 
 
 def json_depth(value: Any, limit: int) -> int:
@@ -99,6 +102,14 @@ def check_items(items: Any, limits: Limits, *, what: str) -> None:
             f"{what} is larger than {_mib(limits.max_items_bytes)} as JSON (FLOWTAPE_MAX_ITEMS_BYTES)",
             {"limit_bytes": limits.max_items_bytes},
         )
+
+
+def check_output(ports: Mapping[str, Any], limits: Limits, node_id: str) -> None:
+    """A node's output (all its ports) within the limits, else :class:`OutputTooLarge` failing that node."""
+    try:
+        check_items(ports, limits, what=f"the output of node {node_id}")
+    except (InvalidInput, PayloadTooLarge) as exc:
+        raise OutputTooLarge(exc.message, exc.details) from None
 
 
 def _mib(size: int) -> str:

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from flowtape.common import logs
 from flowtape.common.errors import FlowtapeError
+from flowtape.common.limits import DEFAULT_LIMITS, Limits
 from flowtape.common.messages.connectors import NodeTaskCompleted, RunNodeTask
 from flowtape.common.nodes.sdk import NodeContext, execute_node
 from flowtape.connectors.completed import CompletedTasks
@@ -39,9 +40,14 @@ class NodeRunner:
         completed: CompletedTasks,
         metrics: ConnectorMetrics | None = None,
         vault: Vault | None = None,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
-        """Without a ``vault``, nodes that ask for a credential fail saying credentials are not available."""
+        """Without a ``vault``, nodes that ask for a credential fail saying credentials are not available.
+
+        An output beyond ``limits`` fails its node here, so it never crosses the bus.
+        """
         self._registry = registry
+        self._limits = limits
         self._completed = completed
         self._metrics = metrics or ConnectorMetrics()
         self._vault = vault
@@ -118,7 +124,7 @@ class NodeRunner:
                 request=task.request,
                 credentials=credentials,
             )
-            result = await asyncio.wait_for(execute_node(node, task.params, ctx, task.items), timeout)
+            result = await asyncio.wait_for(execute_node(node, task.params, ctx, task.items, self._limits), timeout)
             outcome = {"outcome": "succeeded", "ports": redactor.value(result.ports)}
         except TimeoutError:
             outcome = {

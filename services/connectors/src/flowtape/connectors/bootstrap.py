@@ -49,7 +49,9 @@ class ConnectorsRuntime(BaseRuntime):
         self.vault = Vault(store, self._settings.secret_key)
         await self.vault.check_readable()
         self._http = httpx.AsyncClient(follow_redirects=True, limits=httpx.Limits(max_connections=200))
-        self.runner = NodeRunner(NodeRegistry.default(self._http), completed, self._metrics, self.vault)
+        self.runner = NodeRunner(
+            NodeRegistry.default(self._http), completed, self._metrics, self.vault, limits=self._settings.limits
+        )
 
     def subscribe(self, bus: Bus) -> None:
         handlers.subscribe(bus, self.runner, self.vault, self._settings.connectors_concurrency, self._replica)

@@ -88,6 +88,7 @@ class EngineRuntime(BaseRuntime):
             projections=self.projections,
             catalog=self.catalog,
             bus=self._bus,
+            limits=self._settings.limits,
         )
         self.executions = Executions(
             store=self.execution_log,
@@ -97,6 +98,7 @@ class EngineRuntime(BaseRuntime):
             outbox=self.outbox,
             clock=_now,
             metrics=self._metrics,
+            limits=self._settings.limits,
         )
         self.rebuilds = Rebuilds(self.projections, [self.workflow_store, self.execution_log])
 

@@ -16,11 +16,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
 from flowtape.common import logs
-from flowtape.common.errors import Conflict, InvalidInput, NodeError, NotFound
+from flowtape.common.errors import Conflict, InvalidInput, NodeError, NotFound, OutputTooLarge
+from flowtape.common.limits import DEFAULT_LIMITS, Limits, check_items, check_output
 from flowtape.common.messages import engine as msg
 from flowtape.common.messages.base import Message
 from flowtape.common.messages.connectors import CancelNodeTasks, NodeTaskCompleted, RunNodeTask
@@ -46,6 +48,8 @@ FINISHED_CACHE = 512
 #: a dispatched task with no outcome this long after its timeout is dispatched again (same attempt and key)
 LEASE_GRACE_SECONDS = 60.0
 DEFAULT_TASK_TIMEOUT = 300.0
+#: inline node evaluations between two yields to the event loop within one decision
+YIELD_EVERY = 32
 
 
 def backoff(policy: RetryPolicy, failed_attempt: int, rand: Callable[[], float]) -> float:
@@ -66,8 +70,10 @@ class Executions:
         clock: Clock,
         metrics: EngineMetrics | None = None,
         rand: Callable[[], float] = random.random,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self._store = store
+        self._limits = limits
         self._writer = writer
         self._workflows = workflows
         self._projections = projections
@@ -85,6 +91,19 @@ class Executions:
     # -- starting ----------------------------------------------------------------------------------------
 
     async def start(self, command: msg.StartExecution) -> dict[str, Any]:
+        check_items(command.input, self._limits, what="the run's input")
+        if command.execution_id is not None:
+            chosen = str(command.execution_id)
+            async with self._key_locks.setdefault(chosen, asyncio.Lock()):
+                try:
+                    return self._started_reply(await self._load(chosen))
+                except NotFound:
+                    return await self._start_keyed(command)
+                finally:
+                    self._key_locks.pop(chosen, None)
+        return await self._start_keyed(command)
+
+    async def _start_keyed(self, command: msg.StartExecution) -> dict[str, Any]:
         if not command.idempotency_key:
             return await self._start(command)
         async with self._key_locks.setdefault(command.idempotency_key, asyncio.Lock()):
@@ -105,18 +124,27 @@ class Executions:
         if not 1 <= version <= workflow.latest_version:
             raise NotFound(f"workflow {command.workflow_id} has no version {version}")
         graph = await self._workflows.graph(command.workflow_id, version, workflow)
-        execution = self._new(graph, command.workflow_id, version, command.input or [{}], command.trigger)
+        execution = self._new(
+            graph, command.workflow_id, version, command.input or [{}], command.trigger, command.execution_id
+        )
         if command.idempotency_key:
             await self._projections.remember_key(command.idempotency_key, str(execution.id))
         await self._run_new(execution, graph)
         return self._started_reply(execution)
 
     def _new(
-        self, graph: WorkflowGraph, workflow_id: str, version: int, trigger: Items, meta: dict[str, Any]
+        self,
+        graph: WorkflowGraph,
+        workflow_id: str,
+        version: int,
+        trigger: Items,
+        meta: dict[str, Any],
+        execution_id: UUID | None = None,
     ) -> Execution:
         timeout = graph.definition.settings.get("timeout_seconds")
         deadline = self._clock() + timedelta(seconds=float(timeout)) if timeout else None
-        return Execution(
+        return Execution.begin(
+            execution_id,
             workflow_id=workflow_id,
             workflow_version=version,
             trigger=trigger,
@@ -168,6 +196,8 @@ class Executions:
         graph = await self._workflows.graph(parent.workflow_id, version, workflow)
         if from_node not in graph.nodes:
             raise InvalidInput(f"node {from_node!r} does not exist in version {version} of the workflow")
+        if input_override is not None:
+            check_items(input_override, self._limits, what=f"the input given for node {from_node}")
         execution = self._new(graph, parent.workflow_id, version, parent.trigger, parent.trigger_meta)
         execution.fork_from(parent_id=execution_id, node_id=from_node, input_override=input_override)
         rerun = graph.reachable_from(from_node)
@@ -193,7 +223,10 @@ class Executions:
                 return
             graph = await self._graph(execution)
             execution.start_node(outcome.node_id, outcome.attempt, outcome.started_at)
-            if outcome.outcome == "succeeded":
+            refused = self._refused_output(outcome) if outcome.outcome == "succeeded" else None
+            if refused is not None:
+                self._node_failed(execution, graph, outcome.node_id, outcome.attempt, refused.message, refused.code)
+            elif outcome.outcome == "succeeded":
                 execution.succeed_node(outcome.node_id, outcome.attempt, outcome.ports)
             else:
                 self._node_failed(
@@ -201,6 +234,14 @@ class Executions:
                 )
             messages = await self._advance(execution, graph)
             await self._commit(execution, messages)
+
+    def _refused_output(self, outcome: NodeTaskCompleted) -> OutputTooLarge | None:
+        """Outputs are bounded where they are recorded, whatever the connectors checked before sending them."""
+        try:
+            check_output(outcome.ports, self._limits, outcome.node_id)
+        except OutputTooLarge as exc:
+            return exc
+        return None
 
     def _node_failed(
         self, execution: Execution, graph: WorkflowGraph, node_id: str, attempt: int, error: str, code: str | None
@@ -273,7 +314,11 @@ class Executions:
     async def _advance(self, execution: Execution, graph: WorkflowGraph) -> list[Message]:
         """Apply the scheduling core until nothing more can happen without the outside world."""
         messages: list[Message] = []
+        evaluated = 0
         while not execution.finished:
+            if evaluated >= YIELD_EVERY:  # a long chain of inline nodes must not stall every other run
+                evaluated = 0
+                await asyncio.sleep(0)
             decision = decide(graph, execution.nodes, execution.trigger, execution.input_overrides)
             if decision.empty:
                 break
@@ -288,6 +333,7 @@ class Executions:
                 elif pure is not None:
                     execution.schedule_node(node_id, 1, items)
                     await self._evaluate(execution, graph, node_id, pure, items)
+                    evaluated += 1
                 else:
                     execution.schedule_node(node_id, 1, items, dispatch=True)
                     messages.append(self._task(execution, graph, node_id))
@@ -314,7 +360,7 @@ class Executions:
     ) -> None:
         spec = graph.nodes[node_id]
         try:
-            result = await execute_node(node, spec.params, self._context(execution, node_id, 1), items)
+            result = await execute_node(node, spec.params, self._context(execution, node_id, 1), items, self._limits)
         except NodeError as exc:
             self._node_failed(execution, graph, node_id, 1, exc.message, exc.code)
             return

@@ -21,7 +21,8 @@ from typing import Any, TypeVar
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, InterfaceError, Mapper, OperationalError, Recording
-from eventsourcing.postgres import PostgresFactory
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
+from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from flowtape.common.db import is_sqlite
@@ -88,8 +89,34 @@ def open_event_log(cls: type[E], url: str, schema: str, *, pool_size: int = 8) -
     return cls(env=event_store_env(cls.name, url, schema, pool_size=pool_size), blobs=open_blobs(cls.name, url, schema))
 
 
+def _renamed(statement: sql.Composable, old: str, new: str) -> sql.Composable:
+    if isinstance(statement, sql.Composed):
+        return sql.Composed([_renamed(part, old, new) for part in statement])
+    if statement == sql.Identifier(old):
+        return sql.Identifier(new)
+    return statement
+
+
+class PerTableInsertRecorder(PostgresApplicationRecorder):
+    """eventsourcing names its insert function after the schema's id type (``es_insert_events_uuid``), so two
+    logs in one schema (workflows and executions) would each insert into the table of whichever created the
+    function last; here the function is named after its table."""
+
+    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        old, new = self.pg_function_name_insert_events, f"es_insert_{events_table_name}"
+        self.pg_function_name_insert_events = new
+        self.sql_invoke_pg_function_insert_events = _renamed(self.sql_invoke_pg_function_insert_events, old, new)
+        self.sql_create_pg_function_insert_events = _renamed(self.sql_create_pg_function_insert_events, old, new)
+        index = self.create_insert_function_statement_index
+        self.sql_create_statements[index] = self.sql_create_pg_function_insert_events
+
+
 class BoundedPostgresFactory(PostgresFactory):
-    """eventsourcing's PostgreSQL persistence whose connections carry a statement timeout."""
+    """eventsourcing's PostgreSQL persistence whose connections carry a statement timeout, inserting each
+    save with one function call (:class:`PerTableInsertRecorder`)."""
+
+    application_recorder_class = PerTableInsertRecorder
 
     def __init__(self, env: Any) -> None:
         super().__init__(env)

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from flowtape.common.bus import Bus
 from flowtape.common.errors import InvalidWorkflow, NotFound
+from flowtape.common.limits import DEFAULT_LIMITS, Limits
 from flowtape.common.messages import engine as msg
 from flowtape.common.workflow import WorkflowDefinition
 from flowtape.engine.catalog import NodeCatalog
@@ -31,9 +32,17 @@ def parse_id(value: str, what: str) -> UUID:
 
 class Workflows:
     def __init__(
-        self, *, store: WorkflowStore, writer: LogWriter, projections: Projections, catalog: NodeCatalog, bus: Bus
+        self,
+        *,
+        store: WorkflowStore,
+        writer: LogWriter,
+        projections: Projections,
+        catalog: NodeCatalog,
+        bus: Bus,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self._store = store
+        self._limits = limits
         self._writer = writer
         self._projections = projections
         self._catalog = catalog
@@ -51,9 +60,20 @@ class Workflows:
             ]
             first = details[0]
             raise InvalidWorkflow(f"invalid workflow: {first['field']}: {first['message']}", details) from None
+        self._check_size(parsed)
         graph = WorkflowGraph.build(parsed)
         validate_definition(graph, await self._catalog.wait(timeout=10))
         return parsed, graph
+
+    def _check_size(self, definition: WorkflowDefinition) -> None:
+        """Checked before the graph is built: a definition of thousands of nodes costs every decision of its runs."""
+        for what, count, limit, setting in (
+            ("nodes", len(definition.nodes), self._limits.max_workflow_nodes, "FLOWTAPE_MAX_WORKFLOW_NODES"),
+            ("edges", len(definition.edges), self._limits.max_workflow_edges, "FLOWTAPE_MAX_WORKFLOW_EDGES"),
+        ):
+            if count > limit:
+                message = f"invalid workflow: {count} {what}, more than the {limit} this platform allows ({setting})"
+                raise InvalidWorkflow(message, [{"field": what, "message": message, "limit": limit}])
 
     async def load(self, workflow_id: str) -> Workflow:
         """The workflow, from memory when possible: the engine is the only writer of workflows."""

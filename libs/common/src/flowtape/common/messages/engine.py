@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
+from uuid import UUID
 
 from pydantic import Field
 
@@ -69,6 +70,9 @@ class StartExecution(Message):
     trigger: dict[str, Any] = Field(default_factory=dict)
     #: a second StartExecution with the same key returns the first one's execution instead of starting anew
     idempotency_key: str | None = Field(default=None, max_length=300)
+    #: the id the new execution takes (a UUID the caller chose, so that a caller who stops waiting can still name
+    #: the run); starting an id that exists already answers with that execution, like an idempotency key
+    execution_id: UUID | None = None
 
 
 class GetExecution(Message):

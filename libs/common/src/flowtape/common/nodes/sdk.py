@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from flowtape.common.credentials import CredentialData
 from flowtape.common.errors import NodeError
+from flowtape.common.limits import DEFAULT_LIMITS, Limits, check_output
 
 Item = dict[str, Any]
 MAIN = "main"
@@ -184,17 +185,27 @@ def _validated(node: type[NodeType[Any]], raw: Mapping[str, Any], scope: dict[st
 
 
 async def execute_node(
-    node: NodeType[Any], raw_params: Mapping[str, Any], ctx: NodeContext, items: list[Item]
+    node: NodeType[Any],
+    raw_params: Mapping[str, Any],
+    ctx: NodeContext,
+    items: list[Item],
+    limits: Limits = DEFAULT_LIMITS,
 ) -> NodeResult:
-    """Render the parameters (per item for per_item nodes), validate them and run the node."""
+    """Render the parameters (per item for per_item nodes), validate them and run the node.
+
+    An output beyond ``limits`` fails the node (:class:`~flowtape.common.errors.OutputTooLarge`) here, before
+    anything serializes or records it.
+    """
     cls = type(node)
     if cls.mode == "batch":
         params = _validated(cls, raw_params, _scope(ctx, items, None))
-        return await node.run(ctx, params, items)
-    result = NodeResult({})
-    for item in items:
-        params = _validated(cls, raw_params, _scope(ctx, items, item))
-        result = result.merged_with(await node.run_item(ctx, params, item))
+        result = await node.run(ctx, params, items)
+    else:
+        result = NodeResult({})
+        for item in items:
+            params = _validated(cls, raw_params, _scope(ctx, items, item))
+            result = result.merged_with(await node.run_item(ctx, params, item))
+    check_output(result.ports, limits, ctx.node_id)
     return result
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -66,6 +67,32 @@ class Execution(Aggregate):
         self.parent: dict[str, str] | None = None
         self.deadline = deadline
         self.input_overrides: dict[str, Items] = {}
+
+    @classmethod
+    def begin(
+        cls,
+        execution_id: UUID | None,
+        *,
+        workflow_id: str,
+        workflow_version: int,
+        trigger: Items,
+        trigger_meta: dict[str, Any],
+        node_ids: list[str],
+        deadline: datetime | None,
+    ) -> Execution:
+        """A new run, with the id its caller chose when there is one (the ``ExecutionStarted`` is the same)."""
+        started: dict[str, Any] = {
+            "workflow_id": workflow_id,
+            "workflow_version": workflow_version,
+            "trigger": trigger,
+            "trigger_meta": trigger_meta,
+            "node_ids": node_ids,
+            "deadline": deadline,
+        }
+        if execution_id is None:
+            return cls(**started)
+        created: Execution = cls._create(cls.ExecutionStarted, id=execution_id, **started)  # type: ignore[attr-defined]
+        return created
 
     @property
     def started_at(self) -> datetime:
