@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from flowtape.common.db import async_engine
 from flowtape.engine.domain.execution import Execution
 from flowtape.engine.projections import SCHEMA, Projections, executions
-from flowtape.engine.store import ExecutionLog, LogWriter, open_event_log
+from flowtape.engine.domain.workflow import Workflow
+from flowtape.engine.store import ExecutionLog, LogWriter, WorkflowStore, open_event_log
 
 
 @dataclass
@@ -358,3 +359,35 @@ async def test_megabytes_of_item_data_are_saved_beside_the_log_and_read_back_exa
     assert loaded.nodes == execution.nodes
     assert loaded.output == big
     assert max(len(row.state) for row in rows) < 1024, "no event row holds the item data itself"
+
+
+async def test_a_row_the_database_refuses_is_reported_and_the_other_rows_still_project(
+    store: Store, database_url: str
+) -> None:
+    """PostgreSQL cannot store NUL in text: a workflow name holding one emptied the list (issue 8, finding 3)."""
+    workflows = await asyncio.to_thread(open_event_log, WorkflowStore, store.url, SCHEMA, pool_size=2)
+    writer = LogWriter(workflows, store.projections.apply)
+    writer.start()
+    try:
+        refused = Workflow(name="nul\x00name", definition={})
+        fine = Workflow(name="fine", definition={})
+        await asyncio.gather(writer.save(refused), writer.save(fine))  # one batch, one projection update
+        later = Workflow(name="later", definition={})
+        await writer.save(later)
+        await writer.projected()
+        listed, _ = await store.projections.list_workflows(limit=50, cursor=None)
+        reported = await store.projections.failures()
+        rebuilt = await store.projections.rebuild(workflows)
+        relisted, _ = await store.projections.list_workflows(limit=50, cursor=None)
+    finally:
+        await writer.stop()
+        await asyncio.to_thread(workflows.close)
+
+    assert rebuilt > 0
+    if database_url.startswith("postgresql"):
+        assert set(listed) == set(relisted) == {str(fine.id), str(later.id)}
+        assert [(f["projection"], f["id"]) for f in reported] == [("workflows", str(refused.id))]
+        assert "0x00" in reported[0]["error"] and "INSERT" not in reported[0]["error"]
+    else:  # SQLite stores the text as it is
+        assert set(listed) == set(relisted) == {str(refused.id), str(fine.id), str(later.id)}
+        assert reported == []

@@ -80,7 +80,7 @@ def subscribe(
         return rebuilds.start()
 
     async def rebuild_status(_: msg.GetProjectionStatus) -> Any:
-        return rebuilds.status()
+        return await rebuilds.status()
 
     async def list_dead_letters(m: msg.ListDeadLetters) -> Any:
         return await dead_letters.recent(m.limit, m.include_replayed)

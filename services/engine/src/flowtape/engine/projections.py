@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -30,10 +31,13 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from flowtape.common.db import ensure_schema
 from flowtape.common.errors import InvalidInput
+
+log = logging.getLogger("flowtape.engine")
 
 SCHEMA = "engine"
 metadata = MetaData(schema=SCHEMA)
@@ -76,6 +80,17 @@ start_keys = Table(
     metadata,
     Column("key", String(300), primary_key=True),
     Column("execution_id", String(64), nullable=False),
+)
+
+#: events a read model could not take (text the database refuses, say): reported, while the others go on
+failures = Table(
+    "projection_failures",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("originator_id", String(64), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("error", String(500), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
 )
 
 positions = Table(
@@ -215,6 +230,7 @@ class Projections:
             async with self._engine.begin() as conn:
                 await conn.execute(delete(table))
                 await conn.execute(delete(positions).where(positions.c.name == app.name))
+                await conn.execute(delete(failures).where(failures.c.name == app.name))
         return await self.catch_up(app, progress, notify=False)
 
     async def _position(self, conn: AsyncConnection, name: str) -> int:
@@ -229,15 +245,65 @@ class Projections:
             return
         table, changes_of = _VIEWS[name]
         rows: dict[str, dict[str, Any]] = {}
-        for _, event in pairs:
+        last_seen: dict[str, int] = {}
+        for position, event in pairs:
             changes = changes_of(event)
             if changes is not None:
-                rows.setdefault(str(event.originator_id), {}).update(changes)
-        for key, changes in rows.items():
-            await self._upsert(conn, table, {"id": key, **changes})
-            if notify and table is executions and changes.get("status") in ("succeeded", "failed", "cancelled"):
-                await self._upsert(conn, pending_notices, {"execution_id": key}, key="execution_id")
+                key = str(event.originator_id)
+                rows.setdefault(key, {}).update(changes)
+                last_seen[key] = position
+        try:
+            async with conn.begin_nested():
+                for key, changes in rows.items():
+                    await self._apply_row(conn, table, key, changes, notify=notify)
+        except DBAPIError:
+            # one row the database refuses must not hold back the others: apply them one by one
+            for key, changes in rows.items():
+                try:
+                    async with conn.begin_nested():
+                        await self._apply_row(conn, table, key, changes, notify=notify)
+                except DBAPIError as exc:
+                    await self._record_failure(conn, name, key, last_seen[key], exc)
         await self._upsert(conn, positions, {"name": name, "position": pairs[-1][0]}, key="name")
+
+    async def _apply_row(
+        self, conn: AsyncConnection, table: Table, key: str, changes: dict[str, Any], *, notify: bool
+    ) -> None:
+        await self._upsert(conn, table, {"id": key, **changes})
+        if notify and table is executions and changes.get("status") in ("succeeded", "failed", "cancelled"):
+            await self._upsert(conn, pending_notices, {"execution_id": key}, key="execution_id")
+
+    async def _record_failure(
+        self, conn: AsyncConnection, name: str, key: str, position: int, exc: DBAPIError
+    ) -> None:
+        # the driver's own message, without the statement and its parameters
+        reason = str(exc.orig).strip().splitlines()[0][:400] if exc.orig is not None else type(exc).__name__
+        log.error("the %s read model could not take event %d of %s: %s", name, position, key, reason)
+        row = {"name": name, "originator_id": key, "position": position, "error": reason, "at": datetime.now(UTC)}
+        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        statement = insert(failures).values(**row)
+        await conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=["name", "originator_id"],
+                set_={column: statement.excluded[column] for column in ("position", "error", "at")},
+            )
+        )
+
+    async def failures(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Events the read models could not take, newest first (an operator fixes the cause and rebuilds)."""
+        query = select(failures).order_by(failures.c.at.desc()).limit(limit)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [
+            {
+                "projection": row["name"],
+                "id": row["originator_id"],
+                "position": row["position"],
+                "error": row["error"],
+                "at": _iso(row["at"]),
+            }
+            for row in rows
+        ]
 
     async def _upsert(self, conn: AsyncConnection, table: Table, row: dict[str, Any], key: str = "id") -> None:
         insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert

@@ -22,8 +22,9 @@ class Rebuilds:
         self._status: dict[str, Any] = {"state": "idle"}
         self._task: asyncio.Task[None] | None = None
 
-    def status(self) -> dict[str, Any]:
-        return dict(self._status)
+    async def status(self) -> dict[str, Any]:
+        """The last rebuild's progress, and the events the read models could not take."""
+        return {**self._status, "failures": await self._projections.failures()}
 
     def start(self) -> dict[str, Any]:
         if self._status["state"] == "running":
@@ -34,7 +35,7 @@ class Rebuilds:
             "stores": {store.name: {"position": 0, "total": None, "applied": 0} for store in self._stores},
         }
         self._task = asyncio.create_task(self._run())
-        return self.status()
+        return dict(self._status)
 
     async def _run(self) -> None:
         try:
@@ -49,4 +50,5 @@ class Rebuilds:
             self._status.update(state="done", finished_at=datetime.now(UTC).isoformat())
         except Exception as exc:
             log.exception("rebuilding projections failed")
-            self._status.update(state="failed", error=f"{type(exc).__name__}: {exc}")
+            # the log has the detail (it may quote SQL): the status says what kind of failure and where to look
+            self._status.update(state="failed", error=f"{type(exc).__name__}; the engine's log has the details")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -42,22 +43,34 @@ class Platform:
         version: int | None = None,
         trigger: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Start a run; with ``wait`` return the finished execution or raise TimedOut naming it."""
-        started = await self.ask(
-            msg.StartExecution(workflow_id=workflow_id, input=items, version=version, trigger=trigger or {})
+        """Start a run; with ``wait`` return the finished execution or raise TimedOut naming it.
+
+        The gateway chooses the execution's id, so even a start the engine has not confirmed in time can be
+        named in the 504 (the run may still start: the id is then its id).
+        """
+        execution_id = uuid.uuid4()
+        command = msg.StartExecution(
+            workflow_id=workflow_id, input=items, version=version, trigger=trigger or {}, execution_id=execution_id
         )
+        try:
+            started = await self.ask(command)
+        except TimedOut:
+            raise TimedOut(
+                f"the engine did not confirm the start of execution {execution_id} within {self._timeout:g} s; "
+                f"it may still run: GET /api/v1/executions/{execution_id} shows whether it did",
+                details={"execution_id": str(execution_id)},
+            ) from None
         if not wait or started.get("execution") is not None:
             return dict(started)
-        execution_id = started["execution_id"]
-        notice = await self._finished.wait(execution_id, timeout)
+        notice = await self._finished.wait(str(execution_id), timeout)
         if notice is None:
             raise TimedOut(
                 f"execution {execution_id} did not finish within {timeout:g} s; it goes on: "
                 f"GET /api/v1/executions/{execution_id} shows its progress",
-                details={"execution_id": execution_id},
+                details={"execution_id": str(execution_id)},
             )
-        execution = await self.ask(msg.GetExecution(execution_id=execution_id))
-        return {"execution_id": execution_id, "status": execution["status"], "execution": execution}
+        execution = await self.ask(msg.GetExecution(execution_id=str(execution_id)))
+        return {"execution_id": str(execution_id), "status": execution["status"], "execution": execution}
 
     async def node_catalog(self) -> Any:
         return await self.ask(GetNodeCatalog())
