@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flowtape.common.db import async_engine
 from flowtape.engine.domain.execution import Execution
-from flowtape.engine.projections import SCHEMA, Projections, executions
 from flowtape.engine.domain.workflow import Workflow
+from flowtape.engine.projections import SCHEMA, Projections, executions
 from flowtape.engine.store import ExecutionLog, LogWriter, WorkflowStore, open_event_log
 
 

@@ -273,9 +273,7 @@ class Projections:
         if notify and table is executions and changes.get("status") in ("succeeded", "failed", "cancelled"):
             await self._upsert(conn, pending_notices, {"execution_id": key}, key="execution_id")
 
-    async def _record_failure(
-        self, conn: AsyncConnection, name: str, key: str, position: int, exc: DBAPIError
-    ) -> None:
+    async def _record_failure(self, conn: AsyncConnection, name: str, key: str, position: int, exc: DBAPIError) -> None:
         # the driver's own message, without the statement and its parameters
         reason = str(exc.orig).strip().splitlines()[0][:400] if exc.orig is not None else type(exc).__name__
         log.error("the %s read model could not take event %d of %s: %s", name, position, key, reason)
