@@ -42,7 +42,7 @@ def test_branching_workflow_takes_the_right_branch(api: httpx.Client, n: int, la
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     assert events[0]["type"] == "ExecutionStarted" and events[0]["data"]["trigger"] == [{"n": n}]
     assert events[-1]["type"] == "ExecutionSucceeded"
-    assert {"NodeScheduled", "NodeSucceeded", "NodesSkipped"} <= {e["type"] for e in events}
+    assert {"NodeEvaluated", "NodesSkipped"} <= {e["type"] for e in events}
 
 
 def test_state_at_any_event_replays_the_log(api: httpx.Client) -> None:
@@ -52,7 +52,7 @@ def test_state_at_any_event_replays_the_log(api: httpx.Client) -> None:
     first = api.get(f"/api/v1/executions/{execution['id']}/state", params={"at": 1}).json()
     assert first["status"] == "running"
     assert all(node["status"] == "pending" for node in first["nodes"].values())
-    calc_done = next(e["seq"] for e in events if e["type"] == "NodeSucceeded" and e["data"]["node_id"] == "calc")
+    calc_done = next(e["seq"] for e in events if e["type"] == "NodeEvaluated" and e["data"]["node_id"] == "calc")
     mid = api.get(f"/api/v1/executions/{execution['id']}/state", params={"at": calc_done}).json()
     assert mid["nodes"]["calc"]["status"] == "succeeded"
     assert mid["nodes"]["check"]["status"] == "pending"

@@ -181,7 +181,7 @@ def test_state_at_each_event_matches_the_log(api: httpx.Client) -> None:
         kind, data = event["type"], event["data"]
         if kind == "NodeScheduled":
             statuses[data["node_id"]] = "scheduled"
-        elif kind == "NodeSucceeded":
+        elif kind in ("NodeSucceeded", "NodeEvaluated"):
             statuses[data["node_id"]] = "succeeded"
         elif kind == "NodesSkipped":
             statuses.update({node: "skipped" for node in data["node_ids"]})

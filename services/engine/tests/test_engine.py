@@ -204,9 +204,9 @@ async def test_a_chain_of_twenty_set_nodes_runs_every_node_in_order(shared: Plat
     assert view["output"] == [{"count": 20, "last": "step19"}]
     assert set(statuses(view).values()) == {"succeeded"}
     assert [view["nodes"][f"step{i}"]["output"][0]["count"] for i in range(20)] == list(range(1, 21))
-    scheduled = [e["data"]["node_id"] for e in events if e["type"] == "NodeScheduled"]
-    assert scheduled == ["start", *(f"step{i}" for i in range(20))]
-    assert len(events) == 1 + 2 * 21 + 1
+    evaluated = [e["data"]["node_id"] for e in events if e["type"] == "NodeEvaluated"]
+    assert evaluated == ["start", *(f"step{i}" for i in range(20))]
+    assert len(events) == 1 + 21 + 1, "a node run inline is one event"
 
 
 async def test_parallel_branches_join_in_a_merge_that_waits_for_both(shared: Platform) -> None:
@@ -363,23 +363,20 @@ async def test_the_events_are_the_log_in_order(shared: Platform) -> None:
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     assert [(e["type"], e["data"].get("node_id")) for e in events] == [
         ("ExecutionStarted", None),
-        ("NodeScheduled", "hook"),
-        ("NodeSucceeded", "hook"),
-        ("NodeScheduled", "calc"),
-        ("NodeSucceeded", "calc"),
-        ("NodeScheduled", "check"),
-        ("NodeSucceeded", "check"),
+        ("NodeEvaluated", "hook"),
+        ("NodeEvaluated", "calc"),
+        ("NodeEvaluated", "check"),
         ("NodesSkipped", None),
-        ("NodeScheduled", "small"),
-        ("NodeSucceeded", "small"),
+        ("NodeEvaluated", "small"),
         ("ExecutionSucceeded", None),
     ]
     started = events[0]["data"]
     assert (started["workflow_id"], started["workflow_version"], started["trigger"]) == (workflow_id, 1, [{"n": 3}])
-    assert events[7]["data"]["node_ids"] == ["big"]
+    assert events[4]["data"]["node_ids"] == ["big"]
+    assert events[2]["data"]["input_from"] == [["hook", "main"]], "an inline node's input is named, not copied"
     assert events[-1]["data"]["output"] == [{"n": 3, "doubled": 6, "label": "small"}]
-    later = await shared.ask(msg.GetExecutionEvents(execution_id=execution_id, after=9))
-    assert [e["seq"] for e in later["items"]] == [10, 11]
+    later = await shared.ask(msg.GetExecutionEvents(execution_id=execution_id, after=5))
+    assert [e["seq"] for e in later["items"]] == [6, 7]
 
 
 async def test_the_state_at_each_event_is_the_state_after_it(shared: Platform) -> None:
@@ -392,14 +389,15 @@ async def test_the_state_at_each_event_is_the_state_after_it(shared: Platform) -
 
     assert history[0]["status"] == "running"
     assert set(statuses(history[0]).values()) == {"pending"}
-    calc_done = next(e["seq"] for e in events if e["type"] == "NodeSucceeded" and e["data"]["node_id"] == "calc")
+    calc_done = next(e["seq"] for e in events if e["type"] == "NodeEvaluated" and e["data"]["node_id"] == "calc")
     then = history[calc_done - 1]
     assert then["nodes"]["calc"]["output"] == [{"n": 30, "doubled": 60}]
+    assert then["nodes"]["calc"]["input"] == [{"n": 30}]
     assert statuses(then)["check"] == "pending"
     assert then["output"] == [] and then["finished_at"] is None
     for k, view in enumerate(history, start=1):
         assert view["events"] == k
-        succeeded_so_far = {e["data"]["node_id"] for e in events[:k] if e["type"] == "NodeSucceeded"}
+        succeeded_so_far = {e["data"]["node_id"] for e in events[:k] if e["type"] in ("NodeSucceeded", "NodeEvaluated")}
         assert {n for n, s in statuses(view).items() if s == "succeeded"} == succeeded_so_far
     last = history[-1]
     assert (last["status"], last["output"], last["nodes"]) == (final["status"], final["output"], final["nodes"])

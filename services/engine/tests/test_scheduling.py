@@ -1,6 +1,6 @@
 """The pure scheduling core: which nodes run, which are skipped, and what a run's output is.
 
-``drive`` plays the engine's part with no I/O: it applies :func:`decide` until nothing more can happen,
+``drive`` plays the engine's part with no I/O: it applies :func:`ready_nodes` until nothing more can happen,
 "running" each ready node with a function of its input items, so each test states a graph, what its nodes
 emit, and the statuses and output a user would see.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 from flowtape.engine.domain.execution import Items, NodeRun
 from flowtape.engine.domain.graph import WorkflowGraph
-from flowtape.engine.domain.scheduling import all_settled, decide, final_output
+from flowtape.engine.domain.scheduling import all_settled, final_output, ready_nodes
 
 Ports = dict[str, Items]
 Behaviour = Callable[[str, Items], Ports]
@@ -71,7 +71,7 @@ class Run:
     def drive(self, behave: Behaviour = pass_through, failing: frozenset[str] = frozenset()) -> Run:
         """Apply decisions until none is left, as the engine does between two outside events."""
         while True:
-            decision = decide(self.graph, self.nodes, self.trigger)
+            decision = ready_nodes(self.graph, self.nodes, self.trigger)
             if decision.empty:
                 return self
             for node_id in decision.skip:
@@ -117,7 +117,7 @@ def test_a_root_is_ready_at_once_with_the_trigger_items() -> None:
     graph = graph_of({"t": "manual_trigger", "a": "set"}, [("t", "a")])
     run = Run(graph, [{"n": 1}, {"n": 2}])
 
-    decision = decide(graph, run.nodes, run.trigger)
+    decision = ready_nodes(graph, run.nodes, run.trigger)
 
     assert decision.ready == [("t", [{"n": 1}, {"n": 2}])]
     assert decision.skip == []
@@ -140,7 +140,7 @@ def test_a_node_waits_until_its_predecessor_settles() -> None:
     run.succeed("t", {"main": [{}]})
     run.nodes["a"].status = "running"
 
-    assert decide(graph, run.nodes, run.trigger).empty
+    assert ready_nodes(graph, run.nodes, run.trigger).empty
     assert not all_settled(run.nodes)
 
 
@@ -183,15 +183,15 @@ def test_merge_waits_for_every_branch() -> None:
     run = Run(graph, [{"n": 1}])
     run.succeed("t", {"main": [{"n": 1}]})
 
-    first = decide(graph, run.nodes, run.trigger)
+    first = ready_nodes(graph, run.nodes, run.trigger)
     assert [node_id for node_id, _ in first.ready] == ["a", "b"]
     run.nodes["a"].status = "running"
     run.succeed("b", {"main": [{"from": "b"}]})
 
-    assert decide(graph, run.nodes, run.trigger).empty, "merge ran before branch a finished"
+    assert ready_nodes(graph, run.nodes, run.trigger).empty, "merge ran before branch a finished"
 
     run.succeed("a", {"main": [{"from": "a"}]})
-    assert decide(graph, run.nodes, run.trigger).ready == [("merge", [{"from": "a"}, {"from": "b"}])]
+    assert ready_nodes(graph, run.nodes, run.trigger).ready == [("merge", [{"from": "a"}, {"from": "b"}])]
 
 
 def test_merge_runs_with_the_other_branch_when_one_is_skipped() -> None:
@@ -246,7 +246,7 @@ def test_a_node_whose_input_is_empty_is_skipped() -> None:
 def test_a_trigger_without_items_still_runs() -> None:
     graph = graph_of({"t": "manual_trigger", "a": "set"}, [("t", "a")])
 
-    assert decide(graph, {n: NodeRun() for n in graph.nodes}, []).ready == [("t", [])]
+    assert ready_nodes(graph, {n: NodeRun() for n in graph.nodes}, []).ready == [("t", [])]
 
 
 def test_a_failed_node_blocks_its_successors_but_not_unrelated_branches() -> None:
@@ -264,7 +264,7 @@ def test_a_failed_node_blocks_its_successors_but_not_unrelated_branches() -> Non
         "good": "succeeded",
         "merge": "pending",
     }
-    assert decide(graph, run.nodes, run.trigger).empty
+    assert ready_nodes(graph, run.nodes, run.trigger).empty
     assert not all_settled(run.nodes)
 
 
@@ -275,7 +275,7 @@ def test_a_failed_predecessor_blocks_a_merge_even_when_the_other_branch_succeede
     run.fail("a")
     run.succeed("b", {"main": [{"from": "b"}]})
 
-    decision = decide(graph, run.nodes, run.trigger)
+    decision = ready_nodes(graph, run.nodes, run.trigger)
 
     assert decision.empty
     assert run.nodes["merge"].status == "pending"
@@ -316,7 +316,7 @@ def test_decisions_are_deterministic() -> None:
     def decisions() -> list[Any]:
         run = Run(parallel_into_merge(), [{"n": 1}])
         seen = []
-        while not (decision := decide(run.graph, run.nodes, run.trigger)).empty:
+        while not (decision := ready_nodes(run.graph, run.nodes, run.trigger)).empty:
             seen.append(decision)
             for node_id, items in decision.ready:
                 run.succeed(node_id, pass_through(node_id, items))

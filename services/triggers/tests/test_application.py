@@ -18,7 +18,7 @@ from flowtape.common.bus.memory import MemoryBus
 from flowtape.common.db import async_engine
 from flowtape.common.errors import Conflict, NotFound
 from flowtape.common.messages.engine import ExecutionFinished, StartExecution, SyncWorkflowTriggers
-from flowtape.common.topology import ENGINE_REQUESTS_QUEUE, EVENTS
+from flowtape.common.topology import ENGINE_PARTITIONS, EVENTS, partition_queue
 from flowtape.triggers import bus as handlers
 from flowtape.triggers.application import Triggers
 from flowtape.triggers.store import SCHEMA, TriggerStore
@@ -65,7 +65,8 @@ async def world(database_url: str) -> AsyncIterator[World]:
     async def record(message: StartExecution) -> None:
         state.started.append(message)
 
-    bus.subscribe(ENGINE_REQUESTS_QUEUE, {StartExecution: record}, prefetch=1)
+    for partition in range(ENGINE_PARTITIONS):  # where the engine replicas take StartExecution from
+        bus.subscribe(partition_queue(partition), {StartExecution: record}, prefetch=1)
     handlers.subscribe(bus, replicas[0], "replica-a")
     await bus.start()
     try:

@@ -7,12 +7,18 @@ exchange and a delivery limit, so a message that keeps failing ends in ``flowtap
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from flowtape.common.messages import auth, connectors, engine, triggers
 from flowtape.common.messages.base import Message
 
 COMMANDS = "flowtape.commands"
+#: executions are spread over this many partitions, each decided by one engine replica at a time. Fixed:
+#: every service routes by it, and changing it would move running executions to other partitions
+ENGINE_PARTITIONS = 32
 EVENTS = "flowtape.events"
 DEAD_LETTERS = "flowtape.dead-letters"
 DELIVERY_LIMIT = 5
@@ -60,6 +66,7 @@ AUTH_USER_CHANGED = Route(EVENTS, "auth.access.user-changed")
 AUTH_API_KEY_REVOKED = Route(EVENTS, "auth.access.api-key-revoked")
 TRIGGERS_CHANGED = Route(EVENTS, "triggers.registrations.changed")
 CANCEL_TASKS = Route(EVENTS, "engine.tasks.cancelled")
+WORKFLOW_CHANGED = Route(EVENTS, "engine.workflow.changed")
 
 _ROUTES: dict[type[Message], Route] = {
     engine.CreateWorkflow: ENGINE_REQUESTS,
@@ -69,14 +76,10 @@ _ROUTES: dict[type[Message], Route] = {
     engine.GetWorkflow: ENGINE_REQUESTS,
     engine.ListWorkflows: ENGINE_REQUESTS,
     engine.ListWorkflowVersions: ENGINE_REQUESTS,
-    engine.StartExecution: ENGINE_REQUESTS,
     engine.GetExecution: ENGINE_REQUESTS,
     engine.GetExecutionEvents: ENGINE_REQUESTS,
     engine.ListExecutions: ENGINE_REQUESTS,
     engine.ListActiveWorkflows: ENGINE_REQUESTS,
-    engine.CancelExecution: ENGINE_REQUESTS,
-    engine.RetryExecution: ENGINE_REQUESTS,
-    engine.ReplayExecution: ENGINE_REQUESTS,
     engine.ReplayCheck: ENGINE_REQUESTS,
     engine.RebuildProjections: ENGINE_REQUESTS,
     engine.GetProjectionStatus: ENGINE_REQUESTS,
@@ -88,9 +91,9 @@ _ROUTES: dict[type[Message], Route] = {
     triggers.ListTriggers: TRIGGERS_REQUESTS,
     triggers.TriggersChanged: TRIGGERS_CHANGED,
     engine.ExecutionFinished: EXECUTION_FINISHED,
+    engine.WorkflowChanged: WORKFLOW_CHANGED,
     connectors.RunNodeTask: CONNECTORS_TASKS,
     connectors.GetNodeCatalog: CONNECTORS_QUERIES,
-    connectors.NodeTaskCompleted: TASK_COMPLETED,
     connectors.NodeCatalogPublished: CATALOG_PUBLISHED,
     connectors.GetCredentialSealingKey: CONNECTORS_CREDENTIALS,
     connectors.CreateCredential: CONNECTORS_CREDENTIALS,
@@ -119,8 +122,43 @@ _ROUTES: dict[type[Message], Route] = {
 }
 
 
+#: messages about one execution, routed to the partition of the execution they name (forks: the new one)
+_PARTITION_KEYS: dict[type[Message], Callable[[Any], object]] = {
+    engine.StartExecution: lambda m: m.execution_id,
+    engine.CancelExecution: lambda m: m.execution_id,
+    engine.RetryExecution: lambda m: m.fork_id,
+    engine.ReplayExecution: lambda m: m.fork_id,
+    connectors.NodeTaskCompleted: lambda m: m.execution_id,
+}
+
+
+def partition_of(execution_id: object) -> int:
+    """The partition an execution belongs to, for as long as it exists (a stable hash of its id)."""
+    digest = hashlib.blake2b(str(execution_id).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % ENGINE_PARTITIONS
+
+
+def partition_route(partition: int) -> Route:
+    return Route(COMMANDS, f"engine.partition.{partition:02d}")
+
+
+def partition_queue(partition: int) -> QueueSpec:
+    """The durable queue of one partition: consumed by whichever engine replica owns the partition."""
+    route = partition_route(partition)
+    return QueueSpec(name=route.routing_key, exchange=route.exchange, binding=route.routing_key)
+
+
+def is_partitioned(message: type[Message]) -> bool:
+    return message in _PARTITION_KEYS
+
+
 def route_of(message: Message | type[Message]) -> Route:
     cls = message if isinstance(message, type) else type(message)
+    key_of = _PARTITION_KEYS.get(cls)
+    if key_of is not None:
+        if isinstance(message, type):
+            raise LookupError(f"{cls.__name__} is routed by the execution it names: route a message, not its type")
+        return partition_route(partition_of(key_of(message)))
     try:
         return _ROUTES[cls]
     except KeyError:
@@ -132,6 +170,7 @@ def _queue(route: Route, name: str | None = None, *, quorum: bool = True) -> Que
 
 
 ENGINE_REQUESTS_QUEUE = _queue(ENGINE_REQUESTS, quorum=False)
+#: where connectors sent task outcomes before executions were partitioned: drained (forwarded) during upgrades
 ENGINE_TASK_RESULTS_QUEUE = _queue(TASK_COMPLETED, "engine.task-results")
 ENGINE_CATALOG_QUEUE = _queue(CATALOG_PUBLISHED, "engine.catalog")
 CONNECTORS_TASKS_QUEUE = _queue(CONNECTORS_TASKS)
@@ -157,6 +196,13 @@ def execution_finished_broadcast(replica: str) -> QueueSpec:
         exchange=EVENTS,
         binding=EXECUTION_FINISHED.routing_key,
         broadcast=True,
+    )
+
+
+def workflow_changed_broadcast(replica: str) -> QueueSpec:
+    """Each engine replica hears every workflow change, to drop the versions it holds in memory."""
+    return QueueSpec(
+        name=f"engine.{replica}.workflow-changed", exchange=EVENTS, binding=WORKFLOW_CHANGED.routing_key, broadcast=True
     )
 
 

@@ -52,6 +52,7 @@ class NodeRunner:
         self._metrics = metrics or ConnectorMetrics()
         self._vault = vault
         self._running: dict[str, set[asyncio.Task[NodeTaskCompleted]]] = {}
+        self._in_flight: dict[str, asyncio.Task[NodeTaskCompleted]] = {}
         #: recently cancelled executions (bounded): a task of theirs arriving late is not started
         self._cancelled: OrderedDict[str, None] = OrderedDict()
 
@@ -71,7 +72,19 @@ class NodeRunner:
             return known
         if task.execution_id in self._cancelled:
             return None
+        if task.idempotency_key in self._in_flight:
+            # the same attempt sent again while it runs here (an engine replica took its partition over and
+            # dispatched its in-flight tasks again): the run in progress publishes the one outcome
+            log.info("task %s is running already; not starting it twice", task.idempotency_key)
+            return None
         running = asyncio.create_task(self.run(task))
+        self._in_flight[task.idempotency_key] = running
+        try:
+            return await self._finish(task, running)
+        finally:
+            self._in_flight.pop(task.idempotency_key, None)  # from now on the record answers a repeat
+
+    async def _finish(self, task: RunNodeTask, running: asyncio.Task[NodeTaskCompleted]) -> NodeTaskCompleted | None:
         self._running.setdefault(task.execution_id, set()).add(running)
         try:
             completed = await running

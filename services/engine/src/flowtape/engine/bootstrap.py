@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -14,16 +17,22 @@ from flowtape.common.bus import Bus
 from flowtape.common.db import async_engine, is_sqlite, ping
 from flowtape.common.hosting import BaseRuntime
 from flowtape.common.messages.connectors import GetNodeCatalog
+from flowtape.common.nodes.builtin import BUILTIN_NODES
+from flowtape.common.nodes.sdk import NodeType
 from flowtape.common.ops import Check
 from flowtape.common.settings import Settings
 from flowtape.engine import bus as handlers
 from flowtape.engine.catalog import NodeCatalog
+from flowtape.engine.commands import ExecutionCommands
 from flowtape.engine.dead_letters import DeadLetters
-from flowtape.engine.executions import Executions
+from flowtape.engine.decisions import Decisions
 from flowtape.engine.metrics import EngineMetrics
 from flowtape.engine.outbox import Outbox
+from flowtape.engine.partitions import Leases, Partitions
 from flowtape.engine.projections import SCHEMA, Projections
+from flowtape.engine.queries import ExecutionQueries
 from flowtape.engine.rebuild import Rebuilds
+from flowtape.engine.recovery import Recovery
 from flowtape.engine.store import ExecutionLog, LogWriter, WorkflowStore, open_event_log
 from flowtape.engine.workflows import Workflows
 
@@ -60,6 +69,8 @@ class EngineRuntime(BaseRuntime):
         self._url = settings.database_url_for("engine")
         self.catalog = NodeCatalog()
         self._started: list[Any] = []
+        #: this process among the engine replicas (leases name it)
+        self.replica = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._background: list[asyncio.Task[None]] = []
 
     async def open(self) -> None:
@@ -88,22 +99,59 @@ class EngineRuntime(BaseRuntime):
             projections=self.projections,
             catalog=self.catalog,
             bus=self._bus,
+            outbox=self.outbox,
             limits=self._settings.limits,
         )
-        self.executions = Executions(
+        inline: dict[str, NodeType[Any]] = {cls.type: cls() for cls in BUILTIN_NODES if cls.pure}
+        self.decisions = Decisions(
             store=self.execution_log,
             writer=self._execution_writer,
+            workflows=self.workflows,
+            outbox=self.outbox,
+            clock=_now,
+            inline=inline,
+            metrics=self._metrics,
+            limits=self._settings.limits,
+        )
+        self.commands = ExecutionCommands(
+            decisions=self.decisions,
+            workflows=self.workflows,
+            projections=self.projections,
+            clock=_now,
+            limits=self._settings.limits,
+        )
+        self.queries = ExecutionQueries(
+            store=self.execution_log,
+            writer=self._execution_writer,
+            decisions=self.decisions,
+            workflows=self.workflows,
+            projections=self.projections,
+            inline=inline,
+        )
+        self.recovery = Recovery(
+            decisions=self.decisions,
             workflows=self.workflows,
             projections=self.projections,
             outbox=self.outbox,
             clock=_now,
+        )
+        self.leases = Leases(self._db, self.replica, _now)
+        await self.leases.create()
+        self.partitions = Partitions(
+            bus=self._bus,
+            leases=self.leases,
+            decisions=self.decisions,
+            handlers=handlers.partition_handlers(self.commands),
+            catch_up=lambda: self.projections.catch_up(self.execution_log),
+            resume=self.recovery.recover,
             metrics=self._metrics,
-            limits=self._settings.limits,
         )
         self.rebuilds = Rebuilds(self.projections, [self.workflow_store, self.execution_log])
 
     def subscribe(self, bus: Bus) -> None:
-        handlers.subscribe(bus, self.workflows, self.executions, self.catalog, self.rebuilds, self.dead_letters)
+        handlers.subscribe(
+            bus, self.replica, self.workflows, self.queries, self.catalog, self.rebuilds, self.dead_letters
+        )
 
     async def started(self) -> None:
         self.outbox.start()
@@ -111,9 +159,8 @@ class EngineRuntime(BaseRuntime):
             asyncio.create_task(self._learn_catalog()),
             asyncio.create_task(self._sweep()),
         ]
-        recovered = await self.executions.recover()
-        if recovered:
-            log.info("resumed %d unfinished executions from their logs", recovered)
+        await self.partitions.start()
+        log.info("engine replica %s decides partitions %s", self.replica, self.partitions.held)
 
     async def _learn_catalog(self) -> None:
         """Ask the connectors for their catalog until one answers (they also publish it when they start)."""
@@ -132,15 +179,16 @@ class EngineRuntime(BaseRuntime):
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
             try:
-                await self.executions.sweep()
+                await self.recovery.sweep()
             except Exception:
                 log.exception("the overdue-task sweep failed; it runs again shortly")
 
     async def close(self) -> None:
         for task in self._background:
             task.cancel()
-        if hasattr(self, "executions"):
-            self.executions.stop()
+        if hasattr(self, "decisions"):
+            await self.partitions.stop()
+            await self.decisions.stop()
             await self.outbox.stop()
             await self._execution_writer.stop()
             await self._workflow_writer.stop()

@@ -1,10 +1,16 @@
-"""Bus handlers: translate a message into one call on the engine's application services, nothing more."""
+"""Bus handlers: translate a message into one call on the engine's application services, nothing more.
+
+Commands about one execution arrive on the queue of its partition, consumed only by the replica that holds the
+partition (:func:`partition_handlers`, started by :class:`~flowtape.engine.partitions.Partitions`); everything
+else (workflows, queries, operations) is served by any replica from the shared queues (:func:`subscribe`).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flowtape.common.bus import Bus
+from flowtape.common.bus.base import Handlers
 from flowtape.common.messages import engine as msg
 from flowtape.common.messages.connectors import NodeCatalogPublished, NodeTaskCompleted
 from flowtape.common.topology import (
@@ -12,18 +18,46 @@ from flowtape.common.topology import (
     ENGINE_CATALOG_QUEUE,
     ENGINE_REQUESTS_QUEUE,
     ENGINE_TASK_RESULTS_QUEUE,
+    workflow_changed_broadcast,
 )
 from flowtape.engine.catalog import NodeCatalog
+from flowtape.engine.commands import ExecutionCommands
 from flowtape.engine.dead_letters import DeadLetters
-from flowtape.engine.executions import Executions
+from flowtape.engine.queries import ExecutionQueries
 from flowtape.engine.rebuild import Rebuilds
 from flowtape.engine.workflows import Workflows
 
 
+def partition_handlers(commands: ExecutionCommands) -> Handlers:
+    async def start(m: msg.StartExecution) -> Any:
+        return await commands.start(m)
+
+    async def cancel(m: msg.CancelExecution) -> Any:
+        return await commands.cancel(m.execution_id, m.reason)
+
+    async def retry(m: msg.RetryExecution) -> Any:
+        return await commands.retry(m.execution_id, m.fork_id)
+
+    async def replay(m: msg.ReplayExecution) -> Any:
+        return await commands.replay(m.execution_id, m.from_node, m.workflow_version, m.input, m.fork_id)
+
+    async def task_completed(m: NodeTaskCompleted) -> None:
+        await commands.complete_node_task(m)
+
+    return {
+        msg.StartExecution: start,
+        msg.CancelExecution: cancel,
+        msg.RetryExecution: retry,
+        msg.ReplayExecution: replay,
+        NodeTaskCompleted: task_completed,
+    }
+
+
 def subscribe(
     bus: Bus,
+    replica: str,
     workflows: Workflows,
-    executions: Executions,
+    queries: ExecutionQueries,
     catalog: NodeCatalog,
     rebuilds: Rebuilds,
     dead_letters: DeadLetters,
@@ -52,29 +86,17 @@ def subscribe(
     async def list_active(_: msg.ListActiveWorkflows) -> Any:
         return await workflows.list_active_workflows()
 
-    async def start(m: msg.StartExecution) -> Any:
-        return await executions.start(m)
-
-    async def cancel(m: msg.CancelExecution) -> Any:
-        return await executions.cancel(m.execution_id, m.reason)
-
-    async def retry(m: msg.RetryExecution) -> Any:
-        return await executions.retry(m.execution_id)
-
-    async def replay(m: msg.ReplayExecution) -> Any:
-        return await executions.replay(m.execution_id, m.from_node, m.workflow_version, m.input)
-
     async def replay_check(m: msg.ReplayCheck) -> Any:
-        return await executions.replay_check(m)
+        return await queries.replay_check(m)
 
     async def get_execution(m: msg.GetExecution) -> Any:
-        return await executions.get(m.execution_id, m.at)
+        return await queries.get(m.execution_id, m.at)
 
     async def get_events(m: msg.GetExecutionEvents) -> Any:
-        return await executions.events(m.execution_id, m.after)
+        return await queries.events(m.execution_id, m.after)
 
     async def list_executions(m: msg.ListExecutions) -> Any:
-        return await executions.summaries(m)
+        return await queries.summaries(m)
 
     async def rebuild(_: msg.RebuildProjections) -> Any:
         return rebuilds.start()
@@ -88,11 +110,16 @@ def subscribe(
     async def replay_dead_letters(m: msg.ReplayDeadLetters) -> Any:
         return await dead_letters.replay(m.ids)
 
-    async def task_completed(m: NodeTaskCompleted) -> None:
-        await executions.complete_node_task(m)
+    async def forward_to_partition(m: NodeTaskCompleted) -> None:
+        """An outcome sent where they went before executions were partitioned (connectors of an older
+        version, during an upgrade): on to the partition that decides its execution."""
+        await bus.publish(m)
 
     async def catalog_published(m: NodeCatalogPublished) -> None:
         catalog.replace(m.nodes)
+
+    async def workflow_changed(m: msg.WorkflowChanged) -> None:
+        workflows.forget(m.workflow_id)
 
     bus.subscribe(
         ENGINE_REQUESTS_QUEUE,
@@ -105,10 +132,6 @@ def subscribe(
             msg.ListWorkflows: list_workflows,
             msg.ListWorkflowVersions: list_versions,
             msg.ListActiveWorkflows: list_active,
-            msg.StartExecution: start,
-            msg.CancelExecution: cancel,
-            msg.RetryExecution: retry,
-            msg.ReplayExecution: replay,
             msg.ReplayCheck: replay_check,
             msg.GetExecution: get_execution,
             msg.GetExecutionEvents: get_events,
@@ -120,6 +143,7 @@ def subscribe(
         },
         prefetch=64,
     )
-    bus.subscribe(ENGINE_TASK_RESULTS_QUEUE, {NodeTaskCompleted: task_completed}, prefetch=64)
+    bus.subscribe(ENGINE_TASK_RESULTS_QUEUE, {NodeTaskCompleted: forward_to_partition}, prefetch=16)
     bus.subscribe(ENGINE_CATALOG_QUEUE, {NodeCatalogPublished: catalog_published}, prefetch=1)
+    bus.subscribe(workflow_changed_broadcast(replica), {msg.WorkflowChanged: workflow_changed}, prefetch=16)
     bus.subscribe_raw(DEAD_LETTER_QUEUE, dead_letters.keep, prefetch=4)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 
 class EngineMetrics:
@@ -13,4 +13,7 @@ class EngineMetrics:
             "Executions finished, by final status",
             ["status"],
             registry=registry,
+        )
+        self.partitions_owned = Gauge(
+            "flowtape_engine_partitions_owned", "Partitions of the executions this replica decides", registry=registry
         )

@@ -1,59 +1,97 @@
 """Replay check: would a workflow version have taken the same path over recorded runs?
 
-The scheduling core re-drives the version over each recorded execution's log with no side effects: pure
-nodes are evaluated with the version's own parameters (they are deterministic and free of I/O), I/O nodes
-give back their recorded outputs. Where the version would run a node the recording never ran, its effect is
-unknown, and that alone is a difference worth reporting.
+The engine's own decider re-drives the version over each recorded execution's log with no side effects: pure
+nodes are evaluated with the version's own parameters (they are deterministic and free of I/O), each attempt of
+an I/O node gives back the outcome recorded for that attempt (so retries replay as they happened), and timers
+fire at once. Where the version would run a node the recording never ran, its effect is unknown, and that alone
+is a difference worth reporting.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import heapq
+import itertools
+from collections.abc import Sequence
+from typing import Any, Literal
 
-from flowtape.common.errors import NodeError
-from flowtape.common.nodes.sdk import NodeContext, NodeType, execute_node
+from flowtape.common.nodes.sdk import NodeType
+from flowtape.engine.domain.decider import Circumstances, Happened, Started, TaskCompleted, TimerFired, decide
 from flowtape.engine.domain.execution import Execution, NodeRun
 from flowtape.engine.domain.graph import WorkflowGraph
-from flowtape.engine.domain.scheduling import decide
+
+#: a replayed run is decided in one go: no budget, nothing else waits for it
+_UNBOUNDED = 1 << 30
+UNKNOWN = "not run in the recording: its outcome is unknown"
+_TIMERS: dict[str, Literal["retry", "wake"]] = {"retrying": "retry", "waiting": "wake"}
+#: where in the recorded order an answer the recording does not hold comes: after everything it does
+_NEVER = 1 << 62
 
 
-async def redrive(graph: WorkflowGraph, recorded: Execution, pure: dict[str, NodeType[Any]]) -> dict[str, NodeRun]:
-    """The node states ``graph`` reaches over ``recorded``'s trigger and recorded I/O outputs."""
-    nodes = {node_id: NodeRun() for node_id in graph.nodes}
+def redrive(
+    graph: WorkflowGraph, recorded: Execution, log: Sequence[Any], inline: dict[str, NodeType[Any]]
+) -> dict[str, NodeRun]:
+    """The node states ``graph`` reaches through the engine's own decider over ``recorded``'s trigger.
+
+    Each dispatched attempt is answered with the outcome the log recorded for it and each timer fires, in the
+    order the log recorded them (concurrent branches interleave as they did); an attempt the recording never
+    made answers last, as a failure of unknown outcome.
+    """
+    outcomes: dict[tuple[str, int], Any] = {}
+    started_at: dict[tuple[str, int], Any] = {}
+    fired_at: dict[tuple[str, str, int], int] = {}
+    for event in log:
+        kind = type(event).__name__
+        if kind in ("NodeSucceeded", "NodeFailed"):
+            outcomes[(event.node_id, event.attempt)] = event
+            fired_at.setdefault((event.node_id, "wake", event.attempt), event.originator_version)
+        elif kind == "NodeStarted":
+            started_at[(event.node_id, event.attempt)] = event.started_at
+        elif kind == "NodeScheduled" and event.attempt > 1:
+            fired_at[(event.node_id, "retry", event.attempt - 1)] = event.originator_version
+    replayed = Execution.begin(
+        None,
+        workflow_id=recorded.workflow_id,
+        workflow_version=recorded.workflow_version,
+        trigger=recorded.trigger,
+        trigger_meta=recorded.trigger_meta,
+        node_ids=list(graph.nodes),
+        deadline=None,
+    )
+    if recorded.parent is not None:
+        fork_node = recorded.parent["node"]
+        replayed.fork_from(recorded.parent["execution_id"], fork_node, recorded.input_overrides.get(fork_node))
+        for node_id, run in recorded.nodes.items():
+            if run.copied_from is not None and node_id in graph.nodes:
+                replayed.copy_node(node_id, run.status, run.input, run.ports)
+    circumstances = Circumstances(now=recorded.started_at, inline=inline, budget=_UNBOUNDED)
+    pending: list[tuple[int, int, Happened]] = []
+    order = itertools.count()
+    armed: set[tuple[str, str, int]] = set()
+    happened: Happened = Started()
     while True:
-        decision = decide(graph, nodes, recorded.trigger, recorded.input_overrides)
-        if decision.empty:
-            return nodes
-        for node_id in decision.skip:
-            nodes[node_id].status = "skipped"
-        for node_id, items in decision.ready:
-            spec = graph.nodes[node_id]
-            run = nodes[node_id]
-            run.input = items
-            before = recorded.nodes.get(node_id)
-            if spec.type == "wait":
-                run.status, run.ports = "succeeded", {"main": items}
-            elif spec.type in pure:
-                ctx = NodeContext(
-                    execution_id=str(recorded.id),
-                    workflow_id=recorded.workflow_id,
-                    workflow_version=recorded.workflow_version,
-                    node_id=node_id,
-                    trigger=recorded.trigger,
-                    node_outputs={n: r.output for n, r in nodes.items() if r.status == "succeeded"},
-                    request=recorded.trigger_meta.get("request"),
-                )
-                try:
-                    run.ports = (await execute_node(pure[spec.type], spec.params, ctx, items)).ports
-                    run.status = "succeeded"
-                except NodeError as exc:
-                    run.status, run.error = "failed", exc.message
-            elif before is not None and before.status == "succeeded":
-                run.status, run.ports = "succeeded", before.ports
-            elif before is not None and before.status == "failed":
-                run.status, run.error = "failed", before.error
+        decision = decide(replayed, graph, happened, circumstances)
+        for node_id in decision.dispatch:
+            attempt = replayed.nodes[node_id].attempts
+            outcome = outcomes.get((node_id, attempt))
+            when = started_at.get((node_id, attempt), recorded.started_at)
+            if outcome is None:
+                answer = TaskCompleted(node_id, attempt, when, False, error=UNKNOWN, error_code="unknown")
+                heapq.heappush(pending, (_NEVER, next(order), answer))
+            elif type(outcome).__name__ == "NodeSucceeded":
+                answer = TaskCompleted(node_id, attempt, when, True, ports=outcome.ports)
+                heapq.heappush(pending, (outcome.originator_version, next(order), answer))
             else:
-                run.status, run.error = "failed", "not run in the recording: its outcome is unknown"
+                answer = TaskCompleted(node_id, attempt, when, False, error=outcome.error, error_code=outcome.code)
+                heapq.heappush(pending, (outcome.originator_version, next(order), answer))
+        for node_id, run in replayed.nodes.items():
+            timer = _TIMERS.get(run.status)
+            key = (node_id, timer or "", run.attempts)
+            if timer is not None and key not in armed:
+                armed.add(key)
+                heapq.heappush(pending, (fired_at.get(key, _NEVER - 1), next(order), TimerFired(timer, node_id)))
+        if not pending:
+            return replayed.nodes
+        happened = heapq.heappop(pending)[2]
 
 
 def _port(run: NodeRun | None) -> str | None:

@@ -89,12 +89,17 @@ def open_event_log(cls: type[E], url: str, schema: str, *, pool_size: int = 8) -
     return cls(env=event_store_env(cls.name, url, schema, pool_size=pool_size), blobs=open_blobs(cls.name, url, schema))
 
 
-def _renamed(statement: sql.Composable, old: str, new: str) -> sql.Composable:
-    if isinstance(statement, sql.Composed):
-        return sql.Composed([_renamed(part, old, new) for part in statement])
-    if statement == sql.Identifier(old):
-        return sql.Identifier(new)
-    return statement
+def _renamed(statement: sql.Composed, old: str, new: str) -> sql.Composed:
+    """``statement`` with the identifier ``old`` replaced by ``new``, wherever it is nested."""
+    parts: list[sql.Composable] = []
+    for part in statement:
+        if isinstance(part, sql.Composed):
+            parts.append(_renamed(part, old, new))
+        elif part == sql.Identifier(old):
+            parts.append(sql.Identifier(new))
+        else:
+            parts.append(part)
+    return sql.Composed(parts)
 
 
 class PerTableInsertRecorder(PostgresApplicationRecorder):
@@ -120,7 +125,9 @@ class BoundedPostgresFactory(PostgresFactory):
 
     def __init__(self, env: Any) -> None:
         super().__init__(env)
-        self.datastore.pool.kwargs["options"] = _server_options()  # the pool is not open yet
+        kwargs = self.datastore.pool.kwargs
+        assert isinstance(kwargs, dict)
+        kwargs["options"] = _server_options()  # the pool is not open yet
 
 
 def event_store_env(app_name: str, url: str, schema: str, *, pool_size: int = 8) -> dict[str, str]:
@@ -142,7 +149,8 @@ def event_store_env(app_name: str, url: str, schema: str, *, pool_size: int = 8)
             "POSTGRES_USER": parsed.username or "postgres",
             "POSTGRES_PASSWORD": parsed.password or "",
             "POSTGRES_SCHEMA": schema,
-            "POSTGRES_POOL_SIZE": str(pool_size),
+            # connections kept open are few (one writer thread; reads come and go): the rest open on demand
+            "POSTGRES_POOL_SIZE": str(min(pool_size, 2)),
             "POSTGRES_MAX_OVERFLOW": str(pool_size),
             "POSTGRES_CONNECT_TIMEOUT": "10",
             "POSTGRES_PRE_PING": "y",

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
 from pydantic import ValidationError
 
 from flowtape.common.bus import Bus
-from flowtape.common.errors import InvalidWorkflow, NotFound
+from flowtape.common.errors import Conflict, InvalidWorkflow, NotFound
 from flowtape.common.limits import DEFAULT_LIMITS, Limits
 from flowtape.common.messages import engine as msg
 from flowtape.common.workflow import WorkflowDefinition
@@ -18,9 +20,13 @@ from flowtape.engine.catalog import NodeCatalog
 from flowtape.engine.domain.graph import WorkflowGraph
 from flowtape.engine.domain.validation import validate_definition
 from flowtape.engine.domain.workflow import Workflow
+from flowtape.engine.outbox import Outbox
 from flowtape.engine.projections import Projections
 from flowtape.engine.store import LogWriter, WorkflowStore
 from flowtape.engine.views import workflow_view
+
+#: saves of one workflow change tried before giving up on a workflow that keeps changing under it
+CHANGE_ATTEMPTS = 3
 
 
 def parse_id(value: str, what: str) -> UUID:
@@ -39,9 +45,11 @@ class Workflows:
         projections: Projections,
         catalog: NodeCatalog,
         bus: Bus,
+        outbox: Outbox,
         limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self._store = store
+        self._outbox = outbox
         self._limits = limits
         self._writer = writer
         self._projections = projections
@@ -98,6 +106,26 @@ class Workflows:
             self._cache.pop(workflow_id, None)  # it holds events the log does not
             raise
         self._cache[workflow_id] = workflow
+        self._outbox.put([msg.WorkflowChanged(workflow_id=workflow_id)])
+
+    def forget(self, workflow_id: str) -> None:
+        """Another replica changed the workflow: the next use reads it from the log."""
+        self._cache.pop(workflow_id, None)
+
+    async def _change(self, workflow_id: str, change: Callable[[Workflow], Awaitable[None]]) -> Workflow:
+        """Apply ``change`` and save; any replica may write a workflow, so a save that meets a newer version
+        (another replica's write) is done again on the workflow as the log now holds it."""
+        async with self._workflow_lock(workflow_id):
+            for attempt in range(1, CHANGE_ATTEMPTS + 1):
+                workflow = await self.load(workflow_id)
+                await change(workflow)
+                try:
+                    await self._save(workflow)
+                    return workflow
+                except IntegrityError:
+                    if attempt == CHANGE_ATTEMPTS:
+                        raise Conflict(f"workflow {workflow_id} kept changing while it was saved; try again") from None
+        raise AssertionError("unreachable")
 
     def _workflow_lock(self, workflow_id: str) -> asyncio.Lock:
         return self._workflow_locks.setdefault(workflow_id, asyncio.Lock())
@@ -110,34 +138,33 @@ class Workflows:
 
     async def update_workflow(self, workflow_id: str, definition: dict[str, Any]) -> dict[str, Any]:
         parsed, _ = await self._validated(definition)
-        async with self._workflow_lock(workflow_id):
-            workflow = await self.load(workflow_id)
+
+        async def new_version(workflow: Workflow) -> None:
             if workflow.active:
                 await self._sync_triggers(workflow_id, workflow.latest_version + 1, parsed.dump())
             workflow.save_version(name=parsed.name, definition=parsed.dump())
-            await self._save(workflow)
-        return workflow_view(workflow)
+
+        return workflow_view(await self._change(workflow_id, new_version))
 
     async def delete_workflow(self, workflow_id: str) -> dict[str, Any]:
-        async with self._workflow_lock(workflow_id):
-            workflow = await self.load(workflow_id)
+        async def delete(workflow: Workflow) -> None:
             if workflow.active:
                 await self._sync_triggers(workflow_id, None, None)
             workflow.delete()
-            await self._save(workflow)
+
+        await self._change(workflow_id, delete)
         return {"id": workflow_id, "deleted": True}
 
     async def set_active(self, workflow_id: str, active: bool) -> dict[str, Any]:
-        async with self._workflow_lock(workflow_id):
-            workflow = await self.load(workflow_id)
+        async def activate(workflow: Workflow) -> None:
             if active and not workflow.active:
                 await self._sync_triggers(workflow_id, workflow.latest_version, workflow.definition())
                 workflow.activate(version=workflow.latest_version)
             elif not active and workflow.active:
                 await self._sync_triggers(workflow_id, None, None)
                 workflow.deactivate()
-            await self._save(workflow)
-        return workflow_view(workflow)
+
+        return workflow_view(await self._change(workflow_id, activate))
 
     async def _sync_triggers(self, workflow_id: str, version: int | None, definition: dict[str, Any] | None) -> None:
         """The triggers service registers first (and may refuse, e.g. a webhook path already taken)."""

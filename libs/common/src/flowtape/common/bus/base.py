@@ -95,12 +95,29 @@ async def dispatch(raw: bytes, handlers: Handlers, queue: str, *, is_request: bo
     return Outcome("ack")
 
 
+class Consumer(ABC):
+    """A consumer started at run time (:meth:`Bus.consume`)."""
+
+    @abstractmethod
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop taking deliveries, let those in hand finish (up to ``timeout``), return the rest to the queue."""
+
+
 class Bus(ABC):
     """Publish, subscribe and request/reply between services."""
 
     @abstractmethod
     def subscribe(self, queue: QueueSpec, handlers: Handlers, *, prefetch: int = 32) -> None:
         """Consume ``queue`` (declared on start) with one handler per message type."""
+
+    @abstractmethod
+    async def declare(self, queue: QueueSpec) -> None:
+        """Make ``queue`` exist and receive its messages even while nobody consumes it (a bus that runs)."""
+
+    @abstractmethod
+    async def consume(self, queue: QueueSpec, handlers: Handlers, *, prefetch: int = 32) -> Consumer:
+        """Consume a declared ``queue`` from now until the returned :class:`Consumer` is stopped (a bus that
+        runs): how an engine replica takes up, and later hands over, one partition of the executions."""
 
     @abstractmethod
     def subscribe_raw(self, queue: QueueSpec, handler: RawHandler, *, prefetch: int = 16) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from flowtape.common.bus.base import Bus, Handlers, RawHandler, dispatch
+from flowtape.common.bus.base import Bus, Consumer, Handlers, RawHandler, dispatch
 from flowtape.common.errors import TimedOut
 from flowtape.common.messages.base import Message, Reply, RoutedMessage, decode
 from flowtape.common.topology import DEAD_LETTERS, QueueSpec, route_of
@@ -68,6 +68,19 @@ class _Queue:
     extra: set[tuple[str, str]] = field(default_factory=set)
 
 
+class _Workers(Consumer):
+    """The workers of one :meth:`MemoryBus.consume`. In process there is one engine, owning every partition
+    until it stops, so stopping just ends the workers (what they held is lost with the process anyway)."""
+
+    def __init__(self, workers: list[asyncio.Task[None]]) -> None:
+        self._workers = workers
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        for task in self._workers:
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+
+
 class MemoryBus(Bus):
     def __init__(self) -> None:
         self._queues: dict[str, _Queue] = {}
@@ -82,6 +95,15 @@ class MemoryBus(Bus):
         state.handlers.append((handlers, prefetch))
         if self._started:
             self._spawn(state, handlers, prefetch)
+
+    async def declare(self, queue: QueueSpec) -> None:
+        self._declare(queue)
+
+    async def consume(self, queue: QueueSpec, handlers: Handlers, *, prefetch: int = 32) -> Consumer:
+        state = self._declare(queue)
+        workers = [asyncio.create_task(self._consume(state, handlers)) for _ in range(prefetch)]
+        self._workers.extend(workers)
+        return _Workers(workers)
 
     def subscribe_raw(self, queue: QueueSpec, handler: RawHandler, *, prefetch: int = 16) -> None:
         state = self._declare(queue)

@@ -12,15 +12,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 from aiormq.exceptions import ChannelPreconditionFailed
 from faststream import AckPolicy
 from faststream.rabbit import Channel, ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
 from faststream.rabbit.annotations import RabbitMessage
 from prometheus_client import CollectorRegistry
 
-from flowtape.common.bus.base import Bus, BusMetrics, Handlers, RawHandler, dispatch
+from flowtape.common.bus.base import Bus, BusMetrics, Consumer, Handlers, RawHandler, dispatch
 from flowtape.common.errors import TimedOut, Unavailable
 from flowtape.common.messages.base import Message, Reply, RoutedMessage, decode
 from flowtape.common.topology import COMMANDS, DEAD_LETTER_QUEUE, DEAD_LETTERS, EVENTS, QueueSpec, route_of
@@ -53,6 +56,33 @@ def rabbit_queue(spec: QueueSpec) -> RabbitQueue:
     )
 
 
+class _ChannelConsumer(Consumer):
+    """A consumer started by :meth:`RabbitBus.consume`: stopping it cancels it, lets the deliveries in hand
+    finish, and closes its channel."""
+
+    def __init__(self, channel: AbstractChannel) -> None:
+        self._channel = channel
+        self._in_hand: set[asyncio.Task[None]] = set()
+        self.tag: str | None = None
+        self.queue: AbstractQueue | None = None
+
+    async def run(self, delivery: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(delivery)
+        self._in_hand.add(task)
+        try:
+            await task
+        finally:
+            self._in_hand.discard(task)
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        if self.queue is not None and self.tag is not None and not self._channel.is_closed:
+            await self.queue.cancel(self.tag)
+        if self._in_hand:
+            await asyncio.wait(list(self._in_hand), timeout=timeout)
+        if not self._channel.is_closed:
+            await self._channel.close()
+
+
 class RabbitBus(Bus):
     def __init__(self, url: str, *, service: str, registry: CollectorRegistry | None = None) -> None:
         # FastStream's Prometheus middleware labels replies by their unique reply-to queue (one new series per
@@ -65,6 +95,9 @@ class RabbitBus(Bus):
             logger=None,
         )
         self._service = service
+        self._url = url
+        #: the connection of :meth:`consume` consumers (partitions an engine replica owns for a while)
+        self._consumers: AbstractRobustConnection | None = None
         # Our own request/reply: FastStream's ``request`` holds a process-wide lock for each round trip (one
         # request in flight per process). One private reply queue per process and a map of waiting calls
         # let every request fly at once.
@@ -95,52 +128,11 @@ class RabbitBus(Bus):
         return self._broker
 
     def subscribe(self, queue: QueueSpec, handlers: Handlers, *, prefetch: int = 32) -> None:
-        broker = self._broker
-        name = queue.name
-        limit = queue.delivery_limit
-
         async def on_message() -> None:
             message = self._current()
-            raw = message.raw_message
-            body = message.body
-            if queue.routed:
-                body = RoutedMessage(
-                    exchange=raw.exchange or "",
-                    routing_key=raw.routing_key or "",
-                    payload=body.decode(errors="replace"),
-                    content_type=raw.content_type,
-                    source_message_id=raw.message_id,
-                ).encode()
-            outcome = await dispatch(body, handlers, name, is_request=bool(raw.reply_to))
-            if outcome.reply is not None and raw.reply_to:
-                await broker.publish(
-                    outcome.reply.encode(),
-                    routing_key=raw.reply_to,
-                    correlation_id=raw.correlation_id,
-                    content_type="application/json",
-                )
-            if outcome.action == "ack":
-                await message.ack()
-            elif outcome.action == "dead_letter":
-                await self._dead_letter(name, message.body, outcome.reason)
-                await message.ack()
-            else:
-                deliveries = int(str((raw.headers or {}).get("x-delivery-count") or 0)) + 1
-                if (queue.broadcast or not queue.quorum) and raw.redelivered:
-                    await self._dead_letter(name, message.body, f"retry failed: {outcome.reason}")
-                    await message.ack()
-                    return
-                if deliveries >= limit:
-                    # RabbitMQ itself would allow one more delivery (it counts returns, not deliveries): its
-                    # limit stays a backstop, and this way the reason travels with the dead letter.
-                    await self._dead_letter(name, message.body, f"delivery_limit: {outcome.reason}")
-                    await message.ack()
-                    return
-                log.warning("retrying a message on %s (%d/%d): %s", name, deliveries, limit, outcome.reason)
-                await asyncio.sleep(min(0.1 * 2**deliveries, 2.0))
-                await message.nack(requeue=True)
+            await self._deliver(queue, handlers, message.raw_message, message.ack, message.nack)
 
-        subscriber = broker.subscriber(
+        subscriber = self._broker.subscriber(
             rabbit_queue(queue),
             EXCHANGES[queue.exchange],
             ack_policy=AckPolicy.MANUAL,
@@ -148,6 +140,75 @@ class RabbitBus(Bus):
             channel=Channel(prefetch_count=prefetch),
         )
         subscriber(on_message)
+
+    async def _deliver(
+        self,
+        queue: QueueSpec,
+        handlers: Handlers,
+        raw: AbstractIncomingMessage,
+        ack: Callable[[], Awaitable[None]],
+        nack: Callable[..., Awaitable[None]],
+    ) -> None:
+        """Handle one delivery and settle it: reply, then ack, dead-letter with the reason, or requeue."""
+        name = queue.name
+        body = raw.body
+        if queue.routed:
+            body = RoutedMessage(
+                exchange=raw.exchange or "",
+                routing_key=raw.routing_key or "",
+                payload=body.decode(errors="replace"),
+                content_type=raw.content_type,
+                source_message_id=raw.message_id,
+            ).encode()
+        outcome = await dispatch(body, handlers, name, is_request=bool(raw.reply_to))
+        if outcome.reply is not None and raw.reply_to:
+            await self._broker.publish(
+                outcome.reply.encode(),
+                routing_key=raw.reply_to,
+                correlation_id=raw.correlation_id,
+                content_type="application/json",
+            )
+        if outcome.action == "ack":
+            await ack()
+        elif outcome.action == "dead_letter":
+            await self._dead_letter(name, raw.body, outcome.reason)
+            await ack()
+        else:
+            deliveries = int(str((raw.headers or {}).get("x-delivery-count") or 0)) + 1
+            if (queue.broadcast or not queue.quorum) and raw.redelivered:
+                await self._dead_letter(name, raw.body, f"retry failed: {outcome.reason}")
+                await ack()
+                return
+            if deliveries >= queue.delivery_limit:
+                # RabbitMQ itself would allow one more delivery (it counts returns, not deliveries): its
+                # limit stays a backstop, and this way the reason travels with the dead letter.
+                await self._dead_letter(name, raw.body, f"delivery_limit: {outcome.reason}")
+                await ack()
+                return
+            log.warning("retrying a message on %s (%d/%d): %s", name, deliveries, queue.delivery_limit, outcome.reason)
+            await asyncio.sleep(min(0.1 * 2**deliveries, 2.0))
+            await nack(requeue=True)
+
+    async def declare(self, queue: QueueSpec) -> None:
+        declared = await self._broker.declare_queue(rabbit_queue(queue))
+        await declared.bind(queue.exchange, routing_key=queue.binding)
+
+    async def consume(self, queue: QueueSpec, handlers: Handlers, *, prefetch: int = 32) -> Consumer:
+        """Consume ``queue`` on a channel of its own until the returned consumer is stopped; closing that
+        channel hands every message it had not settled back to the queue, for the next consumer."""
+        if self._consumers is None:
+            self._consumers = await aio_pika.connect_robust(self._url, client_properties={"app_id": self._service})
+        channel = await self._consumers.channel()
+        await channel.set_qos(prefetch_count=prefetch)
+        declared = await channel.declare_queue(queue.name, passive=True)
+        consumer = _ChannelConsumer(channel)
+
+        async def on_message(raw: AbstractIncomingMessage) -> None:
+            await consumer.run(self._deliver(queue, handlers, raw, raw.ack, raw.nack))
+
+        consumer.tag = await declared.consume(on_message)
+        consumer.queue = declared
+        return consumer
 
     def subscribe_raw(self, queue: QueueSpec, handler: RawHandler, *, prefetch: int = 16) -> None:
         name = queue.name
@@ -209,6 +270,9 @@ class RabbitBus(Bus):
             ) from exc
 
     async def stop(self) -> None:
+        if self._consumers is not None:
+            await self._consumers.close()
+            self._consumers = None
         await self._broker.stop()
 
     async def ping(self) -> bool:

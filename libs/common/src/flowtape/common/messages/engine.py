@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
-from uuid import UUID
+from uuid import UUID, uuid4, uuid5
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from flowtape.common.messages.base import JsonItems, Message
 
 ExecutionStatus = Literal["running", "waiting", "succeeded", "failed", "cancelled"]
+#: the namespace of execution ids derived from idempotency keys (a schedule's fire key, a message's id)
+_START_KEYS = UUID("6f7c1b9e-53f4-4b0e-9a55-3c2f7f4b8d21")
 
 
 class CreateWorkflow(Message):
@@ -71,8 +73,17 @@ class StartExecution(Message):
     #: a second StartExecution with the same key returns the first one's execution instead of starting anew
     idempotency_key: str | None = Field(default=None, max_length=300)
     #: the id the new execution takes (a UUID the caller chose, so that a caller who stops waiting can still name
-    #: the run); starting an id that exists already answers with that execution, like an idempotency key
+    #: the run); starting an id that exists already answers with that execution, like an idempotency key. When
+    #: the sender gives none it is derived from ``idempotency_key`` (or drawn at random): it names the partition,
+    #: and so the engine replica, that decides the run
     execution_id: UUID | None = None
+
+    @model_validator(mode="after")
+    def _choose_id(self) -> StartExecution:
+        if self.execution_id is None:
+            chosen = uuid5(_START_KEYS, self.idempotency_key) if self.idempotency_key else uuid4()
+            object.__setattr__(self, "execution_id", chosen)
+        return self
 
 
 class GetExecution(Message):
@@ -109,6 +120,13 @@ class ExecutionFinished(Message):
     error: str | None = None
 
 
+class WorkflowChanged(Message):
+    """Engine → every engine replica: a workflow got a new version or state; drop what memory holds of it."""
+
+    type_name = "engine.WorkflowChanged.v1"
+    workflow_id: str
+
+
 class SyncWorkflowTriggers(Message):
     """Engine → triggers, before it records an activation change: register (or, with ``definition`` None,
     remove) the triggers of a workflow version. Answered with an error (e.g. Conflict on a webhook path that
@@ -141,6 +159,8 @@ class RetryExecution(Message):
     type_name = "engine.RetryExecution.v1"
     kind = "command"
     execution_id: str
+    #: the new execution's id (it names the partition that decides the fork)
+    fork_id: UUID = Field(default_factory=uuid4)
 
 
 class ReplayExecution(Message):
@@ -152,6 +172,8 @@ class ReplayExecution(Message):
     from_node: str
     workflow_version: Literal["original", "latest"] | int = "original"
     input: JsonItems | None = None
+    #: the new execution's id (it names the partition that decides the fork)
+    fork_id: UUID = Field(default_factory=uuid4)
 
 
 class ReplayCheck(Message):

@@ -13,7 +13,7 @@ outcome is recorded, so a node must not transform secrets into its output (hashi
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
@@ -154,12 +154,29 @@ class NodeType(Generic[P]):
         }
 
 
+class _NodesInScope(Mapping[str, dict[str, list[Item]]]):
+    """``nodes["<id>"].output`` in expressions, built on access: a node late in a long chain does not copy
+    every earlier node's output into its scope."""
+
+    def __init__(self, outputs: Mapping[str, list[Item]]) -> None:
+        self._outputs = outputs
+
+    def __getitem__(self, node_id: str) -> dict[str, list[Item]]:
+        return {"output": self._outputs[node_id]}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._outputs)
+
+    def __len__(self) -> int:
+        return len(self._outputs)
+
+
 def _scope(ctx: NodeContext, items: list[Item], item: Item | None) -> dict[str, Any]:
     scope: dict[str, Any] = {
         "item": item if item is not None else (items[0] if items else {}),
         "items": items,
         "trigger": ctx.trigger,
-        "nodes": {node: {"output": out} for node, out in ctx.node_outputs.items()},
+        "nodes": _NodesInScope(ctx.node_outputs),
         "execution": {
             "id": ctx.execution_id,
             "workflow_id": ctx.workflow_id,

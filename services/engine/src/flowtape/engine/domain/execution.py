@@ -133,6 +133,33 @@ class Execution(Aggregate):
         run.scheduled_at = self.modified_on
         run.started_at = None
 
+    @event("NodeEvaluated")
+    def evaluate_node(
+        self, node_id: str, input_from: list[list[str]] | None, input: Items | None, ports: dict[str, Items]
+    ) -> None:
+        """A node the engine ran inline, in one event: its input is ``input``, or when that is None the items
+        the ``[node, port]`` pairs of ``input_from`` held (the trigger's items when there are none), so the
+        log does not hold each chain's items twice."""
+        run = self.nodes[node_id]
+        run.input = input if input is not None else self._input_from(input_from or [])
+        run.status = "succeeded"
+        run.attempts = 1
+        run.ports = ports
+        run.error = None
+        run.dispatched = False
+        run.scheduled_at = run.started_at = run.finished_at = self.modified_on
+        self._finished_node(node_id)
+
+    def _input_from(self, sources: list[list[str]]) -> Items:
+        if not sources:
+            return list(self.trigger)
+        items: Items = []
+        for source, port in sources:
+            feeding = self.nodes[source]
+            if feeding.status == "succeeded":
+                items.extend(feeding.ports.get(port, []))
+        return items
+
     @event("NodeStarted")
     def start_node(self, node_id: str, attempt: int, started_at: datetime) -> None:
         run = self.nodes[node_id]

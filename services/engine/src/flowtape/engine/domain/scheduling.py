@@ -45,7 +45,7 @@ def node_input(
     return items
 
 
-def decide(
+def ready_nodes(
     graph: WorkflowGraph,
     nodes: Mapping[str, NodeRun],
     trigger: Items,

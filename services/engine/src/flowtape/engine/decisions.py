@@ -1,0 +1,235 @@
+"""The decision unit of work: lock, load, decide, save, then hand the commands to the outbox and arm timers.
+
+Every command that moves a run forward is one call of :meth:`Decisions.apply` (or :meth:`Decisions.begin` for a
+new run), so the sequence exists once. This process decides only the executions it owns (see
+:mod:`flowtape.engine.partitions`): their aggregates stay in memory between decisions, and a save that fails
+drops the cached aggregate, because it then holds events the log does not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError
+
+from flowtape.common import logs
+from flowtape.common.errors import NotFound
+from flowtape.common.limits import DEFAULT_LIMITS, Limits
+from flowtape.common.messages.base import Message
+from flowtape.common.nodes.sdk import NodeType
+from flowtape.engine.domain.decider import (
+    Circumstances,
+    Continue,
+    Decision,
+    Happened,
+    Started,
+    TimerFired,
+    decide,
+)
+from flowtape.engine.domain.execution import Execution
+from flowtape.engine.domain.graph import WorkflowGraph
+from flowtape.engine.integration import cancel_tasks, finished_notice, node_task
+from flowtape.engine.metrics import EngineMetrics
+from flowtape.engine.outbox import Outbox
+from flowtape.engine.store import ExecutionLog, LogWriter
+from flowtape.engine.timers import Timers
+from flowtape.engine.workflows import Workflows, parse_id
+
+log = logging.getLogger("flowtape.engine")
+
+Clock = Callable[[], datetime]
+FINISHED_CACHE = 512
+
+
+class Decisions:
+    def __init__(
+        self,
+        *,
+        store: ExecutionLog,
+        writer: LogWriter,
+        workflows: Workflows,
+        outbox: Outbox,
+        clock: Clock,
+        inline: dict[str, NodeType[Any]],
+        metrics: EngineMetrics | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self._store = store
+        self._writer = writer
+        self._workflows = workflows
+        self._outbox = outbox
+        self._clock = clock
+        self._inline = inline
+        self._metrics = metrics or EngineMetrics()
+        self._limits = limits
+        self._rand = rand
+        self._timers = Timers(clock)
+        self._live: dict[str, Execution] = {}
+        self._finished: OrderedDict[str, Execution] = OrderedDict()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._continuing: set[asyncio.Task[Any]] = set()
+
+    # -- deciding ----------------------------------------------------------------------------------------
+
+    async def begin(self, execution: Execution, graph: WorkflowGraph) -> Execution:
+        """Save a new execution (started or forked) with its first decision."""
+        execution_id = str(execution.id)
+        logs.execution_id.set(execution_id)
+        self._metrics.executions_started.inc()
+        async with self.lock(execution_id):
+            self._live[execution_id] = execution
+            decision = decide(execution, graph, Started(), self._circumstances())
+            await self._commit(execution, graph, decision)
+        return execution
+
+    async def apply(self, execution_id: str, happened: Happened) -> Execution:
+        """Decide what ``happened`` means for a run and record it; returns the run as it now stands."""
+        logs.execution_id.set(execution_id)
+        async with self.lock(execution_id):
+            execution = await self.load(execution_id)
+            graph = await self._graph(execution)
+            decision = decide(execution, graph, happened, self._circumstances())
+            if decision.ignored:
+                log.info(
+                    "ignored %s for execution %s: nothing left to do with it", type(happened).__name__, execution_id
+                )
+                return execution
+            await self._commit(execution, graph, decision)
+        return execution
+
+    async def resume(self, execution_id: str) -> bool:
+        """Continue an unfinished run from its log (after a crash, or on taking over its partition): re-arm its
+        timers, dispatch its in-flight tasks again with their recorded attempt (so the same idempotency keys),
+        and decide what the log allows. False when it had finished."""
+        async with self.lock(execution_id):
+            execution = await self.load(execution_id)
+            if execution.finished:
+                return False
+            graph = await self._graph(execution)
+            in_flight = execution.in_flight()
+            decision = decide(execution, graph, Continue(), self._circumstances())
+            decision.dispatch[:0] = [node_id for node_id in in_flight if node_id not in decision.dispatch]
+            await self._commit(execution, graph, decision)
+        return True
+
+    def _circumstances(self) -> Circumstances:
+        return Circumstances(now=self._clock(), inline=self._inline, jitter=self._rand(), limits=self._limits)
+
+    async def _commit(self, execution: Execution, graph: WorkflowGraph, decision: Decision) -> None:
+        execution_id = str(execution.id)
+        if execution.pending_events:
+            try:
+                await self._writer.save(execution)
+            except Exception:
+                self.forget(execution_id)
+                raise
+        messages: list[Message] = [node_task(execution, graph, node_id) for node_id in decision.dispatch]
+        if decision.cancel_tasks:
+            messages.append(cancel_tasks(execution))
+        if execution.finished:
+            self._metrics.executions_finished.labels(execution.status).inc()
+            self._timers.cancel_all(execution_id)
+            self._retire(execution_id, execution)
+            messages.append(finished_notice(execution))
+        else:
+            self._arm_timers(execution)
+        self._outbox.put(messages)
+        if decision.more:
+            task = asyncio.create_task(self._continue(execution_id))
+            self._continuing.add(task)
+            task.add_done_callback(self._continuing.discard)
+
+    async def _continue(self, execution_id: str) -> None:
+        try:
+            await self.apply(execution_id, Continue())
+        except Exception:
+            log.exception("continuing execution %s failed; it resumes from its log on recovery", execution_id)
+
+    def _arm_timers(self, execution: Execution) -> None:
+        execution_id = str(execution.id)
+        for node_id, run in execution.nodes.items():
+            if run.status == "waiting" and run.resume_at is not None:
+                self._arm(execution_id, f"wake:{node_id}", run.resume_at, TimerFired("wake", node_id))
+            elif run.status == "retrying" and run.retry_at is not None:
+                self._arm(execution_id, f"retry:{node_id}", run.retry_at, TimerFired("retry", node_id))
+        if execution.deadline is not None:
+            self._arm(execution_id, "deadline", execution.deadline, TimerFired("deadline"))
+
+    def _arm(self, execution_id: str, key: str, at: datetime, timer: TimerFired) -> None:
+        self._timers.arm((execution_id, key), at, partial(self._fire, execution_id, timer))
+
+    async def _fire(self, execution_id: str, timer: TimerFired) -> None:
+        try:
+            await self.apply(execution_id, timer)
+        except Exception:
+            log.exception("a %s timer of execution %s failed; it is armed again on recovery", timer.kind, execution_id)
+
+    # -- memory --------------------------------------------------------------------------------------------
+
+    def lock(self, execution_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(execution_id, asyncio.Lock())
+
+    def deciding(self, execution_id: str) -> asyncio.Lock | None:
+        """The lock of a decision in progress on this execution, if one is."""
+        held = self._locks.get(execution_id)
+        return held if held is not None and held.locked() else None
+
+    async def _graph(self, execution: Execution) -> WorkflowGraph:
+        return await self._workflows.graph(execution.workflow_id, execution.workflow_version)
+
+    def cached(self, execution_id: str) -> Execution | None:
+        return self._live.get(execution_id) or self._finished.get(execution_id)
+
+    async def load(self, execution_id: str) -> Execution:
+        """The run as this owner last decided it, or from the log."""
+        cached = self.cached(execution_id)
+        if cached is not None:
+            return cached
+        execution = await self.read(execution_id)
+        if not execution.finished:
+            self._live[execution_id] = execution
+        return execution
+
+    async def read(self, execution_id: str, version: int | None = None) -> Execution:
+        """The run from the log (at ``version``, the state after that event), bypassing any cache."""
+        try:
+            execution: Execution = await asyncio.to_thread(
+                self._store.repository.get, parse_id(execution_id, "execution"), version=version
+            )
+        except AggregateNotFoundError:
+            raise NotFound(f"execution {execution_id} does not exist") from None
+        return execution
+
+    def forget(self, execution_id: str) -> None:
+        self._live.pop(execution_id, None)
+        self._finished.pop(execution_id, None)
+
+    def forget_all(self, execution_ids: Iterable[str]) -> None:
+        """Another replica decides these now: drop what memory holds of them, timers included."""
+        for execution_id in execution_ids:
+            self.forget(execution_id)
+            self._timers.cancel_all(execution_id)
+
+    def live(self) -> dict[str, Execution]:
+        return dict(self._live)
+
+    def _retire(self, execution_id: str, execution: Execution) -> None:
+        self._live.pop(execution_id, None)
+        self._locks.pop(execution_id, None)
+        self._finished[execution_id] = execution
+        while len(self._finished) > FINISHED_CACHE:
+            self._finished.popitem(last=False)
+
+    async def stop(self) -> None:
+        self._timers.stop()
+        for task in list(self._continuing):
+            task.cancel()
+        await asyncio.gather(*self._continuing, return_exceptions=True)

@@ -1,0 +1,97 @@
+"""Questions about executions: one run now or after event k (time travel), its log, lists, the replay check.
+
+Any replica answers them. A run this replica decides is answered from memory once no decision on it is in
+flight, so a caller sees its own writes; any other run is read from the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from flowtape.common.errors import NotFound
+from flowtape.common.messages import engine as msg
+from flowtape.common.nodes.sdk import NodeType
+from flowtape.engine.decisions import Decisions
+from flowtape.engine.projections import Projections
+from flowtape.engine.replay_check import differences, redrive
+from flowtape.engine.store import ExecutionLog, LogWriter
+from flowtape.engine.views import event_view, execution_view
+from flowtape.engine.workflows import Workflows, parse_id
+
+
+class ExecutionQueries:
+    def __init__(
+        self,
+        *,
+        store: ExecutionLog,
+        writer: LogWriter,
+        decisions: Decisions,
+        workflows: Workflows,
+        projections: Projections,
+        inline: dict[str, NodeType[Any]],
+    ) -> None:
+        self._store = store
+        self._writer = writer
+        self._decisions = decisions
+        self._workflows = workflows
+        self._projections = projections
+        self._inline = inline
+
+    async def get(self, execution_id: str, at: int | None) -> dict[str, Any]:
+        if at is not None:
+            past = await self._decisions.read(execution_id, version=at)
+            if past.version < at:
+                raise NotFound(f"execution {execution_id} has {past.version} events; there is no event {at}")
+            return execution_view(past)
+        await self._writer.projected()
+        children = await self._projections.children_of(execution_id)
+        deciding = self._decisions.deciding(execution_id)
+        if deciding is not None:
+            # a decision is being saved: answer with what the log holds, not with what it may never hold
+            async with deciding:
+                pass
+        # no await between here and the view for a run held in memory: no decision can interleave
+        execution = self._decisions.cached(execution_id) or await self._decisions.read(execution_id)
+        return execution_view(execution, children=children)
+
+    async def events(self, execution_id: str, after: int) -> dict[str, Any]:
+        events = await asyncio.to_thread(
+            lambda: list(self._store.events.get(parse_id(execution_id, "execution"), gt=after or None))
+        )
+        if not events and after == 0:
+            raise NotFound(f"execution {execution_id} does not exist")
+        return {"items": [event_view(event) for event in events]}
+
+    def _recorded_events(self, execution_id: str) -> list[Any]:
+        return list(self._store.events.get(parse_id(execution_id, "execution")))
+
+    async def summaries(self, query: msg.ListExecutions) -> dict[str, Any]:
+        await self._writer.projected()
+        return await self._projections.list_executions(
+            workflow_id=query.workflow_id, status=query.status, limit=query.limit, cursor=query.cursor
+        )
+
+    async def replay_check(self, query: msg.ReplayCheck) -> dict[str, Any]:
+        workflow = await self._workflows.load(query.workflow_id)
+        if not 1 <= query.version <= workflow.latest_version:
+            raise NotFound(f"workflow {query.workflow_id} has no version {query.version}")
+        graph = await self._workflows.graph(query.workflow_id, query.version, workflow)
+        await self._writer.projected()
+        ids = await self._projections.finished_executions(query.workflow_id, query.since, query.limit)
+        differing = []
+        for execution_id in ids:
+            recorded = await self._decisions.read(execution_id)
+            log = await asyncio.to_thread(self._recorded_events, execution_id)
+            found = differences(recorded, redrive(graph, recorded, log, self._inline))
+            if found:
+                differing.append(
+                    {"execution_id": execution_id, "recorded_version": recorded.workflow_version, "differences": found}
+                )
+        return {
+            "workflow_id": query.workflow_id,
+            "version": query.version,
+            "checked": len(ids),
+            "differing": len(differing),
+            "executions": differing,
+        }
