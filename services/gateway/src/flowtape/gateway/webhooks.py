@@ -88,7 +88,7 @@ class WebhookRequest:
         if not content_type or "json" in content_type:
             try:
                 value = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):  # the gateway refuses deep JSON before this; text it is
                 value = None
             if isinstance(value, dict):
                 return [value]
