@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from flowtape.common.limits import StoredText
 from flowtape.common.messages.base import JsonItems, Message
 
 ExecutionStatus = Literal["running", "waiting", "succeeded", "failed", "cancelled"]
@@ -68,7 +69,7 @@ class StartExecution(Message):
     input: JsonItems = Field(default_factory=list)
     trigger: dict[str, Any] = Field(default_factory=dict)
     #: a second StartExecution with the same key returns the first one's execution instead of starting anew
-    idempotency_key: str | None = Field(default=None, max_length=300)
+    idempotency_key: StoredText | None = Field(default=None, max_length=300)
 
 
 class GetExecution(Message):
