@@ -144,3 +144,4 @@ def test_how_a_finished_run_answers() -> None:
     assert (responded.status, responded.raw, responded.headers) == (201, True, {"Content-Type": "text/html"})
     failed = finished_answer(route, {"id": "e-9", "status": "failed", "error": "boom", "failed_node": "x", "nodes": {}})
     assert failed.status == 500 and failed.body["error"]["details"] == {"execution_id": "e-9", "failed_node": "x"}
+    assert "boom" not in failed.body["error"]["message"]  # a node's error stays in the execution
