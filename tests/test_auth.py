@@ -280,7 +280,7 @@ def test_the_last_admin_cannot_be_disabled_or_demoted(api: httpx.Client, platfor
     assert api.get("/api/v1/auth/me").json()["role"] == "admin"
 
 
-def test_login_is_rate_limited_per_account_and_per_address(
+def test_login_is_rate_limited_per_account_and_address_and_per_address(
     api: httpx.Client, anonymous: httpx.Client, platform: Platform
 ) -> None:
     user = make_user(api, platform, "viewer")
@@ -292,12 +292,16 @@ def test_login_is_rate_limited_per_account_and_per_address(
             headers={"X-Forwarded-For": address},
         )
 
-    # per account: five failures from five addresses, then even the right password waits
+    # one address guessing one account: five failures, then every further attempt waits (longer each time)
     for i in range(5):
-        assert attempt(user.email, f"wrong-{i}-password", f"198.51.100.{i + 1}").status_code == 401
-    locked = attempt(user.email, user.password, "198.51.100.77")
-    assert locked.status_code == 429 and locked.json()["error"]["code"] == "rate_limited"
-    assert 0 < int(locked.headers["retry-after"]) <= 300
+        assert attempt(user.email, f"wrong-{i}-password", "198.51.100.1").status_code == 401
+    slowed = attempt(user.email, "wrong-5-password", "198.51.100.1")
+    assert slowed.status_code == 429 and slowed.json()["error"]["code"] == "rate_limited"
+    assert 0 < int(slowed.headers["retry-after"]) <= 900
+    # failures from five other addresses lock nobody out: the owner's right password works from their own
+    for i in range(5):
+        assert attempt(user.email, f"wrong-{i}-password", f"198.51.100.{i + 2}").status_code == 401
+    assert attempt(user.email, user.password, "198.51.100.77").status_code == 200
 
     # per address: twenty failures on different accounts, then that address waits; another does not
     for i in range(20):

@@ -48,6 +48,18 @@ class Harness:
         self.url = url
         self.keys: msg.PublicKeySet | None = None
 
+    def with_settings(self, **changes: Any) -> AuthService:
+        """Another AuthService on the same store, bus and clock, with some settings changed."""
+        settings = self.auth._settings.model_copy(update=changes)
+        return AuthService(
+            store=self.auth._store,
+            settings=settings,
+            vault=self.auth._vault,
+            passwords=self.auth._passwords,
+            bus=self.auth._bus,
+            clock=self.clock,
+        )
+
     def seal(self, password: str) -> str:
         from flowtape.gateway.security import seal
 
@@ -97,7 +109,12 @@ async def harness(request: pytest.FixtureRequest, tmp_path: Path, passwords: Pas
     await bus.start()
     clock = Clock()
     settings = AuthSettings(
-        token_ttl_seconds=600, login_failures_per_account=3, login_failures_per_address=5, login_window_seconds=60
+        token_ttl_seconds=600,
+        login_free_attempts=3,
+        login_max_delay_seconds=30,
+        login_failures_per_account=3,
+        login_failures_per_address=5,
+        login_window_seconds=60,
     )
     auth = AuthService(
         store=store,

@@ -97,6 +97,70 @@ async def test_failed_logins_are_throttled_per_account_and_per_address(harness: 
     await harness.auth.login("boss@example.com", harness.seal(PASSWORD), "10.2.0.2")
 
 
+async def test_a_guesser_at_one_address_waits_ever_longer_while_the_owner_signs_in_from_theirs(
+    harness: Harness,
+) -> None:
+    """OWASP's throttling: failures slow the account down only for the address they came from."""
+    await admin(harness)
+    auth = harness.with_settings(login_failures_per_address=100, login_failures_per_account=100)
+    attacker, owner = "198.51.100.66", "10.0.0.1"
+    waits = []
+    for _ in range(8):
+        for _ in range(3):  # the harness lets 3 failures pass free per account and address
+            try:
+                await auth.login("boss@example.com", harness.seal("a guess"), attacker)
+            except Unauthorized:
+                continue
+            except RateLimited as limited:
+                waits.append(limited.details["retry_after"])
+                break
+        harness.clock.advance(waits[-1] if waits else 0)
+    assert waits[:4] == [1, 2, 4, 8] and waits[-1] <= 30, f"the delay doubles up to its ceiling: {waits}"
+    with pytest.raises(Unauthorized):  # its wait is over: one more guess is checked
+        await auth.login("boss@example.com", harness.seal("a guess"), attacker)
+    # the right password from the owner's address is checked at once, attacker or not
+    granted = await auth.login("boss@example.com", harness.seal(PASSWORD), owner)
+    assert granted.access_token
+    # and the attacker's next guess waits again: the owner's success forgave only the owner's address
+    with pytest.raises(RateLimited):
+        await auth.login("boss@example.com", harness.seal("a guess"), attacker)
+
+
+async def test_a_success_forgives_only_its_own_address(harness: Harness) -> None:
+    await admin(harness)
+    auth = harness.with_settings(login_failures_per_address=100, login_failures_per_account=100)
+    for address in ("10.0.0.1", "10.0.0.2"):
+        for _ in range(3):
+            with pytest.raises(Unauthorized):
+                await auth.login("boss@example.com", harness.seal("typo typo"), address)
+    with pytest.raises(RateLimited) as limited:
+        await auth.login("boss@example.com", harness.seal(PASSWORD), "10.0.0.1")
+    assert limited.value.details == {"retry_after": 1}
+    harness.clock.advance(1)
+    await auth.login("boss@example.com", harness.seal(PASSWORD), "10.0.0.1")
+    for _ in range(3):  # counting starts again there: typos are checked, not delayed
+        with pytest.raises(Unauthorized):
+            await auth.login("boss@example.com", harness.seal("typo typo"), "10.0.0.1")
+    with pytest.raises(Unauthorized):  # the other address waited its second out; its count goes on
+        await auth.login("boss@example.com", harness.seal("typo typo"), "10.0.0.2")
+    with pytest.raises(RateLimited) as other:
+        await auth.login("boss@example.com", harness.seal("typo typo"), "10.0.0.2")
+    assert other.value.details == {"retry_after": 2}
+
+
+async def test_under_a_distributed_attack_only_known_addresses_may_try(harness: Harness) -> None:
+    await admin(harness)
+    await harness.auth.login("boss@example.com", harness.seal(PASSWORD), "10.0.0.1")  # the owner's usual place
+    for i in range(3):  # the harness's per-account ceiling: 3 failures a minute, from anywhere
+        with pytest.raises(Unauthorized):
+            await harness.auth.login("boss@example.com", harness.seal("a guess"), f"203.0.113.{i}")
+    with pytest.raises(RateLimited):  # an address the account never signed in from waits
+        await harness.auth.login("boss@example.com", harness.seal(PASSWORD), "192.0.2.200")
+    await harness.auth.login("boss@example.com", harness.seal(PASSWORD), "10.0.0.1")
+    harness.clock.advance(61)
+    await harness.auth.login("boss@example.com", harness.seal(PASSWORD), "192.0.2.200")
+
+
 async def test_a_stale_or_foreign_seal_is_refused(harness: Harness) -> None:
     await admin(harness)
     sealed = harness.seal(PASSWORD)

@@ -43,7 +43,7 @@ def up(
     console.print(
         f"[bold]Flowtape[/] embedded, data in {settings.data_dir.resolve()}, API on http://{host}:{port}/api/v1"
     )
-    uvicorn.run(embedded_app(settings), host=host, port=port, log_config=None, access_log=False)
+    uvicorn.run(embedded_app(settings), host=host, port=port, log_config=None, access_log=False, server_header=False)
 
 
 @app.command()
@@ -62,7 +62,14 @@ def serve(
     settings = Settings()
     configure_logging(service, settings.log_level, settings.log_format)
     port = settings.port_for(service)  # type: ignore[arg-type]
-    uvicorn.run(service_app(service, settings), host=settings.host, port=port, log_config=None, access_log=False)  # type: ignore[arg-type]
+    uvicorn.run(
+        service_app(service, settings),  # type: ignore[arg-type]
+        host=settings.host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        server_header=False,  # no banner naming the server and its version
+    )
 
 
 def _client(url: str | None) -> ApiClient:

@@ -14,6 +14,7 @@ from typing import Protocol
 from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry
 
+from flowtape.common.api_docs import docs_router
 from flowtape.common.bus import Bus
 from flowtape.common.ops import Check, ops_router
 
@@ -69,7 +70,7 @@ def build_app(bus: Bus, runtimes: Sequence[Runtime], registry: CollectorRegistry
         title=title,
         lifespan=lifespan,
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        docs_url=None,  # served by docs_router: without a CDN, without inline script
         redoc_url=None,
     )
 
@@ -80,6 +81,7 @@ def build_app(bus: Bus, runtimes: Sequence[Runtime], registry: CollectorRegistry
         return merged
 
     app.include_router(ops_router(registry, checks))
+    app.include_router(docs_router(title))
     for runtime in runtimes:
         runtime.configure(app)
         for router in runtime.routers():

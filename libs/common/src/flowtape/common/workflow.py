@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from flowtape.common.limits import StoredText
+
 
 class RetryPolicy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -21,7 +23,7 @@ class NodeSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.\-]+$")
-    type: str = Field(min_length=1)
+    type: StoredText = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
     retry: RetryPolicy | None = None
     timeout_seconds: float | None = Field(default=None, gt=0)
@@ -38,7 +40,7 @@ class EdgeSpec(BaseModel):
 class WorkflowDefinition(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: StoredText = Field(min_length=1, max_length=200)
     nodes: list[NodeSpec] = Field(min_length=1)
     edges: list[EdgeSpec] = Field(default_factory=list)
     settings: dict[str, Any] = Field(default_factory=dict)

@@ -14,7 +14,7 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -96,10 +96,14 @@ class AuthService:
         self._metrics = metrics or AuthMetrics()
         self._hashing = asyncio.Semaphore(settings.hashing_concurrency)
         self._private: dict[str, ECKey] = {}
-        self._limits = throttling.LoginLimits(
-            per_account=settings.login_failures_per_account,
+        self._throttling = throttling.LoginPolicy(
+            free_attempts=settings.login_free_attempts,
+            max_delay=timedelta(seconds=settings.login_max_delay_seconds),
+            memory=timedelta(seconds=settings.login_memory_seconds),
             per_address=settings.login_failures_per_address,
+            per_account=settings.login_failures_per_account,
             window=timedelta(seconds=settings.login_window_seconds),
+            known_for=timedelta(days=settings.login_known_address_days),
         )
 
     @property
@@ -216,9 +220,9 @@ class AuthService:
 
     async def login(self, email: str, sealed_password: str, client_address: str | None) -> msg.TokenGranted:
         now = self._clock()
-        account = _throttle_key(email.strip().lower())
+        subjects = _ThrottleSubjects.of(email, client_address)
         async with self._store.reading() as tx:
-            await self._check_throttle(tx, account, client_address, now)
+            await self._check_throttle(tx, subjects, now)
             password = await self._unseal(tx, sealed_password)
             user = await tx.user_by_email(email.strip().lower())
         async with self._hashing:
@@ -226,12 +230,16 @@ class AuthService:
         rehash = matches and user is not None and self._passwords.needs_rehash(user.password_hash)
         if not matches or user is None or user.disabled:
             reason = "unknown_account" if user is None else "disabled" if matches else "wrong_password"
-            await self._login_failed(user, account, client_address, reason, now)
+            await self._login_failed(user, subjects, client_address, reason, now)
             raise Unauthorized("this account is disabled" if reason == "disabled" else _WRONG)
         new_hash = await self._hash(password) if rehash else None
         async with self._store.transaction() as tx:
             keys = await tx.keys()
-            await tx.clear_login_failures("account", account)
+            # the failures of this address are forgiven; those of others still count against the account
+            await tx.clear_login_failures("pair", subjects.pair)
+            if subjects.address is not None:
+                await tx.remember_address(subjects.account, subjects.address, now)
+            await tx.forget_addresses(now - self._throttling.known_for)
             if new_hash is not None:
                 await tx.update_user(user.id, password_hash=new_hash)
             await tx.append_audit(
@@ -255,36 +263,32 @@ class AuthService:
         self._metrics.logins.labels("ok").inc()
         return msg.TokenGranted(access_token=token, expires_in=int(self._ttl.total_seconds()))
 
-    async def _check_throttle(self, tx: AuthTx, account: str, address: str | None, now: datetime) -> None:
-        address = _throttle_key(address) if address else None
-        since = now - self._limits.window
-        waits = [
-            throttling.retry_after(
-                await tx.login_failures("account", account, since), self._limits.per_account, self._limits.window, now
-            )
-        ]
-        if address:
-            waits.append(
-                throttling.retry_after(
-                    await tx.login_failures("address", address, since),
-                    self._limits.per_address,
-                    self._limits.window,
-                    now,
-                )
-            )
-        wait = max((w for w in waits if w is not None), default=None)
+    async def _check_throttle(self, tx: AuthTx, subjects: _ThrottleSubjects, now: datetime) -> None:
+        policy = self._throttling
+        address = subjects.address
+        history = throttling.LoginHistory(
+            pair=await tx.login_failures("pair", subjects.pair, now - policy.memory, policy.pair_failures_that_matter),
+            address=(
+                await tx.login_failures("address", address, now - policy.window, policy.per_address) if address else []
+            ),
+            account=await tx.login_failures("account", subjects.account, now - policy.window, policy.per_account),
+            known_address=address is not None
+            and await tx.is_known_address(subjects.account, address, now - policy.known_for),
+        )
+        wait = throttling.retry_after(history, policy, now)
         if wait is not None:
             self._metrics.logins.labels("throttled").inc()
             raise RateLimited(f"too many failed sign-ins; try again in {wait} s", details={"retry_after": wait})
 
     async def _login_failed(
-        self, user: UserRecord | None, account: str, address: str | None, reason: str, now: datetime
+        self, user: UserRecord | None, subjects: _ThrottleSubjects, address: str | None, reason: str, now: datetime
     ) -> None:
         async with self._store.transaction() as tx:
-            await tx.record_login_failure("account", account, now)
-            if address:
-                await tx.record_login_failure("address", _throttle_key(address), now)
-            await tx.prune_login_failures(now - self._limits.window)
+            await tx.record_login_failure("pair", subjects.pair, now)
+            await tx.record_login_failure("account", subjects.account, now)
+            if subjects.address is not None:
+                await tx.record_login_failure("address", subjects.address, now)
+            await tx.prune_login_failures(now - self._throttling.kept_for)
             # an unknown account's name is not kept: people type their password into the email field
             await tx.append_audit(
                 at=now,
@@ -491,6 +495,24 @@ class AuthService:
 def _throttle_key(value: str) -> str:
     """Throttling only compares: it keeps hashes, so a password typed into the email field is not stored."""
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class _ThrottleSubjects:
+    """What sign-in failures are counted against, as hashes: the account, the client address, and the two."""
+
+    account: str
+    address: str | None
+    pair: str
+
+    @classmethod
+    def of(cls, email: str, client_address: str | None) -> _ThrottleSubjects:
+        account = email.strip().lower()
+        return cls(
+            account=_throttle_key(account),
+            address=_throttle_key(client_address) if client_address else None,
+            pair=_throttle_key(f"{account}\n{client_address or ''}"),
+        )
 
 
 async def _existing_user(tx: AuthTx, user_id: str) -> UserRecord:

@@ -123,6 +123,16 @@ login_failures = Table(
     Index("login_failures_lookup", "scope", "subject", "at"),
 )
 
+#: client addresses each account signed in from (both as hashes): they may still try when the account is under
+#: attack from many addresses
+login_known_addresses = Table(
+    "login_known_addresses",
+    metadata,
+    Column("account", String(64), primary_key=True),
+    Column("address", String(64), primary_key=True),
+    Column("last_success_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
 _APPEND_ONLY = {
     "postgresql": [
         """CREATE OR REPLACE FUNCTION auth.audit_log_append_only() RETURNS trigger AS $$
@@ -428,11 +438,33 @@ class AuthTx:
         return found, _encode_cursor(found[-1].id) if len(rows) > limit else None
 
     # -- login throttling
-    async def login_failures(self, scope: str, subject: str, since: datetime) -> list[datetime]:
-        query = select(login_failures.c.at).where(
-            login_failures.c.scope == scope, login_failures.c.subject == subject, login_failures.c.at > since
+    async def login_failures(self, scope: str, subject: str, since: datetime, most: int) -> list[datetime]:
+        """The times of the ``most`` latest failures after ``since``, newest first."""
+        query = (
+            select(login_failures.c.at)
+            .where(login_failures.c.scope == scope, login_failures.c.subject == subject, login_failures.c.at > since)
+            .order_by(login_failures.c.at.desc())
+            .limit(most)
         )
         return [utc(at) or since for at in (await self._conn.execute(query)).scalars()]
+
+    async def is_known_address(self, account: str, address: str, since: datetime) -> bool:
+        query = select(login_known_addresses.c.account).where(
+            login_known_addresses.c.account == account,
+            login_known_addresses.c.address == address,
+            login_known_addresses.c.last_success_at > since,
+        )
+        return (await self._conn.execute(query)).first() is not None
+
+    async def remember_address(self, account: str, address: str, at: datetime) -> None:
+        dialect_insert = postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
+        statement = dialect_insert(login_known_addresses).values(account=account, address=address, last_success_at=at)
+        await self._conn.execute(
+            statement.on_conflict_do_update(index_elements=["account", "address"], set_={"last_success_at": at})
+        )
+
+    async def forget_addresses(self, before: datetime) -> None:
+        await self._conn.execute(delete(login_known_addresses).where(login_known_addresses.c.last_success_at <= before))
 
     async def record_login_failure(self, scope: str, subject: str, at: datetime) -> None:
         await self._conn.execute(insert(login_failures).values(scope=scope, subject=subject[:320], at=at))

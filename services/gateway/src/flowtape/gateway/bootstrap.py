@@ -27,7 +27,8 @@ from flowtape.gateway.audit import AuditTrail
 from flowtape.gateway.clients import Platform
 from flowtape.gateway.deps import secured
 from flowtape.gateway.finished import FinishedExecutions
-from flowtape.gateway.middleware import BodyLimit, RequestMetrics
+from flowtape.gateway.middleware import RequestLimits, RequestMetrics, SecurityHeaders
+from flowtape.gateway.peers import PeerBus
 from flowtape.gateway.routes import (
     admin,
     api_keys,
@@ -53,15 +54,17 @@ class GatewayRuntime(BaseRuntime):
     def __init__(self, settings: Settings, bus: Bus, registry: CollectorRegistry) -> None:
         self._settings = settings
         self._registry = registry
+        #: what the routes ask of peers goes through this: their answers reach clients in clients' terms
+        peers = PeerBus(bus)
         self.finished = FinishedExecutions()
-        self.platform = Platform(bus, self.finished, settings.request_timeout_seconds)
+        self.platform = Platform(peers, self.finished, settings.request_timeout_seconds)
         self._replica = uuid.uuid4().hex[:12]
-        self.guard = Guard(bus, registry=registry)
-        self.accounts = Accounts(bus, self.guard, settings.request_timeout_seconds)
-        self.audit = AuditTrail(bus, registry)
-        self.vault = VaultClient(bus, settings.request_timeout_seconds)
+        self.guard = Guard(peers, registry=registry)
+        self.accounts = Accounts(peers, self.guard, settings.request_timeout_seconds)
+        self.audit = AuditTrail(peers, registry)
+        self.vault = VaultClient(peers, settings.request_timeout_seconds)
         self._auth_refresh: asyncio.Task[None] | None = None
-        self.webhook_routes = WebhookRoutes(bus)
+        self.webhook_routes = WebhookRoutes(peers)
         self.platform.on_registrations_changed.append(self.webhook_routes.invalidate)
         self.webhooks = Webhooks(self.webhook_routes, self.platform, settings.request_timeout_seconds)
 
@@ -123,9 +126,12 @@ class GatewayRuntime(BaseRuntime):
         app.state.accounts = self.accounts
         app.state.audit = self.audit
         app.state.vault = self.vault
-        errors.install(app)
-        app.add_middleware(BodyLimit, limit=self._settings.max_body_bytes)
+        errors.install(app)  # innermost: the last-resort 500 passes through everything below
+        app.add_middleware(
+            RequestLimits, limit=self._settings.max_body_bytes, max_json_depth=self._settings.max_json_depth
+        )
         app.add_middleware(RequestMetrics, registry=self._registry)
+        app.add_middleware(SecurityHeaders)  # outermost: on every answer
 
 
 def build(settings: Settings, bus: Bus, registry: CollectorRegistry) -> GatewayRuntime:

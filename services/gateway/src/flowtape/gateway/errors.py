@@ -1,4 +1,9 @@
-"""The only place an error becomes an HTTP status, in API.md's shape ``{"error": {code, message, details}}``."""
+"""The only place an error becomes an HTTP status, in API.md's shape ``{"error": {code, message, details}}``.
+
+A 500 never says more than that something failed on our side: its text (a peer's, the bus's or a bug's) goes to
+the gateway's log. What peers say in a client's terms (404, 409, 422, ...) passes as they said it; what they or
+the bus say about the platform's insides is rewritten before it gets here (:mod:`flowtape.gateway.peers`).
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,17 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flowtape.common import errors
+from flowtape.gateway.middleware import send_error
 
 log = logging.getLogger("flowtape.gateway")
 
 STATUS: dict[type[errors.FlowtapeError], int] = {
     errors.InvalidWorkflow: 422,
     errors.InvalidCredential: 422,
-    errors.InvalidMessage: 400,
+    errors.InvalidMessage: 500,
     errors.InvalidInput: 400,
     errors.NotFound: 404,
     errors.Conflict: 409,
@@ -41,6 +48,8 @@ _HTTP_CODES = {
     429: "rate_limited",
 }
 
+INTERNAL_ERROR = "something went wrong on our side; the gateway log has details"
+
 
 def status_of(error: errors.FlowtapeError) -> int:
     for cls in type(error).__mro__:
@@ -53,10 +62,43 @@ def error_response(status: int, code: str, message: str, details: object = None)
     return JSONResponse({"error": {"code": code, "message": message, "details": details}}, status_code=status)
 
 
+class LastResort:
+    """An error nothing else handled becomes API.md's 500, logged here. It sits inside the other middleware
+    (Starlette's own error handler sits outside all of it), so that answer too carries the security headers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception:
+            log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
+            if started:  # a streamed answer already began: all that is left is to cut it
+                raise
+            await send_error(send, 500, "internal_error", INTERNAL_ERROR)
+
+
 def install(app: FastAPI) -> None:
+    app.add_middleware(LastResort)
+
     @app.exception_handler(errors.FlowtapeError)
     async def flowtape_error(_: Request, exc: errors.FlowtapeError) -> JSONResponse:
-        response = error_response(status_of(exc), exc.code, exc.message, exc.details)
+        status = status_of(exc)
+        if status == 500:
+            log.error("internal error answered as 500: %s: %s", exc.code, exc.message)
+            return error_response(500, "internal_error", INTERNAL_ERROR)
+        response = error_response(status, exc.code, exc.message, exc.details)
         if isinstance(exc, errors.Unauthorized):
             response.headers["WWW-Authenticate"] = "Bearer"
         if isinstance(exc, errors.RateLimited) and isinstance(exc.details, dict) and "retry_after" in exc.details:
@@ -78,4 +120,4 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
-        return error_response(500, "internal_error", "something went wrong on our side; the gateway log has details")
+        return error_response(500, "internal_error", INTERNAL_ERROR)

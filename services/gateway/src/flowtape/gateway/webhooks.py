@@ -88,7 +88,7 @@ class WebhookRequest:
         if not content_type or "json" in content_type:
             try:
                 value = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):  # the gateway refuses deep JSON before this; text it is
                 value = None
             if isinstance(value, dict):
                 return [value]
@@ -137,12 +137,17 @@ def _respond_node_answer(route: WebhookRoute, execution: Mapping[str, Any]) -> W
 
 
 def finished_answer(route: WebhookRoute, execution: Mapping[str, Any]) -> WebhookResponse:
-    """``respond: last_node``: the respond node's answer, else the output items (one item → that object)."""
+    """``respond: last_node``: the respond node's answer, else the output items (one item → that object).
+
+    A run that did not succeed is reported by its id, status and failed node, not its error: the caller of a
+    webhook may be anyone, and a node's error can tell of the systems behind it. The execution has the rest.
+    """
     if execution.get("status") != "succeeded":
         body = {
             "error": {
                 "code": "execution_failed",
-                "message": f"the workflow did not succeed: {execution.get('error') or execution.get('status')}",
+                "message": f"the workflow did not succeed ({execution.get('status')}); "
+                f"its execution {execution.get('id')} has the details",
                 "details": {"execution_id": execution.get("id"), "failed_node": execution.get("failed_node")},
             }
         }

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from flowtape.common.limits import StoredText
 from flowtape.common.messages.base import Message
 
 #: the ``iss`` and ``aud`` of every access token auth signs
@@ -142,7 +143,7 @@ class SetUp(Message):
 
     type_name = "auth.SetUp.v1"
     kind = "command"
-    email: str
+    email: StoredText
     sealed_password: str
     client_address: str | None = None
 
@@ -150,7 +151,7 @@ class SetUp(Message):
 class Login(Message):
     type_name = "auth.Login.v1"
     kind = "command"
-    email: str
+    email: StoredText
     sealed_password: str
     client_address: str | None = None
 
@@ -158,7 +159,7 @@ class Login(Message):
 class CreateUser(Message):
     type_name = "auth.CreateUser.v1"
     kind = "command"
-    email: str
+    email: StoredText
     sealed_password: str
     role: Role
     actor: Actor
@@ -195,7 +196,7 @@ class CreateApiKey(Message):
     kind = "command"
     key_id: str
     key_hash: str
-    name: str
+    name: StoredText
     role: Role | None = None
     expires_at: datetime | None = None
     actor: Actor
@@ -263,9 +264,9 @@ class RecordAudit(Message):
     type_name = "auth.RecordAudit.v1"
     kind = "command"
     actor: Actor
-    action: str
-    target_type: str | None = None
-    target_id: str | None = None
+    action: StoredText
+    target_type: StoredText | None = None
+    target_id: StoredText | None = None
     outcome: Literal["ok", "failed", "denied"] = "ok"
     details: dict[str, Any] = Field(default_factory=dict)
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from flowtape.common.credentials import CredentialType
+from flowtape.common.limits import StoredText
 from flowtape.common.messages.base import JsonItems, Message
 
 CREDENTIAL_SEALING_ALGORITHM = "ECDH-ES"
@@ -119,7 +120,7 @@ class CreateCredential(Message):
 
     type_name = "connectors.CreateCredential.v1"
     kind = "command"
-    name: str
+    name: StoredText
     type: str
     sealed_data: str
 
@@ -131,7 +132,7 @@ class UpdateCredential(Message):
     kind = "command"
     credential_id: str
     sealed_data: str
-    name: str | None = None
+    name: StoredText | None = None
 
 
 class DeleteCredential(Message):

@@ -8,6 +8,7 @@ from uuid import UUID, uuid4, uuid5
 
 from pydantic import Field, model_validator
 
+from flowtape.common.limits import StoredText
 from flowtape.common.messages.base import JsonItems, Message
 
 ExecutionStatus = Literal["running", "waiting", "succeeded", "failed", "cancelled"]
@@ -71,7 +72,7 @@ class StartExecution(Message):
     input: JsonItems = Field(default_factory=list)
     trigger: dict[str, Any] = Field(default_factory=dict)
     #: a second StartExecution with the same key returns the first one's execution instead of starting anew
-    idempotency_key: str | None = Field(default=None, max_length=300)
+    idempotency_key: StoredText | None = Field(default=None, max_length=300)
     #: the id the new execution takes (a UUID the caller chose, so that a caller who stops waiting can still name
     #: the run); starting an id that exists already answers with that execution, like an idempotency key. When
     #: the sender gives none it is derived from ``idempotency_key`` (or drawn at random): it names the partition,

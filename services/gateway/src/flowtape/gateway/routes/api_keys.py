@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from flowtape.common.limits import StoredText
 from flowtape.common.messages.auth import ApiKeyPage, ApiKeyView, Role
 from flowtape.gateway.deps import AccountsDep, Admin
 
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/api/v1/api-keys", tags=["api-keys"])
 class NewApiKey(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: StoredText = Field(min_length=1, max_length=200)
     role: Role | None = Field(default=None, description="defaults to the creator's role; never above it")
     expires_at: datetime | None = None
 

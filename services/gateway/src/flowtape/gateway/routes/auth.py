@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from flowtape.common.limits import StoredText
 from flowtape.common.messages.auth import PublicKeySet, Role, TokenGranted, UserView
 from flowtape.gateway.deps import AccountsDep, Admin, CurrentUser, client_address
 
@@ -18,7 +19,7 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 class Credentials(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(min_length=3, max_length=320)
+    email: StoredText = Field(min_length=3, max_length=320)
     password: SecretStr = Field(min_length=1, max_length=1024)
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from flowtape.common.credentials import CredentialType
+from flowtape.common.limits import StoredText
 from flowtape.common.messages.connectors import CredentialPage, CredentialView
 from flowtape.gateway.deps import AuditDep, Editor, VaultDep, Viewer
 from flowtape.gateway.security import Principal
@@ -21,7 +22,7 @@ _DATA = "the secret itself, shaped as its type's data_schema says (GET /api/v1/c
 class NewCredential(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200, description="unique; nodes may refer to it by name or id")
+    name: StoredText = Field(min_length=1, max_length=200, description="unique; nodes may refer to it by name or id")
     type: CredentialType
     data: dict[str, Any] = Field(description=_DATA)
 
@@ -32,7 +33,7 @@ class CredentialChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     data: dict[str, Any] = Field(description=_DATA)
-    name: str | None = Field(default=None, min_length=1, max_length=200, description="a new name, if given")
+    name: StoredText | None = Field(default=None, min_length=1, max_length=200, description="a new name, if given")
 
 
 class CredentialTypeInfo(BaseModel):

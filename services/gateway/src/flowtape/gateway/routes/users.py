@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from flowtape.common.limits import StoredText
 from flowtape.common.messages.auth import Role, UserPage, UserView
 from flowtape.gateway.deps import AccountsDep, Admin
 
@@ -16,7 +17,7 @@ router = APIRouter(prefix="/api/v1/users", tags=["users"])
 class NewUser(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(min_length=3, max_length=320)
+    email: StoredText = Field(min_length=3, max_length=320)
     password: SecretStr = Field(min_length=1, max_length=1024)
     role: Role = "viewer"
 
