@@ -198,6 +198,11 @@ class CalculateNode(NodeType[CalculateParams]):
     async def run_item(self, ctx: NodeContext, params: CalculateParams, item: Item) -> NodeResult:
         numbers = [_operand(item, operand, index) for index, operand in enumerate(params.operands)]
         where = next((op for op in params.operands if isinstance(op, str)), params.to)
+        if params.operation in ("divide", "modulo"):
+            for operand, number in zip(params.operands[1:], numbers[1:], strict=True):
+                if number == 0:
+                    name = operand if isinstance(operand, str) else "operands"
+                    raise field_error(name, f"{params.operation} failed: division by zero")
         try:
             result = calculate(params.operation, numbers)
             if isinstance(result, complex):
