@@ -76,13 +76,13 @@ async def test_summarize_bad_data_and_params() -> None:
             params={"aggregations": [{"operation": "sum", "field": "amount"}]},
             items=[{"amount": 1}, {"amount": "ten"}],
         )
-    with pytest.raises(NodeError, match="item 1: field 'v': max compares numbers with numbers"):
+    with pytest.raises(NodeError, match=r"item 1: field 'v': max compares numbers with numbers"):
         await run_node(
             SummarizeNode(), params={"aggregations": [{"operation": "max", "field": "v"}]}, items=[{"v": 1}, {"v": "a"}]
         )
-    with pytest.raises(NodeError, match="invalid parameters for summarize: aggregations.0.operation"):
+    with pytest.raises(NodeError, match=r"invalid parameters for summarize: aggregations.0.operation"):
         await run_node(SummarizeNode(), params={"aggregations": [{"operation": "median", "field": "a"}]})
-    with pytest.raises(NodeError, match="aggregation sum needs a field"):
+    with pytest.raises(NodeError, match=r"aggregation sum needs a field"):
         await run_node(SummarizeNode(), params={"aggregations": [{"operation": "sum"}]}, items=[{}])
 
 
@@ -109,18 +109,18 @@ async def test_aggregate_fields_and_split_out_includes() -> None:
 
 
 async def test_aggregate_and_split_out_bad_input() -> None:
-    with pytest.raises(NodeError, match="mode 'fields' needs at least one field"):
+    with pytest.raises(NodeError, match=r"mode 'fields' needs at least one field"):
         await run_node(AggregateNode(), params={"mode": "fields"}, items=[{}])
-    with pytest.raises(NodeError, match="item 1: field 'tags': expected a list, got the text 'x'"):
+    with pytest.raises(NodeError, match=r"item 1: field 'tags': expected a list, got the text 'x'"):
         await run_node(SplitOutNode(), params={"field": "tags"}, items=[{"tags": []}, {"tags": "x"}])
-    with pytest.raises(NodeError, match="invalid parameters for split_out: include"):
+    with pytest.raises(NodeError, match=r"invalid parameters for split_out: include"):
         await run_node(SplitOutNode(), params={"field": "tags", "include": "some"}, items=[{}])
 
 
 async def test_split_out_respects_the_size_limit() -> None:
     big = {"blob": "x" * 5_000, "parts": list(range(100))}
     ctx = test_context(limits=Limits(max_items_bytes=100_000))
-    with pytest.raises(NodeError, match="split_out of field 'parts' is larger than"):
+    with pytest.raises(NodeError, match=r"split_out of field 'parts' is larger than"):
         await run_node(SplitOutNode(), params={"field": "parts", "include": "all"}, items=[big], context=ctx)
 
 
@@ -139,17 +139,17 @@ async def test_object_edits_do_not_change_their_input() -> None:
 
 
 async def test_object_edit_errors() -> None:
-    with pytest.raises(NodeError, match="field 'a.b': cannot set a field inside the number 1"):
+    with pytest.raises(NodeError, match=r"field 'a.b': cannot set a field inside the number 1"):
         await run_node(SetFieldsNode(), params={"values": {"a.b": 2}}, items=[{"a": 1}])
-    with pytest.raises(NodeError, match="field 'l.5': list index 5 is out of range"):
+    with pytest.raises(NodeError, match=r"field 'l.5': list index 5 is out of range"):
         await run_node(SetFieldsNode(), params={"values": {"l.5": 2}}, items=[{"l": [1]}])
-    with pytest.raises(NodeError, match="item 1: field 'old': is missing"):
+    with pytest.raises(NodeError, match=r"item 1: field 'old': is missing"):
         await run_node(
             RenameFieldsNode(),
             params={"renames": [{"from": "old", "to": "new"}], "if_missing": "fail"},
             items=[{"old": 1}, {}],
         )
-    with pytest.raises(NodeError, match="invalid parameters for pick_fields: fields"):
+    with pytest.raises(NodeError, match=r"invalid parameters for pick_fields: fields"):
         await run_node(PickFieldsNode(), params={"fields": []}, items=[{}])
 
 
@@ -163,9 +163,9 @@ async def test_flatten_and_unflatten() -> None:
     assert back["main"] == [item]
     inner = await run_node(FlattenNode(), params={"field": "a"}, items=[item])
     assert inner["main"][0]["a"] == {"b.c": 1, "l": [1, {"x": 2}]}
-    with pytest.raises(NodeError, match="field 'a.b': 'a' is both a value and an object"):
+    with pytest.raises(NodeError, match=r"field 'a.b': 'a' is both a value and an object"):
         await run_node(UnflattenNode(), items=[{"a": 1, "a.b": 2}])
-    with pytest.raises(NodeError, match="field 'e': expected an object to flatten"):
+    with pytest.raises(NodeError, match=r"field 'e': expected an object to flatten"):
         await run_node(FlattenNode(), params={"field": "e"}, items=[{"e": 1}])
 
 
@@ -186,15 +186,15 @@ async def test_convert_types() -> None:
 
 
 async def test_convert_types_errors() -> None:
-    with pytest.raises(NodeError, match="item 1: field 'n': cannot convert to integer: expected a whole number"):
+    with pytest.raises(NodeError, match=r"item 1: field 'n': cannot convert to integer: expected a whole number"):
         await run_node(ConvertTypesNode(), params={"fields": {"n": "integer"}}, items=[{"n": "1"}, {"n": "1.5"}])
-    with pytest.raises(NodeError, match="field 'b': cannot convert to boolean: expected true/false"):
+    with pytest.raises(NodeError, match=r"field 'b': cannot convert to boolean: expected true/false"):
         await run_node(ConvertTypesNode(), params={"fields": {"b": "boolean"}}, items=[{"b": "maybe"}])
-    with pytest.raises(NodeError, match="field 'j': cannot convert to from_json_text: invalid JSON at line 1"):
+    with pytest.raises(NodeError, match=r"field 'j': cannot convert to from_json_text: invalid JSON at line 1"):
         await run_node(ConvertTypesNode(), params={"fields": {"j": "from_json_text"}}, items=[{"j": "{"}])
-    with pytest.raises(NodeError, match="field 'h': is missing"):
+    with pytest.raises(NodeError, match=r"field 'h': is missing"):
         await run_node(ConvertTypesNode(), params={"fields": {"h": "string"}, "if_missing": "fail"}, items=[{}])
-    with pytest.raises(NodeError, match="invalid parameters for convert_types: fields.a"):
+    with pytest.raises(NodeError, match=r"invalid parameters for convert_types: fields.a"):
         await run_node(ConvertTypesNode(), params={"fields": {"a": "date"}}, items=[{}])
 
 
@@ -225,19 +225,19 @@ async def test_calculate(operation: str, operands: list[object], expected: float
 
 
 async def test_calculate_errors() -> None:
-    with pytest.raises(NodeError, match="item 1: field 'b': divide failed: division by zero"):
+    with pytest.raises(NodeError, match=r"item 1: field 'b': divide failed: division by zero"):
         await run_node(
             CalculateNode(),
             params={"operation": "divide", "operands": ["a", "b"]},
             items=[{"a": 1, "b": 1}, {"a": 1, "b": 0}],
         )
-    with pytest.raises(NodeError, match="field 'a': expected a number, got the text 'x'"):
+    with pytest.raises(NodeError, match=r"field 'a': expected a number, got the text 'x'"):
         await run_node(CalculateNode(), params={"operation": "add", "operands": ["a", 1]}, items=[{"a": "x"}])
-    with pytest.raises(NodeError, match="field 'a': operand 1 is missing"):
+    with pytest.raises(NodeError, match=r"field 'a': operand 1 is missing"):
         await run_node(CalculateNode(), params={"operation": "add", "operands": ["a", 1]}, items=[{}])
-    with pytest.raises(NodeError, match="power failed: the exponent is too large"):
+    with pytest.raises(NodeError, match=r"power failed: the exponent is too large"):
         await run_node(CalculateNode(), params={"operation": "power", "operands": ["a", 10**6]}, items=[{"a": 9}])
-    with pytest.raises(NodeError, match="invalid parameters for calculate: operation"):
+    with pytest.raises(NodeError, match=r"invalid parameters for calculate: operation"):
         await run_node(CalculateNode(), params={"operation": "log", "operands": [1]}, items=[{}])
 
 
@@ -248,8 +248,8 @@ async def test_json_text_both_ways() -> None:
     assert text["main"] == [{"t": '[\n  1,\n  {\n    "a": true\n  }\n]'}]
     null = await run_node(StringifyJsonNode(), params={"field": "n"}, items=[{"n": None}])
     assert null["main"] == [{"n": "null"}]
-    with pytest.raises(NodeError, match="field 't': invalid JSON at line 1 column 2"):
+    with pytest.raises(NodeError, match=r"field 't': invalid JSON at line 1 column 2"):
         await run_node(ParseJsonNode(), params={"field": "t"}, items=[{"t": "{oops"}])
-    with pytest.raises(NodeError, match="field 't': is missing"):
+    with pytest.raises(NodeError, match=r"field 't': is missing"):
         await run_node(ParseJsonNode(), params={"field": "t"}, items=[{}])
     assert (await run_node(ParseJsonNode(), params={"field": "t", "if_missing": "skip"}, items=[{}]))["main"] == [{}]

@@ -92,13 +92,13 @@ async def test_bad_data_names_the_item_and_field() -> None:
 
 
 async def test_bad_params_are_refused() -> None:
-    with pytest.raises(NodeError, match="invalid parameters for filter: conditions.0.operator"):
+    with pytest.raises(NodeError, match=r"invalid parameters for filter: conditions.0.operator"):
         await kept([{"field": "a", "operator": "bigger"}], [{}])
-    with pytest.raises(NodeError, match="invalid parameters for filter: conditions: List should have at least 1"):
+    with pytest.raises(NodeError, match=r"invalid parameters for filter: conditions: List should have at least 1"):
         await kept([], [{}])
-    with pytest.raises(NodeError, match="operator gt needs a value"):
+    with pytest.raises(NodeError, match=r"operator gt needs a value"):
         await kept([{"field": "a", "operator": "gt"}], [{"a": 1}])
-    with pytest.raises(NodeError, match="invalid regular expression"):
+    with pytest.raises(NodeError, match=r"invalid regular expression"):
         await kept([{"field": "a", "operator": "matches", "value": "(unclosed"}], [{"a": "x"}])
 
 
@@ -130,7 +130,7 @@ async def test_sort_natural_case_and_mixed_types() -> None:
 
 
 async def test_sort_bad_params() -> None:
-    with pytest.raises(NodeError, match="invalid parameters for sort: keys.0.direction"):
+    with pytest.raises(NodeError, match=r"invalid parameters for sort: keys.0.direction"):
         await run_node(SortNode(), params={"keys": [{"field": "a", "direction": "up"}]}, items=[{}])
 
 
@@ -139,7 +139,7 @@ async def test_limit_first_last_and_zero() -> None:
     assert (await run_node(LimitNode(), params={"max_items": 2}, items=items))["main"] == items[:2]
     assert (await run_node(LimitNode(), params={"max_items": 2, "keep": "last"}, items=items))["main"] == items[3:]
     assert (await run_node(LimitNode(), params={"max_items": 0, "keep": "last"}, items=items))["main"] == []
-    with pytest.raises(NodeError, match="invalid parameters for limit: max_items"):
+    with pytest.raises(NodeError, match=r"invalid parameters for limit: max_items"):
         await run_node(LimitNode(), params={"max_items": -1}, items=items)
 
 
@@ -149,5 +149,5 @@ async def test_remove_duplicates_whole_items_and_keep_last() -> None:
     by_field = [{"e": "x", "n": 1}, {"e": "y", "n": 2}, {"e": "x", "n": 3}]
     last = await run_node(RemoveDuplicatesNode(), params={"fields": ["e"], "keep": "last"}, items=by_field)
     assert last["main"] == [{"e": "y", "n": 2}, {"e": "x", "n": 3}]
-    with pytest.raises(NodeError, match="invalid parameters for remove_duplicates: fields.0"):
+    with pytest.raises(NodeError, match=r"invalid parameters for remove_duplicates: fields.0"):
         await run_node(RemoveDuplicatesNode(), params={"fields": [""]}, items=items)

@@ -76,9 +76,9 @@ async def test_replace_literal_and_regex() -> None:
     assert await value(ReplaceTextNode(), "2026-03-01", find=r"(\d+)-(\d+)-(\d+)", replace=r"\3/\2/\1", regex=True) == (
         "01/03/2026"
     )
-    with pytest.raises(NodeError, match="field 'v': the regular expression .* took longer than"):
+    with pytest.raises(NodeError, match=r"field 'v': the regular expression .* took longer than"):
         await value(ReplaceTextNode(), "a" * 80 + "b", find="(a|aa)+$", regex=True)
-    with pytest.raises(NodeError, match="invalid regular expression"):
+    with pytest.raises(NodeError, match=r"invalid regular expression"):
         await value(ReplaceTextNode(), "x", find="[", regex=True)
 
 
@@ -87,7 +87,7 @@ async def test_split_and_join() -> None:
     assert await value(SplitTextNode(), "a, ,b", trim=False, drop_empty=False) == ["a", " ", "b"]
     assert await value(SplitTextNode(), "a,b,c", max_splits=1) == ["a", "b,c"]
     assert await value(JoinTextNode(), ["a", 1, None, {"k": True}], separator="|") == 'a|1||{"k": true}'
-    with pytest.raises(NodeError, match="field 'v': expected a list, got str"):
+    with pytest.raises(NodeError, match=r"field 'v': expected a list, got str"):
         await value(JoinTextNode(), "abc")
 
 
@@ -101,9 +101,9 @@ async def test_text_bad_data_and_params() -> None:
         await run_node(ChangeCaseNode(), params={"field": "v", "case": "upper"}, items=[{"v": "a"}, {"v": []}])
     with pytest.raises(NodeError, match=r"field 'v': is missing"):
         await run_node(TrimTextNode(), params={"field": "v"}, items=[{}])
-    with pytest.raises(NodeError, match="invalid parameters for pad_text: width"):
+    with pytest.raises(NodeError, match=r"invalid parameters for pad_text: width"):
         await value(PadTextNode(), "x", width=10**9)
-    with pytest.raises(NodeError, match="invalid parameters for change_case: case"):
+    with pytest.raises(NodeError, match=r"invalid parameters for change_case: case"):
         await value(ChangeCaseNode(), "x", case="shout")
     skipped = await run_node(TrimTextNode(), params={"field": "v", "if_missing": "skip"}, items=[{"w": 1}])
     assert skipped["main"] == [{"w": 1}]
@@ -117,12 +117,12 @@ async def test_render_template_loops_and_sandbox() -> None:
         items=[{"lines": [{"sku": "A", "qty": 2}, {"sku": "B", "qty": 1}, {"sku": "C", "qty": 5}]}],
     )
     assert ports["main"][0]["text"] == "a,c"
-    with pytest.raises(NodeError, match="unsafe"):
+    with pytest.raises(NodeError, match=r"unsafe"):
         await run_node(RenderTemplateNode(), params={"template": "{{ item.__class__ }}"}, items=[{}])
-    with pytest.raises(NodeError, match="invalid template"):
+    with pytest.raises(NodeError, match=r"invalid template"):
         await run_node(RenderTemplateNode(), params={"template": "{% for %}"}, items=[{}])
     started = time.monotonic()
-    with pytest.raises(NodeError, match="took longer than"):
+    with pytest.raises(NodeError, match=r"took longer than"):
         await run_node(
             RenderTemplateNode(),
             params={"template": "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}"},
@@ -185,11 +185,13 @@ async def test_date_bad_data_and_params() -> None:
         await run_node(ParseDateNode(), params={"field": "v"}, items=[{"v": "2026-01-01"}, {"v": "yesterday"}])
     with pytest.raises(NodeError, match=r"field 'v': expected a date in the format '%d/%m/%Y'"):
         await value(ParseDateNode(), "2026-01-01", format="%d/%m/%Y")
-    with pytest.raises(NodeError, match="invalid parameters for format_date: timezone: Value error, unknown time zone"):
+    with pytest.raises(
+        NodeError, match=r"invalid parameters for format_date: timezone: Value error, unknown time zone"
+    ):
         await value(FormatDateNode(), "2026-01-01", timezone="Mars/Olympus")
-    with pytest.raises(NodeError, match="field 'b': is missing"):
+    with pytest.raises(NodeError, match=r"field 'b': is missing"):
         await run_node(DateDiffNode(), params={"start": "a", "end": "b"}, items=[{"a": "2026-01-01"}])
-    with pytest.raises(NodeError, match="field 'v': months can only be added in whole numbers"):
+    with pytest.raises(NodeError, match=r"field 'v': months can only be added in whole numbers"):
         await value(DateAddNode(), "2026-01-01", amount=1.5, unit="months")
 
 

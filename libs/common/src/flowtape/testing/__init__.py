@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flowtape.common.credentials import parse_credential
-from flowtape.common.errors import NodeError, NotFound
+from flowtape.common.errors import NodeError
 from flowtape.common.limits import Limits
 from flowtape.common.nodes.sdk import Credential, Item, NodeContext, NodeType, execute_node
 
@@ -32,7 +32,7 @@ def test_context(
     async def resolve(ref: str) -> Credential:
         known = dict(credentials or {})
         if ref not in known:
-            raise NotFound(f"no credential named {ref!r} (known: {', '.join(sorted(known)) or 'none'})")
+            raise NodeError(f"there is no credential {ref!r} (known here: {', '.join(sorted(known)) or 'none'})")
         spec = dict(known[ref])
         if "type" in spec and "data" in spec:
             data = parse_credential(str(spec["type"]), spec["data"])
