@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flowtape.cli import accounts, operations
+from flowtape.cli import accounts, operations, scaffold
 from flowtape.cli.client import ApiClient, ApiError, fail
 
 app = typer.Typer(help="Flowtape: workflow automation with an event-sourced execution log.", no_args_is_help=True)
@@ -19,6 +19,8 @@ app.add_typer(executions, name="executions")
 operations.register(executions)
 app.add_typer(operations.admin, name="admin")
 accounts.register(app, operations.admin)
+nodes = typer.Typer(help="Write node types of your own (plugins).", no_args_is_help=True)
+app.add_typer(nodes, name="nodes")
 console = Console()
 
 UrlOption = Annotated[str | None, typer.Option("--url", help="gateway URL (default $FLOWTAPE_URL or :8080)")]
@@ -197,3 +199,19 @@ def list_executions(
 
 if __name__ == "__main__":
     app()
+
+
+@nodes.command("new")
+def new_node(
+    name: Annotated[str, typer.Argument(help="the node type's name, e.g. acme-lookup")],
+    directory: Annotated[Path, typer.Option("--dir", help="where to create the plugin")] = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="overwrite an existing plugin directory")] = False,
+) -> None:
+    """Scaffold a plugin package: pyproject with the flowtape.nodes entry point, a node, a test."""
+    try:
+        root = scaffold.scaffold_plugin(name, directory, force=force)
+    except (ValueError, FileExistsError) as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"created {root}")
+    typer.echo(f"  test it:    cd {root} && pytest tests")
+    typer.echo("  install it: pip install . in the connectors' environment, then restart them")
