@@ -48,7 +48,8 @@ def test_scaffolded_plugin_passes_its_own_tests_and_registers(tmp_path: Path) ->
     assert entry["params_schema"]["additionalProperties"] is False
 
     lint = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "ruff"), "check", "--no-cache", "--isolated", "--line-length", "120", str(root)],
+        [str(ROOT / ".venv" / "bin" / "ruff"), "check", "--no-cache", "."],
+        cwd=root,
         capture_output=True,
         text=True,
         timeout=60,

@@ -71,6 +71,12 @@ module-name = "$package"
 [tool.pytest.ini_options]
 asyncio_mode = "auto"
 asyncio_default_fixture_loop_scope = "function"
+
+[tool.ruff]
+line-length = 120
+
+[tool.ruff.lint]
+select = ["E", "F", "W", "I", "B", "UP"]
 """)
 
 _README = Template("""\
@@ -104,10 +110,9 @@ and runs in the connectors, where ``ctx.credential(name)`` gives it a stored cre
 
 from __future__ import annotations
 
-from pydantic import Field
-
 from flowtape.common.errors import NodeError
 from flowtape.common.nodes.sdk import Item, NodeContext, NodeExample, NodeParams, NodeResult, NodeType
+from pydantic import Field
 
 
 class $params_class(NodeParams):
@@ -148,9 +153,9 @@ _TEST = Template('''\
 from __future__ import annotations
 
 import pytest
-
 from flowtape.common.errors import NodeError
 from flowtape.testing import run_node
+
 from $package import $node_class
 
 
