@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flowtape.cli import accounts, operations, scaffold
+from flowtape.cli import accounts, node_reference, operations, scaffold
 from flowtape.cli.client import ApiClient, ApiError, fail
 
 app = typer.Typer(help="Flowtape: workflow automation with an event-sourced execution log.", no_args_is_help=True)
@@ -215,3 +215,18 @@ def new_node(
     typer.echo(f"created {root}")
     typer.echo(f"  test it:    cd {root} && pytest tests")
     typer.echo("  install it: pip install . in the connectors' environment, then restart them")
+
+
+@nodes.command("table")
+def node_table(
+    write: Annotated[Path | None, typer.Option("--write", help="replace the table in this Markdown file")] = None,
+) -> None:
+    """The built-in node types as a Markdown table (docs/nodes.md keeps a copy)."""
+    if write is None:
+        typer.echo(node_reference.render_table(node_reference.builtin_catalog()))
+        return
+    try:
+        node_reference.write_table(write)
+    except (OSError, ValueError) as exc:
+        raise fail(f"{write}: {exc}") from None
+    typer.echo(f"updated the node table in {write}")
