@@ -358,7 +358,11 @@ class RenderTemplateNode(NodeType[RenderTemplateParams]):
             "item": item,
             "trigger": ctx.trigger,
             "nodes": {node: {"output": out} for node, out in ctx.node_outputs.items()},
-            "execution": {"id": ctx.execution_id, "workflow_id": ctx.workflow_id, "version": ctx.workflow_version},
+            "execution": {
+                "id": ctx.execution_id,
+                "workflow_id": ctx.workflow_id,
+                "workflow_version": ctx.workflow_version,
+            },
         }
         text = render_template(params.template, scope, max_length=ctx.limits.max_items_bytes)
         return NodeResult.on([set_path(item, params.to, text)])
