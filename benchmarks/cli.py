@@ -6,7 +6,9 @@ Scenarios, per mode:
 2. the same chain from N concurrent asyncio clients (executions/s, latency percentiles);
 3. resident memory of each service process idle right after start and again after the load;
 4. a 20-node chain whose middle node is a ``code`` node (a sandboxed Python process per run), sequentially;
-5. a webhook -> set -> if -> set flow at 32 clients, once webhook triggers answer (else the row says n/a).
+5. a webhook -> set -> if -> set flow at 32 clients, once webhook triggers answer (else the row says n/a);
+6. a 20-node chain of the data library's pure nodes (text, dates, hashing, filter, sort...), sequentially and
+   from N concurrent clients, next to the ``set`` chain (``benchmarks/library_chain.py``).
 
 Everything is bounded: counts, a per-phase time limit and a time limit for the whole run (SIGALRM), after
 which the platforms are stopped and their vhost, database and directories removed.
@@ -31,7 +33,7 @@ from typing import Any
 import httpx
 import psutil
 
-from benchmarks import load
+from benchmarks import library_chain, load
 from benchmarks.platforms import PLATFORMS, use_bytecode_cache
 from benchmarks.profile import (
     Recorder,
@@ -100,6 +102,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--chain-length", type=int, default=20, help="nodes in the chain (default 20)")
     parser.add_argument(
         "--code-runs", type=int, default=50, help="sequential runs of the chain with a code node (0 skips it)"
+    )
+    parser.add_argument(
+        "--library-runs", type=int, default=200, help="sequential runs of the library-node chain (0 skips it)"
     )
     parser.add_argument("--phase-time-limit", type=float, default=300.0, help="seconds per phase (default 300)")
     parser.add_argument("--time-limit", type=int, default=1800, help="seconds for the whole run (default 1800)")
@@ -320,6 +325,9 @@ def bench_mode(mode: str, args: argparse.Namespace, report: Report) -> None:
             )
         )
 
+        if args.library_runs:
+            bench_library_chain(target.url, headers, mode, args, report)
+
         if args.code_runs:
             code_id = create_workflow(target.url, code_chain(args.chain_length), headers)
             expect_code = expect_chain(args.chain_length, code_at=args.chain_length // 2)
@@ -380,6 +388,52 @@ def bench_mode(mode: str, args: argparse.Namespace, report: Report) -> None:
         progress(f"{mode}: done, stopping the platform")
 
 
+def bench_library_chain(url: str, headers: dict[str, str], mode: str, args: argparse.Namespace, report: Report) -> None:
+    """The 20-node chain of library nodes, sequential and concurrent (the same phases as the set chain)."""
+    workflow_id = create_workflow(url, library_chain.library_chain(), headers)
+    call = load.run_call(workflow_id, library_chain.INPUT, library_chain.expect_library_chain())
+    progress(f"{mode}: {args.library_runs} sequential runs of the library-node chain")
+    seq = load.sequential(
+        url, call, runs=args.library_runs, warmup=args.warmup, time_limit=args.phase_time_limit, headers=headers
+    )
+    length = len(library_chain.STEPS) + 1
+    report.rows.append(
+        Row(
+            mode=mode,
+            scenario=f"chain({length}) of library nodes, sequential",
+            runs=_runs(seq),
+            p50=fmt(seq.p50_ms),
+            p99=fmt(seq.p99_ms),
+            mean=fmt(seq.mean_ms),
+            rate=fmt(seq.per_second),
+            notes=_notes(seq, "informational: compare with the set chain"),
+        )
+    )
+    progress(f"{mode}: {args.concurrency} concurrent clients on the library-node chain")
+    conc = load.concurrent(
+        url,
+        call,
+        concurrency=args.concurrency,
+        total=args.total,
+        duration=args.duration,
+        warmup=args.warmup,
+        time_limit=args.phase_time_limit,
+        headers=headers,
+    )
+    report.rows.append(
+        Row(
+            mode=mode,
+            scenario=f"chain({length}) of library nodes, {args.concurrency} clients",
+            runs=_runs(conc),
+            p50=fmt(conc.p50_ms),
+            p99=fmt(conc.p99_ms),
+            mean=fmt(conc.mean_ms),
+            rate=fmt(conc.per_second),
+            notes=_notes(conc, "informational: compare with the set chain"),
+        )
+    )
+
+
 def _fail_row(mode: str, error: BaseException) -> Row:
     return Row(mode=mode, scenario="(benchmark failed)", verdict="error", notes=f"{type(error).__name__}: {error}")
 
@@ -391,7 +445,8 @@ def main(argv: list[str] | None = None) -> int:
     report = Report(
         options=(
             f"--mode {args.mode} --runs {args.runs} --concurrency {args.concurrency} {amount} "
-            f"--warmup {args.warmup} --chain-length {args.chain_length} --code-runs {args.code_runs}"
+            f"--warmup {args.warmup} --chain-length {args.chain_length} --code-runs {args.code_runs} "
+            f"--library-runs {args.library_runs}"
             + (f" --profile {args.profile}" if args.profile else "")
             + (" --no-bytecode-cache" if args.no_bytecode_cache else "")
         )

@@ -10,7 +10,7 @@ import pytest
 from flowtape.common.errors import NodeError
 from flowtape.common.expressions import ExpressionError
 from flowtape.common.nodes.builtin import (
-    BUILTIN_NODES,
+    CORE_NODES,
     IfNode,
     ManualTriggerNode,
     MergeNode,
@@ -46,8 +46,8 @@ async def run(node: NodeType[Any], params: dict[str, Any], items: list[dict[str,
 # --- the catalog --------------------------------------------------------------------------------------------
 
 
-def test_every_builtin_is_pure_and_described() -> None:
-    names = [node.type for node in BUILTIN_NODES]
+def test_every_core_node_is_pure_and_described() -> None:
+    names = [node.type for node in CORE_NODES]
     assert names == [
         "manual_trigger",
         "webhook",
@@ -62,7 +62,7 @@ def test_every_builtin_is_pure_and_described() -> None:
         "execution_trigger",
         "message_trigger",
     ]
-    for node in BUILTIN_NODES:
+    for node in CORE_NODES:
         entry = node.describe()
         assert entry["pure"] is True
         assert entry["description"]
@@ -70,7 +70,7 @@ def test_every_builtin_is_pure_and_described() -> None:
         assert entry["params_schema"]["additionalProperties"] is False
         assert issubclass(node.Params, NodeParams)
         assert node.category in {"trigger", "core", "flow"}
-    triggers = {node.type for node in BUILTIN_NODES if node.trigger}
+    triggers = {node.type for node in CORE_NODES if node.trigger}
     assert triggers == {"manual_trigger", "webhook", "schedule", "execution_trigger", "message_trigger"}
 
 

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flowtape.cli import accounts, operations
+from flowtape.cli import accounts, node_reference, operations, scaffold
 from flowtape.cli.client import ApiClient, ApiError, fail
 
 app = typer.Typer(help="Flowtape: workflow automation with an event-sourced execution log.", no_args_is_help=True)
@@ -19,6 +19,8 @@ app.add_typer(executions, name="executions")
 operations.register(executions)
 app.add_typer(operations.admin, name="admin")
 accounts.register(app, operations.admin)
+nodes = typer.Typer(help="Write node types of your own (plugins).", no_args_is_help=True)
+app.add_typer(nodes, name="nodes")
 console = Console()
 
 UrlOption = Annotated[str | None, typer.Option("--url", help="gateway URL (default $FLOWTAPE_URL or :8080)")]
@@ -204,3 +206,34 @@ def list_executions(
 
 if __name__ == "__main__":
     app()
+
+
+@nodes.command("new")
+def new_node(
+    name: Annotated[str, typer.Argument(help="the node type's name, e.g. acme-lookup")],
+    directory: Annotated[Path, typer.Option("--dir", help="where to create the plugin")] = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="overwrite an existing plugin directory")] = False,
+) -> None:
+    """Scaffold a plugin package: pyproject with the flowtape.nodes entry point, a node, a test."""
+    try:
+        root = scaffold.scaffold_plugin(name, directory, force=force)
+    except (ValueError, FileExistsError) as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"created {root}")
+    typer.echo(f"  test it:    cd {root} && pytest tests")
+    typer.echo("  install it: pip install . in the connectors' environment, then restart them")
+
+
+@nodes.command("table")
+def node_table(
+    write: Annotated[Path | None, typer.Option("--write", help="replace the table in this Markdown file")] = None,
+) -> None:
+    """The built-in node types as a Markdown table (docs/nodes.md keeps a copy)."""
+    if write is None:
+        typer.echo(node_reference.render_table(node_reference.builtin_catalog()))
+        return
+    try:
+        node_reference.write_table(write)
+    except (OSError, ValueError) as exc:
+        raise fail(f"{write}: {exc}") from None
+    typer.echo(f"updated the node table in {write}")

@@ -18,12 +18,18 @@ What a workflow author can rely on (API.md, "Workflows"):
 
 Every failure raises :class:`ExpressionError`, a :class:`~flowtape.common.errors.NodeError` whose message
 names the expression. Compiled expressions are cached by their source, so rendering is cheap on the hot path.
+
+:func:`render_template` renders a whole Jinja text template (``{% for %}``, ``{% if %}``, filters) in the same
+sandbox, for the ``render_template`` node; because statements can loop, a template is also bounded in time
+(:data:`TEMPLATE_TIMEOUT_SECONDS`, checked at every attribute access, call and ``range`` step) and in the
+length of what it writes.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterable, Iterator, Mapping, MappingView, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -46,6 +52,7 @@ __all__ = [
     "check_syntax",
     "contains_expression",
     "render",
+    "render_template",
 ]
 
 #: longest accepted source of one expression (the text between ``{{`` and ``}}``)
@@ -284,6 +291,50 @@ def _build_environment() -> _Sandbox:
 
 _ENV = _build_environment()
 
+#: the longest a template may take to render
+TEMPLATE_TIMEOUT_SECONDS = 1.0
+
+
+class _TemplateSandbox(_Sandbox):
+    """The expression sandbox for whole templates: statements allowed, rendering bounded in time."""
+
+    deadline: float = float("inf")
+
+    def _tick(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise TimeoutError(f"the template took longer than {TEMPLATE_TIMEOUT_SECONDS:g} s to render")
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        self._tick()
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        self._tick()
+        return super().getitem(obj, argument)
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        __self._tick()
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+def _build_template_environment() -> _TemplateSandbox:
+    env = _TemplateSandbox(undefined=StrictUndefined, autoescape=False)
+    env.filters = dict(_ENV.filters)
+    env.globals.clear()
+    env.globals.update(_ENV.globals)
+
+    def bounded_range(*args: int) -> Iterator[int]:
+        for step, value in enumerate(safe_range(*args)):
+            if step % 256 == 0:
+                env._tick()
+            yield value
+
+    env.globals["range"] = bounded_range
+    return env
+
+
+_TEMPLATE_ENV = _build_template_environment()
+
 
 # --- compiling ---------------------------------------------------------------------------------------------
 
@@ -427,6 +478,38 @@ def _render(value: Any, variables: dict[str, Any]) -> Any:
     if isinstance(value, list):
         return [_render(item, variables) for item in value]
     return value
+
+
+@lru_cache(maxsize=256)
+def _compile_template(source: str) -> Template:
+    try:
+        return _TEMPLATE_ENV.from_string(source)
+    except TemplateSyntaxError as exc:
+        raise ExpressionError(
+            f"invalid template (line {exc.lineno}): {exc.message or 'syntax error'}", {"template": source[:200]}
+        ) from exc
+
+
+def render_template(source: str, scope: Mapping[str, Any], *, max_length: int = MAX_RESULT_LENGTH) -> str:
+    """Render a Jinja text template in the sandbox; ExpressionError when it fails, runs too long or too big."""
+    template = _compile_template(source)
+    pieces: list[str] = []
+    written = 0
+    _TEMPLATE_ENV.deadline = time.monotonic() + TEMPLATE_TIMEOUT_SECONDS
+    try:
+        for piece in template.generate(**scope):
+            written += len(piece)
+            if written > max_length:
+                raise OverflowError(f"the template wrote more than {max_length} characters")
+            pieces.append(piece)
+            _TEMPLATE_ENV._tick()
+    except ExpressionError:
+        raise
+    except Exception as exc:
+        raise ExpressionError(f"template failed: {exc}", {"template": source[:200]}) from exc
+    finally:
+        _TEMPLATE_ENV.deadline = float("inf")
+    return "".join(pieces)
 
 
 def contains_expression(value: Any) -> bool:

@@ -136,8 +136,9 @@ class NodeRunner:
                 timeout_seconds=timeout,
                 request=task.request,
                 credentials=credentials,
+                limits=self._limits,
             )
-            result = await asyncio.wait_for(execute_node(node, task.params, ctx, task.items, self._limits), timeout)
+            result = await asyncio.wait_for(execute_node(node, task.params, ctx, task.items), timeout)
             outcome = {"outcome": "succeeded", "ports": redactor.value(result.ports)}
         except TimeoutError:
             outcome = {

@@ -23,6 +23,7 @@ from flowtape.common.errors import Conflict, InvalidInput, NotFound
 from flowtape.common.nodes.builtin import BUILTIN_NODES
 from flowtape.common.nodes.sdk import NodeParams, NodeType
 from flowtape.connectors.nodes.code import CodeNode
+from flowtape.connectors.nodes.hmac import HmacNode
 from flowtape.connectors.nodes.http_request import HttpRequestNode
 from flowtape.connectors.sandbox import PythonSandbox
 
@@ -61,10 +62,11 @@ class NodeRegistry:
         sandbox: PythonSandbox | None = None,
         plugins: EntryPointLoader = installed_plugins,
     ) -> NodeRegistry:
-        """Built-ins, ``http_request`` on ``http_client`` (owned by the caller), ``code``, then plugins."""
+        """Built-ins, ``http_request`` on ``http_client`` (owned by the caller), ``code``, ``hmac``, then plugins."""
         registry = cls(_instance(node) for node in BUILTIN_NODES)
         registry.register(HttpRequestNode(http_client))
         registry.register(CodeNode(sandbox))
+        registry.register(HmacNode())
         registry.load_plugins(plugins)
         return registry
 

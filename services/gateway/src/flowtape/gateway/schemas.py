@@ -100,12 +100,3 @@ class WorkflowVersion(BaseModel):
 
 class WorkflowVersions(BaseModel):
     items: list[WorkflowVersion]
-
-
-class NodeTypeInfo(BaseModel):
-    type: str
-    version: int
-    category: str
-    description: str
-    params_schema: dict[str, Any]
-    ports: list[str]

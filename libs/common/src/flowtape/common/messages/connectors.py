@@ -61,8 +61,46 @@ class NodeTaskCompleted(Message):
     finished_at: datetime
 
 
+class NodeExample(BaseModel):
+    """A runnable example of a node type: these params on this ``input`` emit this ``output`` (items by port).
+
+    Each example runs as a one-node workflow after a ``manual_trigger`` (``input`` is the run's input) and a
+    test compares what the node emits on every port with ``output``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    title: str = Field(min_length=1, description="What the example shows, in a few words.")
+    params: dict[str, Any] = Field(default_factory=dict)
+    input: list[dict[str, Any]] = Field(default_factory=list)
+    output: dict[str, list[dict[str, Any]]] = Field(description="The items the node emits, by port.")
+
+
+class NodeCatalogEntry(BaseModel):
+    """One node type as the catalog describes it (``NodeType.describe()``; ``GET /api/v1/nodes``)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    type: str
+    version: int
+    category: str
+    description: str
+    params_schema: dict[str, Any]
+    ports: list[str]
+    #: evaluated by the engine inline (deterministic or not, no I/O)
+    pure: bool = False
+    #: False for ids, random values and the clock: a replay reuses their recorded output
+    deterministic: bool = True
+    trigger: bool = False
+    examples: list[NodeExample] = Field(default_factory=list)
+
+
 class NodeCatalogPublished(Message):
-    """The node types a connectors worker can run; the engine validates workflows against it."""
+    """The node types a connectors worker can run; the engine validates workflows against it.
+
+    Each entry has the shape of :class:`NodeCatalogEntry` (kept as plain objects on the wire, so a newer
+    worker's extra fields reach the engine and gateway untouched).
+    """
 
     type_name = "connectors.NodeCatalogPublished.v1"
     nodes: list[dict[str, Any]]

@@ -1,4 +1,4 @@
-"""The built-in node types that need no I/O: triggers, data shaping and flow control.
+"""The built-in node types that need no I/O: triggers, data shaping and flow control, and the data library.
 
 All are ``pure`` (deterministic, no I/O, no user code), so the engine may evaluate them inline. Triggers only
 pass on the items the triggers service (or a manual run) starts the execution with; ``wait`` passes its items
@@ -15,10 +15,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from flowtape.common.nodes.sdk import Item, NodeContext, NodeParams, NodeResult, NodeType
+from flowtape.common.nodes.library import LIBRARY_NODES
+from flowtape.common.nodes.sdk import Item, NodeContext, NodeExample, NodeParams, NodeResult, NodeType
 
 __all__ = [
     "BUILTIN_NODES",
+    "CORE_NODES",
     "ExecutionTriggerNode",
     "ExecutionTriggerParams",
     "IfNode",
@@ -101,6 +103,14 @@ class ManualTriggerNode(NodeType[ManualTriggerParams]):
     mode = "batch"
     pure = True
     trigger = True
+    examples = (
+        NodeExample(
+            title="The run's input, unchanged",
+            params={},
+            input=[{"order": 1}, {"order": 2}],
+            output={"main": [{"order": 1}, {"order": 2}]},
+        ),
+    )
 
     async def run(self, ctx: NodeContext, params: ManualTriggerParams, items: list[Item]) -> NodeResult:
         return _passed_on(items)
@@ -166,6 +176,14 @@ class WebhookNode(NodeType[WebhookParams]):
     mode = "batch"
     pure = True
     trigger = True
+    examples = (
+        NodeExample(
+            title="POST /hooks/orders with a JSON body",
+            params={"path": "orders", "method": "POST"},
+            input=[{"order": 7, "total": 30}],
+            output={"main": [{"order": 7, "total": 30}]},
+        ),
+    )
 
     async def run(self, ctx: NodeContext, params: WebhookParams, items: list[Item]) -> NodeResult:
         return _passed_on(items)
@@ -225,6 +243,16 @@ class ScheduleNode(NodeType[ScheduleParams]):
     mode = "batch"
     pure = True
     trigger = True
+    examples = (
+        NodeExample(
+            title="Weekdays at nine",
+            params={"cron": "0 9 * * MON-FRI", "timezone": "Europe/Paris"},
+            input=[{"scheduled_at": "2026-03-02T08:00:00+00:00", "fired_at": "2026-03-02T08:00:00.120000+00:00"}],
+            output={
+                "main": [{"scheduled_at": "2026-03-02T08:00:00+00:00", "fired_at": "2026-03-02T08:00:00.120000+00:00"}]
+            },
+        ),
+    )
 
     async def run(self, ctx: NodeContext, params: ScheduleParams, items: list[Item]) -> NodeResult:
         return _passed_on(items)
@@ -266,6 +294,32 @@ class ExecutionTriggerNode(NodeType[ExecutionTriggerParams]):
     mode = "batch"
     pure = True
     trigger = True
+    examples = (
+        NodeExample(
+            title="Another workflow's run failed",
+            params={"statuses": ["failed"]},
+            input=[
+                {
+                    "execution_id": "e-1",
+                    "workflow_id": "w-1",
+                    "workflow_version": 3,
+                    "status": "failed",
+                    "error": "node charge failed: card declined",
+                }
+            ],
+            output={
+                "main": [
+                    {
+                        "execution_id": "e-1",
+                        "workflow_id": "w-1",
+                        "workflow_version": 3,
+                        "status": "failed",
+                        "error": "node charge failed: card declined",
+                    }
+                ]
+            },
+        ),
+    )
 
     async def run(self, ctx: NodeContext, params: ExecutionTriggerParams, items: list[Item]) -> NodeResult:
         return _passed_on(items)
@@ -302,6 +356,14 @@ class MessageTriggerNode(NodeType[MessageTriggerParams]):
     mode = "batch"
     pure = True
     trigger = True
+    examples = (
+        NodeExample(
+            title="Every order event",
+            params={"routing_key": "shop.order.*"},
+            input=[{"order": 7, "event": "created"}],
+            output={"main": [{"order": 7, "event": "created"}]},
+        ),
+    )
 
     async def run(self, ctx: NodeContext, params: MessageTriggerParams, items: list[Item]) -> NodeResult:
         return _passed_on(items)
@@ -330,6 +392,14 @@ class SetNode(NodeType[SetParams]):
     description = "Sets fields on each item."
     Params = SetParams
     pure = True
+    examples = (
+        NodeExample(
+            title="Double a number",
+            params={"fields": {"doubled": "{{ item.n * 2 }}", "source": "api"}},
+            input=[{"n": 21}],
+            output={"main": [{"n": 21, "doubled": 42, "source": "api"}]},
+        ),
+    )
 
     async def run_item(self, ctx: NodeContext, params: SetParams, item: Item) -> NodeResult:
         updated = {} if params.keep_only_set else dict(item)
@@ -350,6 +420,7 @@ class NoopNode(NodeType[NoopParams]):
     Params = NoopParams
     mode = "batch"
     pure = True
+    examples = (NodeExample(title="Items pass through", params={}, input=[{"n": 1}], output={"main": [{"n": 1}]}),)
 
     async def run(self, ctx: NodeContext, params: NoopParams, items: list[Item]) -> NodeResult:
         return _passed_on(items)
@@ -375,6 +446,14 @@ class RespondNode(NodeType[RespondParams]):
     Params = RespondParams
     mode = "batch"
     pure = True
+    examples = (
+        NodeExample(
+            title="201 with a body built from the item",
+            params={"status": 201, "headers": {"location": "/orders/{{ item.id }}"}, "body": {"id": "{{ item.id }}"}},
+            input=[{"id": 7}],
+            output={"main": [{"status": 201, "headers": {"location": "/orders/7"}, "body": {"id": 7}}]},
+        ),
+    )
 
     async def run(self, ctx: NodeContext, params: RespondParams, items: list[Item]) -> NodeResult:
         body: Any = params.body
@@ -404,6 +483,14 @@ class IfNode(NodeType[IfParams]):
     Params = IfParams
     ports = ("true", "false")
     pure = True
+    examples = (
+        NodeExample(
+            title="Big and small orders",
+            params={"condition": "{{ item.total > 100 }}"},
+            input=[{"total": 250}, {"total": 20}],
+            output={"true": [{"total": 250}], "false": [{"total": 20}]},
+        ),
+    )
 
     async def run_item(self, ctx: NodeContext, params: IfParams, item: Item) -> NodeResult:
         chosen = "true" if params.condition else "false"
@@ -450,6 +537,20 @@ class SwitchNode(NodeType[SwitchParams]):
     Params = SwitchParams
     ports = ("*",)
     pure = True
+    examples = (
+        NodeExample(
+            title="Route by country",
+            params={
+                "rules": [
+                    {"port": "france", "condition": "{{ item.country == 'FR' }}"},
+                    {"port": "germany", "condition": "{{ item.country == 'DE' }}"},
+                ],
+                "fallback": "other",
+            },
+            input=[{"country": "DE"}, {"country": "FR"}, {"country": "IT"}],
+            output={"france": [{"country": "FR"}], "germany": [{"country": "DE"}], "other": [{"country": "IT"}]},
+        ),
+    )
 
     @classmethod
     def output_ports(cls, raw_params: Mapping[str, Any]) -> tuple[str, ...]:
@@ -489,6 +590,14 @@ class MergeNode(NodeType[MergeParams]):
     Params = MergeParams
     mode = "batch"
     pure = True
+    examples = (
+        NodeExample(
+            title="One branch's items pass on",
+            params={"mode": "append"},
+            input=[{"n": 1}, {"n": 2}],
+            output={"main": [{"n": 1}, {"n": 2}]},
+        ),
+    )
 
     async def run(self, ctx: NodeContext, params: MergeParams, items: list[Item]) -> NodeResult:
         return _passed_on(items)
@@ -526,12 +635,21 @@ class WaitNode(NodeType[WaitParams]):
     Params = WaitParams
     mode = "batch"
     pure = True
+    examples = (
+        NodeExample(
+            title="Pause, then go on with the same items",
+            params={"seconds": 0.1},
+            input=[{"n": 1}],
+            output={"main": [{"n": 1}]},
+        ),
+    )
 
     async def run(self, ctx: NodeContext, params: WaitParams, items: list[Item]) -> NodeResult:
         return _passed_on(items)
 
 
-BUILTIN_NODES: tuple[type[NodeType[Any]], ...] = (
+#: triggers, data shaping and flow control: the node types the first version shipped
+CORE_NODES: tuple[type[NodeType[Any]], ...] = (
     ManualTriggerNode,
     WebhookNode,
     ScheduleNode,
@@ -545,3 +663,6 @@ BUILTIN_NODES: tuple[type[NodeType[Any]], ...] = (
     ExecutionTriggerNode,
     MessageTriggerNode,
 )
+
+#: every node type that needs no I/O: the core ones and the data library (filter, sort, text, dates, ...)
+BUILTIN_NODES: tuple[type[NodeType[Any]], ...] = (*CORE_NODES, *LIBRARY_NODES)

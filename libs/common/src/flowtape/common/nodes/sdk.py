@@ -8,6 +8,10 @@ A node that needs a secret takes a credential's id or name as a parameter and as
 at run time: the workflow and the execution log hold only the reference. Whatever the node puts in its
 output or error that contains a secret of a credential it used is replaced by ``[redacted]`` before the
 outcome is recorded, so a node must not transform secrets into its output (hashing, encoding) either.
+
+A node that is not ``deterministic`` (ids, random values, the clock) still has its output recorded like any
+other, so replay and time travel show the values the run really used. A per-item node's error names the item
+(``item 3: ...``); a node's own errors should name the field.
 """
 
 from __future__ import annotations
@@ -20,8 +24,23 @@ from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from flowtape.common.credentials import CredentialData
-from flowtape.common.errors import NodeError
-from flowtape.common.limits import DEFAULT_LIMITS, Limits, check_output
+from flowtape.common.errors import InvalidInput, NodeError, OutputTooLarge, PayloadTooLarge
+from flowtape.common.limits import Limits, check_items, check_output
+from flowtape.common.messages.connectors import NodeExample
+
+__all__ = [
+    "MAIN",
+    "Credential",
+    "CredentialResolver",
+    "Item",
+    "NodeContext",
+    "NodeExample",
+    "NodeParams",
+    "NodeResult",
+    "NodeType",
+    "execute_node",
+    "resolve_params",
+]
 
 Item = dict[str, Any]
 MAIN = "main"
@@ -74,6 +93,8 @@ class NodeContext:
     request: Mapping[str, Any] | None = None
     #: set by the connectors; None where no credentials are at hand (pure nodes evaluated by the engine)
     credentials: CredentialResolver | None = field(default=None, repr=False, compare=False)
+    #: the platform's bounds on item data (``FLOWTAPE_MAX_*``): nodes that can amplify data check against them
+    limits: Limits = field(default_factory=Limits, repr=False, compare=False)
 
     async def credential(self, ref: str, *types: str) -> Credential:
         """The credential with this id or name; a NodeError when there is none or it is not of ``types``."""
@@ -88,6 +109,17 @@ class NodeContext:
     def idempotency_key(self) -> str:
         """Stable across redeliveries of the same attempt: send it to side-effecting APIs."""
         return f"{self.execution_id}:{self.node_id}:{self.attempt}"
+
+    def check_output(self, items: Any, what: str = "the output") -> None:
+        """Fail the node clearly when ``items`` pass the platform's depth or size limits.
+
+        For nodes whose output can be much larger than their input (padding, splitting, generating): check
+        before handing the result on, so no parameter makes the platform build what it cannot store.
+        """
+        try:
+            check_items(items, self.limits, what=what)
+        except (InvalidInput, PayloadTooLarge) as exc:
+            raise OutputTooLarge(exc.message, exc.details) from exc
 
 
 @dataclass(frozen=True)
@@ -124,6 +156,11 @@ class NodeType(Generic[P]):
     trigger: ClassVar[bool] = False
     #: parameter names whose values are not rendered as expressions (e.g. source code)
     raw_params: ClassVar[tuple[str, ...]] = ()
+    #: the same parameters and items always give the same output; False for ids, random values and the clock,
+    #: whose recorded output a replay must reuse instead of evaluating again
+    deterministic: ClassVar[bool] = True
+    #: runnable examples shown in the catalog; a test runs each as a one-node workflow and compares the output
+    examples: ClassVar[tuple[NodeExample, ...]] = ()
 
     @classmethod
     def output_ports(cls, raw_params: Mapping[str, Any]) -> tuple[str, ...]:
@@ -150,7 +187,9 @@ class NodeType(Generic[P]):
             "params_schema": cls.Params.model_json_schema(),
             "ports": list(cls.ports),
             "pure": cls.pure,
+            "deterministic": cls.deterministic,
             "trigger": cls.trigger,
+            "examples": [example.model_dump(mode="json") for example in cls.examples],
         }
 
 
@@ -206,24 +245,42 @@ async def execute_node(
     raw_params: Mapping[str, Any],
     ctx: NodeContext,
     items: list[Item],
-    limits: Limits = DEFAULT_LIMITS,
+    limits: Limits | None = None,
 ) -> NodeResult:
     """Render the parameters (per item for per_item nodes), validate them and run the node.
 
-    An output beyond ``limits`` fails the node (:class:`~flowtape.common.errors.OutputTooLarge`) here, before
-    anything serializes or records it.
+    An output beyond ``limits`` (by default the context's) fails the node
+    (:class:`~flowtape.common.errors.OutputTooLarge`) here, before anything serializes or records it.
     """
     cls = type(node)
     if cls.mode == "batch":
         params = _validated(cls, raw_params, _scope(ctx, items, None))
         result = await node.run(ctx, params, items)
     else:
-        result = NodeResult({})
-        for item in items:
-            params = _validated(cls, raw_params, _scope(ctx, items, item))
-            result = result.merged_with(await node.run_item(ctx, params, item))
-    check_output(result.ports, limits, ctx.node_id)
+        ports: dict[str, list[Item]] = {}
+        for index, item in enumerate(items):
+            try:
+                params = _validated(cls, raw_params, _scope(ctx, items, item))
+                emitted = await node.run_item(ctx, params, item)
+            except NodeError as exc:
+                raise _at_item(exc, index, len(items)) from exc.__cause__
+            for port, port_items in emitted.ports.items():
+                ports.setdefault(port, []).extend(port_items)
+        result = NodeResult(ports)
+    check_output(result.ports, limits or ctx.limits, ctx.node_id)
     return result
+
+
+def _at_item(exc: NodeError, index: int, count: int) -> NodeError:
+    """The same error, its message saying which input item it was about (when there were several)."""
+    if count > 1 and not exc.message.startswith("item "):
+        exc.message = f"item {index}: {exc.message}"
+        exc.args = (exc.message,)
+        if exc.details is None:
+            exc.details = {"item": index}
+        elif isinstance(exc.details, dict):
+            exc.details = {**exc.details, "item": index}
+    return exc
 
 
 def resolve_params(

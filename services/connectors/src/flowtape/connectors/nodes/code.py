@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import Field
 
 from flowtape.common.errors import NodeError
-from flowtape.common.nodes.sdk import Item, NodeContext, NodeParams, NodeResult, NodeType
+from flowtape.common.nodes.sdk import Item, NodeContext, NodeExample, NodeParams, NodeResult, NodeType
 from flowtape.connectors.sandbox import (
     MemoryLimitExceeded,
     PythonSandbox,
@@ -46,6 +46,14 @@ class CodeNode(NodeType[CodeParams]):
     Params = CodeParams
     mode = "batch"
     raw_params = ("code",)
+    examples = (
+        NodeExample(
+            title="Add a field in Python",
+            params={"code": "def run(items):\n    return [{**i, 'total': i['price'] * i['qty']} for i in items]\n"},
+            input=[{"price": 2.5, "qty": 4}],
+            output={"main": [{"price": 2.5, "qty": 4, "total": 10.0}]},
+        ),
+    )
 
     def __init__(self, sandbox: PythonSandbox | None = None) -> None:
         self._sandbox = sandbox or PythonSandbox()

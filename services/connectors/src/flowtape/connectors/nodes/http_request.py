@@ -28,7 +28,7 @@ from flowtape.common.credentials import (
     HttpHeaderCredential,
 )
 from flowtape.common.errors import NodeError
-from flowtape.common.nodes.sdk import Item, NodeContext, NodeParams, NodeResult, NodeType
+from flowtape.common.nodes.sdk import Item, NodeContext, NodeExample, NodeParams, NodeResult, NodeType
 
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 _ERROR_BODY_CHARS = 200
@@ -107,6 +107,24 @@ class HttpRequestNode(NodeType[HttpRequestParams]):
         "A non-2xx status fails the node unless ignore_status is set."
     )
     Params = HttpRequestParams
+    #: a response is the outside world's answer, not a function of the parameters
+    deterministic = False
+    examples = (
+        NodeExample(
+            title="POST JSON to an API (base_url stands for the API's address)",
+            params={"method": "POST", "url": "{{ item.base_url }}/orders", "json": {"sku": "{{ item.sku }}"}},
+            input=[{"base_url": "https://api.example.com", "sku": "A-1"}],
+            output={
+                "main": [
+                    {
+                        "status": 200,
+                        "headers": {"content-type": "application/json", "content-length": "54"},
+                        "body": {"method": "POST", "path": "/orders", "echo": {"sku": "A-1"}},
+                    }
+                ]
+            },
+        ),
+    )
 
     def __init__(
         self,

@@ -210,7 +210,7 @@ def _evaluate(
 ) -> None:
     spec = graph.nodes[node_id]
     try:
-        result = _run_sync(execute_node(node, spec.params, context(execution, node_id, 1), items, now.limits))
+        result = _run_sync(execute_node(node, spec.params, context(execution, node_id, 1, now.limits), items))
     except NodeError as exc:
         execution.schedule_node(node_id, 1, items)
         _node_failed(execution, graph, node_id, 1, exc.message, exc.code, now)
@@ -225,7 +225,9 @@ def _evaluate(
 def _pause(execution: Execution, graph: WorkflowGraph, node_id: str, items: Items, now: Circumstances) -> None:
     wait_type = type(now.inline["wait"])
     try:
-        params: Any = resolve_params(wait_type, graph.nodes[node_id].params, context(execution, node_id, 1), items)
+        params: Any = resolve_params(
+            wait_type, graph.nodes[node_id].params, context(execution, node_id, 1, now.limits), items
+        )
     except NodeError as exc:
         _node_failed(execution, graph, node_id, 1, exc.message, exc.code, now)
         return
@@ -287,7 +289,7 @@ class _Outputs(Mapping[str, Items]):
         return sum(1 for _ in self)
 
 
-def context(execution: Execution, node_id: str, attempt: int) -> NodeContext:
+def context(execution: Execution, node_id: str, attempt: int, limits: Limits = DEFAULT_LIMITS) -> NodeContext:
     return NodeContext(
         execution_id=str(execution.id),
         workflow_id=execution.workflow_id,
@@ -297,6 +299,7 @@ def context(execution: Execution, node_id: str, attempt: int) -> NodeContext:
         trigger=execution.trigger,
         node_outputs=_Outputs(execution.nodes),
         request=execution.trigger_meta.get("request"),
+        limits=limits,
     )
 
 

@@ -6,12 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from flowtape.common.messages.connectors import NodeCatalogEntry
 from flowtape.gateway.deps import PlatformDep, Viewer
-from flowtape.gateway.schemas import NodeTypeInfo
 
 router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
 
 
-@router.get("", response_model=list[NodeTypeInfo])
+@router.get("", response_model=list[NodeCatalogEntry])
 async def list_node_types(platform: PlatformDep, _: Viewer) -> Any:
     return await platform.node_catalog()
