@@ -304,3 +304,18 @@ def test_the_replay_check_follows_the_engine_through_a_retried_and_a_failed_node
     assert {k: v.status for k, v in replayed.items()} == run.status()
     assert replayed["flaky"].attempts == 2
     assert differences(run.execution, replayed) == []
+
+
+def test_the_replay_check_uses_the_recorded_value_of_a_node_that_is_not_a_function_of_its_input() -> None:
+    g = graph(
+        [n("t", "manual_trigger"), n("id", "uuid"), n("tag", "set", fields={"tagged": "{{ item.id }}"})],
+        [("t", "id"), ("id", "tag")],
+    )
+    run = Run.of(g)
+    decide(run.execution, g, Started(), at())
+    assert run.execution.status == "succeeded"
+
+    replayable = {name: node for name, node in INLINE.items() if type(node).deterministic}
+    replayed = redrive(g, run.execution, run.execution.collect_events(), replayable)
+    assert replayed["tag"].output == run.execution.nodes["tag"].output, "the uuid the run really used"
+    assert differences(run.execution, replayed) == []

@@ -36,7 +36,8 @@ class ExecutionQueries:
         self._decisions = decisions
         self._workflows = workflows
         self._projections = projections
-        self._inline = inline
+        #: what the replay check evaluates again: pure and deterministic (the rest comes from the recording)
+        self._replayable = {name: node for name, node in inline.items() if type(node).deterministic}
 
     async def get(self, execution_id: str, at: int | None) -> dict[str, Any]:
         if at is not None:
@@ -83,7 +84,7 @@ class ExecutionQueries:
         for execution_id in ids:
             recorded = await self._decisions.read(execution_id)
             log = await asyncio.to_thread(self._recorded_events, execution_id)
-            found = differences(recorded, redrive(graph, recorded, log, self._inline))
+            found = differences(recorded, redrive(graph, recorded, log, self._replayable))
             if found:
                 differing.append(
                     {"execution_id": execution_id, "recorded_version": recorded.workflow_version, "differences": found}

@@ -32,6 +32,9 @@ def redrive(
 ) -> dict[str, NodeRun]:
     """The node states ``graph`` reaches through the engine's own decider over ``recorded``'s trigger.
 
+    ``inline`` names the node types to evaluate again; any other node (I/O, or a pure node whose output is not a
+    function of its input, such as a random value or the time) is answered from the recording.
+
     Each dispatched attempt is answered with the outcome the log recorded for it and each timer fires, in the
     order the log recorded them (concurrent branches interleave as they did); an attempt the recording never
     made answers last, as a failure of unknown outcome.
@@ -44,6 +47,8 @@ def redrive(
         if kind in ("NodeSucceeded", "NodeFailed"):
             outcomes[(event.node_id, event.attempt)] = event
             fired_at.setdefault((event.node_id, "wake", event.attempt), event.originator_version)
+        elif kind == "NodeEvaluated":  # an inline node runs once: the value it really produced
+            outcomes[(event.node_id, 1)] = event
         elif kind == "NodeStarted":
             started_at[(event.node_id, event.attempt)] = event.started_at
         elif kind == "NodeScheduled" and event.attempt > 1:
@@ -77,7 +82,7 @@ def redrive(
             if outcome is None:
                 answer = TaskCompleted(node_id, attempt, when, False, error=UNKNOWN, error_code="unknown")
                 heapq.heappush(pending, (_NEVER, next(order), answer))
-            elif type(outcome).__name__ == "NodeSucceeded":
+            elif type(outcome).__name__ in ("NodeSucceeded", "NodeEvaluated"):
                 answer = TaskCompleted(node_id, attempt, when, True, ports=outcome.ports)
                 heapq.heappush(pending, (outcome.originator_version, next(order), answer))
             else:
