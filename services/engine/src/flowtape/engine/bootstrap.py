@@ -187,8 +187,8 @@ class EngineRuntime(BaseRuntime):
         for task in self._background:
             task.cancel()
         if hasattr(self, "decisions"):
+            await self.decisions.stop()  # no timer may decide anything once stopping began
             await self.partitions.stop()
-            await self.decisions.stop()
             await self.outbox.stop()
             await self._execution_writer.stop()
             await self._workflow_writer.stop()
