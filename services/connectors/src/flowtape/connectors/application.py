@@ -116,6 +116,7 @@ class NodeRunner:
                 node_outputs=task.node_outputs,
                 timeout_seconds=timeout,
                 request=task.request,
+                workflow_settings=task.workflow_settings,
                 credentials=credentials,
             )
             result = await asyncio.wait_for(execute_node(node, task.params, ctx, task.items), timeout)

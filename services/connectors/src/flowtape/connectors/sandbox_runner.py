@@ -1,10 +1,10 @@
 """The child side of :mod:`flowtape.connectors.sandbox`: runs one piece of user code and reports once.
 
 This file is passed to ``python -I -S -B -c``: it must import nothing outside the standard library.
-Protocol: the parent writes ``{"code", "items", "context", "memory_bytes", "cpu_seconds"}`` as JSON on
-stdin; the runner moves the original stdout to a private descriptor and points descriptor 1 at stderr,
-so whatever the user's code prints (even with ``os.write(1, ...)``) lands in the logs, and the one JSON
-outcome written to the private descriptor cannot be corrupted by it.
+Protocol: the parent writes ``{"code", "items", "context", "memory_bytes", "cpu_seconds", "max_processes",
+"max_file_bytes"}`` as JSON on stdin; the runner moves the original stdout to a private descriptor and
+points descriptor 1 at stderr, so whatever the user's code prints (even with ``os.write(1, ...)``) lands in
+the logs, and the one JSON outcome written to the private descriptor cannot be corrupted by it.
 """
 
 import builtins
@@ -25,6 +25,7 @@ MESSAGE_CHARS = 500
 
 def main() -> None:
     pid = os.getpid()
+    os.environ.pop("PWD", None)  # bwrap's --chdir sets it; the code's environment is only what the parent set
     result_fd = os.dup(1)
     os.dup2(2, 1)
     if isinstance(sys.stdout, io.TextIOWrapper):
@@ -33,7 +34,9 @@ def main() -> None:
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
-    _limit_resources(payload["memory_bytes"], payload["cpu_seconds"])
+    _limit_resources(
+        payload["memory_bytes"], payload["cpu_seconds"], payload["max_processes"], payload["max_file_bytes"]
+    )
     try:
         outcome = _run(payload["code"], payload["items"], payload["context"])
         data = _encoded(outcome)
@@ -57,17 +60,17 @@ def _encoded(outcome: dict[str, Any]) -> bytes:
         return json.dumps(_invalid(reason)).encode()
 
 
-def _limit_resources(memory_bytes: int, cpu_seconds: int) -> None:
+def _limit_resources(memory_bytes: int, cpu_seconds: int, max_processes: int, max_file_bytes: int) -> None:
     # The memory budget is on top of what the interpreter and the parsed input items already use.
     _set_limit(resource.RLIMIT_AS, _address_space_in_use() + memory_bytes)
     _set_limit(resource.RLIMIT_CPU, cpu_seconds, cpu_seconds + 1)
     _set_limit(resource.RLIMIT_NOFILE, 32)
     _set_limit(resource.RLIMIT_CORE, 0)
-    # No files may grow: writes fail with EFBIG instead of SIGXFSZ killing the process.
+    # Files grow up to the limit (0: not at all): past it writes fail with EFBIG instead of SIGXFSZ killing.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    _set_limit(resource.RLIMIT_FSIZE, 0)
+    _set_limit(resource.RLIMIT_FSIZE, max_file_bytes)
     if hasattr(resource, "RLIMIT_NPROC"):
-        _set_limit(resource.RLIMIT_NPROC, 0)
+        _set_limit(resource.RLIMIT_NPROC, max_processes)
 
 
 def _set_limit(which: int, soft: int, hard: int | None = None) -> None:

@@ -357,6 +357,7 @@ class Executions:
             node_outputs=outputs,
             timeout_seconds=spec.timeout_seconds,
             request=execution.trigger_meta.get("request"),
+            workflow_settings=graph.definition.settings,
         )
 
     async def _commit(self, execution: Execution, messages: list[Message]) -> None:

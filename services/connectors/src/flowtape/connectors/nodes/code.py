@@ -1,9 +1,12 @@
-"""The ``code`` node: the user's ``run(items)`` in a separate process with time and memory limits.
+"""The ``code`` node: the user's ``run(items)`` in an isolated process with time and memory limits.
 
 ``run(items)`` receives all input items and returns the output items; a ``run(items, ctx)`` also receives
 ``{"execution_id", "workflow_id", "workflow_version", "node_id", "attempt", "idempotency_key"}``.
 Only the standard library is importable. What the code prints is kept (truncated) in the error details
 when it fails and logged at debug level when it succeeds.
+
+The code has no network unless the workflow's ``settings.code_network`` is true *and* the operator lets
+workflows ask for it (``FLOWTAPE_CODE_NETWORK=per_workflow``): then it shares the host's network.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from pydantic import Field
 from flowtape.common.errors import NodeError
 from flowtape.common.nodes.sdk import Item, NodeContext, NodeParams, NodeResult, NodeType
 from flowtape.connectors.sandbox import (
+    IsolationUnavailable,
     MemoryLimitExceeded,
-    PythonSandbox,
+    Sandbox,
     SandboxError,
     SandboxLimits,
     TimeLimitExceeded,
@@ -25,6 +29,9 @@ from flowtape.connectors.sandbox import (
 )
 
 logger = logging.getLogger(__name__)
+
+#: the workflow setting that asks for network access for the workflow's code nodes
+NETWORK_SETTING = "code_network"
 
 
 class CodeParams(NodeParams):
@@ -47,13 +54,23 @@ class CodeNode(NodeType[CodeParams]):
     mode = "batch"
     raw_params = ("code",)
 
-    def __init__(self, sandbox: PythonSandbox | None = None) -> None:
-        self._sandbox = sandbox or PythonSandbox()
+    def __init__(self, sandbox: Sandbox | None = None, *, network_allowed: bool = False) -> None:
+        """``network_allowed``: whether a workflow's ``settings.code_network`` may give code the network."""
+        self._sandbox = sandbox or Sandbox()
+        self._network_allowed = network_allowed
 
     async def run(self, ctx: NodeContext, params: CodeParams, items: list[Item]) -> NodeResult:
         limits = SandboxLimits(timeout_seconds=params.timeout_seconds, memory_mb=params.memory_mb)
+        network = ctx.workflow_settings.get(NETWORK_SETTING) is True
+        if network and not self._network_allowed:
+            raise NodeError(
+                f"the workflow's settings.{NETWORK_SETTING} asks for network access, which this platform does "
+                "not give code nodes (an operator allows it with FLOWTAPE_CODE_NETWORK=per_workflow)"
+            )
         try:
-            outcome = await self._sandbox.run(params.code, items, limits=limits, context=_context(ctx))
+            outcome = await self._sandbox.run(params.code, items, limits=limits, context=_context(ctx), network=network)
+        except IsolationUnavailable as exc:
+            raise NodeError(str(exc), details={"logs": ""}) from None
         except SandboxError as exc:
             raise NodeError(_message(exc), details=_details(exc)) from None
         if outcome.logs:
