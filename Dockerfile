@@ -51,8 +51,9 @@ FROM ${PYTHON_IMAGE} AS runtime
 # docker-compose.yml lifts them for the connectors only. Not pinned: Debian stable's security updates replace
 # the version, and a pin would break the build then.
 # hadolint ignore=DL3008
+# Node.js runs code nodes written in JavaScript.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends bubblewrap \
+ && apt-get install -y --no-install-recommends bubblewrap nodejs \
  && rm -rf /var/lib/apt/lists/*
 
 ARG FLOWTAPE_UID=10001

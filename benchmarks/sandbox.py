@@ -1,4 +1,5 @@
-"""``python -m benchmarks.sandbox``: what isolating a code node costs per run, without the platform around it.
+"""``python -m benchmarks.sandbox [--language javascript]``: what isolating a code node costs per run, without
+the platform around it.
 
 Runs the same trivial ``run(items)`` through :class:`flowtape.connectors.sandbox.Sandbox` in each isolation
 mode, one run after another (the cost a sequential code node pays), and prints wall time per run. The
@@ -16,43 +17,47 @@ import time
 from flowtape.connectors.isolation import Isolation, NamespaceIsolation, ProcessIsolation
 from flowtape.connectors.sandbox import Sandbox, SandboxLimits
 
-CODE = "def run(items):\n    return [{**item, 'seen': True} for item in items]\n"
+CODE = {
+    "python": "def run(items):\n    return [{**item, 'seen': True} for item in items]\n",
+    "javascript": "function run(items) { return items.map((item) => ({ ...item, seen: true })); }",
+}
 ITEMS = [{"n": n} for n in range(10)]
 LIMITS = SandboxLimits(timeout_seconds=10, memory_mb=256)
 
 
-async def timed_runs(sandbox: Sandbox, count: int) -> list[float]:
+async def timed_runs(sandbox: Sandbox, count: int, language: str) -> list[float]:
     times = []
     for _ in range(count):
         started = time.perf_counter()
-        result = await sandbox.run(CODE, ITEMS, limits=LIMITS)
+        result = await sandbox.run(CODE[language], ITEMS, limits=LIMITS, language=language)
         times.append((time.perf_counter() - started) * 1000)
         assert result.items[0] == {"n": 0, "seen": True}
     return times
 
 
-async def bench(runs: int, rounds: int, warmup: int) -> dict[str, list[float]]:
+async def bench(runs: int, rounds: int, warmup: int, language: str) -> dict[str, list[float]]:
     isolations: dict[str, Isolation] = {"process": ProcessIsolation(), "namespaces": NamespaceIsolation()}
     sandboxes = {name: Sandbox(isolation) for name, isolation in isolations.items()}
     for name, sandbox in sandboxes.items():
         problem = await sandbox.check()
         if problem:
             raise SystemExit(f"{name}: {problem}")
-        await timed_runs(sandbox, warmup)
+        await timed_runs(sandbox, warmup, language)
     times: dict[str, list[float]] = {name: [] for name in sandboxes}
     for _ in range(rounds):
         for name, sandbox in sandboxes.items():
-            times[name] += await timed_runs(sandbox, max(1, runs // rounds))
+            times[name] += await timed_runs(sandbox, max(1, runs // rounds), language)
     return times
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.sandbox", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sandbox", description="The cost of code isolation.")
     parser.add_argument("--runs", type=int, default=100, help="timed runs per mode (default 100)")
     parser.add_argument("--rounds", type=int, default=10, help="alternations between the modes (default 10)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed runs per mode first (default 5)")
+    parser.add_argument("--language", choices=sorted(CODE), default="python")
     args = parser.parse_args(argv)
-    times = asyncio.run(bench(args.runs, args.rounds, args.warmup))
+    times = asyncio.run(bench(args.runs, args.rounds, args.warmup, args.language))
     print("| mode | runs | median ms | p90 ms | mean ms |")
     print("| --- | --- | --- | --- | --- |")
     for name, values in times.items():

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Flowtape needs beside Python, when they are missing (quiet when they are not):
 #   bubblewrap  isolates code nodes (FLOWTAPE_CODE_ISOLATION=namespaces, the default; see docs/security.md)
-#   util-linux  setpriv, which drops a root connectors service's code to uid 65534 (always on Debian)
+#   util-linux  setpriv, which drops a root connectors service's code to uid 65534, and prlimit (always on Debian)
+#   nodejs      runs code nodes written in JavaScript
 set -euo pipefail
 missing=()
 command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
-command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
+{ command -v setpriv && command -v prlimit; } >/dev/null 2>&1 || missing+=(util-linux)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

@@ -180,3 +180,96 @@ BOMBS = {
 }
 
 HEALTHY = "def run(items):\n    return [{'n': item['n'] + 1} for item in items]\n"
+
+#: the same probes in JavaScript. items: [{"service_pid", "paths", "targets", "marker"}]; returns what it saw:
+#: every environ it could read, each path, each TCP connection, and how many detached children it saw running
+JAVASCRIPT = """
+const fs = require("fs");
+const net = require("net");
+const { spawn } = require("child_process");
+
+function attempt(path) {
+  if (!fs.existsSync(path)) return "absent";
+  try {
+    if (fs.statSync(path).isDirectory()) return "listed: " + fs.readdirSync(path).join(", ");
+    return "read " + fs.readFileSync(path).length;
+  } catch (error) {
+    return error.code;
+  }
+}
+
+function connect(host, port) {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port, timeout: 3000 });
+    socket.on("connect", () => { socket.destroy(); resolve("connected"); });
+    socket.on("error", (error) => resolve(error.code));
+    socket.on("timeout", () => { socket.destroy(); resolve("timeout"); });
+  });
+}
+
+function running(marker) {
+  let count = 0;
+  for (const pid of fs.readdirSync("/proc").filter((name) => /^\\d+$/.test(name))) {
+    try {
+      if (fs.readFileSync(`/proc/${pid}/cmdline`, "latin1").split("\\0").includes(marker)) count++;
+    } catch (error) {}
+  }
+  return count;
+}
+
+async function run(items) {
+  const { service_pid, paths, targets, marker } = items[0];
+  const pids = fs.readdirSync("/proc").filter((name) => /^\\d+$/.test(name)).map(Number);
+  const environ = {};
+  for (const pid of [service_pid, ...pids]) {
+    try {
+      environ[pid] = fs.readFileSync(`/proc/${pid}/environ`, "latin1");
+    } catch (error) {
+      environ[pid] = error.code;
+    }
+  }
+  const seen = Object.fromEntries(paths.map((path) => [path, attempt(path)]));
+  const connected = {};
+  for (const [host, port] of targets) connected[`${host}:${port}`] = await connect(host, port);
+  spawn("/bin/sleep", ["3600", marker], { detached: true, stdio: "ignore" }).unref();
+  const deadline = Date.now() + 10000;
+  while (running(marker) < 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  return [{ service_pid, environ, seen, connected, running: running(marker), uid: process.getuid() }];
+}
+"""
+
+JAVASCRIPT_FORK_BOMB = """
+const { spawn } = require("child_process");
+function run() {
+  for (;;) {
+    try {
+      const child = spawn("/usr/bin/node", ["-e", "setInterval(() => {}, 1000)"], { detached: true, stdio: "ignore" });
+      child.on("error", () => {});
+    } catch (error) {}
+  }
+}
+"""
+
+JAVASCRIPT_IGNORES_SIGTERM = """
+function run() {
+  process.on("SIGTERM", () => {});
+  return new Promise(() => setInterval(() => {}, 1000));
+}
+"""
+
+JAVASCRIPT_BOMBS = {
+    "fork bomb": (JAVASCRIPT_FORK_BOMB, {"timeout_seconds": 2}, "code node exceeded its time limit of 2 s"),
+    "memory bomb": (
+        "function run() { const held = []; for (;;) held.push(Buffer.alloc(16 * 1024 * 1024)); }",
+        {"memory_mb": 64},
+        "code node exceeded its memory limit of 64 MB",
+    ),
+    "cpu spin": ("function run() { for (;;) {} }", {"timeout_seconds": 2}, "code node exceeded its time limit of 2 s"),
+    "huge output": (
+        'function run() { for (let i = 0; i < 2000; i++) console.log("x".repeat(65536)); '
+        'return [{ blob: "y".repeat(70 * 1024 * 1024) }]; }',
+        {"memory_mb": 512},
+        "run() returned more than 64 MiB of items",
+    ),
+    "ignores SIGTERM": (JAVASCRIPT_IGNORES_SIGTERM, {"timeout_seconds": 2}, "code node exceeded its time limit of 2 s"),
+}

@@ -90,6 +90,37 @@ def test_a_bomb_fails_its_run_and_the_connectors_carry_on(api: httpx.Client, pla
     assert output(run_code(api, hostile_code.HEALTHY, [{"n": 1}])) == {"n": 2}
 
 
+def test_javascript_code_node_sees_nothing_of_the_connectors(api: httpx.Client, platform: Platform) -> None:
+    connectors = platform.processes["connectors"]
+    marker = f"0.{secrets.randbelow(10**12)}"
+    probe = {
+        "service_pid": connectors.popen.pid,
+        "paths": [str(platform.workdir), str(ROOT), sys.prefix, "/run"],
+        "targets": [["127.0.0.1", 5432], ["127.0.0.1", 5672]],
+        "marker": marker,
+    }
+
+    out = output(run_code(api, hostile_code.JAVASCRIPT, [probe], language="javascript"))
+
+    assert out["environ"][str(connectors.popen.pid)] == "ENOENT"
+    held = [platform.secret_key, platform.amqp_url, platform.database_url, "FLOWTAPE_"]
+    assert not [pid for pid, text in out["environ"].items() if any(secret in text for secret in held)]
+    assert out["seen"] == dict.fromkeys(probe["paths"], "absent")
+    assert set(out["connected"].values()) == {"ECONNREFUSED"}
+    assert out["running"] == 1 and with_marker(marker) == []
+
+
+def test_a_javascript_bomb_fails_its_run_and_the_connectors_carry_on(api: httpx.Client, platform: Platform) -> None:
+    code, params, error = hostile_code.JAVASCRIPT_BOMBS["fork bomb"]
+
+    execution = run_code(api, code, [{}], language="javascript", **params)
+
+    assert execution["status"] == "failed" and execution["nodes"]["py"]["error"] == error
+    assert httpx.get(f"{platform.processes['connectors'].url}/readyz", timeout=10).status_code == 200
+    healthy = "function run(items) { return items.map((item) => ({ n: item.n + 1 })); }"
+    assert output(run_code(api, healthy, [{"n": 1}], language="javascript")) == {"n": 2}
+
+
 def test_code_network_is_a_checked_workflow_setting_the_operator_must_allow(api: httpx.Client) -> None:
     definition = workflows.code(hostile_code.HEALTHY, name="networked")
     refused = api.post("/api/v1/workflows", json={**definition, "settings": {"code_network": "yes"}})

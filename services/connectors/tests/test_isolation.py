@@ -303,3 +303,48 @@ async def test_process_isolation_is_an_explicit_opt_in() -> None:
     outcome = await InProcess().run(Request(hostile_code.HEALTHY, [{"n": 1}], isolation="process"))
 
     assert outcome.items == [{"n": 2}]
+
+
+async def test_javascript_sees_nothing_of_the_service_and_leaves_nothing_behind(
+    host: InProcess | Unprivileged, data_dir: Path, tcp_server: int
+) -> None:
+    marker = f"0.{secrets.randbelow(10**12)}"
+    probe = {
+        "service_pid": "self",
+        "paths": [
+            str(data_dir),
+            str(data_dir / "auth.db"),
+            str(ROOT),
+            sys.prefix,
+            "/run",
+            "/home",
+            "/usr/lib/node_modules",
+        ],
+        "targets": [["127.0.0.1", 5432], ["127.0.0.1", 5672], ["127.0.0.1", tcp_server]],
+        "marker": marker,
+    }
+
+    out = (await host.run(Request(hostile_code.JAVASCRIPT, [probe], params={"language": "javascript"}))).item
+
+    assert out["environ"][str(out["service_pid"])] == "ENOENT"
+    for pid, environ in out["environ"].items():
+        for secret in (SECRET, DATABASE_PASSWORD, "FLOWTAPE_"):
+            assert secret not in environ, f"/proc/{pid}/environ holds {secret}"
+    assert out["seen"] == dict.fromkeys(probe["paths"], "absent") | {"/usr/lib/node_modules": "listed: "}
+    assert set(out["connected"].values()) == {"ECONNREFUSED"}
+    assert out["uid"] == 65534
+    assert out["running"] == 1
+    assert with_marker(marker) == []
+
+
+@pytest.mark.parametrize("bomb", list(hostile_code.JAVASCRIPT_BOMBS))
+async def test_javascript_bombs_are_the_nodes_error(host: InProcess | Unprivileged, bomb: str) -> None:
+    code, params, error = hostile_code.JAVASCRIPT_BOMBS[bomb]
+    since = time.time()
+
+    outcome = await host.run(Request(code, params={"language": "javascript", **params}))
+
+    assert outcome.error == error
+    assert processes_left(host.code_uid, since) == []
+    healthy = "function run(items) { return items.map((item) => ({ n: item.n + 1 })); }"
+    assert (await host.run(Request(healthy, [{"n": 1}], params={"language": "javascript"}))).items == [{"n": 2}]

@@ -24,6 +24,7 @@ from flowtape.connectors.credentials import CredentialStore
 from flowtape.connectors.isolation import isolation_for
 from flowtape.connectors.metrics import ConnectorMetrics
 from flowtape.connectors.registry import NodeRegistry
+from flowtape.connectors.runtimes import LanguageUnavailable, node_runtime
 from flowtape.connectors.sandbox import Sandbox
 from flowtape.connectors.vault import Vault
 
@@ -69,6 +70,10 @@ class ConnectorsRuntime(BaseRuntime):
             log.warning(sandbox.isolation.describe())
         else:
             log.info(sandbox.isolation.describe())
+        try:
+            log.info("JavaScript code nodes run on %s", node_runtime().node)
+        except LanguageUnavailable as exc:
+            log.warning("%s; Python code nodes are not affected", exc)
 
     def subscribe(self, bus: Bus) -> None:
         handlers.subscribe(bus, self.runner, self.vault, self._settings.connectors_concurrency, self._replica)

@@ -76,9 +76,6 @@ class Launch:
     argv: list[str]
     env: dict[str, str]
     cwd: str
-    #: the limits the code sets on itself: RLIMIT_NPROC and RLIMIT_FSIZE
-    max_processes: int
-    max_file_bytes: int
     #: argv is bwrap: its child is the init of the run's PID namespace (whose end ends every process there),
     #: and an exit status of 128 + N means the code died of signal N
     in_namespaces: bool = False
@@ -86,6 +83,12 @@ class Launch:
 
 class Isolation(Protocol):
     mode: IsolationMode
+    #: processes and threads a run may have (RLIMIT_NPROC); 0: it may not fork
+    max_processes: int
+    #: whether the kernel counts those per machine (every run's, as uid 65534) rather than per run
+    processes_counted_per_machine: bool
+    #: how large a file the code may write (RLIMIT_FSIZE); 0: none
+    max_file_bytes: int
 
     def describe(self) -> str:
         """One line for the start-up log: what the code is kept from."""
@@ -110,6 +113,9 @@ class ProcessIsolation:
     """The weaker mode: a child process of the service's user, in a fresh temporary directory."""
 
     mode: IsolationMode = "process"
+    max_processes = 0
+    processes_counted_per_machine = False
+    max_file_bytes = 0
 
     def describe(self) -> str:
         return (
@@ -122,7 +128,7 @@ class ProcessIsolation:
         with tempfile.TemporaryDirectory(prefix="flowtape-code-") as workdir:
             env = _environment(workdir)
             env["PATH"] = os.environ.get("PATH", os.defpath)
-            yield Launch(list(program.argv), env, workdir, max_processes=0, max_file_bytes=0)
+            yield Launch(list(program.argv), env, workdir)
 
     async def probe(self, program: Program) -> str | None:
         return None
@@ -154,16 +160,18 @@ class NamespaceIsolation:
     def as_root(self) -> bool:
         return os.geteuid() == 0
 
+    @property
+    def processes_counted_per_machine(self) -> bool:
+        # Without a user namespace of its own, every run's code is host uid 65534, counted together.
+        return self.as_root
+
+    @property
+    def max_file_bytes(self) -> int:
+        return self.tmp_bytes
+
     @contextmanager
     def launch(self, program: Program, *, network: bool) -> Iterator[Launch]:
-        yield Launch(
-            self.command(program, network=network),
-            _environment("/tmp"),
-            "/",
-            max_processes=self.max_processes,
-            max_file_bytes=self.tmp_bytes,
-            in_namespaces=True,
-        )
+        yield Launch(self.command(program, network=network), _environment("/tmp"), "/", in_namespaces=True)
 
     def command(self, program: Program, *, network: bool) -> list[str]:
         if self.bwrap is None:

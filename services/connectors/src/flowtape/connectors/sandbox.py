@@ -2,6 +2,7 @@
 
     SandboxError                 the code did not produce items; ``logs`` holds what it printed
     ├── IsolationUnavailable     the isolation the operator chose cannot be set up here (says what to install)
+    ├── InterpreterMissing       the language's interpreter is not installed (says what to install)
     ├── TimeLimitExceeded        wall time (or CPU time) ran out; the code and every process it started were killed
     ├── MemoryLimitExceeded      an allocation failed under the address-space limit
     ├── UserCodeFailed           the code raised; carries the type, message, line and a trimmed traceback
@@ -29,7 +30,7 @@ from typing import Any
 
 from flowtape.common.nodes.sdk import Item
 from flowtape.connectors.isolation import Isolation, Launch, NamespaceIsolation, kill, spawn, stop
-from flowtape.connectors.runtimes import Runtime, python_probe, python_runtime
+from flowtape.connectors.runtimes import LanguageUnavailable, RunLimits, python_runtime, runtime_for
 
 log = logging.getLogger("flowtape.connectors")
 
@@ -45,6 +46,10 @@ class SandboxError(Exception):
 
 
 class IsolationUnavailable(SandboxError):
+    pass
+
+
+class InterpreterMissing(SandboxError):
     pass
 
 
@@ -108,7 +113,8 @@ class Sandbox:
         max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
     ) -> None:
         self.isolation = isolation or NamespaceIsolation()
-        self._slots = asyncio.Semaphore(max_concurrent or os.cpu_count() or 2)
+        self._concurrency = max_concurrent or os.cpu_count() or 2
+        self._slots = asyncio.Semaphore(self._concurrency)
         self._max_output_bytes = max_output_bytes
         self._max_log_bytes = max_log_bytes
         self._checked = False
@@ -116,7 +122,7 @@ class Sandbox:
 
     async def check(self) -> str | None:
         """Try the isolation once: None when code can run, else why not and what to do."""
-        self._problem = await self.isolation.probe(python_probe())
+        self._problem = await self.isolation.probe(python_runtime().probe)
         self._checked = True
         return self._problem
 
@@ -128,29 +134,45 @@ class Sandbox:
         limits: SandboxLimits,
         context: dict[str, Any] | None = None,
         network: bool = False,
+        language: str = "python",
     ) -> SandboxRun:
         """``network``: the code shares the host's network (namespaces mode); otherwise it has none."""
         if not self._checked or self._problem is not None:
             # still unusable: look again, an operator may have installed what was missing
             if await self.check() is not None:
                 raise IsolationUnavailable(f"code nodes cannot run here: {self._problem}")
-        runtime = python_runtime()
+        try:
+            runtime = runtime_for(language)
+        except LanguageUnavailable as exc:
+            raise InterpreterMissing(str(exc)) from None
+        run_limits = RunLimits(
+            memory_bytes=limits.memory_mb * 1024 * 1024,
+            cpu_seconds=math.ceil(limits.timeout_seconds) + 1,
+            max_processes=self._max_processes(runtime.threads),
+            max_file_bytes=self.isolation.max_file_bytes,
+        )
+        payload = json.dumps(
+            {
+                "code": code,
+                "items": items,
+                "context": context or {},
+                "memory_bytes": run_limits.memory_bytes,
+                "cpu_seconds": run_limits.cpu_seconds,
+                "max_processes": run_limits.max_processes,
+                "max_file_bytes": run_limits.max_file_bytes,
+            }
+        ).encode()
         async with self._slots:
-            with self.isolation.launch(runtime.program, network=network) as launch:
-                payload = json.dumps(
-                    {
-                        "code": code,
-                        "items": items,
-                        "context": context or {},
-                        "memory_bytes": limits.memory_mb * 1024 * 1024,
-                        "cpu_seconds": math.ceil(limits.timeout_seconds) + 1,
-                        "max_processes": launch.max_processes,
-                        "max_file_bytes": launch.max_file_bytes,
-                    }
-                ).encode()
-                return await self._run_in(runtime, launch, payload, limits)
+            with self.isolation.launch(runtime.program(run_limits), network=network) as launch:
+                return await self._run_in(launch, payload, limits)
 
-    async def _run_in(self, runtime: Runtime, launch: Launch, payload: bytes, limits: SandboxLimits) -> SandboxRun:
+    def _max_processes(self, threads: int) -> int | None:
+        per_run = self.isolation.max_processes
+        if per_run == 0:
+            return 0 if threads <= 1 else None  # an interpreter that needs threads cannot be kept from forking
+        return per_run * self._concurrency if self.isolation.processes_counted_per_machine else per_run
+
+    async def _run_in(self, launch: Launch, payload: bytes, limits: SandboxLimits) -> SandboxRun:
         output, logs = _CappedBuffer(self._max_output_bytes), _CappedBuffer(self._max_log_bytes)
         try:
             process = await spawn(launch)
@@ -247,7 +269,7 @@ def _outcome(output: bytes, returncode: int | None, limits: SandboxLimits, logs:
 def _death(returncode: int | None, limits: SandboxLimits, logs: str) -> SandboxError:
     if returncode == -signal.SIGXCPU:
         return TimeLimitExceeded(limits.timeout_seconds, logs)
-    if "MemoryError" in logs or "Cannot allocate memory" in logs:
+    if any(sign in logs for sign in ("MemoryError", "Cannot allocate memory", "JavaScript heap out of memory")):
         return MemoryLimitExceeded(limits.memory_mb, logs)
     if returncode is not None and returncode < 0:
         try:

@@ -109,7 +109,7 @@ else:
         return "".join(encoder(value, 0))
 
 
-def _limit_resources(memory_bytes: int, cpu_seconds: int, max_processes: int, max_file_bytes: int) -> None:
+def _limit_resources(memory_bytes: int, cpu_seconds: int, max_processes: int | None, max_file_bytes: int) -> None:
     # The memory budget is on top of what the interpreter and the parsed input items already use.
     _set_limit(resource.RLIMIT_AS, _address_space_in_use() + memory_bytes)
     _set_limit(resource.RLIMIT_CPU, cpu_seconds, cpu_seconds + 1)
@@ -118,7 +118,7 @@ def _limit_resources(memory_bytes: int, cpu_seconds: int, max_processes: int, ma
     # Files grow up to the limit (0: not at all): past it writes fail with EFBIG instead of SIGXFSZ killing.
     signals.signal(signals.SIGXFSZ, signals.SIG_IGN)
     _set_limit(resource.RLIMIT_FSIZE, max_file_bytes)
-    if hasattr(resource, "RLIMIT_NPROC"):
+    if max_processes is not None and hasattr(resource, "RLIMIT_NPROC"):
         _set_limit(resource.RLIMIT_NPROC, max_processes)
 
 
