@@ -123,6 +123,44 @@ def run(items):
     return [{"uid": os.getuid()}]
 """
 
+#: items: [{"numbers": {name: syscall number}}]; tries the kernel interfaces the seccomp filter refuses
+SYSCALLS = """
+import ctypes
+import errno
+import os
+import subprocess
+import threading
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+def call(numbers, name, *arguments):
+    result = libc.syscall(numbers[name], *arguments)
+    return "allowed" if result >= 0 else errno.errorcode[ctypes.get_errno()]
+
+def run(items):
+    numbers = items[0]["numbers"]
+    scratch = ctypes.create_string_buffer(256)
+    seen = {
+        "unshare(CLONE_NEWUSER)": call(numbers, "unshare", 0x10000000),
+        "unshare(CLONE_NEWNS)": call(numbers, "unshare", 0x00020000),
+        "mount": call(numbers, "mount", b"none", b"/tmp", b"tmpfs", 0, 0),
+        "keyctl": call(numbers, "keyctl", 0, 0),
+        "bpf": call(numbers, "bpf", 0, ctypes.byref(scratch), 128),
+        "io_uring_setup": call(numbers, "io_uring_setup", 8, ctypes.byref(scratch)),
+        "perf_event_open": call(numbers, "perf_event_open", ctypes.byref(scratch), 0, -1, -1, 0),
+        "ptrace": call(numbers, "ptrace", 0, 0, 0, 0),
+    }
+    worker = threading.Thread(target=lambda: None)
+    worker.start()
+    worker.join()
+    child = os.fork()
+    if child == 0:
+        os._exit(0)
+    os.waitpid(child, 0)
+    seen["thread, fork and exec"] = subprocess.run(["/bin/true"]).returncode
+    return [{"seen": seen}]
+"""
+
 FORK_BOMB = """
 import os
 

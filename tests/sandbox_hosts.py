@@ -63,7 +63,8 @@ class Request:
             {
                 "code": self.code,
                 "items": items,
-                "params": self.params,
+                # a generous time limit unless the test sets one: these machines are shared and often busy
+                "params": {"timeout_seconds": 60, **self.params},
                 "workflow_settings": self.workflow_settings,
                 "network_allowed": self.network_allowed,
                 "isolation": self.isolation,

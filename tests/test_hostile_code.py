@@ -22,7 +22,8 @@ ISOLATED = "code nodes run isolated (FLOWTAPE_CODE_ISOLATION=namespaces)"
 
 
 def run_code(api: httpx.Client, source: str, items: list[dict[str, Any]], **params: Any) -> dict[str, Any]:
-    definition = workflows.code(source, name="hostile")
+    # a generous time limit unless the test sets one: these machines are shared and often busy
+    definition = workflows.code(source, timeout_seconds=params.pop("timeout_seconds", 60), name="hostile")
     definition["nodes"][1]["params"].update(params)
     created = api.post("/api/v1/workflows", json=definition)
     assert created.status_code == 201, created.text

@@ -23,6 +23,7 @@ import pytest
 
 from flowtape.common.errors import NodeError
 from flowtape.common.nodes.sdk import execute_node
+from flowtape.connectors import seccomp
 from flowtape.connectors.isolation import NamespaceIsolation
 from flowtape.connectors.nodes.code import CodeNode
 from flowtape.connectors.sandbox import Sandbox
@@ -214,6 +215,25 @@ async def test_processes_the_code_leaves_behind_end_with_it(host: InProcess | Un
 
     assert out["running"] == 2
     assert with_marker(marker) == []
+
+
+async def test_kernel_interfaces_beyond_the_filter_are_refused(host: InProcess | Unprivileged) -> None:
+    numbers = seccomp.syscall_numbers()
+    assert numbers is not None, "the seccomp filter has no table for this architecture"
+
+    out = (await host.run(Request(hostile_code.SYSCALLS, [{"numbers": numbers}]))).item
+
+    assert out["seen"] == {
+        "unshare(CLONE_NEWUSER)": "EPERM",
+        "unshare(CLONE_NEWNS)": "EPERM",
+        "mount": "EPERM",
+        "keyctl": "EPERM",
+        "bpf": "EPERM",
+        "io_uring_setup": "EPERM",
+        "perf_event_open": "EPERM",
+        "ptrace": "EPERM",
+        "thread, fork and exec": 0,
+    }
 
 
 @pytest.mark.parametrize("bomb", list(hostile_code.BOMBS))

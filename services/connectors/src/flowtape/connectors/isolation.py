@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
+from flowtape.connectors import seccomp
+
 IsolationMode = Literal["namespaces", "process"]
 SANDBOX_UID = 65534
 SANDBOX_HOSTNAME = "flowtape-code"
@@ -79,6 +81,8 @@ class Launch:
     #: argv is bwrap: its child is the init of the run's PID namespace (whose end ends every process there),
     #: and an exit status of 128 + N means the code died of signal N
     in_namespaces: bool = False
+    #: descriptors the child inherits (the seccomp filter bwrap reads)
+    pass_fds: tuple[int, ...] = ()
 
 
 class Isolation(Protocol):
@@ -171,9 +175,12 @@ class NamespaceIsolation:
 
     @contextmanager
     def launch(self, program: Program, *, network: bool) -> Iterator[Launch]:
-        yield Launch(self.command(program, network=network), _environment("/tmp"), "/", in_namespaces=True)
+        with _seccomp_filter() as filter_fd:
+            fds = () if filter_fd is None else (filter_fd,)
+            argv = self.command(program, network=network, seccomp_fd=filter_fd)
+            yield Launch(argv, _environment("/tmp"), "/", in_namespaces=True, pass_fds=fds)
 
-    def command(self, program: Program, *, network: bool) -> list[str]:
+    def command(self, program: Program, *, network: bool, seccomp_fd: int | None = None) -> list[str]:
         if self.bwrap is None:
             raise FileNotFoundError("bwrap")
         uid = str(self.uid)
@@ -187,6 +194,8 @@ class NamespaceIsolation:
         argv += ["--chdir", "/", "--clearenv"]
         for name, value in _environment("/tmp").items():
             argv += ["--setenv", name, value]
+        if seccomp_fd is not None:
+            argv += ["--seccomp", str(seccomp_fd)]
         argv.append("--")
         if self.as_root:
             if self.setpriv is None:
@@ -224,6 +233,22 @@ class NamespaceIsolation:
             said = stderr.decode(errors="replace").strip()[-500:] or f"exit status {process.returncode}"
             return f"bwrap cannot create the sandbox here ({said}): {INSTALL_HINT}"
         return None
+
+
+@contextmanager
+def _seccomp_filter() -> Iterator[int | None]:
+    """A descriptor holding the :mod:`seccomp <flowtape.connectors.seccomp>` filter, None where there is none."""
+    compiled = seccomp.program()
+    if compiled is None:
+        yield None
+        return
+    fd = os.memfd_create("flowtape-seccomp", 0)
+    try:
+        os.write(fd, compiled)
+        os.lseek(fd, 0, os.SEEK_SET)
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def _file_system(program: Program, *, network: bool, tmp_bytes: int) -> list[str]:
@@ -275,6 +300,7 @@ async def spawn(launch: Launch) -> asyncio.subprocess.Process:
             cwd=launch.cwd,
             env=launch.env,
             start_new_session=True,
+            pass_fds=launch.pass_fds,
         )
     )
     try:
