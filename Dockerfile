@@ -46,6 +46,16 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 # --- runtime: the interpreter, the venv, and an unprivileged user ----------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 
+# bubblewrap isolates code nodes (user code gets its own user, PID, mount and network namespaces; see
+# docs/security.md). It needs user namespaces, which Docker's default seccomp and AppArmor profiles refuse:
+# docker-compose.yml lifts them for the connectors only. Not pinned: Debian stable's security updates replace
+# the version, and a pin would break the build then.
+# hadolint ignore=DL3008
+# Node.js runs code nodes written in JavaScript.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends bubblewrap nodejs \
+ && rm -rf /var/lib/apt/lists/*
+
 ARG FLOWTAPE_UID=10001
 RUN groupadd --system --gid "${FLOWTAPE_UID}" flowtape \
  && useradd --system --uid "${FLOWTAPE_UID}" --gid flowtape --home-dir /app --no-create-home \

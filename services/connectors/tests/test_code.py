@@ -50,6 +50,22 @@ async def test_run_with_two_parameters_gets_the_context(ctx: NodeContext):
     ]
 
 
+async def test_async_run_is_awaited_and_keyword_only_parameters_get_no_context(ctx: NodeContext):
+    out = await run_code(
+        ctx,
+        """
+        import asyncio
+
+        async def run(items, *, scale=3):
+            await asyncio.sleep(0)
+            return [{"n": item["n"] * scale} for item in items]
+        """,
+        [{"n": 2}],
+    )
+
+    assert out == [{"n": 6}]
+
+
 async def test_print_does_not_corrupt_the_output(ctx: NodeContext):
     out = await run_code(
         ctx,

@@ -6,7 +6,7 @@ import contextlib
 import psutil
 import pytest
 
-from flowtape.connectors.sandbox import InvalidResult, PythonSandbox, SandboxLimits, UserCodeFailed
+from flowtape.connectors.sandbox import InvalidResult, Sandbox, SandboxLimits, UserCodeFailed
 
 LIMITS = SandboxLimits(timeout_seconds=10, memory_mb=128)
 
@@ -20,7 +20,7 @@ def sandbox_children() -> list[psutil.Process]:
 
 
 async def test_cancelling_the_run_kills_the_process():
-    sandbox = PythonSandbox()
+    sandbox = Sandbox()
     task = asyncio.create_task(sandbox.run("def run(items):\n    while True:\n        pass\n", [], limits=LIMITS))
     for _ in range(50):
         await asyncio.sleep(0.05)
@@ -36,7 +36,7 @@ async def test_cancelling_the_run_kills_the_process():
 
 
 async def test_logs_are_truncated():
-    sandbox = PythonSandbox(max_log_bytes=1000)
+    sandbox = Sandbox(max_log_bytes=1000)
 
     with pytest.raises(UserCodeFailed) as failure:
         await sandbox.run("def run(items):\n    print('x' * 5_000_000)\n    raise KeyError('k')\n", [], limits=LIMITS)
@@ -46,7 +46,7 @@ async def test_logs_are_truncated():
 
 
 async def test_oversized_output_is_refused():
-    sandbox = PythonSandbox(max_output_bytes=1024 * 1024)
+    sandbox = Sandbox(max_output_bytes=1024 * 1024)
 
     with pytest.raises(InvalidResult, match="more than 1 MiB of items"):
         await sandbox.run("def run(items):\n    return [{'x': 'y' * 2_000_000}]\n", [], limits=LIMITS)

@@ -327,6 +327,17 @@ async def test_a_failing_code_node_fails_the_execution_and_records_the_error(sha
     assert [item["id"] for item in listed["items"]] == [execution_id]
 
 
+async def test_the_workflows_settings_reach_its_node_tasks(shared: Platform) -> None:
+    """settings.code_network travels with the task: the connectors refuse it while the operator does not allow it."""
+    definition = chain("networked", node("fetch", "code", code="def run(items):\n    return items\n"))
+    workflow_id = await shared.create({**definition, "settings": {"code_network": True}})
+
+    view = await shared.finished((await shared.start(workflow_id, [{"n": 1}]))["execution_id"])
+
+    assert view["status"] == "failed"
+    assert "FLOWTAPE_CODE_NETWORK=per_workflow" in view["nodes"]["fetch"]["error"]
+
+
 async def test_a_wait_node_pauses_then_resumes(shared: Platform) -> None:
     workflow_id = await shared.create(
         chain("waits", node("pause", "wait", seconds=0.2), node("after", "set", fields={"resumed": True}))

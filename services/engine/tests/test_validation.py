@@ -246,3 +246,9 @@ def test_every_problem_is_reported_at_once(catalog: Catalog) -> None:
 
     where = [problem.get("node", problem.get("edge")) for problem in error.details]
     assert where == ["bad_type", "bad_params", 2]
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None, {"on": True}])
+def test_code_network_must_be_a_boolean(value: Any) -> None:
+    with pytest.raises(ValueError, match=r"settings\.code_network must be true or false"):
+        WorkflowGraph.from_dict({**definition(), "settings": {"code_network": value}})

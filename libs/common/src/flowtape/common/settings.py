@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     max_workflow_edges: int = Field(default=DEFAULT_MAX_WORKFLOW_EDGES, ge=0)
     #: how many node tasks one connectors process runs at once
     connectors_concurrency: int = Field(default=64, ge=1)
+    #: how code nodes are isolated: ``namespaces`` (bubblewrap; code nodes refuse to run where it cannot
+    #: work) or ``process`` (a plain child process of the service's user: for trusted code only)
+    code_isolation: Literal["namespaces", "process"] = "namespaces"
+    #: ``per_workflow``: a workflow's ``settings.code_network: true`` gives its code nodes the host's network
+    code_network: Literal["off", "per_workflow"] = "off"
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from flowtape.common.limits import StoredText
 
@@ -44,6 +44,13 @@ class WorkflowDefinition(BaseModel):
     nodes: list[NodeSpec] = Field(min_length=1)
     edges: list[EdgeSpec] = Field(default_factory=list)
     settings: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("settings")
+    @classmethod
+    def _settings_have_their_types(cls, settings: dict[str, Any]) -> dict[str, Any]:
+        if "code_network" in settings and not isinstance(settings["code_network"], bool):
+            raise ValueError("settings.code_network must be true or false")
+        return settings
 
     def dump(self) -> dict[str, Any]:
         """The JSON form clients see (edges keyed ``from``)."""

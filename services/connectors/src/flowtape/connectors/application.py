@@ -135,6 +135,7 @@ class NodeRunner:
                 node_outputs=task.node_outputs,
                 timeout_seconds=timeout,
                 request=task.request,
+                workflow_settings=task.workflow_settings,
                 credentials=credentials,
                 limits=self._limits,
             )

@@ -1,5 +1,5 @@
-"""The connectors' composition root: one shared HTTP client, the node registry, the completed-task store and
-the credentials vault."""
+"""The connectors' composition root: one shared HTTP client, the code sandbox, the node registry, the
+completed-task store and the credentials vault."""
 
 from __future__ import annotations
 
@@ -21,8 +21,11 @@ from flowtape.connectors import bus as handlers
 from flowtape.connectors.application import NodeRunner
 from flowtape.connectors.completed import SCHEMA, CompletedTasks
 from flowtape.connectors.credentials import CredentialStore
+from flowtape.connectors.isolation import isolation_for
 from flowtape.connectors.metrics import ConnectorMetrics
 from flowtape.connectors.registry import NodeRegistry
+from flowtape.connectors.runtimes import LanguageUnavailable, node_runtime
+from flowtape.connectors.sandbox import Sandbox
 from flowtape.connectors.vault import Vault
 
 log = logging.getLogger("flowtape.connectors")
@@ -49,9 +52,28 @@ class ConnectorsRuntime(BaseRuntime):
         self.vault = Vault(store, self._settings.secret_key)
         await self.vault.check_readable()
         self._http = httpx.AsyncClient(follow_redirects=True, limits=httpx.Limits(max_connections=200))
-        self.runner = NodeRunner(
-            NodeRegistry.default(self._http), completed, self._metrics, self.vault, limits=self._settings.limits
+        sandbox = Sandbox(isolation_for(self._settings.code_isolation))
+        await self._check_code_isolation(sandbox)
+        registry = NodeRegistry.default(
+            self._http, sandbox=sandbox, code_network_allowed=self._settings.code_network == "per_workflow"
         )
+        self.runner = NodeRunner(registry, completed, self._metrics, self.vault, limits=self._settings.limits)
+
+    async def _check_code_isolation(self, sandbox: Sandbox) -> None:
+        """Say at start-up how user code is isolated, or that code nodes will refuse to run and why."""
+        problem = await sandbox.check()
+        mode = sandbox.isolation.mode
+        self._metrics.code_isolation.labels(mode).set(0 if problem else 1)
+        if problem:
+            log.error("code nodes will refuse to run: %s", problem)
+        elif mode == "process":
+            log.warning(sandbox.isolation.describe())
+        else:
+            log.info(sandbox.isolation.describe())
+        try:
+            log.info("JavaScript code nodes run on %s", node_runtime().node)
+        except LanguageUnavailable as exc:
+            log.warning("%s; Python code nodes are not affected", exc)
 
     def subscribe(self, bus: Bus) -> None:
         handlers.subscribe(bus, self.runner, self.vault, self._settings.connectors_concurrency, self._replica)

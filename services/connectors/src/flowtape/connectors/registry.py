@@ -25,7 +25,7 @@ from flowtape.common.nodes.sdk import NodeParams, NodeType
 from flowtape.connectors.nodes.code import CodeNode
 from flowtape.connectors.nodes.hmac import HmacNode
 from flowtape.connectors.nodes.http_request import HttpRequestNode
-from flowtape.connectors.sandbox import PythonSandbox
+from flowtape.connectors.sandbox import Sandbox
 
 logger = logging.getLogger(__name__)
 
@@ -59,13 +59,14 @@ class NodeRegistry:
         cls,
         http_client: httpx.AsyncClient | None = None,
         *,
-        sandbox: PythonSandbox | None = None,
+        sandbox: Sandbox | None = None,
+        code_network_allowed: bool = False,
         plugins: EntryPointLoader = installed_plugins,
     ) -> NodeRegistry:
         """Built-ins, ``http_request`` on ``http_client`` (owned by the caller), ``code``, ``hmac``, then plugins."""
         registry = cls(_instance(node) for node in BUILTIN_NODES)
         registry.register(HttpRequestNode(http_client))
-        registry.register(CodeNode(sandbox))
+        registry.register(CodeNode(sandbox, network_allowed=code_network_allowed))
         registry.register(HmacNode())
         registry.load_plugins(plugins)
         return registry

@@ -1,34 +1,38 @@
-"""Run user-supplied Python in a separate, resource-limited process and get its items back.
+"""Run user code in a separate, isolated and resource-limited process and get its items back.
 
     SandboxError                 the code did not produce items; ``logs`` holds what it printed
-    ├── TimeLimitExceeded        wall time (or CPU time) ran out; the process group was killed
+    ├── IsolationUnavailable     the isolation the operator chose cannot be set up here (says what to install)
+    ├── InterpreterMissing       the language's interpreter is not installed (says what to install)
+    ├── TimeLimitExceeded        wall time (or CPU time) ran out; the code and every process it started were killed
     ├── MemoryLimitExceeded      an allocation failed under the address-space limit
     ├── UserCodeFailed           the code raised; carries the type, message, line and a trimmed traceback
     ├── InvalidCode              a syntax error, or no ``run`` function
     ├── InvalidResult            ``run`` returned something other than a list of JSON-object items
     └── SandboxCrashed           the process died without reporting (a signal, a broken interpreter)
 
-The child is ``python -I -S -B`` (isolated, no site-packages: standard library only) in a fresh temporary
-directory with an environment holding nothing but ``PATH``, and with rlimits on address space, CPU time,
-open files, file size (0) and processes. That bounds runaway code; it is not a boundary against hostile
-code, which can still read what the service's user can read and open sockets.
+Where the code runs is the :mod:`isolation <flowtape.connectors.isolation>`'s business (Linux namespaces by
+default); what runs is a :mod:`runtime <flowtape.connectors.runtimes>`'s runner, which reads the code and the
+items as JSON on stdin, sets rlimits on itself (address space, CPU time, open files, file size, processes)
+and writes one JSON outcome.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
+import logging
 import math
 import os
 import signal
-import sys
-import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from flowtape.common.nodes.sdk import Item
+from flowtape.connectors.isolation import Isolation, Launch, NamespaceIsolation, kill, spawn, stop
+from flowtape.connectors.runtimes import LanguageUnavailable, RunLimits, python_runtime, runtime_for
+
+log = logging.getLogger("flowtape.connectors")
 
 DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_LOG_BYTES = 64 * 1024
@@ -39,6 +43,14 @@ class SandboxError(Exception):
     def __init__(self, message: str, logs: str = "") -> None:
         super().__init__(message)
         self.logs = logs
+
+
+class IsolationUnavailable(SandboxError):
+    pass
+
+
+class InterpreterMissing(SandboxError):
+    pass
 
 
 class TimeLimitExceeded(SandboxError):
@@ -89,76 +101,106 @@ class SandboxRun:
     logs: str
 
 
-class PythonSandbox:
-    """Spawns one child per run; ``max_concurrent`` bounds how many run at once in this worker."""
+class Sandbox:
+    """Spawns one isolated child per run; ``max_concurrent`` bounds how many run at once in this worker."""
 
     def __init__(
         self,
+        isolation: Isolation | None = None,
         *,
-        python: str = sys.executable,
         max_concurrent: int | None = None,
         max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
         max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
     ) -> None:
-        self._python = python
-        self._slots = asyncio.Semaphore(max_concurrent or os.cpu_count() or 2)
+        self.isolation = isolation or NamespaceIsolation()
+        self._concurrency = max_concurrent or os.cpu_count() or 2
+        self._slots = asyncio.Semaphore(self._concurrency)
         self._max_output_bytes = max_output_bytes
         self._max_log_bytes = max_log_bytes
+        self._checked = False
+        self._problem: str | None = None
+
+    async def check(self) -> str | None:
+        """Try the isolation once: None when code can run, else why not and what to do."""
+        self._problem = await self.isolation.probe(python_runtime().probe)
+        self._checked = True
+        return self._problem
 
     async def run(
-        self, code: str, items: list[Item], *, limits: SandboxLimits, context: dict[str, Any] | None = None
+        self,
+        code: str,
+        items: list[Item],
+        *,
+        limits: SandboxLimits,
+        context: dict[str, Any] | None = None,
+        network: bool = False,
+        language: str = "python",
     ) -> SandboxRun:
+        """``network``: the code shares the host's network (namespaces mode); otherwise it has none."""
+        if not self._checked or self._problem is not None:
+            # still unusable: look again, an operator may have installed what was missing
+            if await self.check() is not None:
+                raise IsolationUnavailable(f"code nodes cannot run here: {self._problem}")
+        try:
+            runtime = runtime_for(language)
+        except LanguageUnavailable as exc:
+            raise InterpreterMissing(str(exc)) from None
+        run_limits = RunLimits(
+            memory_bytes=limits.memory_mb * 1024 * 1024,
+            cpu_seconds=math.ceil(limits.timeout_seconds) + 1,
+            max_processes=self._max_processes(runtime.threads),
+            max_file_bytes=self.isolation.max_file_bytes,
+        )
         payload = json.dumps(
             {
                 "code": code,
                 "items": items,
                 "context": context or {},
-                "memory_bytes": limits.memory_mb * 1024 * 1024,
-                "cpu_seconds": math.ceil(limits.timeout_seconds) + 1,
+                "memory_bytes": run_limits.memory_bytes,
+                "cpu_seconds": run_limits.cpu_seconds,
+                "max_processes": run_limits.max_processes,
+                "max_file_bytes": run_limits.max_file_bytes,
             }
         ).encode()
         async with self._slots:
-            with tempfile.TemporaryDirectory(prefix="flowtape-code-") as workdir:
-                return await self._run_in(workdir, payload, limits)
+            with self.isolation.launch(runtime.program(run_limits), network=network) as launch:
+                return await self._run_in(launch, payload, limits)
 
-    async def _run_in(self, workdir: str, payload: bytes, limits: SandboxLimits) -> SandboxRun:
+    def _max_processes(self, threads: int) -> int | None:
+        per_run = self.isolation.max_processes
+        if per_run == 0:
+            return 0 if threads <= 1 else None  # an interpreter that needs threads cannot be kept from forking
+        return per_run * self._concurrency if self.isolation.processes_counted_per_machine else per_run
+
+    async def _run_in(self, launch: Launch, payload: bytes, limits: SandboxLimits) -> SandboxRun:
         output, logs = _CappedBuffer(self._max_output_bytes), _CappedBuffer(self._max_log_bytes)
-        process = await asyncio.create_subprocess_exec(
-            self._python,
-            "-I",
-            "-S",
-            "-B",
-            "-c",
-            _runner_source(),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            cwd=workdir,
-            env=_child_environment(workdir),
-            start_new_session=True,
-        )
+        try:
+            process = await spawn(launch)
+        except OSError as exc:
+            self._problem = f"{launch.argv[0]} cannot be started: {exc}"
+            raise IsolationUnavailable(f"code nodes cannot run here: {self._problem}") from None
         assert process.stdin and process.stdout and process.stderr
         try:
             async with asyncio.timeout(limits.timeout_seconds):
                 await asyncio.gather(
                     _feed(process.stdin, payload),
-                    _drain(process.stdout, output, kill_when_full=process.pid),
+                    _drain(process.stdout, output, when_full=lambda: kill(process, launch)),
                     _drain(process.stderr, logs),
                 )
                 await process.wait()
         except TimeoutError:
             raise TimeLimitExceeded(limits.timeout_seconds, logs.text()) from None
         finally:
-            # Also reaps anything the code started in its session.
-            _kill_group(process.pid)
-            if process.returncode is None:
-                await process.wait()
+            await stop(process, launch)
         if output.truncated:
             raise InvalidResult(
                 f"run() returned more than {self._max_output_bytes // (1024 * 1024)} MiB of items",
                 logs.text(),
             )
-        return _outcome(bytes(output.data), process.returncode, limits, logs.text())
+        returncode = process.returncode
+        if launch.in_namespaces and returncode is not None and 128 < returncode < 128 + signal.NSIG:
+            returncode = 128 - returncode
+        return _outcome(bytes(output.data), returncode, limits, logs.text())
 
 
 class _CappedBuffer:
@@ -188,18 +230,13 @@ async def _feed(stream: asyncio.StreamWriter, payload: bytes) -> None:
         pass  # the child died early; its exit status tells why
 
 
-async def _drain(stream: asyncio.StreamReader, buffer: _CappedBuffer, *, kill_when_full: int = 0) -> None:
-    """Read to EOF keeping at most ``buffer.limit`` bytes; optionally kill the process group past it."""
+async def _drain(
+    stream: asyncio.StreamReader, buffer: _CappedBuffer, *, when_full: Callable[[], None] | None = None
+) -> None:
+    """Read to EOF keeping at most ``buffer.limit`` bytes; ``when_full`` is called past it."""
     while chunk := await stream.read(_READ_CHUNK):
-        if not buffer.add(chunk) and kill_when_full:
-            _kill_group(kill_when_full)
-
-
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+        if not buffer.add(chunk) and when_full is not None:
+            when_full()
 
 
 def _outcome(output: bytes, returncode: int | None, limits: SandboxLimits, logs: str) -> SandboxRun:
@@ -232,10 +269,13 @@ def _outcome(output: bytes, returncode: int | None, limits: SandboxLimits, logs:
 def _death(returncode: int | None, limits: SandboxLimits, logs: str) -> SandboxError:
     if returncode == -signal.SIGXCPU:
         return TimeLimitExceeded(limits.timeout_seconds, logs)
-    if "MemoryError" in logs or "Cannot allocate memory" in logs:
+    if any(sign in logs for sign in ("MemoryError", "Cannot allocate memory", "JavaScript heap out of memory")):
         return MemoryLimitExceeded(limits.memory_mb, logs)
     if returncode is not None and returncode < 0:
-        how = f"was killed by {signal.Signals(-returncode).name}"
+        try:
+            how = f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            how = f"was killed by signal {-returncode}"
         if returncode == -signal.SIGKILL:
             how += " (possibly the system's out-of-memory killer)"
     else:
@@ -245,18 +285,3 @@ def _death(returncode: int | None, limits: SandboxLimits, logs: str) -> SandboxE
         f"the code process {how} without reporting a result" + (f"; it printed: {tail}" if tail else ""),
         logs,
     )
-
-
-def _child_environment(workdir: str) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", os.defpath),
-        "HOME": workdir,
-        "TMPDIR": workdir,
-        "LANG": "C.UTF-8",
-        "LC_ALL": "C.UTF-8",
-    }
-
-
-@functools.cache
-def _runner_source() -> str:
-    return (Path(__file__).parent / "sandbox_runner.py").read_text(encoding="utf-8")

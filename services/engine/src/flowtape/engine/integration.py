@@ -37,6 +37,7 @@ def node_task(execution: Execution, graph: WorkflowGraph, node_id: str) -> RunNo
         node_outputs=outputs,
         timeout_seconds=spec.timeout_seconds,
         request=execution.trigger_meta.get("request"),
+        workflow_settings=graph.definition.settings,
     )
 
 

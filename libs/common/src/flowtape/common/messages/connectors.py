@@ -40,6 +40,8 @@ class RunNodeTask(Message):
     timeout_seconds: float | None = None
     #: the webhook request that started the run, in scope of expressions as ``request``
     request: dict[str, Any] | None = None
+    #: the workflow's ``settings``: what the workflow allows its nodes (e.g. ``code_network``)
+    workflow_settings: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def idempotency_key(self) -> str:

@@ -91,6 +91,8 @@ class NodeContext:
     node_outputs: Mapping[str, list[Item]] = field(default_factory=dict)
     timeout_seconds: float | None = None
     request: Mapping[str, Any] | None = None
+    #: the workflow's ``settings`` (e.g. ``code_network``)
+    workflow_settings: Mapping[str, Any] = field(default_factory=dict)
     #: set by the connectors; None where no credentials are at hand (pure nodes evaluated by the engine)
     credentials: CredentialResolver | None = field(default=None, repr=False, compare=False)
     #: the platform's bounds on item data (``FLOWTAPE_MAX_*``): nodes that can amplify data check against them
