@@ -114,15 +114,16 @@ else
     helm_template "$values" > "$WORK/chart.yaml"
     validate_k8s "$WORK/chart.yaml"
   done
-  echo "-- refusals"
-  printf 'services:\n  engine:\n    replicas: 2\n' > "$WORK/two-engines.yaml"
+  echo "-- several engines, and refusals"
+  printf 'services:\n  engine:\n    replicas: 3\n' > "$WORK/three-engines.yaml"
   printf 'services:\n  gatway:\n    replicas: 2\n' > "$WORK/typo.yaml"
   if helm_template >/dev/null 2>&1; then fail "the chart rendered without any secret"; fi
   echo "no secrets: refused"
-  if helm_template "$CHART/ci/existing-secret-values.yaml" "$WORK/two-engines.yaml" >/dev/null 2>&1; then
-    fail "the chart rendered two engines"
-  fi
-  echo "two engines: refused"
+  helm_template "$CHART/ci/existing-secret-values.yaml" "$WORK/three-engines.yaml" > "$WORK/three-engines-chart.yaml" \
+    || fail "the chart did not render three engine replicas"
+  validate_k8s "$WORK/three-engines-chart.yaml"
+  grep -q 'replicas: 3' "$WORK/three-engines-chart.yaml" || fail "engine.replicas: 3 did not reach the Deployment"
+  echo "three engine replicas: rendered and valid"
   if helm_template "$CHART/ci/existing-secret-values.yaml" "$WORK/typo.yaml" >/dev/null 2>&1; then
     fail "the chart accepted a misspelt service"
   fi
