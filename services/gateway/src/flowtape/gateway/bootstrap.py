@@ -21,7 +21,7 @@ from flowtape.common.topology import (
     execution_finished_broadcast,
     triggers_changed_broadcast,
 )
-from flowtape.gateway import errors
+from flowtape.gateway import console, console_session, errors
 from flowtape.gateway.accounts import Accounts
 from flowtape.gateway.audit import AuditTrail
 from flowtape.gateway.clients import Platform
@@ -64,6 +64,7 @@ class GatewayRuntime(BaseRuntime):
         self.webhook_routes = WebhookRoutes(bus)
         self.platform.on_registrations_changed.append(self.webhook_routes.invalidate)
         self.webhooks = Webhooks(self.webhook_routes, self.platform, settings.request_timeout_seconds)
+        self.first_run = console_session.FirstRun(bus, settings.request_timeout_seconds)
 
     def subscribe(self, bus: Bus) -> None:
         bus.subscribe(
@@ -98,7 +99,7 @@ class GatewayRuntime(BaseRuntime):
         return {"auth_keys": auth_keys}
 
     def routers(self) -> Sequence[APIRouter]:
-        public = (auth.public_router, hooks.router)
+        public = (auth.public_router, console_session.router, hooks.router)
         return (
             *public,
             secured(
@@ -114,6 +115,7 @@ class GatewayRuntime(BaseRuntime):
                 admin.router,
                 triggers.router,
             ),
+            console.router(),  # last: the console's catch-all sees only what no other route claims
         )
 
     def configure(self, app: FastAPI) -> None:
@@ -123,9 +125,11 @@ class GatewayRuntime(BaseRuntime):
         app.state.accounts = self.accounts
         app.state.audit = self.audit
         app.state.vault = self.vault
+        app.state.first_run = self.first_run
         errors.install(app)
         app.add_middleware(BodyLimit, limit=self._settings.max_body_bytes)
         app.add_middleware(RequestMetrics, registry=self._registry)
+        app.add_middleware(console_session.CookieSession)
 
 
 def build(settings: Settings, bus: Bus, registry: CollectorRegistry) -> GatewayRuntime:
