@@ -15,5 +15,7 @@ export default defineConfig({
     setupFiles: ["./src/test/setup.ts"],
     include: ["src/**/*.test.{ts,tsx}"],
     css: false,
+    // @rjsf/mantine imports dayjs plugins without file extensions: let Vite resolve them
+    server: { deps: { inline: [/@rjsf\/mantine/, /@mantine\/dates/] } },
   },
 });

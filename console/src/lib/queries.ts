@@ -73,6 +73,9 @@ export function useExecution(id: string | undefined, options: { poll?: boolean }
     queryKey: executionKeys.one(id ?? ""),
     enabled: !!id,
     queryFn: () => fetchExecution(id!),
-    refetchInterval: (query) => (options.poll !== false && query.state.data && !TERMINAL.has(query.state.data.status) ? 1000 : false),
+    staleTime: 0,
+    // every second while it runs; a finished run only gains forks (children), so now and then
+    refetchInterval: (query) =>
+      options.poll === false || !query.state.data ? false : TERMINAL.has(query.state.data.status) ? 5000 : 1000,
   });
 }

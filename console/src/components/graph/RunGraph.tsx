@@ -1,7 +1,7 @@
 /** A read-only canvas of a workflow version with a run's state on it (node colours, item counts on edges). */
 import { Background, Controls, ReactFlow, ReactFlowProvider } from "@xyflow/react";
 import { useMemo } from "react";
-import { MAIN, type Catalog, type Definition, type Execution } from "@/lib/definition";
+import { type Catalog, type Definition, type Execution } from "@/lib/definition";
 import { definitionToGraph, withExecution, type FlowEdge, type FlowNode } from "@/lib/graph";
 import { nodeTypes } from "./nodes";
 
@@ -13,7 +13,6 @@ export function RunGraph(props: { definition: Definition; catalog: Catalog; exec
       nodes: overlaid.nodes.map((node) => ({ ...node, selected: node.id === props.selected })),
       edges: overlaid.edges.map((edge) => {
         const count = edge.data?.count;
-        const port = edge.data?.port ?? MAIN;
         const label = count === undefined ? edge.label : `${count} item${count === 1 ? "" : "s"}`;
         return { ...edge, label, animated: props.execution?.nodes[edge.source]?.status === "running" };
       }),

@@ -23,12 +23,24 @@ import { cancel, replay, retry, useEvents } from "./api";
 import { ReplayModal } from "./components/ReplayModal";
 import { TimeTravel, eventNode } from "./components/TimeTravel";
 
+function parseAt(value: string | null): number | null {
+  return value && /^\d+$/.test(value) ? Number(value) : null;
+}
+
 export function ExecutionPage() {
   const { executionId } = useParams();
   const id = executionId!;
   const [search, setSearch] = useSearchParams();
   const atParam = search.get("at");
-  const at = atParam && /^\d+$/.test(atParam) ? Number(atParam) : null;
+  // the slider moves a local value at once; the link (?at=) follows it
+  const [at, setAtValue] = useState<number | null>(parseAt(atParam));
+  const written = useRef<string | null>(atParam);
+  useEffect(() => {
+    if (atParam !== written.current) {
+      written.current = atParam;
+      setAtValue(parseAt(atParam)); // the link changed from outside (a shared link, back/forward)
+    }
+  }, [atParam]);
   const navigate = useNavigate();
   const canOperate = useCan("operator");
 
@@ -57,17 +69,21 @@ export function ExecutionPage() {
 
   const setAt = useCallback(
     (next: number | null) => {
-      const params = new URLSearchParams(search);
+      setAtValue(next);
+      const params = new URLSearchParams(window.location.search);
       if (next === null) params.delete("at");
       else params.set("at", String(next));
+      written.current = params.get("at");
       setSearch(params, { replace: true });
     },
-    [search, setSearch],
+    [setSearch],
   );
 
   const items = useMemo(() => events.data?.items ?? [], [events.data]);
   const position = at === null ? items.length : Math.min(at, items.length);
-  useEffect(() => logRow.current?.scrollIntoView({ block: "nearest" }), [position]);
+  useEffect(() => {
+    logRow.current?.scrollIntoView({ block: "nearest" });
+  }, [position]);
 
   if (execution.isLoading) {
     return (

@@ -472,7 +472,7 @@ function Editor(props: {
             nodesConnectable={editable}
             deleteKeyCode={editable ? ["Delete", "Backspace"] : null}
             defaultEdgeOptions={{ type: "smoothstep" }}
-            fitView
+            fitView={initialGraph.nodes.length > 0}
             fitViewOptions={{ maxZoom: 1.1, padding: 0.2 }}
             proOptions={{ hideAttribution: true }}
           >

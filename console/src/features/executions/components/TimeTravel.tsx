@@ -44,7 +44,9 @@ export function TimeTravel(props: {
   const total = props.events.length;
   const shown = useExecutionAt(props.executionId, props.at, total, props.latest);
   const { onShown } = props;
-  useEffect(() => onShown?.(shown), [shown, onShown]);
+  useEffect(() => {
+    onShown?.(shown);
+  }, [shown, onShown]);
   const position = props.at === null ? total : Math.min(props.at, total);
   const event = props.events[position - 1];
   const nodes = Object.entries(shown?.nodes ?? {});

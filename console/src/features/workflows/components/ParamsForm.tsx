@@ -1,6 +1,6 @@
 /** A node's parameters as a form generated from its JSON Schema (react-jsonschema-form, Mantine theme). */
 import { ActionIcon, Button, Group, JsonInput, Stack, Text, TextInput, Tooltip } from "@mantine/core";
-import { withTheme } from "@rjsf/core";
+import { getDefaultRegistry, withTheme } from "@rjsf/core";
 import { Theme } from "@rjsf/mantine";
 import type { FieldProps, RegistryWidgetsType, WidgetProps } from "@rjsf/utils";
 import validator from "@rjsf/validator-ajv8";
@@ -9,7 +9,8 @@ import { useMemo, useState, type ComponentType } from "react";
 import { dropExpressionErrors, isExpression, prepareSchema, uiSchemaFor } from "./schema";
 
 const ThemedForm = withTheme(Theme);
-const base = Theme.widgets as RegistryWidgetsType;
+// the theme's widgets, over core's (core's TextWidget renders the theme's input template)
+const base = { ...getDefaultRegistry().widgets, ...Theme.widgets } as RegistryWidgetsType;
 
 /** Wraps a theme widget so that its field can hold an `{{ }}` expression instead of a fixed value. */
 function expressionAware(Base: ComponentType<WidgetProps>) {
