@@ -13,7 +13,7 @@ const HOOK = `orders-${Date.now().toString(36)}`;
 
 async function shot(page: Page, name: string) {
   await page.waitForTimeout(400); // let transitions settle
-  await page.screenshot({ path: `${SHOTS}/${name}.png` });
+  await page.screenshot({ path: `${SHOTS}/${name}.png`, style: ".mantine-Notifications-root { display: none !important; }" });
 }
 
 async function signIn(page: Page, who: { email: string; password: string }) {
@@ -174,6 +174,7 @@ test("build, run, inspect, time-travel and fork a workflow in the browser", asyn
     await output.getByText("JSON").click();
     await expect(page.getByTestId("node-output-json")).toContainText('"label": "big"');
     await expect(page.locator(".react-flow__edge-text").first()).toContainText("1 item");
+    await page.locator(".react-flow__controls-fitview").click();
     await shot(page, "editor");
   });
 
@@ -276,6 +277,7 @@ test("build, run, inspect, time-travel and fork a workflow in the browser", asyn
     await page.getByRole("link", { name: "Credentials" }).click();
     await page.getByTestId("new-credential").click();
     await page.getByTestId("credential-name").fill("crm-token");
+    await page.getByRole("dialog").locator("#root_name").fill("X-API-Key");
     await page.getByRole("dialog").locator("input[type=password]").fill("s3cret-value-never-shown");
     await page.getByTestId("credential-save").click();
     await expect(page.getByTestId("credentials-table")).toContainText("crm-token");

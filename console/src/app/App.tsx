@@ -32,7 +32,7 @@ export function App() {
   const [queryClient] = useState(makeQueryClient);
   return (
     <MantineProvider theme={theme}>
-      <Notifications position="top-right" />
+      <Notifications position="bottom-right" autoClose={4000} />
       <QueryClientProvider client={queryClient}>
         <ModalsProvider>
           <Gate />
