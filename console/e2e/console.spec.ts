@@ -155,6 +155,15 @@ test("build, run, inspect, time-travel and fork a workflow in the browser", asyn
     await expect(page.getByTestId("node-manual_trigger")).toHaveCount(1);
     await page.getByTestId("redo").click();
     await expect(page.getByTestId("node-manual_trigger")).toHaveCount(0);
+    // copy and paste a node (it gets a fresh id), then delete the copy
+    await page.getByTestId("node-big").click();
+    await page.keyboard.press("Control+c");
+    await page.keyboard.press("Control+v");
+    await expect(page.getByTestId("node-set")).toHaveCount(1);
+    await page.getByTestId("node-set").click();
+    await page.keyboard.press("Delete");
+    await expect(page.getByTestId("node-set")).toHaveCount(0);
+    await expect(page.getByTestId("node-big")).toHaveCount(1);
   });
 
   await test.step("save makes version 1", async () => {
@@ -246,9 +255,33 @@ test("build, run, inspect, time-travel and fork a workflow in the browser", asyn
     await expect(page.getByTestId("parent-link")).toBeVisible();
   });
 
+  await test.step("version history: restore version 1 as the newest version", async () => {
+    await page.goto(`/workflows/${workflowId}`);
+    await expect(page.getByTestId("version-badge")).toHaveText("v2");
+    await page.getByTestId("versions-button").click();
+    await expect(page.getByTestId("versions")).toContainText("v1");
+    await page.getByTestId("restore-1").click();
+    await expect(page.getByTestId("version-badge")).toHaveText("v3");
+  });
+
+  await test.step("workflows: duplicate, delete, import", async () => {
+    await page.goto("/workflows");
+    await page.getByTestId("workflow-menu-always fails").click();
+    await page.getByTestId("duplicate").click();
+    await expect(page.getByTestId("workflow-row-always fails (copy)")).toBeVisible();
+    await page.getByTestId("workflow-menu-always fails (copy)").click();
+    await page.getByTestId("delete").click();
+    await page.getByTestId("confirm-delete").click();
+    await expect(page.getByTestId("workflow-row-always fails (copy)")).toHaveCount(0);
+    const file = { name: "imported.json", mimeType: "application/json", buffer: Buffer.from(JSON.stringify({ name: "imported", nodes: [{ id: "start", type: "manual_trigger" }, { id: "noop", type: "noop" }], edges: [{ from: "start", to: "noop" }] })) };
+    await page.locator('input[type="file"]').setInputFiles(file);
+    await expect(page).toHaveURL(/\/workflows\/[0-9a-f-]{36}$/);
+    await expect(page.getByTestId("node-noop")).toBeVisible();
+  });
+
   await test.step("the other pages show their data", async () => {
     await page.goto("/workflows");
-    await expect(page.getByTestId("workflow-row-orders (e2e)")).toContainText("v2");
+    await expect(page.getByTestId("workflow-row-orders (e2e)")).toContainText("v3");
     await page.getByTestId("workflow-search").fill("orders");
     await expect(page.getByTestId("workflow-row-always fails")).toHaveCount(0);
     await page.getByTestId("workflow-search").fill("");
@@ -306,7 +339,7 @@ test("build, run, inspect, time-travel and fork a workflow in the browser", asyn
     await shot(page, "audit");
 
     await page.getByRole("link", { name: "Dead letters" }).click();
-    await expect(page.getByTestId("dead-letters-table").or(page.getByTestId("no-dead-letters"))).toBeVisible();
+    await expect(page.getByTestId("dead-letters-table")).toBeVisible();
     await shot(page, "dead-letters");
   });
 
@@ -359,5 +392,13 @@ test("build, run, inspect, time-travel and fork a workflow in the browser", asyn
     await expect(page.getByTestId("node-after")).toHaveAttribute("data-status", "succeeded");
     await expect(page.getByTestId("live")).toHaveCount(0);
     expect(navigations).toEqual([]);
+
+    // and a running one can be cancelled
+    const long = await call("post", `/api/v1/workflows/${waiting.id}/run`, { input: [{}] });
+    await page.goto(`/executions/${long.execution_id}`);
+    await expect(page.getByTestId("live")).toBeVisible();
+    await page.getByTestId("cancel-button").click();
+    await page.getByRole("button", { name: "Cancel the run" }).click();
+    await expect(page.getByTestId("execution-status")).toContainText("cancelled");
   });
 });

@@ -1,5 +1,5 @@
 /** Admins: the append-only audit trail, newest first, filtered by action. */
-import { Alert, Badge, Button, Code, Table, Text, TextInput } from "@mantine/core";
+import { Alert, Button, Code, Table, Text, TextInput } from "@mantine/core";
 import { useInfiniteQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { Page } from "@/components/page";
@@ -26,9 +26,9 @@ export function AuditPage() {
         <Table.Tbody>
           {rows.map((entry) => (
             <Table.Tr key={entry.id}>
-              <Table.Td><Text size="xs">{when(entry.at)}</Text></Table.Td>
+              <Table.Td><Text size="xs" style={{ whiteSpace: "nowrap" }}>{when(entry.at)}</Text></Table.Td>
               <Table.Td><Text size="xs">{entry.actor.email ?? entry.actor.kind}{entry.actor.key_id ? ` (key ${entry.actor.key_id})` : ""}</Text></Table.Td>
-              <Table.Td><Badge variant="light" color={entry.outcome === "ok" ? "blue" : "red"}>{entry.action}</Badge></Table.Td>
+              <Table.Td><Text size="xs" ff="monospace" fw={600} c={entry.outcome === "ok" ? undefined : "red"} style={{ whiteSpace: "nowrap" }}>{entry.action}</Text></Table.Td>
               <Table.Td><Text size="xs">{entry.target_type} {entry.target_id?.slice(0, 12)}</Text></Table.Td>
               <Table.Td>{entry.details && Object.keys(entry.details).length > 0 ? <Code>{JSON.stringify(entry.details)}</Code> : null}</Table.Td>
             </Table.Tr>
