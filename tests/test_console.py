@@ -137,14 +137,33 @@ def fresh_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platfor
     assert not leaked, f"secrets found in the service logs: {leaked}"
 
 
+def _send_poison(amqp_url: str) -> None:
+    """A message no service understands: it is dead-lettered with its reason, for the dead letters page."""
+    import asyncio
+
+    from flowtape.common.bus.rabbit import RabbitBus
+    from flowtape.common.topology import COMMANDS
+
+    async def send() -> None:
+        bus = RabbitBus(amqp_url, service="test")
+        await bus.start()
+        try:
+            await bus.publish_raw(COMMANDS, "engine.requests", b'{"type": "engine.Nonsense.v1", "body": {}}')
+        finally:
+            await bus.stop()
+
+    asyncio.run(send())
+
+
 @pytest.mark.timeout(600)
 def test_the_console_end_to_end_in_chromium(fresh_platform: Platform) -> None:
     assert shutil.which(CHROMIUM) or Path(CHROMIUM).is_file(), f"{CHROMIUM} is missing: apt-get install -y chromium"
+    _send_poison(fresh_platform.amqp_url)
     (ROOT / "docs" / "screenshots").mkdir(parents=True, exist_ok=True)
     result = _npx(
         "playwright",
         "test",
         timeout=540,
-        env={"FLOWTAPE_URL": fresh_platform.gateway, "CHROMIUM": CHROMIUM, "CI": "1"},
+        env={"FLOWTAPE_URL": fresh_platform.gateway, "CHROMIUM": CHROMIUM, "CI": "1", "FLOWTAPE_POISONED": "1"},
     )
     assert result.returncode == 0, f"{result.stdout[-12000:]}\n{result.stderr[-4000:]}\n{fresh_platform.logs()}"

@@ -340,7 +340,14 @@ test("build, run, inspect, time-travel and fork a workflow in the browser", asyn
 
     await page.getByRole("link", { name: "Dead letters" }).click();
     await expect(page.getByTestId("dead-letters-table")).toBeVisible();
-    await shot(page, "dead-letters");
+    if (!process.env.FLOWTAPE_POISONED) await shot(page, "dead-letters");
+    if (process.env.FLOWTAPE_POISONED) {
+      // tests/test_console.py sent a message no service understands
+      await expect(page.getByTestId("dead-letters-table")).toContainText("unknown message type");
+      await shot(page, "dead-letters");
+      await page.getByTestId("dead-letters-table").getByRole("button", { name: "Re-drive" }).first().click();
+      await expect(page.getByText(/Re-driven/)).toBeVisible();
+    }
   });
 
   await test.step("a viewer sees no edit or run controls", async () => {

@@ -22,7 +22,7 @@ const LINKS: { to: string; label: string; icon: typeof IconGauge; role: Role }[]
   { to: "/triggers", label: "Triggers", icon: IconClockPlay, role: "viewer" },
   { to: "/users", label: "Users & API keys", icon: IconUsers, role: "admin" },
   { to: "/audit", label: "Audit trail", icon: IconListDetails, role: "admin" },
-  { to: "/dead-letters", label: "Dead letters", icon: IconInbox, role: "admin" },
+  { to: "/dead-letters", label: "Dead letters", icon: IconInbox, role: "operator" },
 ];
 
 export function Layout() {

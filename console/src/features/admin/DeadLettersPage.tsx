@@ -52,7 +52,7 @@ export function DeadLettersPage() {
               <Table.Td>{letter.id}</Table.Td>
               <Table.Td><Text size="xs">{when(letter.received_at)}</Text></Table.Td>
               <Table.Td><Text size="xs" ff="monospace">{letter.queue}</Text></Table.Td>
-              <Table.Td><Badge color="red" variant="light">{letter.reason}</Badge></Table.Td>
+              <Table.Td maw={320}><Text size="xs" c="red.7" fw={500} style={{ wordBreak: "break-word" }}>{letter.reason}</Text></Table.Td>
               <Table.Td maw={420}><Code style={{ display: "block", whiteSpace: "pre-wrap", wordBreak: "break-all", maxHeight: 80, overflow: "auto" }}>{letter.body.slice(0, 600)}</Code></Table.Td>
               <Table.Td>
                 {letter.replayed_at ? <Badge color="gray">re-driven</Badge> : <Button size="xs" variant="light" onClick={() => redrive([letter.id])}>Re-drive</Button>}
