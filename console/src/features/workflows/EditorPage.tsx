@@ -114,7 +114,6 @@ function Editor(props: {
   const [nodes, setNodes] = useState<FlowNode[]>(initialGraph.nodes);
   const [edges, setEdges] = useState<FlowEdge[]>(initialGraph.edges);
   const [name, setName] = useState(props.initial.name);
-  const [dirty, setDirty] = useState(false);
   const [saving, setSaving] = useState(false);
   const [problems, setProblems] = useState<Problems>(NO_PROBLEMS);
   const [selected, setSelected] = useState<string | null>(null);
@@ -129,12 +128,19 @@ function Editor(props: {
 
   const execution = useExecution(executionId ?? undefined);
 
+  // unsaved changes: what the canvas would save differs from what was loaded
+  const loaded = useMemo(
+    () => JSON.stringify(graphToDefinition(initialGraph.nodes, initialGraph.edges, { name: props.initial.name, settings: props.initial.settings })),
+    [initialGraph, props.initial],
+  );
+  const [saved, setSaved] = useState<string | null>(null);
+  const dirty = JSON.stringify(graphToDefinition(nodes, edges, { name, settings: props.initial.settings })) !== (saved ?? loaded);
+
   /** Record the graph as it is now, before a change (undo goes back to it). */
   const remember = useCallback(() => {
     past.current.push(current.current);
     if (past.current.length > 100) past.current.shift();
     future.current = [];
-    setDirty(true);
   }, []);
 
   const restore = (from: React.MutableRefObject<Snapshot[]>, to: React.MutableRefObject<Snapshot[]>) => {
@@ -143,7 +149,6 @@ function Editor(props: {
     to.current.push(current.current);
     setNodes(snapshot.nodes);
     setEdges(snapshot.edges);
-    setDirty(true);
   };
   const undo = () => restore(past, future);
   const redo = () => restore(future, past);
@@ -157,7 +162,6 @@ function Editor(props: {
     (changes: NodeChange<FlowNode>[]) => {
       if (!editable) changes = changes.filter((change) => change.type === "select" || change.type === "dimensions");
       if (changes.some((change) => change.type === "remove")) remember();
-      if (changes.some((change) => change.type === "position" && !change.dragging)) setDirty(true);
       setNodes((current) => applyNodeChanges(changes, current));
     },
     [editable, remember],
@@ -201,7 +205,6 @@ function Editor(props: {
   const updateSpec = (id: string, spec: NodeSpec) => {
     const entry = catalog[spec.type];
     const ports = outputPorts(spec, entry);
-    setDirty(true);
     setNodes((current) => current.map((node) => (node.id === id ? { ...node, data: { ...node.data, spec, ports } } : node)));
     // a port that went away (a switch rule removed) takes its edges with it
     setEdges((current) => current.filter((edge) => edge.source !== id || ports.includes(edge.sourceHandle ?? MAIN)));
@@ -232,7 +235,7 @@ function Editor(props: {
     try {
       const saved = workflowId ? await saveWorkflow(workflowId, body) : await createWorkflow(body);
       setProblems(NO_PROBLEMS);
-      setDirty(false);
+      setSaved(JSON.stringify(body));
       notifications.show({ color: "green", message: `Saved "${saved.name}" as version ${saved.version}` });
       await queryClient.invalidateQueries({ queryKey: workflowKeys.all });
       if (!workflowId) navigate(`/workflows/${saved.id}`, { replace: true });
@@ -353,10 +356,7 @@ function Editor(props: {
         <Group gap="xs" wrap="nowrap">
           <TextInput
             value={name}
-            onChange={(event) => {
-              setName(event.currentTarget.value);
-              setDirty(true);
-            }}
+            onChange={(event) => setName(event.currentTarget.value)}
             readOnly={!editable}
             size="xs"
             w={220}

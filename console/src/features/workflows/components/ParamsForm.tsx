@@ -183,6 +183,9 @@ export function ParamsForm(props: {
       widgets={widgets}
       fields={fields}
       liveValidate
+      // never write a schema's defaults into the params: the node applies them itself, and some (an explicit
+      // `"json": null`) mean something else when they are written out
+      experimental_defaultFormStateBehavior={{ emptyObjectFields: "skipDefaults", arrayMinItems: { populate: "never" }, constAsDefaults: "never" }}
       showErrorList={false}
       noHtml5Validate
       readonly={props.readOnly}

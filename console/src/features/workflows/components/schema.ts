@@ -35,7 +35,11 @@ export function simplify(schema: Schema): Schema {
   for (const defs of ["$defs", "definitions"]) {
     if (out[defs] && typeof out[defs] === "object") {
       out[defs] = Object.fromEntries(
-        Object.entries(out[defs] as Record<string, Schema>).map(([key, value]) => [key, simplify(value)]),
+        Object.entries(out[defs] as Record<string, Schema>).map(([key, value]) => {
+          // a model's own name and docstring ("SwitchRule") say nothing to someone filling in the form
+          const { title: _title, description: _description, ...rest } = simplify(value);
+          return [key, rest];
+        }),
       );
     }
   }
@@ -58,14 +62,22 @@ export function uiSchemaFor(schema: RJSFSchema): UiSchema {
   const ui: UiSchema = { "ui:submitButtonOptions": { norender: true } };
   const properties = (schema.properties ?? {}) as Record<string, Schema>;
   for (const [key, property] of Object.entries(properties)) {
+    const placeholder = defaultText(property.default);
+    if (placeholder !== undefined) ui[key] = { "ui:placeholder": placeholder };
     if (isFreeObject(property)) ui[key] = { "ui:field": "keyValue" };
     else if (!property.type && !property.$ref && !property.enum && !property.const) ui[key] = { "ui:field": "jsonValue" };
     else if (Array.isArray(property.anyOf) || Array.isArray(property.oneOf)) ui[key] = { "ui:field": "jsonValue" };
     else if (property.type === "string" && (key === "code" || Number(property.maxLength ?? 0) >= 10_000)) {
-      ui[key] = { "ui:widget": "textarea", "ui:options": { rows: 10 } };
+      ui[key] = { ...ui[key], "ui:widget": "textarea", "ui:options": { rows: 10 } };
     }
   }
   return ui;
+}
+
+/** The default shown in an empty field (defaults are the node's, never written into the params). */
+function defaultText(value: unknown): string | undefined {
+  if (value === undefined || value === null || typeof value === "object") return undefined;
+  return `default: ${String(value)}`;
 }
 
 function valueAt(data: unknown, property: string | undefined): unknown {
