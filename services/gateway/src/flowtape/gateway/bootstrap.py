@@ -115,7 +115,7 @@ class GatewayRuntime(BaseRuntime):
                 admin.router,
                 triggers.router,
             ),
-            console.router(),  # last: the console's catch-all sees only what no other route claims
+            console.router(console.console_dir()),  # last: the console's catch-all sees only what no other route claims
         )
 
     def configure(self, app: FastAPI) -> None:

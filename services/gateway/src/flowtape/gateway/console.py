@@ -42,25 +42,26 @@ def console_dir() -> Path | None:
     return None
 
 
-def router(directory: Path | None = None) -> APIRouter:
-    """A catch-all GET route; include it after every other router so that it only sees what they do not."""
-    root = directory if directory is not None else console_dir()
+def router(root: Path | None) -> APIRouter:
+    """A catch-all GET route serving ``root`` (see :func:`console_dir`); include it after every other router so
+    that it only sees what they do not."""
     console = APIRouter(include_in_schema=False)
+    base = root.resolve() if root is not None else None
 
     @console.get("/{path:path}")
-    async def serve_console(path: str, request: Request) -> Response:
+    def serve_console(path: str, request: Request) -> Response:  # sync: it looks at files (FastAPI threads it)
         first = path.split("/", 1)[0]
         if first in RESERVED:
             return error_response(404, "not_found", f"no such endpoint: {request.method} /{path}")
-        if root is None:
+        if base is None:
             return HTMLResponse(_NOT_BUILT, status_code=200 if not path else 404)
         if path:
-            candidate = (root / path).resolve()
-            if candidate.is_file() and candidate.is_relative_to(root.resolve()):
+            candidate = (base / path).resolve()
+            if candidate.is_file() and candidate.is_relative_to(base):
                 immutable = path.startswith("assets/")  # Vite names these by content hash
                 cache = "public, max-age=31536000, immutable" if immutable else "no-cache"
                 return FileResponse(candidate, headers={"cache-control": cache})
         # every other path is a console route: the page routes itself (and shows its own "not found")
-        return FileResponse(root / "index.html", headers={"cache-control": "no-cache"})
+        return FileResponse(base / "index.html", headers={"cache-control": "no-cache"})
 
     return console

@@ -23,12 +23,14 @@ import hmac
 import json
 from http.cookies import SimpleCookie
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from flowtape.common.bus import Bus
+from flowtape.common.errors import Forbidden
 from flowtape.common.messages import auth as msg
 from flowtape.gateway.deps import AccountsDep, client_address
 from flowtape.gateway.routes.auth import Credentials
@@ -143,6 +145,10 @@ async def session_status(request: Request) -> Any:
 @router.post("", response_model=SessionOpened)
 async def open_session(body: Credentials, request: Request, response: Response, accounts: AccountsDep) -> Any:
     """Sign the console in: the token goes into an httpOnly cookie, never into the page."""
+    origin = request.headers.get("origin")
+    if origin and urlsplit(origin).netloc != request.headers.get("host"):
+        # another site's page must not sign this browser in (to an account of its choosing)
+        raise Forbidden("the console signs in from its own origin only")
     granted = msg.TokenGranted.model_validate(
         await accounts.login(body.email, body.password.get_secret_value(), client_address(request))
     )
