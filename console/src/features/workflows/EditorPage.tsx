@@ -284,11 +284,28 @@ function Editor(props: {
     setEdges((current) => [...current, ...pastedEdges]);
   };
 
-  const keys = useRef({ save, undo, redo, copy, paste });
-  keys.current = { save, undo, redo, copy, paste };
+  /** Delete or Backspace: the selected nodes (with their edges) and the selected edges. */
+  const removeSelected = () => {
+    if (!editable) return;
+    const gone = new Set(current.current.nodes.filter((node) => node.selected).map((node) => node.id));
+    const edgesLeft = current.current.edges.filter((edge) => !edge.selected && !gone.has(edge.source) && !gone.has(edge.target));
+    if (gone.size === 0 && edgesLeft.length === current.current.edges.length) return;
+    remember();
+    setNodes((nodes) => nodes.filter((node) => !gone.has(node.id)));
+    setEdges(edgesLeft);
+    if (selected && gone.has(selected)) setSelected(null);
+  };
+
+  const keys = useRef({ save, undo, redo, copy, paste, removeSelected });
+  keys.current = { save, undo, redo, copy, paste, removeSelected };
   useEffect(() => {
     const onKey = (event: KeyboardEvent) => {
       const mod = event.ctrlKey || event.metaKey;
+      if (!mod && (event.key === "Delete" || event.key === "Backspace") && !isTyping(event.target)) {
+        event.preventDefault();
+        keys.current.removeSelected();
+        return;
+      }
       if (!mod) return;
       const key = event.key.toLowerCase();
       if (key === "s") {
@@ -470,7 +487,7 @@ function Editor(props: {
             onSelectionChange={({ nodes: chosen }) => setSelected(chosen.length === 1 ? chosen[0].id : chosen.length === 0 ? null : selected)}
             nodesDraggable={editable}
             nodesConnectable={editable}
-            deleteKeyCode={editable ? ["Delete", "Backspace"] : null}
+            deleteKeyCode={null /* Delete and Backspace are handled with the other shortcuts */}
             defaultEdgeOptions={{ type: "smoothstep" }}
             fitView={initialGraph.nodes.length > 0}
             fitViewOptions={{ maxZoom: 1.1, padding: 0.2 }}
