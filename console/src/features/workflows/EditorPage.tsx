@@ -202,7 +202,13 @@ function Editor(props: {
     [catalog, editable, flow, remember],
   );
 
+  const lastEdit = useRef({ node: "", at: 0 });
   const updateSpec = (id: string, spec: NodeSpec) => {
+    const before = current.current.nodes.find((node) => node.id === id)?.data.spec;
+    if (JSON.stringify(before) === JSON.stringify(spec)) return;
+    // one undo step per burst of typing in a node's panel
+    if (lastEdit.current.node !== id || Date.now() - lastEdit.current.at > 1000) remember();
+    lastEdit.current = { node: id, at: Date.now() };
     const entry = catalog[spec.type];
     const ports = outputPorts(spec, entry);
     setNodes((current) => current.map((node) => (node.id === id ? { ...node, data: { ...node.data, spec, ports } } : node)));

@@ -128,8 +128,8 @@ class GatewayRuntime(BaseRuntime):
         app.state.first_run = self.first_run
         errors.install(app)
         app.add_middleware(BodyLimit, limit=self._settings.max_body_bytes)
-        app.add_middleware(RequestMetrics, registry=self._registry)
         app.add_middleware(console_session.CookieSession)
+        app.add_middleware(RequestMetrics, registry=self._registry)
 
 
 def build(settings: Settings, bus: Bus, registry: CollectorRegistry) -> GatewayRuntime:
