@@ -269,8 +269,9 @@ test("build, run, inspect, time-travel and fork a workflow in the browser", asyn
     await page.getByTestId("workflow-menu-always fails").click();
     await page.getByTestId("duplicate").click();
     await expect(page.getByTestId("workflow-row-always fails (copy)")).toBeVisible();
+    await expect(page.getByRole("menu")).toHaveCount(0); // the first menu has closed
     await page.getByTestId("workflow-menu-always fails (copy)").click();
-    await page.getByTestId("delete").click();
+    await page.getByRole("menu").getByTestId("delete").click();
     await page.getByTestId("confirm-delete").click();
     await expect(page.getByTestId("workflow-row-always fails (copy)")).toHaveCount(0);
     const file = { name: "imported.json", mimeType: "application/json", buffer: Buffer.from(JSON.stringify({ name: "imported", nodes: [{ id: "start", type: "manual_trigger" }, { id: "noop", type: "noop" }], edges: [{ from: "start", to: "noop" }] })) };
