@@ -7,6 +7,15 @@
 # Build: docker build -t flowtape:0.1.0 .
 
 ARG PYTHON_IMAGE=python:3.11-slim
+ARG NODE_IMAGE=node:20-slim
+
+# --- console: the web console's static files (npm ci from the lock file, then the Vite build) -------------
+FROM ${NODE_IMAGE} AS console
+WORKDIR /console
+COPY console/package.json console/package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund --loglevel=error
+COPY console/ ./
+RUN npm run build
 
 # --- builder: resolve the locked dependencies into /app/.venv --------------------------------------------
 FROM ${PYTHON_IMAGE} AS builder
@@ -65,13 +74,15 @@ RUN groupadd --system --gid "${FLOWTAPE_UID}" flowtape \
 
 # Owned by root and so read-only for the service user: the code it runs cannot be rewritten by it.
 COPY --from=builder /app/.venv /app/.venv
+COPY --from=console /console/dist /app/console
 
 # FLOWTAPE_HOST: inside a container `serve` must listen on every interface, not the loopback default.
 ENV PATH="/app/.venv/bin:${PATH}" \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     FLOWTAPE_HOST=0.0.0.0 \
-    FLOWTAPE_DATA_DIR=/data
+    FLOWTAPE_DATA_DIR=/data \
+    FLOWTAPE_CONSOLE_DIR=/app/console
 
 WORKDIR /app
 USER ${FLOWTAPE_UID}:${FLOWTAPE_UID}

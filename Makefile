@@ -1,5 +1,5 @@
 # The two commands a new user needs: `make up` (the platform, embedded) and `make test` (the whole suite).
-.PHONY: setup up test lint typecheck unit bench
+.PHONY: setup up test lint typecheck console-test unit bench
 
 setup:
 	@scripts/setup.sh
@@ -14,9 +14,13 @@ lint: setup
 typecheck: setup
 	.venv/bin/mypy libs/common/src services/engine/src/flowtape/engine/domain
 
+# The console's component tests (Vitest); its type check runs in its build (scripts/setup.sh).
+console-test: setup
+	cd console && npm test --silent
+
 test: setup
 	@scripts/services.sh
-	$(MAKE) --no-print-directory lint typecheck
+	$(MAKE) --no-print-directory lint typecheck console-test
 	.venv/bin/pytest
 
 bench: setup

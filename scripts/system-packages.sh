@@ -2,17 +2,19 @@
 # Installs the Debian packages Flowtape needs beside Python, when they are missing (quiet when they are not):
 #   bubblewrap  isolates code nodes (FLOWTAPE_CODE_ISOLATION=namespaces, the default; see docs/security.md)
 #   util-linux  setpriv, which drops a root connectors service's code to uid 65534, and prlimit (always on Debian)
-#   nodejs      runs code nodes written in JavaScript
+#   nodejs      runs code nodes written in JavaScript, and builds the console
+#   chromium    the browser the console's end-to-end tests drive (Debian's build: never a downloaded one)
 set -euo pipefail
 missing=()
 command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
 { command -v setpriv && command -v prlimit; } >/dev/null 2>&1 || missing+=(util-linux)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "install ${missing[*]} with your package manager: code nodes refuse to run without them" >&2
+  echo "install ${missing[*]} with your package manager (code nodes and the console tests need them)" >&2
   exit 1
 fi
 sudo=""

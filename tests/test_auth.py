@@ -22,7 +22,14 @@ from joserfc.jwk import ECKey
 from tests import workflows
 from tests.infra import FLOWTAPE, Account, Platform, login, remember_secret, secrets_in_logs, tap_bus, wait_ready
 
-PUBLIC_OPERATIONS = {("POST", "/api/v1/auth/login"), ("POST", "/api/v1/auth/setup")}
+PUBLIC_OPERATIONS = {
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/setup"),
+    # the console's cookie session: signing in and out, and whether the first admin is still to be created
+    ("GET", "/api/v1/auth/session"),
+    ("POST", "/api/v1/auth/session"),
+    ("DELETE", "/api/v1/auth/session"),
+}
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 

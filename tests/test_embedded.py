@@ -188,3 +188,22 @@ def test_embedded_secures_the_api_like_the_distributed_platform(embedded: Embedd
         assert api.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {fresh}"}).json()["role"] == "admin"
         actions = {e["action"] for e in api.get("/api/v1/audit", headers=embedded.headers).json()["items"]}
         assert {"keys.rotated", "api_key.revoked", "workflow.created", "user.created"} <= actions
+
+
+def test_embedded_serves_the_console(embedded: Embedded) -> None:
+    """`flowtape up` serves the console as the gateway does: its routes answer the page, the API keeps its 404s."""
+    assert embedded.admin is not None
+    with httpx.Client(base_url=embedded.url, timeout=30) as browser:
+        page = browser.get("/")
+        assert page.status_code == 200 and '<div id="root">' in page.text
+        assert browser.get("/executions/abc?at=2").text == page.text
+        missing = browser.get("/api/v1/nope")
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+        credentials = {"email": embedded.admin.email, "password": embedded.admin.password}
+        csrf = browser.post("/api/v1/auth/session", json=credentials).json()["csrf_token"]
+        assert browser.get("/api/v1/auth/me").json()["role"] == "admin"
+        assert browser.post("/api/v1/api-keys", json={"name": "console"}).status_code == 403
+        assert (
+            browser.post("/api/v1/api-keys", json={"name": "console"}, headers={"X-CSRF-Token": csrf}).status_code
+            == 201
+        )

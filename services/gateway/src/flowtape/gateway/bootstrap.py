@@ -21,7 +21,7 @@ from flowtape.common.topology import (
     execution_finished_broadcast,
     triggers_changed_broadcast,
 )
-from flowtape.gateway import errors
+from flowtape.gateway import console, console_session, errors
 from flowtape.gateway.accounts import Accounts
 from flowtape.gateway.audit import AuditTrail
 from flowtape.gateway.clients import Platform
@@ -67,6 +67,7 @@ class GatewayRuntime(BaseRuntime):
         self.webhook_routes = WebhookRoutes(peers)
         self.platform.on_registrations_changed.append(self.webhook_routes.invalidate)
         self.webhooks = Webhooks(self.webhook_routes, self.platform, settings.request_timeout_seconds)
+        self.first_run = console_session.FirstRun(bus, settings.request_timeout_seconds)
 
     def subscribe(self, bus: Bus) -> None:
         bus.subscribe(
@@ -101,7 +102,7 @@ class GatewayRuntime(BaseRuntime):
         return {"auth_keys": auth_keys}
 
     def routers(self) -> Sequence[APIRouter]:
-        public = (auth.public_router, hooks.router)
+        public = (auth.public_router, console_session.router, hooks.router)
         return (
             *public,
             secured(
@@ -117,6 +118,7 @@ class GatewayRuntime(BaseRuntime):
                 admin.router,
                 triggers.router,
             ),
+            console.router(console.console_dir()),  # last: the console's catch-all sees only what no other route claims
         )
 
     def configure(self, app: FastAPI) -> None:
@@ -126,10 +128,12 @@ class GatewayRuntime(BaseRuntime):
         app.state.accounts = self.accounts
         app.state.audit = self.audit
         app.state.vault = self.vault
+        app.state.first_run = self.first_run
         errors.install(app)  # innermost: the last-resort 500 passes through everything below
         app.add_middleware(
             RequestLimits, limit=self._settings.max_body_bytes, max_json_depth=self._settings.max_json_depth
         )
+        app.add_middleware(console_session.CookieSession)
         app.add_middleware(RequestMetrics, registry=self._registry)
         app.add_middleware(SecurityHeaders)  # outermost: on every answer
 

@@ -41,13 +41,13 @@ async def projection_status(platform: PlatformDep, _: Viewer) -> Any:
 
 @router.get("/dead-letters")
 async def list_dead_letters(
-    platform: PlatformDep, _: Admin, limit: int = Query(100, ge=1, le=1000), include_replayed: bool = False
+    platform: PlatformDep, _: Operator, limit: int = Query(100, ge=1, le=1000), include_replayed: bool = False
 ) -> Any:
     return await platform.ask(msg.ListDeadLetters(limit=limit, include_replayed=include_replayed))
 
 
 @router.post("/dead-letters/replay")
-async def replay_dead_letters(body: DeadLetterReplay, platform: PlatformDep, _: Admin) -> Any:
+async def replay_dead_letters(body: DeadLetterReplay, platform: PlatformDep, _: Operator) -> Any:
     return await platform.ask(msg.ReplayDeadLetters(ids=body.ids))
 
 

@@ -1,0 +1,77 @@
+import { useQuery } from "@tanstack/react-query";
+import { client, unwrap, type Schemas } from "@/lib/api-client";
+import type { Definition, Workflow } from "@/lib/definition";
+import { workflowKeys } from "@/lib/queries";
+
+export function useWorkflows() {
+  return useQuery({
+    queryKey: workflowKeys.all,
+    queryFn: async () => {
+      // every page: the list is searched and filtered here
+      const items: Awaited<ReturnType<typeof listPage>>["items"] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await listPage(cursor);
+        items.push(...page.items);
+        cursor = page.next_cursor ?? undefined;
+      } while (cursor && items.length < 5000);
+      return items;
+    },
+  });
+}
+
+function listPage(cursor?: string) {
+  return unwrap(client.GET("/api/v1/workflows", { params: { query: { limit: 500, cursor } } }));
+}
+
+export function useVersions(id: string | undefined) {
+  return useQuery({
+    queryKey: workflowKeys.versions(id ?? ""),
+    enabled: !!id,
+    queryFn: () => unwrap(client.GET("/api/v1/workflows/{workflow_id}/versions", { params: { path: { workflow_id: id! } } })),
+  });
+}
+
+type Body = Schemas["WorkflowDefinition"];
+
+export function createWorkflow(definition: Definition): Promise<Workflow> {
+  return unwrap(client.POST("/api/v1/workflows", { body: definition as unknown as Body }));
+}
+
+export function saveWorkflow(id: string, definition: Definition): Promise<Workflow> {
+  return unwrap(client.PUT("/api/v1/workflows/{workflow_id}", { params: { path: { workflow_id: id } }, body: definition as unknown as Body }));
+}
+
+export function deleteWorkflow(id: string) {
+  return unwrap(client.DELETE("/api/v1/workflows/{workflow_id}", { params: { path: { workflow_id: id } } }));
+}
+
+export function setActive(id: string, active: boolean) {
+  const path = { params: { path: { workflow_id: id } } };
+  return unwrap(active ? client.POST("/api/v1/workflows/{workflow_id}/activate", path) : client.POST("/api/v1/workflows/{workflow_id}/deactivate", path));
+}
+
+export async function runWorkflow(id: string, input: Record<string, unknown>[], version?: number): Promise<string> {
+  const accepted = await unwrap(
+    client.POST("/api/v1/workflows/{workflow_id}/run", { params: { path: { workflow_id: id } }, body: { input, version } }),
+  );
+  return (accepted as { execution_id: string }).execution_id;
+}
+
+/** A workflow as a file: its definition (what POST /workflows takes), named after it. */
+export function exportWorkflow(definition: Definition) {
+  const blob = new Blob([JSON.stringify(definition, null, 2) + "\n"], { type: "application/json" });
+  const url = URL.createObjectURL(blob);
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = `${definition.name.replace(/[^A-Za-z0-9_.-]+/g, "-") || "workflow"}.json`;
+  link.click();
+  URL.revokeObjectURL(url);
+}
+
+/** The definition in an imported file (an exported workflow, or the JSON given to the API). */
+export function parseDefinition(text: string): Definition {
+  const value = JSON.parse(text) as Partial<Workflow & Definition>;
+  if (!value || !Array.isArray(value.nodes)) throw new Error("not a workflow definition: it has no list of nodes");
+  return { name: value.name ?? "imported", nodes: value.nodes as Definition["nodes"], edges: (value.edges ?? []) as Definition["edges"], settings: (value.settings ?? {}) as Definition["settings"] };
+}
