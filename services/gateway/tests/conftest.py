@@ -59,7 +59,9 @@ class Gateway:
 
 
 def _probes(app: FastAPI) -> None:
-    """Routes only the tests have: they show what reaches a route, and what a bug in one looks like."""
+    """Routes only the tests have: they show what reaches a route, and what a bug in one looks like. They go
+    first, ahead of the console's catch-all route for its own pages."""
+    before = len(app.router.routes)
 
     @app.post("/probe/echo")
     async def echo(request: Request) -> JSONResponse:
@@ -73,6 +75,10 @@ def _probes(app: FastAPI) -> None:
     @app.get("/probe/loose-headers")
     async def loose_headers() -> Response:
         return Response("<p>hi</p>", media_type="text/html", headers={"content-security-policy": "default-src *"})
+
+    probes = app.router.routes[before:]
+    del app.router.routes[before:]
+    app.router.routes[:0] = probes
 
 
 @pytest.fixture
