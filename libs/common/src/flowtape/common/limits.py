@@ -40,22 +40,7 @@ DEFAULT_LIMITS = Limits()
 
 def json_depth(value: Any, limit: int) -> int:
     """How deeply ``value`` nests objects and lists, counting at most to ``limit + 1`` (enough to refuse it)."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        current, depth = stack.pop()
-        if isinstance(current, Mapping):
-            children: Any = current.values()
-        elif isinstance(current, list | tuple):
-            children = current
-        else:
-            continue
-        if depth > deepest:
-            deepest = depth
-            if deepest > limit:
-                return deepest
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
+    return measure(value, limit, _UNBOUNDED)[0]
 
 
 def json_size(value: Any, limit: int) -> int:
@@ -63,40 +48,63 @@ def json_size(value: Any, limit: int) -> int:
 
     Shared references count every time they appear, as they would when serialized.
     """
+    return measure(value, _UNBOUNDED, limit)[1]
+
+
+_UNBOUNDED = 1 << 62
+_SCALAR = 5  # a number, boolean or null, roughly, with its separator
+
+
+def measure(value: Any, max_depth: int, max_bytes: int) -> tuple[int, int]:
+    """``(depth, size)`` of ``value`` as JSON in one walk, stopping as soon as either passes its bound.
+
+    Every node output is measured on the hot path, so scalars inside a container are counted in place rather
+    than pushed onto the walk's stack.
+    """
+    deepest = 0
     size = 0
-    stack: list[Any] = [value]
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    pop, push = stack.pop, stack.append
     while stack:
-        current = stack.pop()
-        if isinstance(current, str):
-            size += len(current) + 3  # quotes and a separator; non-ASCII may take more, escapes too
-        elif isinstance(current, Mapping):
-            size += 2 + len(current)
-            for key, child in current.items():
-                size += len(str(key)) + 3
-                stack.append(child)
+        current, depth = pop()
+        if isinstance(current, Mapping):
+            pairs: Any = current.items()
         elif isinstance(current, list | tuple):
-            size += 2 + len(current)
-            stack.extend(current)
-        elif isinstance(current, bool) or current is None:
-            size += 5
-        elif isinstance(current, int):
-            size += 2 + current.bit_length() // 3
+            pairs = enumerate(current)
         else:
-            size += 24
-        if size > limit:
-            return size
-    return size
+            size += len(current) + 3 if isinstance(current, str) else _SCALAR
+            continue
+        if depth > deepest:
+            deepest = depth
+            if deepest > max_depth:
+                return deepest, size
+        size += 2 + len(current)
+        is_mapping = isinstance(current, Mapping)
+        for key, child in pairs:
+            if is_mapping:
+                size += len(key) + 3 if isinstance(key, str) else len(str(key)) + 3
+            kind = type(child)
+            if kind is str:
+                size += len(child) + 3
+                if size > max_bytes:
+                    return deepest, size
+            elif kind is int or kind is float or kind is bool or child is None:
+                size += _SCALAR if kind is not int else 2 + child.bit_length() // 3
+            else:
+                push((child, depth + 1))
+        if size > max_bytes:
+            return deepest, size
+    return deepest, size
 
 
 def check_items(items: Any, limits: Limits, *, what: str) -> None:
     """Refuse item data nested deeper or larger than the limits; ``what`` names it in the error."""
-    depth = json_depth(items, limits.max_json_depth)
+    depth, size = measure(items, limits.max_json_depth, limits.max_items_bytes)
     if depth > limits.max_json_depth:
         raise InvalidInput(
             f"{what} is nested more than {limits.max_json_depth} levels deep",
             {"max_depth": limits.max_json_depth},
         )
-    size = json_size(items, limits.max_items_bytes)
     if size > limits.max_items_bytes:
         raise PayloadTooLarge(
             f"{what} is larger than {_mib(limits.max_items_bytes)} as JSON (FLOWTAPE_MAX_ITEMS_BYTES)",

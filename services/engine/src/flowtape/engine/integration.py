@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 
+from flowtape.common.limits import json_size
 from flowtape.common.messages.connectors import CancelNodeTasks, RunNodeTask
 from flowtape.common.messages.engine import ExecutionFinished
 from flowtape.engine.domain.execution import Execution
 from flowtape.engine.domain.graph import WorkflowGraph
+from flowtape.engine.views import execution_view
 
 
 def node_task(execution: Execution, graph: WorkflowGraph, node_id: str) -> RunNodeTask:
@@ -41,13 +43,20 @@ def node_task(execution: Execution, graph: WorkflowGraph, node_id: str) -> RunNo
     )
 
 
+#: the largest execution view a finish notice carries (as JSON, roughly); bigger runs are asked for
+NOTICE_VIEW_BYTES = 256 * 1024
+
+
 def finished_notice(execution: Execution) -> ExecutionFinished:
+    view = execution_view(execution, children=[])  # a run that just finished has no forks yet
+    small = json_size(view, NOTICE_VIEW_BYTES) <= NOTICE_VIEW_BYTES
     return ExecutionFinished(
         workflow_id=execution.workflow_id,
         execution_id=str(execution.id),
         workflow_version=execution.workflow_version,
         status=execution.status,
         error=execution.error,
+        execution=view if small else None,
     )
 
 

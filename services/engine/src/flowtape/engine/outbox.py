@@ -20,6 +20,8 @@ from flowtape.common.messages.engine import ExecutionFinished
 log = logging.getLogger("flowtape.engine")
 
 Published = Callable[[list[str]], Awaitable[None]]
+#: how long published finish notices wait to have their pending rows cleared together
+MARK_DELAY_SECONDS = 0.5
 
 
 class Outbox:
@@ -30,6 +32,8 @@ class Outbox:
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
+        self._published: list[str] = []
+        self._marking: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="engine-outbox")
@@ -38,6 +42,8 @@ class Outbox:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        if self._marking is not None:
+            await asyncio.gather(self._marking, return_exceptions=True)
 
     def put(self, messages: list[Message]) -> None:
         for message in messages:
@@ -54,14 +60,21 @@ class Outbox:
             while not self._queue.empty() and len(batch) < 256:
                 batch.append(self._queue.get_nowait())
             await asyncio.gather(*(self._publish(message) for message in batch))
-            notices = [m.execution_id for m in batch if isinstance(m, ExecutionFinished)]
-            if notices:
-                try:
-                    await self._on_notices_published(notices)
-                except Exception:
-                    log.exception("could not mark finish notices as published; they will be sent again")
+            self._published.extend(m.execution_id for m in batch if isinstance(m, ExecutionFinished))
+            if self._published and (self._marking is None or self._marking.done()):
+                self._marking = asyncio.create_task(self._mark_published())
             if self._queue.empty():
                 self._idle.set()
+
+    async def _mark_published(self) -> None:
+        """Clear the pending rows of published notices a moment later, many in one statement: a crash in
+        between sends those notices once more, which their consumers take as the duplicates they are."""
+        await asyncio.sleep(MARK_DELAY_SECONDS)
+        notices, self._published = self._published, []
+        try:
+            await self._on_notices_published(notices)
+        except Exception:
+            log.exception("could not mark finish notices as published; they will be sent again")
 
     async def _publish(self, message: Message) -> None:
         delay = 0.1

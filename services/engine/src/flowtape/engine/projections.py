@@ -100,6 +100,8 @@ positions = Table(
     Column("position", Integer, nullable=False),
 )
 
+_FINAL = ("succeeded", "failed", "cancelled")
+
 _EXECUTION_STATUS = {
     "ExecutionPaused": "waiting",
     "ExecutionResumed": "running",
@@ -189,11 +191,17 @@ class Projections:
         async with self._lock:
             if app.name in self._rebuilding:
                 return
-            async with self._engine.begin() as conn:
-                current = await self._position(conn, app.name)
-                if pairs[0][0] <= current + 1:
-                    await self._apply(conn, app.name, [(n, e) for n, e in pairs if n > current])
+            for careful in (False, True):
+                try:
+                    async with self._engine.begin() as conn:
+                        current = await self._position(conn, app.name)
+                        if pairs[0][0] > current + 1:
+                            break
+                        await self._apply(conn, app.name, [(n, e) for n, e in pairs if n > current], careful=careful)
                     return
+                except DBAPIError:
+                    if careful:
+                        raise
         # events before these were never applied (an earlier update failed): moving the position past them
         # would lose them for good, so read everything after the position from the log instead
         await self.catch_up(app)
@@ -211,14 +219,20 @@ class Projections:
         total = await asyncio.to_thread(app.recorder.max_notification_id) or 0
         while True:
             async with self._lock:
-                async with self._engine.begin() as conn:
-                    start = await self._position(conn, app.name) + 1
-                    notifications = await asyncio.to_thread(app.recorder.select_notifications, start, batch)
-                    if not notifications:
-                        self._rebuilding.discard(app.name)
-                        return applied
-                    pairs = [(n.id, app.mapper.to_domain_event(n)) for n in notifications]
-                    await self._apply(conn, app.name, pairs, notify=notify)
+                for careful in (False, True):
+                    try:
+                        async with self._engine.begin() as conn:
+                            start = await self._position(conn, app.name) + 1
+                            notifications = await asyncio.to_thread(app.recorder.select_notifications, start, batch)
+                            if not notifications:
+                                self._rebuilding.discard(app.name)
+                                return applied
+                            pairs = [(n.id, app.mapper.to_domain_event(n)) for n in notifications]
+                            await self._apply(conn, app.name, pairs, notify=notify, careful=careful)
+                        break
+                    except DBAPIError:
+                        if careful:
+                            raise
             applied += len(pairs)
             if progress is not None:
                 progress(pairs[-1][0], total)
@@ -238,9 +252,19 @@ class Projections:
         return int(value or 0)
 
     async def _apply(
-        self, conn: AsyncConnection, name: str, pairs: Sequence[tuple[int, Any]], *, notify: bool = True
+        self,
+        conn: AsyncConnection,
+        name: str,
+        pairs: Sequence[tuple[int, Any]],
+        *,
+        notify: bool = True,
+        careful: bool = False,
     ) -> None:
-        """``notify``: queue finish notices for the outbox (not when rebuilding: those were sent long ago)."""
+        """``notify``: queue finish notices for the outbox (not when rebuilding: those were sent long ago).
+
+        At first all rows go in a few multi-row statements; should the database refuse one, the caller runs
+        again ``careful``: row by row, each under a savepoint, the refused ones recorded as failures.
+        """
         if not pairs:
             return
         table, changes_of = _VIEWS[name]
@@ -252,12 +276,14 @@ class Projections:
                 key = str(event.originator_id)
                 rows.setdefault(key, {}).update(changes)
                 last_seen[key] = position
-        try:
-            async with conn.begin_nested():
-                for key, changes in rows.items():
-                    await self._apply_row(conn, table, key, changes, notify=notify)
-        except DBAPIError:
-            # one row the database refuses must not hold back the others: apply them one by one
+        if not careful:
+            await self._upsert_many(conn, table, [{"id": key, **changes} for key, changes in rows.items()])
+            finished = [key for key, changes in rows.items() if changes.get("status") in _FINAL]
+            if notify and table is executions and finished:
+                await self._upsert_many(
+                    conn, pending_notices, [{"execution_id": key} for key in finished], "execution_id"
+                )
+        else:
             for key, changes in rows.items():
                 try:
                     async with conn.begin_nested():
@@ -266,11 +292,27 @@ class Projections:
                     await self._record_failure(conn, name, key, last_seen[key], exc)
         await self._upsert(conn, positions, {"name": name, "position": pairs[-1][0]}, key="name")
 
+    async def _upsert_many(
+        self, conn: AsyncConnection, table: Table, rows: list[dict[str, Any]], key: str = "id"
+    ) -> None:
+        """One statement per set of columns (rows of one batch usually share one or two)."""
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in rows:
+            groups.setdefault(tuple(sorted(row)), []).append(row)
+        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        for columns, group in groups.items():
+            statement = insert(table).values(group)
+            updates = {column: statement.excluded[column] for column in columns if column != key}
+            if updates:
+                await conn.execute(statement.on_conflict_do_update(index_elements=[key], set_=updates))
+            else:
+                await conn.execute(statement.on_conflict_do_nothing(index_elements=[key]))
+
     async def _apply_row(
         self, conn: AsyncConnection, table: Table, key: str, changes: dict[str, Any], *, notify: bool
     ) -> None:
         await self._upsert(conn, table, {"id": key, **changes})
-        if notify and table is executions and changes.get("status") in ("succeeded", "failed", "cancelled"):
+        if notify and table is executions and changes.get("status") in _FINAL:
             await self._upsert(conn, pending_notices, {"execution_id": key}, key="execution_id")
 
     async def _record_failure(self, conn: AsyncConnection, name: str, key: str, position: int, exc: DBAPIError) -> None:

@@ -69,7 +69,7 @@ class Platform:
                 f"GET /api/v1/executions/{execution_id} shows its progress",
                 details={"execution_id": str(execution_id)},
             )
-        execution = await self.ask(msg.GetExecution(execution_id=str(execution_id)))
+        execution = notice.execution or await self.ask(msg.GetExecution(execution_id=str(execution_id)))
         return {"execution_id": str(execution_id), "status": execution["status"], "execution": execution}
 
     async def node_catalog(self) -> Any:

@@ -41,6 +41,8 @@ log = logging.getLogger("flowtape.gateway.security")
 API_KEY_PREFIX = "ftk_"
 _API_KEY = re.compile(r"^ftk_([a-z0-9]{16})_([A-Za-z0-9_-]{43})$")
 _MAX_CACHED_KEYS = 10_000
+#: verified tokens kept (each a few hundred bytes): more distinct live tokens than this are checked again
+_MAX_CACHED_TOKENS = 10_000
 
 
 class SecuritySettings(BaseSettings):
@@ -131,6 +133,8 @@ class Guard:
         self._verifying = KeySet([])
         self._generations: dict[str, int] = {}
         self._api_keys: OrderedDict[str, _CachedKey] = OrderedDict()
+        #: tokens whose signature and claims were checked: token -> (principal, generation, expiry)
+        self._verified: OrderedDict[str, tuple[Principal, int, float]] = OrderedDict()
         self._last_refresh = 0.0
         self._failures = Counter(
             "flowtape_gateway_auth_failures_total", "Requests refused by authentication", ["reason"], registry=registry
@@ -157,6 +161,7 @@ class Guard:
         ]
         self._verifying = KeySet(list[Any](verifying))
         self._keys = keys
+        self._verified.clear()  # a key may have gone: every token is checked against the new set
 
     def learn_generation(self, user_id: str, generation: int) -> None:
         """Generations only grow: a stale answer must not resurrect revoked tokens."""
@@ -222,13 +227,30 @@ class Guard:
         return Unauthorized(message)
 
     async def _token(self, token: str) -> Principal:
+        """Checking an ES256 signature costs more than the rest of a request's handling: a token already checked
+        is answered from memory until it expires, its revocation (generation) checked every time."""
+        verified = self._verified.get(token)
+        if verified is not None:
+            principal, generation, expires = verified
+            if self._clock() < expires + self._settings.leeway_seconds:
+                if generation < self._generations.get(principal.user_id, 0):
+                    raise self._refuse("revoked", "the token was revoked (the account changed); sign in again")
+                return principal
+            del self._verified[token]
+        principal, generation, expires = await self._check_token(token)
+        self._verified[token] = (principal, generation, expires)
+        while len(self._verified) > _MAX_CACHED_TOKENS:
+            self._verified.popitem(last=False)
+        return principal
+
+    async def _check_token(self, token: str) -> tuple[Principal, int, float]:
         if not self.ready:  # 503, not 401: the token may well be good
             raise Unavailable("the gateway has not learned auth's keys yet; is the auth service running?")
         try:
             decoded = jwt.decode(token, self._verifying, algorithms=[msg.TOKEN_ALGORITHM])
         except InvalidKeyIdError:
             if await self._refresh_soon():
-                return await self._token(token)
+                return await self._check_token(token)
             raise self._refuse("unknown_key", "the token is not valid") from None
         except (JoseError, ValueError, TypeError):
             raise self._refuse("invalid", "the token is not valid") from None
@@ -253,7 +275,8 @@ class Guard:
             raise self._refuse("invalid", "the token is not valid")
         if generation < self._generations.get(str(claims["sub"]), 0):
             raise self._refuse("revoked", "the token was revoked (the account changed); sign in again")
-        return Principal(user_id=str(claims["sub"]), email=claims["email"], role=role, via="token")
+        principal = Principal(user_id=str(claims["sub"]), email=claims["email"], role=role, via="token")
+        return principal, generation, float(claims["exp"])
 
     async def _refresh_soon(self) -> bool:
         """An unknown ``kid`` may be a rotation whose event we missed: pull once (at most every 5 s)."""

@@ -119,6 +119,9 @@ class ExecutionFinished(Message):
     workflow_version: int
     status: ExecutionStatus
     error: str | None = None
+    #: the finished execution as GET /executions/{id} shows it, when it is small: a caller waiting on the run
+    #: (run?wait=true, a synchronous webhook) answers from it without asking the engine again
+    execution: dict[str, Any] | None = None
 
 
 class WorkflowChanged(Message):
