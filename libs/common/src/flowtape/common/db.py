@@ -6,6 +6,9 @@ translated away, so the same table definitions serve both.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -32,6 +35,24 @@ async def ensure_schema(engine: AsyncEngine, schema: str) -> None:
             exists = await conn.scalar(text("SELECT 1 FROM pg_namespace WHERE nspname = :name"), {"name": schema})
             if not exists:
                 await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+
+
+@asynccontextmanager
+async def creating(engine: AsyncEngine, what: str) -> AsyncIterator[None]:
+    """Hold a PostgreSQL advisory lock named ``what`` while a replica creates its tables: replicas starting
+    at once (a rollout, ``--scale engine=3``) would otherwise race on ``CREATE ... IF NOT EXISTS`` and
+    ``CREATE OR REPLACE FUNCTION`` ("tuple concurrently updated"). A no-op on SQLite (one process)."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT pg_advisory_lock(hashtext(:what))"), {"what": what})
+        await conn.commit()
+        try:
+            yield
+        finally:
+            await conn.execute(text("SELECT pg_advisory_unlock(hashtext(:what))"), {"what": what})
+            await conn.commit()
 
 
 async def ping(engine: AsyncEngine) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from flowtape.common.bus import Bus
-from flowtape.common.db import async_engine, is_sqlite, ping
+from flowtape.common.db import async_engine, creating, is_sqlite, ping
 from flowtape.common.hosting import BaseRuntime
 from flowtape.common.messages.connectors import GetNodeCatalog
 from flowtape.common.nodes.builtin import BUILTIN_NODES
@@ -77,17 +77,20 @@ class EngineRuntime(BaseRuntime):
         await _create_schema(self._url)
         self._db = async_engine(self._url, SCHEMA)
         self.projections = Projections(self._db)
-        await self.projections.create()
-        self.workflow_store, self.execution_log = await asyncio.to_thread(
-            lambda: (
-                open_event_log(WorkflowStore, self._url, SCHEMA, pool_size=2),
-                open_event_log(ExecutionLog, self._url, SCHEMA),
+        self.dead_letters = DeadLetters(self._db, self._bus)
+        self.leases = Leases(self._db, self.replica, _now)
+        async with creating(self._db, "flowtape.engine.tables"):
+            await self.projections.create()
+            self.workflow_store, self.execution_log = await asyncio.to_thread(
+                lambda: (
+                    open_event_log(WorkflowStore, self._url, SCHEMA, pool_size=2),
+                    open_event_log(ExecutionLog, self._url, SCHEMA),
+                )
             )
-        )
+            await self.dead_letters.create()
+            await self.leases.create()
         await self.projections.catch_up(self.workflow_store)
         await self.projections.catch_up(self.execution_log)
-        self.dead_letters = DeadLetters(self._db, self._bus)
-        await self.dead_letters.create()
         self._workflow_writer = LogWriter(self.workflow_store, self.projections.apply)
         self._execution_writer = LogWriter(self.execution_log, self.projections.apply)
         self._workflow_writer.start()
@@ -135,8 +138,6 @@ class EngineRuntime(BaseRuntime):
             outbox=self.outbox,
             clock=_now,
         )
-        self.leases = Leases(self._db, self.replica, _now)
-        await self.leases.create()
         self.partitions = Partitions(
             bus=self._bus,
             leases=self.leases,
