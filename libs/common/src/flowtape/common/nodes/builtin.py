@@ -10,16 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from flowtape.common.nodes.library import LIBRARY_NODES
 from flowtape.common.nodes.sdk import Item, NodeContext, NodeExample, NodeParams, NodeResult, NodeType
 
 __all__ = [
-    "BUILTIN_NODES",
     "CORE_NODES",
     "ExecutionTriggerNode",
     "ExecutionTriggerParams",
@@ -664,5 +662,19 @@ CORE_NODES: tuple[type[NodeType[Any]], ...] = (
     MessageTriggerNode,
 )
 
-#: every node type that needs no I/O: the core ones and the data library (filter, sort, text, dates, ...)
-BUILTIN_NODES: tuple[type[NodeType[Any]], ...] = (*CORE_NODES, *LIBRARY_NODES)
+
+if TYPE_CHECKING:
+    BUILTIN_NODES: tuple[type[NodeType[Any]], ...]
+
+
+def __getattr__(name: str) -> Any:
+    """``BUILTIN_NODES``: every node type that needs no I/O, the core ones and the data library (filter, sort,
+    text, dates...). Built on first use, so a service that only reads trigger parameters (the triggers, the
+    gateway) does not load the library and what it imports (regex, XML, HTML parsers)."""
+    if name == "BUILTIN_NODES":
+        from flowtape.common.nodes.library import LIBRARY_NODES
+
+        nodes: tuple[type[NodeType[Any]], ...] = (*CORE_NODES, *LIBRARY_NODES)
+        globals()["BUILTIN_NODES"] = nodes
+        return nodes
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
