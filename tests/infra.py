@@ -131,6 +131,8 @@ class Platform:
             FLOWTAPE_DATA_DIR=str(self.workdir / "data"),
             FLOWTAPE_ENVIRONMENT="test",
             FLOWTAPE_SECRET_KEY=self.secret_key,
+            # the tests' own stand-ins for third-party APIs listen here; the SSRF guard refuses it otherwise
+            FLOWTAPE_EGRESS_ALLOW="127.0.0.1",
         )
         return env
 

@@ -8,7 +8,6 @@ import logging
 import uuid
 from collections.abc import Mapping
 
-import httpx
 from prometheus_client import CollectorRegistry
 
 from flowtape.common.bus import Bus
@@ -22,6 +21,7 @@ from flowtape.connectors.application import NodeRunner
 from flowtape.connectors.completed import SCHEMA, CompletedTasks
 from flowtape.connectors.credentials import CredentialStore
 from flowtape.connectors.metrics import ConnectorMetrics
+from flowtape.connectors.outbound import guarded_client
 from flowtape.connectors.registry import NodeRegistry
 from flowtape.connectors.vault import Vault
 
@@ -48,7 +48,7 @@ class ConnectorsRuntime(BaseRuntime):
         await store.create()
         self.vault = Vault(store, self._settings.secret_key)
         await self.vault.check_readable()
-        self._http = httpx.AsyncClient(follow_redirects=True, limits=httpx.Limits(max_connections=200))
+        self._http = guarded_client(self._settings.egress)
         self.runner = NodeRunner(NodeRegistry.default(self._http), completed, self._metrics, self.vault)
 
     def subscribe(self, bus: Bus) -> None:
