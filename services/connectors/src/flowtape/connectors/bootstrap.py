@@ -19,9 +19,10 @@ from flowtape.common.settings import Settings
 from flowtape.connectors import bus as handlers
 from flowtape.connectors.application import NodeRunner
 from flowtape.connectors.completed import SCHEMA, CompletedTasks
+from flowtape.connectors.connections import Connections
+from flowtape.connectors.credential_checks import CredentialChecks
 from flowtape.connectors.credentials import CredentialStore
 from flowtape.connectors.metrics import ConnectorMetrics
-from flowtape.connectors.outbound import guarded_client
 from flowtape.connectors.registry import NodeRegistry
 from flowtape.connectors.vault import Vault
 
@@ -48,11 +49,15 @@ class ConnectorsRuntime(BaseRuntime):
         await store.create()
         self.vault = Vault(store, self._settings.secret_key)
         await self.vault.check_readable()
-        self._http = guarded_client(self._settings.egress)
-        self.runner = NodeRunner(NodeRegistry.default(self._http), completed, self._metrics, self.vault)
+        self.connections = Connections(self._settings.egress, data_dir=self._settings.data_dir)
+        self.credential_checks = CredentialChecks(self.vault, self.connections)
+        registry = NodeRegistry.default(self.connections.http, connections=self.connections)
+        self.runner = NodeRunner(registry, completed, self._metrics, self.vault)
 
     def subscribe(self, bus: Bus) -> None:
-        handlers.subscribe(bus, self.runner, self.vault, self._settings.connectors_concurrency, self._replica)
+        handlers.subscribe(
+            bus, self.runner, self.vault, self.credential_checks, self._settings.connectors_concurrency, self._replica
+        )
 
     async def started(self) -> None:
         await self._bus.publish(NodeCatalogPublished(nodes=self.runner.catalog()))
@@ -69,8 +74,9 @@ class ConnectorsRuntime(BaseRuntime):
     async def close(self) -> None:
         if self._cleanup is not None:
             self._cleanup.cancel()
-        if hasattr(self, "_http"):
-            await self._http.aclose()
+        if hasattr(self, "connections"):
+            await self.connections.close()
+        if hasattr(self, "_db"):
             await self._db.dispose()
 
     def checks(self) -> Mapping[str, Check]:

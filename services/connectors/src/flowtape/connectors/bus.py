@@ -14,10 +14,13 @@ from flowtape.common.topology import (
     cancel_tasks_broadcast,
 )
 from flowtape.connectors.application import NodeRunner
+from flowtape.connectors.credential_checks import CredentialChecks
 from flowtape.connectors.vault import Vault
 
 
-def subscribe(bus: Bus, runner: NodeRunner, vault: Vault, concurrency: int, replica: str) -> None:
+def subscribe(
+    bus: Bus, runner: NodeRunner, vault: Vault, checks: CredentialChecks, concurrency: int, replica: str
+) -> None:
     async def run(task: RunNodeTask) -> None:
         completed = await runner.handle(task)
         if completed is not None:
@@ -47,6 +50,9 @@ def subscribe(bus: Bus, runner: NodeRunner, vault: Vault, concurrency: int, repl
     async def list_all(query: msg.ListCredentials) -> Any:
         return await vault.list(query.limit, query.cursor)
 
+    async def check(query: msg.CheckCredential) -> Any:
+        return await checks.check(query.credential_id)
+
     bus.subscribe(CONNECTORS_TASKS_QUEUE, {RunNodeTask: run}, prefetch=concurrency)
     bus.subscribe(CONNECTORS_QUERIES_QUEUE, {GetNodeCatalog: catalog}, prefetch=4)
     bus.subscribe(
@@ -58,6 +64,7 @@ def subscribe(bus: Bus, runner: NodeRunner, vault: Vault, concurrency: int, repl
             msg.DeleteCredential: delete,
             msg.GetCredential: get,
             msg.ListCredentials: list_all,
+            msg.CheckCredential: check,
         },
         prefetch=8,
     )

@@ -22,6 +22,8 @@ import httpx
 from flowtape.common.errors import Conflict, InvalidInput, NotFound
 from flowtape.common.nodes.builtin import BUILTIN_NODES
 from flowtape.common.nodes.sdk import NodeParams, NodeType
+from flowtape.connectors.connections import Connections
+from flowtape.connectors.integrations import integration_nodes
 from flowtape.connectors.nodes.code import CodeNode
 from flowtape.connectors.nodes.http_request import HttpRequestNode
 from flowtape.connectors.sandbox import PythonSandbox
@@ -60,11 +62,15 @@ class NodeRegistry:
         *,
         sandbox: PythonSandbox | None = None,
         plugins: EntryPointLoader = installed_plugins,
+        connections: Connections | None = None,
     ) -> NodeRegistry:
-        """Built-ins, ``http_request`` on ``http_client`` (owned by the caller), ``code``, then plugins."""
+        """Built-ins, ``http_request`` on ``http_client`` (owned by the caller), ``code``, the integrations on
+        ``connections`` (owned by the caller; a guarded default when not given), then plugins."""
         registry = cls(_instance(node) for node in BUILTIN_NODES)
         registry.register(HttpRequestNode(http_client))
         registry.register(CodeNode(sandbox))
+        for node in integration_nodes(connections or Connections()):
+            registry.register(node)
         registry.load_plugins(plugins)
         return registry
 

@@ -130,6 +130,15 @@ class Vault:
         data = parse_credential(found.type, self._cipher.decrypt(found.data, str(found.id)))
         return Credential(id=str(found.id), name=found.name, data=data)
 
+    async def open(self, credential_id: str) -> Credential:
+        """The credential with this id, decrypted, for a check of it; NotFound when there is none."""
+        found = await self._existing(credential_id)
+        return Credential(
+            id=str(found.id),
+            name=found.name,
+            data=parse_credential(found.type, self._cipher.decrypt(found.data, str(found.id))),
+        )
+
     def for_task(self) -> TaskCredentials:
         return TaskCredentials(self)
 

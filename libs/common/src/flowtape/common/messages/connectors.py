@@ -153,3 +153,22 @@ class ListCredentials(Message):
     kind = "query"
     limit: int = Field(default=50, ge=1, le=500)
     cursor: str | None = None
+
+
+class CheckCredential(Message):
+    """Does the credential work? Answered with a :class:`CredentialCheck`; the connectors try it for real
+    (connect to the database, authenticate to the SMTP server, call the credential's ``test_url``)."""
+
+    type_name = "connectors.CheckCredential.v1"
+    kind = "query"
+    credential_id: str
+
+
+class CredentialCheck(_Frozen):
+    """The answer to :class:`CheckCredential`: never the data, and a message with every secret redacted."""
+
+    ok: bool
+    #: what was tried and what came of it, e.g. "connected to db.internal:5432 and ran SELECT 1"
+    message: str
+    #: False when the type has nothing the connectors could try (e.g. an ``api_key`` without an API to call)
+    testable: bool = True

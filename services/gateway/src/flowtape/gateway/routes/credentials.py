@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from flowtape.common.credentials import CredentialType
-from flowtape.common.messages.connectors import CredentialPage, CredentialView
+from flowtape.common.messages.connectors import CredentialCheck, CredentialPage, CredentialView
 from flowtape.gateway.deps import AuditDep, Editor, VaultDep, Viewer
 from flowtape.gateway.security import Principal
 
@@ -77,6 +77,13 @@ async def replace_credential(
     credential = await vault.update(credential_id, body.data, body.name)
     await _audited(audit, who, "credential.updated", credential)
     return credential
+
+
+@router.post("/{credential_id}/test", response_model=CredentialCheck)
+async def test_credential(credential_id: str, vault: VaultDep, _: Editor) -> Any:
+    """Try the credential for real (connect, authenticate, call its test_url) and say whether it works; the
+    answer never holds the data."""
+    return await vault.check(credential_id)
 
 
 @router.delete("/{credential_id}", response_model=CredentialView)

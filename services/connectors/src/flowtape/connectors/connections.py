@@ -1,0 +1,34 @@
+"""What every node that reaches the outside world shares: the SSRF guard, one guarded HTTP client, and the
+connection pools per credential. The composition root builds one :class:`Connections` and closes it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from flowtape.common.egress import PUBLIC_ONLY, EgressPolicy
+from flowtape.connectors.outbound import guarded_client
+from flowtape.connectors.pools import MysqlPools, PostgresPools, RedisPools
+
+
+class Connections:
+    def __init__(
+        self,
+        egress: EgressPolicy = PUBLIC_ONLY,
+        http: httpx.AsyncClient | None = None,
+        *,
+        data_dir: Path = Path(".flowtape"),
+    ) -> None:
+        """``http`` must be built on :func:`guarded_client` (the default is); it is closed with the rest."""
+        self.egress = egress
+        self.http = http or guarded_client(egress)
+        self.data_dir = data_dir
+        self.postgres = PostgresPools(egress)
+        self.mysql = MysqlPools(egress)
+        self.redis = RedisPools(egress)
+
+    async def close(self) -> None:
+        for pools in (self.postgres, self.mysql, self.redis):
+            await pools.close()
+        await self.http.aclose()
