@@ -3,6 +3,8 @@ connection pools per credential. The composition root builds one :class:`Connect
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -10,6 +12,8 @@ import httpx
 from flowtape.common.egress import PUBLIC_ONLY, EgressPolicy
 from flowtape.connectors.outbound import guarded_client
 from flowtape.connectors.pools import MysqlPools, PostgresPools, RedisPools
+
+log = logging.getLogger("flowtape.connectors.connections")
 
 
 class Connections:
@@ -27,8 +31,18 @@ class Connections:
         self.postgres = PostgresPools(egress)
         self.mysql = MysqlPools(egress)
         self.redis = RedisPools(egress)
+        self._closers: list[Callable[[], Awaitable[object]]] = []
+
+    def on_close(self, closer: Callable[[], Awaitable[object]]) -> None:
+        """Close this with the rest (a node's own long-lived connection)."""
+        self._closers.append(closer)
 
     async def close(self) -> None:
         for pools in (self.postgres, self.mysql, self.redis):
             await pools.close()
+        for closer in reversed(self._closers):
+            try:
+                await closer()
+            except Exception as exc:
+                log.warning("closing a connection failed: %s", exc)
         await self.http.aclose()

@@ -6,7 +6,16 @@ from typing import Any
 
 from flowtape.common.nodes.sdk import NodeType
 from flowtape.connectors.connections import Connections
+from flowtape.connectors.nodes.mysql import MysqlNode
+from flowtape.connectors.nodes.postgres import PostgresNode
+from flowtape.connectors.nodes.redis import RedisNode
+from flowtape.connectors.nodes.sqlite import SqliteNode
 
 
 def integration_nodes(connections: Connections) -> list[NodeType[Any]]:
-    return []
+    return [
+        PostgresNode(connections),
+        MysqlNode(connections),
+        SqliteNode(connections),
+        RedisNode(connections),
+    ]
