@@ -99,6 +99,7 @@ _ROUTES: dict[type[Message], Route] = {
     connectors.GetCredential: CONNECTORS_CREDENTIALS,
     connectors.ListCredentials: CONNECTORS_CREDENTIALS,
     connectors.CheckCredential: CONNECTORS_CREDENTIALS,
+    connectors.OpenTriggerCredential: CONNECTORS_CREDENTIALS,
     auth.SetUp: AUTH_REQUESTS,
     auth.Login: AUTH_REQUESTS,
     auth.CreateUser: AUTH_REQUESTS,

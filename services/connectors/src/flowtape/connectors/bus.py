@@ -53,6 +53,9 @@ def subscribe(
     async def check(query: msg.CheckCredential) -> Any:
         return await checks.check(query.credential_id)
 
+    async def for_trigger(query: msg.OpenTriggerCredential) -> Any:
+        return await vault.open_for_trigger(query)
+
     bus.subscribe(CONNECTORS_TASKS_QUEUE, {RunNodeTask: run}, prefetch=concurrency)
     bus.subscribe(CONNECTORS_QUERIES_QUEUE, {GetNodeCatalog: catalog}, prefetch=4)
     bus.subscribe(
@@ -65,6 +68,7 @@ def subscribe(
             msg.GetCredential: get,
             msg.ListCredentials: list_all,
             msg.CheckCredential: check,
+            msg.OpenTriggerCredential: for_trigger,
         },
         prefetch=8,
     )

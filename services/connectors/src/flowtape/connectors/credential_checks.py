@@ -11,13 +11,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+import aiomqtt
 import httpx
 
 from flowtape.common.credentials import (
+    AmqpCredential,
     CredentialData,
     HttpBasicCredential,
     HttpBearerCredential,
     HttpHeaderCredential,
+    MqttCredential,
     MysqlCredential,
     PostgresCredential,
     RedisCredential,
@@ -27,6 +30,8 @@ from flowtape.common.errors import FlowtapeError
 from flowtape.common.messages.connectors import CredentialCheck
 from flowtape.common.nodes.sdk import Credential
 from flowtape.connectors.connections import Connections
+from flowtape.connectors.nodes.mqtt import mqtt_client
+from flowtape.connectors.nodes.rabbitmq import amqp_connection
 from flowtape.connectors.redaction import Redactor
 from flowtape.connectors.vault import Vault
 
@@ -104,6 +109,25 @@ async def _redis(connections: Connections, credential: Credential) -> str:
     return f"connected to {credential.data.host}:{credential.data.port} and got PONG"
 
 
+async def _amqp(connections: Connections, credential: Credential) -> str:
+    assert isinstance(credential.data, AmqpCredential)
+    data = credential.data
+    connection = await amqp_connection(connections, data)
+    await connection.close()
+    return f"connected to {data.host}:{data.port} (virtual host {data.virtual_host!r}) as {data.username}"
+
+
+async def _mqtt(connections: Connections, credential: Credential) -> str:
+    assert isinstance(credential.data, MqttCredential)
+    data = credential.data
+    try:
+        async with await mqtt_client(connections.egress, data):
+            pass
+    except aiomqtt.MqttError as exc:
+        raise CheckFailed(f"could not connect to the MQTT broker at {data.host}:{data.port}: {exc}") from None
+    return f"connected to the MQTT broker at {data.host}:{data.port}"
+
+
 CHECKS: dict[str, Check] = {
     "http_header": _http,
     "http_basic": _http,
@@ -112,6 +136,8 @@ CHECKS: dict[str, Check] = {
     "postgres": _postgres,
     "mysql": _mysql,
     "redis": _redis,
+    "amqp": _amqp,
+    "mqtt": _mqtt,
 }
 
 

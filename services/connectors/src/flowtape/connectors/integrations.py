@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from flowtape.common.nodes.mqtt import MqttTriggerNode
 from flowtape.common.nodes.sdk import NodeType
 from flowtape.connectors.connections import Connections
+from flowtape.connectors.nodes.mqtt import MqttPublishNode
 from flowtape.connectors.nodes.mysql import MysqlNode
 from flowtape.connectors.nodes.postgres import PostgresNode
+from flowtape.connectors.nodes.rabbitmq import RabbitmqPublishNode
 from flowtape.connectors.nodes.redis import RedisNode
 from flowtape.connectors.nodes.sqlite import SqliteNode
 
@@ -18,4 +21,7 @@ def integration_nodes(connections: Connections) -> list[NodeType[Any]]:
         MysqlNode(connections),
         SqliteNode(connections),
         RedisNode(connections),
+        RabbitmqPublishNode(connections),
+        MqttPublishNode(connections),
+        MqttTriggerNode(),
     ]

@@ -122,3 +122,13 @@ def _kid_of(sealed: str) -> str | None:
         return None
     kid = header.get("kid") if isinstance(header, dict) else None
     return kid if isinstance(kid, str) else None
+
+
+def seal_to(jwk: dict[str, Any], data: dict[str, Any]) -> str:
+    """``data`` as a compact JWE to a peer's public EC key (the triggers service's, for its subscriptions)."""
+    try:
+        key = ECKey.import_key(jwk)
+    except (JoseError, ValueError, TypeError) as exc:
+        raise InvalidInput(f"reply_jwk is not a usable EC public key: {exc}") from None
+    header = {"alg": CREDENTIAL_SEALING_ALGORITHM, "enc": CREDENTIAL_SEALING_ENCRYPTION}
+    return jwe.encrypt_compact(header, json.dumps({"data": data, "iat": time.time()}).encode(), key)

@@ -172,3 +172,20 @@ class CredentialCheck(_Frozen):
     message: str
     #: False when the type has nothing the connectors could try (e.g. an ``api_key`` without an API to call)
     testable: bool = True
+
+
+class OpenTriggerCredential(Message):
+    """Triggers → connectors: the data of the credential a trigger subscribes with (an ``mqtt`` one), sealed to
+    the asking replica's own public key (``reply_jwk``, ECDH-ES + A256GCM), so the reply opens only there.
+    Answered with a :class:`SealedCredential`; NodeError-like InvalidInput for another type."""
+
+    type_name = "connectors.OpenTriggerCredential.v1"
+    kind = "query"
+    #: id or name, as the trigger node names it
+    credential: str
+    reply_jwk: dict[str, Any]
+
+
+class SealedCredential(_Frozen):
+    type: CredentialType
+    sealed_data: str
