@@ -100,6 +100,8 @@ _ROUTES: dict[type[Message], Route] = {
     connectors.ListCredentials: CONNECTORS_CREDENTIALS,
     connectors.CheckCredential: CONNECTORS_CREDENTIALS,
     connectors.OpenTriggerCredential: CONNECTORS_CREDENTIALS,
+    connectors.StartOAuth2Authorization: CONNECTORS_CREDENTIALS,
+    connectors.CompleteOAuth2Authorization: CONNECTORS_CREDENTIALS,
     auth.SetUp: AUTH_REQUESTS,
     auth.Login: AUTH_REQUESTS,
     auth.CreateUser: AUTH_REQUESTS,

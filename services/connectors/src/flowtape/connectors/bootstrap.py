@@ -22,7 +22,10 @@ from flowtape.connectors.completed import SCHEMA, CompletedTasks
 from flowtape.connectors.connections import Connections
 from flowtape.connectors.credential_checks import CredentialChecks
 from flowtape.connectors.credentials import CredentialStore
+from flowtape.connectors.keys import DataCipher
 from flowtape.connectors.metrics import ConnectorMetrics
+from flowtape.connectors.oauth2 import OAuth2Authorizations, OAuth2Tokens, SqlTokens
+from flowtape.connectors.rate_limits import HostLimits, LocalLimits, PostgresLimits, RateLimits
 from flowtape.connectors.registry import NodeRegistry
 from flowtape.connectors.vault import Vault
 
@@ -49,14 +52,32 @@ class ConnectorsRuntime(BaseRuntime):
         await store.create()
         self.vault = Vault(store, self._settings.secret_key)
         await self.vault.check_readable()
-        self.connections = Connections(self._settings.egress, data_dir=self._settings.data_dir)
+        if self._db.dialect.name == "postgresql":
+            permits: LocalLimits | PostgresLimits = PostgresLimits(self._db)
+            await permits.create()
+        else:
+            permits = LocalLimits()
+        limits = RateLimits(permits, HostLimits.parse(self._settings.egress_rate_limits))
+        token_store = SqlTokens(self._db, DataCipher(self._settings.secret_key))
+        await token_store.create()
+        tokens = OAuth2Tokens(token_store, self._settings.egress, self.vault.open)
+        self.authorizations = OAuth2Authorizations(self.vault, tokens)
+        self.connections = Connections(
+            self._settings.egress, data_dir=self._settings.data_dir, limits=limits, tokens=tokens
+        )
         self.credential_checks = CredentialChecks(self.vault, self.connections)
         registry = NodeRegistry.default(self.connections.http, connections=self.connections)
         self.runner = NodeRunner(registry, completed, self._metrics, self.vault)
 
     def subscribe(self, bus: Bus) -> None:
         handlers.subscribe(
-            bus, self.runner, self.vault, self.credential_checks, self._settings.connectors_concurrency, self._replica
+            bus,
+            self.runner,
+            self.vault,
+            self.credential_checks,
+            self.authorizations,
+            self._settings.connectors_concurrency,
+            self._replica,
         )
 
     async def started(self) -> None:

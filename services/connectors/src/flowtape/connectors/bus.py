@@ -15,11 +15,18 @@ from flowtape.common.topology import (
 )
 from flowtape.connectors.application import NodeRunner
 from flowtape.connectors.credential_checks import CredentialChecks
+from flowtape.connectors.oauth2 import OAuth2Authorizations
 from flowtape.connectors.vault import Vault
 
 
 def subscribe(
-    bus: Bus, runner: NodeRunner, vault: Vault, checks: CredentialChecks, concurrency: int, replica: str
+    bus: Bus,
+    runner: NodeRunner,
+    vault: Vault,
+    checks: CredentialChecks,
+    authorizations: OAuth2Authorizations,
+    concurrency: int,
+    replica: str,
 ) -> None:
     async def run(task: RunNodeTask) -> None:
         completed = await runner.handle(task)
@@ -56,6 +63,12 @@ def subscribe(
     async def for_trigger(query: msg.OpenTriggerCredential) -> Any:
         return await vault.open_for_trigger(query)
 
+    async def authorize(command: msg.StartOAuth2Authorization) -> Any:
+        return await authorizations.start(command)
+
+    async def authorized(command: msg.CompleteOAuth2Authorization) -> Any:
+        return await authorizations.complete(command)
+
     bus.subscribe(CONNECTORS_TASKS_QUEUE, {RunNodeTask: run}, prefetch=concurrency)
     bus.subscribe(CONNECTORS_QUERIES_QUEUE, {GetNodeCatalog: catalog}, prefetch=4)
     bus.subscribe(
@@ -69,6 +82,8 @@ def subscribe(
             msg.ListCredentials: list_all,
             msg.CheckCredential: check,
             msg.OpenTriggerCredential: for_trigger,
+            msg.StartOAuth2Authorization: authorize,
+            msg.CompleteOAuth2Authorization: authorized,
         },
         prefetch=8,
     )

@@ -22,6 +22,7 @@ from flowtape.common.credentials import (
     HttpHeaderCredential,
     MqttCredential,
     MysqlCredential,
+    OAuth2Credential,
     PostgresCredential,
     RedisCredential,
     WebhookUrlCredential,
@@ -128,6 +129,18 @@ async def _mqtt(connections: Connections, credential: Credential) -> str:
     return f"connected to the MQTT broker at {data.host}:{data.port}"
 
 
+async def _oauth2(connections: Connections, credential: Credential) -> str:
+    assert isinstance(credential.data, OAuth2Credential)
+    token = await connections.tokens.access_token(credential)
+    url = credential.data.test_url
+    if url is None:
+        return f"got an access token from {credential.data.token_url}"
+    response = await _get(connections, str(url), {"Authorization": f"Bearer {token}"})
+    if not response.is_success:
+        raise CheckFailed(f"GET {url} with the access token answered HTTP {response.status_code}")
+    return f"got an access token; GET {url} answered HTTP {response.status_code}"
+
+
 CHECKS: dict[str, Check] = {
     "http_header": _http,
     "http_basic": _http,
@@ -138,6 +151,7 @@ CHECKS: dict[str, Check] = {
     "redis": _redis,
     "amqp": _amqp,
     "mqtt": _mqtt,
+    "oauth2": _oauth2,
 }
 
 
@@ -159,6 +173,7 @@ class CredentialChecks:
 
 async def check_credential(connections: Connections, credential: Credential) -> CredentialCheck:
     redactor = Redactor(credential.data.secret_values())
+    redactor.add(await connections.tokens.secrets_of(credential.id))
     check = CHECKS.get(credential.type)
     if check is None:
         return CredentialCheck(

@@ -180,3 +180,7 @@ class TaskCredentials:
             self._found[ref] = found
             self.redactor.add(found.data.secret_values())
         return found
+
+    def remember(self, secrets: list[str]) -> None:
+        """Secrets the task came by another way (an OAuth2 access token): redacted like the credentials'."""
+        self.redactor.add(secrets)

@@ -89,3 +89,11 @@ class VaultClient:
 
     async def check(self, credential_id: str) -> Any:
         return await self._ask(msg.CheckCredential(credential_id=credential_id))
+
+    async def authorize(self, credential_id: str, redirect_uri: str) -> Any:
+        return await self._ask(msg.StartOAuth2Authorization(credential_id=credential_id, redirect_uri=redirect_uri))
+
+    async def authorized(self, state: str, code: str | None, error: str | None, description: str | None) -> Any:
+        return await self._ask(
+            msg.CompleteOAuth2Authorization(state=state, code=code, error=error, error_description=description)
+        )

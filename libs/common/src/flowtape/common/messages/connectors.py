@@ -189,3 +189,34 @@ class OpenTriggerCredential(Message):
 class SealedCredential(_Frozen):
     type: CredentialType
     sealed_data: str
+
+
+class StartOAuth2Authorization(Message):
+    """Gateway → connectors: begin the authorization-code flow of an ``oauth2`` credential. Answered with an
+    :class:`OAuth2Authorization`: the URL to send the user to, with a fresh state and a PKCE challenge."""
+
+    type_name = "connectors.StartOAuth2Authorization.v1"
+    kind = "command"
+    credential_id: str
+    #: where the authorization server sends the user back: the gateway's callback route
+    redirect_uri: str
+
+
+class OAuth2Authorization(_Frozen):
+    authorization_url: str
+    state: str
+    expires_at: datetime
+
+
+class CompleteOAuth2Authorization(Message):
+    """Gateway → connectors: the authorization server sent the user back to the callback. The state names
+    the flow (once, within ten minutes); the code is exchanged, with the PKCE verifier, for tokens kept
+    encrypted. Answered with the :class:`CredentialView` of the now authorized credential."""
+
+    type_name = "connectors.CompleteOAuth2Authorization.v1"
+    kind = "command"
+    state: str
+    code: str | None = None
+    #: the authorization server's ``error`` (and ``error_description``) when the user declined or it failed
+    error: str | None = None
+    error_description: str | None = None
