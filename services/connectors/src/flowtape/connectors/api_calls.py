@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from flowtape.common.credentials import CredentialData, HttpBasicCredential, HttpBearerCredential, HttpHeaderCredential
 from flowtape.common.errors import NodeError, RemoteRateLimited
 from flowtape.common.nodes.sdk import Credential, NodeContext
 from flowtape.connectors.connections import Connections
@@ -137,6 +138,17 @@ class ApiCalls:
                 raise NodeError(f"{what}: could not reach {httpx.URL(url).host}: {type(exc).__name__}: {exc}") from None
         body, text = _body(response, bytes(chunks))
         return response, body, text
+
+
+def http_auth_headers(data: CredentialData) -> dict[str, str]:
+    """The header an ``http_header``, ``http_basic`` or ``http_bearer`` credential sends (empty for others)."""
+    if isinstance(data, HttpHeaderCredential):
+        return {data.name: data.value.get_secret_value()}
+    if isinstance(data, HttpBasicCredential):
+        return {"Authorization": data.authorization()}
+    if isinstance(data, HttpBearerCredential):
+        return {"Authorization": f"Bearer {data.token.get_secret_value()}"}
+    return {}
 
 
 def joined(base_url: str, path: str) -> str:

@@ -12,25 +12,25 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import aiomqtt
+import aiosmtplib
 import httpx
 
 from flowtape.common.credentials import (
     AmqpCredential,
-    CredentialData,
-    HttpBasicCredential,
-    HttpBearerCredential,
-    HttpHeaderCredential,
     MqttCredential,
     MysqlCredential,
     OAuth2Credential,
     PostgresCredential,
     RedisCredential,
+    SmtpCredential,
     WebhookUrlCredential,
 )
 from flowtape.common.errors import FlowtapeError
 from flowtape.common.messages.connectors import CredentialCheck
 from flowtape.common.nodes.sdk import Credential
+from flowtape.connectors.api_calls import http_auth_headers
 from flowtape.connectors.connections import Connections
+from flowtape.connectors.nodes.email import smtp_login
 from flowtape.connectors.nodes.mqtt import mqtt_client
 from flowtape.connectors.nodes.rabbitmq import amqp_connection
 from flowtape.connectors.redaction import Redactor
@@ -38,16 +38,6 @@ from flowtape.connectors.vault import Vault
 
 CHECK_TIMEOUT_SECONDS = 20.0
 Check = Callable[[Connections, Credential], Awaitable[str]]
-
-
-def http_auth_headers(data: CredentialData) -> dict[str, str]:
-    if isinstance(data, HttpHeaderCredential):
-        return {data.name: data.value.get_secret_value()}
-    if isinstance(data, HttpBasicCredential):
-        return {"Authorization": data.authorization()}
-    if isinstance(data, HttpBearerCredential):
-        return {"Authorization": f"Bearer {data.token.get_secret_value()}"}
-    return {}
 
 
 class NotTestable(Exception):
@@ -141,6 +131,14 @@ async def _oauth2(connections: Connections, credential: Credential) -> str:
     return f"got an access token; GET {url} answered HTTP {response.status_code}"
 
 
+async def _smtp(connections: Connections, credential: Credential) -> str:
+    assert isinstance(credential.data, SmtpCredential)
+    try:
+        return await smtp_login(connections, credential.data)
+    except aiosmtplib.SMTPException as exc:
+        raise CheckFailed(f"the SMTP server {credential.data.host}:{credential.data.port} said: {exc}") from None
+
+
 CHECKS: dict[str, Check] = {
     "http_header": _http,
     "http_basic": _http,
@@ -152,6 +150,7 @@ CHECKS: dict[str, Check] = {
     "amqp": _amqp,
     "mqtt": _mqtt,
     "oauth2": _oauth2,
+    "smtp": _smtp,
 }
 
 
