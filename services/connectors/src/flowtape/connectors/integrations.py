@@ -12,6 +12,7 @@ from flowtape.connectors.nodes.discord import DiscordWebhookNode
 from flowtape.connectors.nodes.email import EmailNode
 from flowtape.connectors.nodes.mqtt import MqttPublishNode
 from flowtape.connectors.nodes.mysql import MysqlNode
+from flowtape.connectors.nodes.openai import OpenAiNode
 from flowtape.connectors.nodes.postgres import PostgresNode
 from flowtape.connectors.nodes.rabbitmq import RabbitmqPublishNode
 from flowtape.connectors.nodes.redis import RedisNode
@@ -34,4 +35,5 @@ def integration_nodes(connections: Connections) -> list[NodeType[Any]]:
         SlackPostNode(calls),
         DiscordWebhookNode(calls),
         TelegramSendNode(calls),
+        OpenAiNode(calls),
     ]
