@@ -31,6 +31,7 @@ class ApiResponse:
     headers: httpx.Headers
     body: Any
     text: str
+    content: bytes = b""
 
 
 def _body(response: httpx.Response, content: bytes) -> tuple[Any, str]:
@@ -71,13 +72,13 @@ class ApiCalls:
         if credential is not None and credential.type == "oauth2":
             token = await self._access_token(ctx, credential)
             sent.update(auth_header(token) if auth_header else {"Authorization": f"Bearer {token}"})
-        response, body, text = await self._send(
+        response, body, text, raw = await self._send(
             what, method, url, credential, sent, json_body, content, params, timeout
         )
         if response.status_code == 401 and token is not None and credential is not None:
             token = await self._access_token(ctx, credential, rejected=token)
             sent.update(auth_header(token) if auth_header else {"Authorization": f"Bearer {token}"})
-            response, body, text = await self._send(
+            response, body, text, raw = await self._send(
                 what, method, url, credential, sent, json_body, content, params, timeout
             )
         if response.status_code == 429:
@@ -94,7 +95,7 @@ class ApiCalls:
                 f"{what} failed: HTTP {response.status_code}" + (f": {excerpt}" if excerpt else ""),
                 details={"status": response.status_code, "body": excerpt},
             )
-        return ApiResponse(response.status_code, response.headers, body, text)
+        return ApiResponse(response.status_code, response.headers, body, text, raw)
 
     async def _access_token(self, ctx: NodeContext | None, credential: Credential, rejected: str | None = None) -> str:
         token = await self._connections.tokens.access_token(credential, rejected=rejected)
@@ -114,7 +115,7 @@ class ApiCalls:
         content: bytes | None,
         params: Mapping[str, Any] | None,
         timeout: float,
-    ) -> tuple[httpx.Response, Any, str]:
+    ) -> tuple[httpx.Response, Any, str, bytes]:
         if json_body is not None:
             content = json.dumps(json_body, ensure_ascii=False).encode()
             headers = {"Content-Type": "application/json", **headers}
@@ -137,7 +138,7 @@ class ApiCalls:
             except httpx.HTTPError as exc:
                 raise NodeError(f"{what}: could not reach {httpx.URL(url).host}: {type(exc).__name__}: {exc}") from None
         body, text = _body(response, bytes(chunks))
-        return response, body, text
+        return response, body, text, bytes(chunks)
 
 
 def http_auth_headers(data: CredentialData) -> dict[str, str]:

@@ -28,11 +28,12 @@ from flowtape.common.credentials import (
 from flowtape.common.errors import FlowtapeError
 from flowtape.common.messages.connectors import CredentialCheck
 from flowtape.common.nodes.sdk import Credential
-from flowtape.connectors.api_calls import http_auth_headers
+from flowtape.connectors.api_calls import ApiCalls, http_auth_headers
 from flowtape.connectors.connections import Connections
 from flowtape.connectors.nodes.email import smtp_login
 from flowtape.connectors.nodes.mqtt import mqtt_client
 from flowtape.connectors.nodes.rabbitmq import amqp_connection
+from flowtape.connectors.nodes.s3 import list_buckets
 from flowtape.connectors.redaction import Redactor
 from flowtape.connectors.vault import Vault
 
@@ -139,6 +140,11 @@ async def _smtp(connections: Connections, credential: Credential) -> str:
         raise CheckFailed(f"the SMTP server {credential.data.host}:{credential.data.port} said: {exc}") from None
 
 
+async def _aws(connections: Connections, credential: Credential) -> str:
+    buckets = await list_buckets(ApiCalls(connections), credential)
+    return f"signed in to S3 and listed {buckets} bucket(s)"
+
+
 CHECKS: dict[str, Check] = {
     "http_header": _http,
     "http_basic": _http,
@@ -151,6 +157,7 @@ CHECKS: dict[str, Check] = {
     "mqtt": _mqtt,
     "oauth2": _oauth2,
     "smtp": _smtp,
+    "aws": _aws,
 }
 
 

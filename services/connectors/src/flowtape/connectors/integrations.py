@@ -16,6 +16,7 @@ from flowtape.connectors.nodes.openai import OpenAiNode
 from flowtape.connectors.nodes.postgres import PostgresNode
 from flowtape.connectors.nodes.rabbitmq import RabbitmqPublishNode
 from flowtape.connectors.nodes.redis import RedisNode
+from flowtape.connectors.nodes.s3 import S3Node
 from flowtape.connectors.nodes.slack import SlackPostNode
 from flowtape.connectors.nodes.sqlite import SqliteNode
 from flowtape.connectors.nodes.telegram import TelegramSendNode
@@ -36,4 +37,5 @@ def integration_nodes(connections: Connections) -> list[NodeType[Any]]:
         DiscordWebhookNode(calls),
         TelegramSendNode(calls),
         OpenAiNode(calls),
+        S3Node(calls),
     ]
