@@ -10,6 +10,7 @@ from flowtape.connectors.api_calls import ApiCalls
 from flowtape.connectors.connections import Connections
 from flowtape.connectors.nodes.discord import DiscordWebhookNode
 from flowtape.connectors.nodes.email import EmailNode
+from flowtape.connectors.nodes.github import GithubNode
 from flowtape.connectors.nodes.mqtt import MqttPublishNode
 from flowtape.connectors.nodes.mysql import MysqlNode
 from flowtape.connectors.nodes.openai import OpenAiNode
@@ -38,4 +39,5 @@ def integration_nodes(connections: Connections) -> list[NodeType[Any]]:
         TelegramSendNode(calls),
         OpenAiNode(calls),
         S3Node(calls),
+        GithubNode(calls),
     ]
