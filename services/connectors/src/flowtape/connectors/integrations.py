@@ -21,6 +21,7 @@ from flowtape.connectors.nodes.s3 import S3Node
 from flowtape.connectors.nodes.slack import SlackPostNode
 from flowtape.connectors.nodes.sqlite import SqliteNode
 from flowtape.connectors.nodes.telegram import TelegramSendNode
+from flowtape.connectors.nodes.zoho import ZohoCrmNode, ZohoDeskNode
 
 
 def integration_nodes(connections: Connections) -> list[NodeType[Any]]:
@@ -40,4 +41,6 @@ def integration_nodes(connections: Connections) -> list[NodeType[Any]]:
         OpenAiNode(calls),
         S3Node(calls),
         GithubNode(calls),
+        ZohoCrmNode(calls),
+        ZohoDeskNode(calls),
     ]
