@@ -67,9 +67,10 @@ class NodeRegistry:
         """Built-ins, ``http_request`` on ``http_client`` (owned by the caller), ``code``, the integrations on
         ``connections`` (owned by the caller; a guarded default when not given), then plugins."""
         registry = cls(_instance(node) for node in BUILTIN_NODES)
-        registry.register(HttpRequestNode(http_client))
+        connections = connections or Connections()
+        registry.register(HttpRequestNode(http_client, limits=connections.limits))
         registry.register(CodeNode(sandbox))
-        for node in integration_nodes(connections or Connections()):
+        for node in integration_nodes(connections):
             registry.register(node)
         registry.load_plugins(plugins)
         return registry

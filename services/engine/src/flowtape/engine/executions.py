@@ -46,6 +46,8 @@ FINISHED_CACHE = 512
 #: a dispatched task with no outcome this long after its timeout is dispatched again (same attempt and key)
 LEASE_GRACE_SECONDS = 60.0
 DEFAULT_TASK_TIMEOUT = 300.0
+#: how a node without a retry policy is retried when the remote side said "too many requests, retry after"
+RATE_LIMITED_RETRY = RetryPolicy(max_attempts=5, backoff_seconds=1.0, retry_on=["rate_limited"])
 
 
 def backoff(policy: RetryPolicy, failed_attempt: int, rand: Callable[[], float]) -> float:
@@ -197,21 +199,38 @@ class Executions:
                 execution.succeed_node(outcome.node_id, outcome.attempt, outcome.ports)
             else:
                 self._node_failed(
-                    execution, graph, outcome.node_id, outcome.attempt, outcome.error or "failed", outcome.error_code
+                    execution,
+                    graph,
+                    outcome.node_id,
+                    outcome.attempt,
+                    outcome.error or "failed",
+                    outcome.error_code,
+                    outcome.retry_after_seconds,
                 )
             messages = await self._advance(execution, graph)
             await self._commit(execution, messages)
 
     def _node_failed(
-        self, execution: Execution, graph: WorkflowGraph, node_id: str, attempt: int, error: str, code: str | None
+        self,
+        execution: Execution,
+        graph: WorkflowGraph,
+        node_id: str,
+        attempt: int,
+        error: str,
+        code: str | None,
+        retry_after: float | None = None,
     ) -> None:
-        """Record the failure; retry when the node's policy allows, else fail the execution."""
+        """Record the failure; retry when the node's policy allows, else fail the execution. A remote "retry
+        after" (HTTP 429) is retried no sooner than it asks, by a default policy when the node has none."""
         execution.fail_node(node_id, attempt, error, code or "")
         policy = graph.nodes[node_id].retry
+        if policy is None and retry_after is not None:
+            policy = RATE_LIMITED_RETRY
         retryable = policy is not None and (policy.retry_on is None or (code or "") in policy.retry_on)
         pure = graph.nodes[node_id].type in self._pure  # deterministic: another attempt fails the same way
         if policy is not None and retryable and attempt < policy.max_attempts and not pure:
-            retry_at = self._clock() + timedelta(seconds=backoff(policy, attempt, self._rand))
+            delay = max(backoff(policy, attempt, self._rand), retry_after or 0.0)
+            retry_at = self._clock() + timedelta(seconds=delay)
             execution.schedule_retry(node_id, attempt, retry_at)
             return
         suffix = f" (after {attempt} attempts)" if attempt > 1 else ""

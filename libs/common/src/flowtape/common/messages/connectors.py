@@ -56,6 +56,9 @@ class NodeTaskCompleted(Message):
     ports: dict[str, JsonItems] = Field(default_factory=dict)
     error: str | None = None
     error_code: str | None = None
+    #: a failure the remote side asked to retry later (HTTP 429 with Retry-After): the engine schedules the
+    #: next attempt no sooner than this many seconds, even without a retry policy
+    retry_after_seconds: float | None = Field(default=None, ge=0)
     started_at: datetime
     finished_at: datetime
 

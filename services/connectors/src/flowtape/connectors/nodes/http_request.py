@@ -31,8 +31,9 @@ from flowtape.common.credentials import (
 )
 from flowtape.common.egress import PUBLIC_ONLY, EgressPolicy
 from flowtape.common.errors import NodeError, RemoteRateLimited
-from flowtape.common.nodes.sdk import Item, NodeContext, NodeParams, NodeResult, NodeType
+from flowtape.common.nodes.sdk import Credential, Item, NodeContext, NodeParams, NodeResult, NodeType
 from flowtape.connectors.outbound import guarded_client
+from flowtape.connectors.rate_limits import LocalLimits, RateLimits
 from flowtape.connectors.retry_after import retry_after_seconds
 
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
@@ -119,11 +120,14 @@ class HttpRequestNode(NodeType[HttpRequestParams]):
         *,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         egress: EgressPolicy = PUBLIC_ONLY,
+        limits: RateLimits | None = None,
     ) -> None:
         """``client`` is shared and owned by the caller (built on the SSRF guard's transport); without one each
         request opens a short-lived one on the guard with ``egress`` (public addresses only by default)."""
         self._client = client
         self._egress = egress
+        #: the credential's and the host's rate limits (held across replicas by the service's permits)
+        self._limits = limits or RateLimits(LocalLimits())
         self._max_response_bytes = max_response_bytes
 
     async def run_item(self, ctx: NodeContext, params: HttpRequestParams, item: Item) -> NodeResult:
@@ -136,6 +140,7 @@ class HttpRequestNode(NodeType[HttpRequestParams]):
         target = f"{params.method} {params.url}"
         headers = _request_headers(ctx, params)
         secret_header: str | None = None
+        credential: Credential | None = None
         if params.credential is not None:
             credential = await ctx.credential(params.credential, *HTTP_CREDENTIAL_TYPES)
             headers = _authenticated(headers, credential.data)
@@ -150,7 +155,7 @@ class HttpRequestNode(NodeType[HttpRequestParams]):
         )
         try:
             # httpx timeouts are per network operation; this bounds the whole exchange, body included.
-            async with asyncio.timeout(params.timeout):
+            async with self._limits.slot(params.url, credential), asyncio.timeout(params.timeout):
                 response = await _send_following(client, request, secret_header)
                 try:
                     content = await self._read_capped(response, target)
