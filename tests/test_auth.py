@@ -22,7 +22,12 @@ from joserfc.jwk import ECKey
 from tests import workflows
 from tests.infra import FLOWTAPE, Account, Platform, login, remember_secret, secrets_in_logs, tap_bus, wait_ready
 
-PUBLIC_OPERATIONS = {("POST", "/api/v1/auth/login"), ("POST", "/api/v1/auth/setup")}
+PUBLIC_OPERATIONS = {
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/setup"),
+    # the OAuth2 redirect target: a browser arrives there from the provider, the one-use state is the proof
+    ("GET", "/api/v1/credentials/oauth2/callback"),
+}
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 

@@ -103,6 +103,7 @@ class PostgresPools(_Keyed):
                     max_size=POOL_SIZE,
                     timeout=CONNECT_TIMEOUT,
                     statement_cache_size=0,
+                    max_inactive_connection_lifetime=60,
                 )
                 # create_pool with min_size=0 connects lazily: try one now, so a bad credential fails here
                 async with pool.acquire() as conn:

@@ -147,6 +147,8 @@ class PostgresLimits:
     def __init__(self, engine: AsyncEngine, poll_seconds: float = 0.05) -> None:
         self._engine = engine
         self._poll = poll_seconds
+        #: one waiter per key polls the table at a time in this replica; the others queue here, not on the pool
+        self._waiting: dict[str, asyncio.Lock] = {}
 
     async def create(self) -> None:
         await ensure_schema(self._engine, SCHEMA)
@@ -163,6 +165,10 @@ class PostgresLimits:
                 ),
                 {"key": key, "burst": limit.burst},
             )
+        async with self._waiting.setdefault(key, asyncio.Lock()):
+            return await self._take(key, limit)
+
+    async def _take(self, key: str, limit: RateLimit) -> tuple[int, float]:
         while True:
             async with self._engine.begin() as conn:
                 row = (
