@@ -13,7 +13,7 @@ from flowtape.common.nodes.sdk import NodeContext, execute_node
 from flowtape.connectors.api_calls import ApiCalls
 from flowtape.connectors.connections import Connections
 from flowtape.connectors.nodes.github import GithubNode
-from services.connectors.tests.fakes import LOCAL_SERVERS, Credentials, FakeApi, Recorded, credential
+from services.connectors.tests.fakes import LOCAL_SERVERS, Credentials, FakeApi, GithubRepo, credential, github_api
 
 TOKEN = f"ghp_{secrets.token_urlsafe(24)}"
 CTX = NodeContext(
@@ -25,52 +25,10 @@ CTX = NodeContext(
 )
 
 
-class Repo:
-    def __init__(self) -> None:
-        self.issues: list[dict[str, Any]] = [
-            {"number": n, "title": f"old {n}", "state": "open", "labels": [{"name": "bug"}], "comments": 0}
-            for n in range(1, 4)
-        ] + [{"number": 4, "title": "a PR", "state": "open", "pull_request": {}, "labels": []}]
-        self.url = ""
-
-    def authorized(self, request: Recorded) -> bool:
-        return request.headers.get("authorization") == f"Bearer {TOKEN}"
-
-    def create(self, request: Recorded) -> tuple[int, Any]:
-        if not self.authorized(request):
-            return 401, {"message": "Bad credentials"}
-        issue = {"number": len(self.issues) + 1, "state": "open", "comments": 0, **request.body}
-        issue["labels"] = [{"name": name} for name in request.body.get("labels", [])]
-        issue["html_url"] = f"https://github.test/acme/shop/issues/{issue['number']}"
-        self.issues.append(issue)
-        return 201, issue
-
-    def list(self, request: Recorded) -> tuple[int, Any, dict[str, str]]:
-        page, size = int(request.query.get("page", 1)), int(request.query.get("per_page", 30))
-        chunk = self.issues[(page - 1) * size : page * size]
-        more = page * size < len(self.issues)
-        link = (
-            {"Link": f'<{self.url}/repos/acme/shop/issues?page={page + 1}&per_page={size}>; rel="next"'} if more else {}
-        )
-        return 200, chunk, link
-
-    def comment(self, request: Recorded) -> tuple[int, Any]:
-        number = int(request.path.split("/")[-2])
-        if number > len(self.issues):
-            return 404, {"message": "Not Found"}
-        return 201, {"id": 99, "body": request.body["body"], "html_url": f"https://github.test/c/{number}"}
-
-
 @pytest.fixture(scope="module")
-def github() -> Iterator[tuple[FakeApi, Repo]]:
-    repo = Repo()
-    routes = {
-        "POST /repos/acme/shop/issues/": repo.comment,
-        "POST /repos/acme/shop/issues": repo.create,
-        "GET /repos/acme/shop/issues": repo.list,
-    }
-    with FakeApi(routes) as api:  # type: ignore[arg-type]
-        repo.url = api.url
+def github() -> Iterator[tuple[FakeApi, GithubRepo]]:
+    repo = GithubRepo(TOKEN)
+    with github_api(repo) as api:
         yield api, repo
 
 
@@ -86,7 +44,7 @@ async def gh(node: GithubNode, api: FakeApi, items: list[dict[str, Any]] | None 
     return (await execute_node(node, full, CTX, items or [{}])).ports["main"]
 
 
-async def test_create_list_and_comment(github: tuple[FakeApi, Repo], node: GithubNode) -> None:
+async def test_create_list_and_comment(github: tuple[FakeApi, GithubRepo], node: GithubNode) -> None:
     api, _ = github
     [created] = await gh(
         node, api, [{"err": "disk full"}], operation="create_issue", title="Run failed: {{ item.err }}", labels=["ops"]
@@ -102,7 +60,7 @@ async def test_create_list_and_comment(github: tuple[FakeApi, Repo], node: Githu
     assert sent.headers["accept"] == "application/vnd.github+json"
 
 
-async def test_errors_say_which_call_failed(github: tuple[FakeApi, Repo], node: GithubNode) -> None:
+async def test_errors_say_which_call_failed(github: tuple[FakeApi, GithubRepo], node: GithubNode) -> None:
     api, _ = github
     with pytest.raises(NodeError, match=r"GitHub comment on acme/shop#404 failed: HTTP 404.*Not Found"):
         await gh(node, api, operation="comment", issue_number=404, body="x")

@@ -4,15 +4,11 @@ stand-ins for their APIs."""
 from __future__ import annotations
 
 import base64
-import email
-import email.policy
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from flowtape.common.errors import NodeError, RemoteRateLimited
 from flowtape.common.nodes.sdk import Credential, NodeContext, NodeType, execute_node
@@ -24,46 +20,25 @@ from flowtape.connectors.nodes.email import EmailNode
 from flowtape.connectors.nodes.slack import SlackPostNode
 from flowtape.connectors.nodes.telegram import TelegramSendNode
 from flowtape.connectors.redaction import Redactor
-from services.connectors.tests.fakes import LOCAL_SERVERS, Credentials, FakeApi, Recorded, credential, self_signed
-from tests.infra import free_port
+from services.connectors.tests.fakes import (
+    LOCAL_SERVERS,
+    Credentials,
+    FakeApi,
+    Inbox,
+    chat_api,
+    credential,
+    smtp_server,
+)
 
 SMTP_PASSWORD = f"smtp-{secrets.token_urlsafe(12)}"
 BOT_TOKEN = f"123456:{secrets.token_urlsafe(20)}"
 SLACK_TOKEN = f"xoxb-{secrets.token_urlsafe(20)}"
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], email.message.EmailMessage]] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), parsed))  # type: ignore[arg-type]
-        return "250 OK"
-
-
-def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
-    ok = isinstance(data, LoginPassword) and data.login == b"mailer" and data.password == SMTP_PASSWORD.encode()
-    return AuthResult(success=ok, handled=False)
-
-
 @pytest.fixture(scope="module")
 def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox, port = Inbox(), free_port()
-    controller = Controller(
-        inbox,
-        hostname="127.0.0.1",
-        port=port,
-        tls_context=self_signed(),
-        require_starttls=True,
-        authenticator=authenticator,
-        auth_required=True,
-    )
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
+    with smtp_server("mailer", SMTP_PASSWORD) as server:
+        yield server
 
 
 @pytest.fixture
@@ -160,35 +135,9 @@ async def test_header_injection_and_a_wrong_password_fail_clearly(smtp: tuple[In
     assert not checked.ok and wrong not in checked.message
 
 
-def slack_api() -> FakeApi:
-    def post(request: Recorded) -> tuple[int, Any]:
-        if request.headers.get("authorization") != f"Bearer {SLACK_TOKEN}":
-            return 200, {"ok": False, "error": "invalid_auth"}
-        if request.body["channel"] == "#missing":
-            return 200, {"ok": False, "error": "channel_not_found"}
-        if request.body["channel"] == "#busy":
-            return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "7"}  # type: ignore[return-value]
-        return 200, {"ok": True, "channel": "C123", "ts": "1700000000.000100", "message": request.body}
-
-    def discord(request: Recorded) -> tuple[int, Any]:
-        if request.query.get("wait") != "true":
-            return 204, None
-        return 200, {"id": "987", "channel_id": "555", "content": request.body.get("content")}
-
-    def telegram(request: Recorded) -> tuple[int, Any]:
-        if not request.path.startswith(f"/bot{BOT_TOKEN}/"):
-            return 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
-        if request.body["chat_id"] == 0:
-            return 400, {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"}
-        result = {"message_id": 11, "chat": {"id": request.body["chat_id"]}, "date": 1700000000}
-        return 200, {"ok": True, "result": result}
-
-    return FakeApi({"POST /api/chat.postMessage": post, "POST /webhooks/": discord, "POST /bot": telegram})
-
-
 @pytest.fixture(scope="module")
 def chat() -> Iterator[FakeApi]:
-    with slack_api() as api:
+    with chat_api(SLACK_TOKEN, BOT_TOKEN) as api:
         yield api
 
 

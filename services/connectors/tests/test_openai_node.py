@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import pytest
 
@@ -14,7 +12,7 @@ from flowtape.common.nodes.sdk import NodeContext, execute_node
 from flowtape.connectors.api_calls import ApiCalls
 from flowtape.connectors.connections import Connections
 from flowtape.connectors.nodes.openai import OpenAiNode
-from services.connectors.tests.fakes import LOCAL_SERVERS, Credentials, FakeApi, Recorded, credential
+from services.connectors.tests.fakes import LOCAL_SERVERS, Credentials, FakeApi, credential, openai_api
 
 KEY = f"sk-{secrets.token_urlsafe(24)}"
 CTX = NodeContext(
@@ -26,28 +24,9 @@ CTX = NodeContext(
 )
 
 
-def completions(request: Recorded) -> tuple[int, Any]:
-    if request.headers.get("authorization") != f"Bearer {KEY}":
-        return 401, {"error": {"message": "Incorrect API key provided"}}
-    json_mode = (request.body.get("response_format") or {}).get("type") == "json_object"
-    user = request.body["messages"][-1]["content"]
-    content = json.dumps({"sentiment": "positive", "echo": user}) if json_mode else f"summary of: {user}"
-    return 200, {
-        "model": request.body["model"] + "-2026",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17},
-    }
-
-
-def embeddings(request: Recorded) -> tuple[int, Any]:
-    texts = request.body["input"] if isinstance(request.body["input"], list) else [request.body["input"]]
-    data = [{"index": i, "embedding": [float(len(t)), 0.5]} for i, t in reversed(list(enumerate(texts)))]
-    return 200, {"model": request.body["model"], "data": data, "usage": {"prompt_tokens": 4, "total_tokens": 4}}
-
-
 @pytest.fixture(scope="module")
 def llm() -> Iterator[FakeApi]:
-    with FakeApi({"POST /v1/chat/completions": completions, "POST /v1/embeddings": embeddings}) as api:
+    with openai_api(KEY) as api:
         yield api
 
 

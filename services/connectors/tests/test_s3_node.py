@@ -7,9 +7,7 @@ import secrets
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from flowtape.common.errors import NodeError
 from flowtape.common.nodes.sdk import Credential, NodeContext, execute_node
@@ -17,25 +15,15 @@ from flowtape.connectors.api_calls import ApiCalls
 from flowtape.connectors.connections import Connections
 from flowtape.connectors.credential_checks import check_credential
 from flowtape.connectors.nodes.s3 import S3Node
-from services.connectors.tests.fakes import LOCAL_SERVERS, Credentials, credential
-from tests.infra import free_port
+from services.connectors.tests.fakes import LOCAL_SERVERS, Credentials, credential, s3_server
 
 SECRET = f"sk-{secrets.token_urlsafe(20)}"
 
 
 @pytest.fixture(scope="module")
 def s3_url() -> Iterator[str]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    url = f"http://127.0.0.1:{port}"
-    boto3.client(
-        "s3", endpoint_url=url, aws_access_key_id="AKIATEST", aws_secret_access_key=SECRET, region_name="us-east-1"
-    ).create_bucket(Bucket="flowtape-files")
-    try:
+    with s3_server("AKIATEST", SECRET, "flowtape-files") as url:
         yield url
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -14,65 +13,8 @@ from flowtape.common.nodes.sdk import NodeContext, execute_node
 from flowtape.connectors.api_calls import ApiCalls
 from flowtape.connectors.connections import Connections
 from flowtape.connectors.nodes.zoho import ZohoCrmNode, ZohoDeskNode
-from services.connectors.tests.fakes import LOCAL_SERVERS, Credentials, FakeApi, Recorded, credential
+from services.connectors.tests.fakes import LOCAL_SERVERS, Credentials, FakeApi, Zoho, credential, zoho_api
 from tests.oauth2_server import FakeAuthorizationServer
-
-
-class Zoho:
-    def __init__(self, provider: FakeAuthorizationServer) -> None:
-        self.provider = provider
-        self.leads: dict[str, dict[str, Any]] = {"1001": {"id": "1001", "Last_Name": "Lovelace", "Email": "ada@x.io"}}
-        self.tickets: dict[str, dict[str, Any]] = {}
-
-    def ok(self, request: Recorded) -> bool:
-        token = request.headers.get("authorization", "").removeprefix("Zoho-oauthtoken ")
-        issued = self.provider.tokens.get(token)
-        return issued is not None and issued.expires_at > time.time()
-
-    def crm(self, request: Recorded) -> tuple[int, Any]:
-        if not self.ok(request):
-            return 401, {"code": "INVALID_TOKEN", "message": "invalid oauth token"}
-        parts = request.path.split("/")[3:]  # /crm/v6/<module>[/<id>|/search]
-        if request.method == "GET" and parts[-1] == "search":
-            email = request.query.get("email")
-            found = [lead for lead in self.leads.values() if lead["Email"] == email]
-            return (200, {"data": found, "info": {"count": len(found)}}) if found else (204, None)
-        if request.method == "GET":
-            lead = self.leads.get(parts[1])
-            return (200, {"data": [lead]}) if lead else (404, {"code": "INVALID_URL_PATTERN"})
-        record = request.body["data"][0]
-        if "Last_Name" not in record and request.method == "POST":
-            return 400, {
-                "data": [
-                    {
-                        "code": "MANDATORY_NOT_FOUND",
-                        "details": {"api_name": "Last_Name"},
-                        "message": "required field not found",
-                        "status": "error",
-                    }
-                ]
-            }
-        record_id = parts[1] if request.method == "PUT" else str(1001 + len(self.leads))
-        self.leads.setdefault(record_id, {"id": record_id}).update(record)
-        return 200 if request.method == "PUT" else 201, {
-            "data": [{"code": "SUCCESS", "details": {"id": record_id}, "message": "record added", "status": "success"}]
-        }
-
-    def desk(self, request: Recorded) -> tuple[int, Any]:
-        if not self.ok(request) or request.headers.get("orgid") != "777":
-            return 401, {"errorCode": "INVALID_OAUTH"}
-        parts = request.path.split("/")[3:]  # /api/v1/tickets[/<id>|/search]
-        if request.method == "POST":
-            ticket = {"id": str(500 + len(self.tickets)), "status": "Open", **request.body}
-            self.tickets[ticket["id"]] = ticket
-            return 200, ticket
-        if parts[-1] == "search":
-            found = [t for t in self.tickets.values() if t.get("email") == request.query.get("email")]
-            return (200, {"data": found, "count": len(found)}) if found else (204, None)
-        ticket = self.tickets[parts[1]]
-        if request.method == "PATCH":
-            ticket.update(request.body)
-        return 200, ticket
 
 
 @pytest.fixture(scope="module")
@@ -84,16 +26,7 @@ def provider() -> Iterator[FakeAuthorizationServer]:
 @pytest.fixture(scope="module")
 def zoho(provider: FakeAuthorizationServer) -> Iterator[tuple[FakeApi, Zoho]]:
     fake = Zoho(provider)
-    with FakeApi(
-        {
-            "GET /crm/": fake.crm,
-            "POST /crm/": fake.crm,
-            "PUT /crm/": fake.crm,
-            "GET /api/v1/": fake.desk,
-            "POST /api/v1/": fake.desk,
-            "PATCH /api/v1/": fake.desk,
-        }
-    ) as api:
+    with zoho_api(fake) as api:
         yield api, fake
 
 
