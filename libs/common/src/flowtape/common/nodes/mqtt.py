@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from flowtape.common.nodes.sdk import Item, NodeContext, NodeParams, NodeResult, NodeType
+from flowtape.common.nodes.sdk import Item, NodeContext, NodeExample, NodeParams, NodeResult, NodeType
 
 
 class MqttTriggerParams(NodeParams):
@@ -47,6 +47,14 @@ class MqttTriggerNode(NodeType[MqttTriggerParams]):
     mode = "batch"
     pure = True
     trigger = True
+    examples = (
+        NodeExample(
+            title="Every greenhouse sensor's readings (credential 'sensor-broker'); a JSON message is the item",
+            params={"credential": "sensor-broker", "topic": "greenhouse/+/temperature"},
+            input=[{"celsius": 21.5, "at": "2026-11-30T08:00:00Z"}],
+            output={"main": [{"celsius": 21.5, "at": "2026-11-30T08:00:00Z"}]},
+        ),
+    )
 
     async def run(self, ctx: NodeContext, params: MqttTriggerParams, items: list[Item]) -> NodeResult:
         return NodeResult.on(list(items))

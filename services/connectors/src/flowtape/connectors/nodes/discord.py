@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from flowtape.common.nodes.sdk import Item, NodeContext, NodeParams, NodeResult, NodeType
+from flowtape.common.nodes.sdk import Item, NodeContext, NodeExample, NodeParams, NodeResult, NodeType
 from flowtape.connectors.api_calls import ApiCalls
 
 
@@ -30,6 +30,20 @@ class DiscordWebhookNode(NodeType[DiscordWebhookParams]):
     category = "communication"
     description = "Post a message to a Discord channel through its webhook."
     Params = DiscordWebhookParams
+    #: the message's ids are Discord's answer
+    deterministic = False
+    examples = (
+        NodeExample(
+            title="Announce a deployment (credential 'deploy-hook' holds the webhook's URL)",
+            params={
+                "credential": "deploy-hook",
+                "content": "Deployed {{ item.service }} {{ item.version }} to production",
+                "username": "Flowtape",
+            },
+            input=[{"service": "checkout", "version": "2.4.1"}],
+            output={"main": [{"id": "1181234567890123456", "channel_id": "1109876543210987654"}]},
+        ),
+    )
 
     def __init__(self, calls: ApiCalls) -> None:
         self._calls = calls

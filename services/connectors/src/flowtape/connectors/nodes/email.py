@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from flowtape.common.credentials import SmtpCredential
 from flowtape.common.errors import NodeError
-from flowtape.common.nodes.sdk import Item, NodeContext, NodeParams, NodeResult, NodeType
+from flowtape.common.nodes.sdk import Item, NodeContext, NodeExample, NodeParams, NodeResult, NodeType
 from flowtape.connectors.connections import Connections
 from flowtape.connectors.outbound import connect_address
 from flowtape.connectors.pools import CONNECT_TIMEOUT
@@ -85,6 +85,58 @@ class EmailNode(NodeType[EmailParams]):
     category = "communication"
     description = "Send an e-mail per item over SMTP (TLS or STARTTLS), with attachments from the item's data."
     Params = EmailParams
+    #: the Message-ID is new for every message
+    deterministic = False
+    examples = (
+        NodeExample(
+            title="Confirm an order, in text and HTML (credential 'shop-mail': SMTP with STARTTLS, sender "
+            "orders@shop.example)",
+            params={
+                "credential": "shop-mail",
+                "to": "{{ item.email }}",
+                "subject": "Order {{ item.order_id }} confirmed",
+                "text": "Hello {{ item.name }},\n\nthank you for your order of {{ item.total }} EUR.",
+                "html": "<p>Hello {{ item.name }},</p><p>thank you for your order of <b>{{ item.total }} EUR</b>.</p>",
+            },
+            input=[{"email": "ada@example.com", "name": "Ada", "order_id": 1002, "total": 45.5}],
+            output={
+                "main": [
+                    {
+                        "message_id": "<179616169983.22520.18336348642470614254@shop.example>",
+                        "accepted": ["ada@example.com"],
+                        "refused": [],
+                    }
+                ]
+            },
+        ),
+        NodeExample(
+            title="Send a CSV from the item as an attachment, with a copy to accounting",
+            params={
+                "credential": "shop-mail",
+                "to": "{{ item.email }}",
+                "cc": "accounting@shop.example",
+                "subject": "Your invoice {{ item.invoice }}",
+                "text": "Your invoice is attached.",
+                "attachments": [
+                    {
+                        "filename": "invoice-{{ item.invoice }}.csv",
+                        "content": "{{ item.csv }}",
+                        "content_type": "text/csv",
+                    }
+                ],
+            },
+            input=[{"email": "ada@example.com", "invoice": "2026-0042", "csv": "item,amount\nEnamel mug,45.50\n"}],
+            output={
+                "main": [
+                    {
+                        "message_id": "<179616170012.22520.9071553302124877911@shop.example>",
+                        "accepted": ["ada@example.com", "accounting@shop.example"],
+                        "refused": [],
+                    }
+                ]
+            },
+        ),
+    )
 
     def __init__(self, connections: Connections) -> None:
         self._connections = connections

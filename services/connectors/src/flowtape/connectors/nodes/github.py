@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from flowtape.common.nodes.sdk import Item, NodeContext, NodeParams, NodeResult, NodeType
+from flowtape.common.nodes.sdk import Item, NodeContext, NodeExample, NodeParams, NodeResult, NodeType
 from flowtape.connectors.api_calls import ApiCalls, http_auth_headers, joined
 
 GITHUB_API = "https://api.github.com"
@@ -53,6 +53,38 @@ class GithubNode(NodeType[GithubParams]):
     category = "developer"
     description = "Create or list issues in a GitHub repository, or comment on one."
     Params = GithubParams
+    #: issue numbers and times are GitHub's answer
+    deterministic = False
+    examples = (
+        NodeExample(
+            title="Open an issue for a failed nightly build (credential 'github-token' holds a token)",
+            params={
+                "credential": "github-token",
+                "operation": "create_issue",
+                "owner": "acme",
+                "repo": "shop",
+                "title": "Nightly build {{ item.build }} failed",
+                "body": "Step {{ item.step }} failed: {{ item.error }}",
+                "labels": ["ci", "bug"],
+            },
+            input=[{"build": "#1287", "step": "integration tests", "error": "test_refund timed out"}],
+            output={
+                "main": [
+                    {
+                        "number": 42,
+                        "title": "Nightly build #1287 failed",
+                        "state": "open",
+                        "html_url": "https://github.com/acme/shop/issues/42",
+                        "body": "Step integration tests failed: test_refund timed out",
+                        "created_at": "2026-11-30T03:12:45Z",
+                        "updated_at": "2026-11-30T03:12:45Z",
+                        "comments": 0,
+                        "labels": ["ci", "bug"],
+                    }
+                ]
+            },
+        ),
+    )
 
     def __init__(self, calls: ApiCalls) -> None:
         self._calls = calls

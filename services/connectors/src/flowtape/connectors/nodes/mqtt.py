@@ -13,7 +13,7 @@ from pydantic import Field
 from flowtape.common.credentials import MqttCredential
 from flowtape.common.egress import EgressPolicy
 from flowtape.common.errors import NodeError
-from flowtape.common.nodes.sdk import Credential, Item, NodeContext, NodeParams, NodeResult, NodeType
+from flowtape.common.nodes.sdk import Credential, Item, NodeContext, NodeExample, NodeParams, NodeResult, NodeType
 from flowtape.connectors.connections import Connections
 from flowtape.connectors.outbound import connect_address
 from flowtape.connectors.pools import CONNECT_TIMEOUT, connect_failed
@@ -58,6 +58,18 @@ class MqttPublishNode(NodeType[MqttPublishParams]):
     category = "queue"
     description = "Publish each item (or a message built from it) to an MQTT topic."
     Params = MqttPublishParams
+    examples = (
+        NodeExample(
+            title="Publish a sensor reading to its own topic (credential 'sensor-broker')",
+            params={
+                "credential": "sensor-broker",
+                "topic": "greenhouse/{{ item.sensor }}/temperature",
+                "message": {"celsius": "{{ item.celsius }}", "at": "{{ item.at }}"},
+            },
+            input=[{"sensor": "bed-3", "celsius": 21.5, "at": "2026-11-30T08:00:00Z"}],
+            output={"main": [{"topic": "greenhouse/bed-3/temperature", "published": True}]},
+        ),
+    )
 
     def __init__(self, connections: Connections) -> None:
         self._connections = connections

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pymysql
 from pydantic import Field
 
-from flowtape.common.nodes.sdk import Item, NodeContext, NodeResult, NodeType
+from flowtape.common.nodes.sdk import Item, NodeContext, NodeExample, NodeResult, NodeType
 from flowtape.connectors.connections import Connections
 from flowtape.connectors.nodes.sql import (
     MYSQL,
@@ -33,6 +33,31 @@ class MysqlNode(NodeType[MysqlParams]):
     )
     Params = MysqlParams
     raw_params = SQL_RAW_PARAMS
+    #: rows and insert ids are the database's answer, not a function of the parameters
+    deterministic = False
+    examples = (
+        NodeExample(
+            title="Products running low (credential 'inventory-db'; table products)",
+            params={
+                "credential": "inventory-db",
+                "query": "SELECT sku, name, stock FROM products WHERE stock < %s ORDER BY stock",
+                "parameters": ["{{ item.threshold }}"],
+            },
+            input=[{"threshold": 5}],
+            output={
+                "main": [
+                    {"sku": "MUG-02", "name": "Enamel mug", "stock": 0},
+                    {"sku": "TEE-01", "name": "Logo T-shirt", "stock": 3},
+                ]
+            },
+        ),
+        NodeExample(
+            title="Insert each item as a row (table stock_movements, its id AUTO_INCREMENT)",
+            params={"credential": "inventory-db", "operation": "insert", "table": "stock_movements"},
+            input=[{"sku": "MUG-02", "quantity": 24, "reason": "restock"}],
+            output={"main": [{"affected_rows": 1, "last_insert_id": 1}]},
+        ),
+    )
 
     def __init__(self, connections: Connections) -> None:
         self._connections = connections

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flowtape.common.errors import NodeError
-from flowtape.common.nodes.sdk import Item, NodeContext, NodeParams, NodeResult, NodeType
+from flowtape.common.nodes.sdk import Item, NodeContext, NodeExample, NodeParams, NodeResult, NodeType
 from flowtape.connectors.api_calls import ApiCalls, joined
 
 OPENAI_API = "https://api.openai.com/v1"
@@ -63,6 +63,53 @@ class OpenAiNode(NodeType[OpenAiParams]):
         "OpenAI-compatible API; token usage in the output."
     )
     Params = OpenAiParams
+    #: a model's answer
+    deterministic = False
+    examples = (
+        NodeExample(
+            title="Classify a support message, the answer parsed as JSON (credential 'openai' holds the API key)",
+            params={
+                "credential": "openai",
+                "model": "gpt-4o-mini",
+                "system": 'Classify the customer\'s message. Answer with JSON: {"sentiment": "positive", '
+                '"neutral" or "negative", "topic": a few words}.',
+                "user": "{{ item.message }}",
+                "json_output": True,
+                "temperature": 0,
+            },
+            input=[{"message": "My parcel arrived broken and nobody answers the phone."}],
+            output={
+                "main": [
+                    {
+                        "content": '{"sentiment": "negative", "topic": "damaged delivery"}',
+                        "json": {"sentiment": "negative", "topic": "damaged delivery"},
+                        "model": "gpt-4o-mini-2024-07-18",
+                        "finish_reason": "stop",
+                        "usage": {"prompt_tokens": 52, "completion_tokens": 12, "total_tokens": 64},
+                    }
+                ]
+            },
+        ),
+        NodeExample(
+            title="Embed a product description (the vector shortened here: this model gives 1536 numbers)",
+            params={
+                "credential": "openai",
+                "operation": "embeddings",
+                "model": "text-embedding-3-small",
+                "input": "{{ item.description }}",
+            },
+            input=[{"description": "Enamel mug, 350 ml, dishwasher safe"}],
+            output={
+                "main": [
+                    {
+                        "embedding": [0.0123, -0.0456, 0.0789],
+                        "model": "text-embedding-3-small",
+                        "usage": {"prompt_tokens": 9, "total_tokens": 9},
+                    }
+                ]
+            },
+        ),
+    )
 
     def __init__(self, calls: ApiCalls) -> None:
         self._calls = calls

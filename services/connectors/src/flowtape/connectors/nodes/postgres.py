@@ -10,7 +10,7 @@ import asyncpg
 from pydantic import Field
 
 from flowtape.common.errors import NodeError
-from flowtape.common.nodes.sdk import Item, NodeContext, NodeResult, NodeType
+from flowtape.common.nodes.sdk import Item, NodeContext, NodeExample, NodeResult, NodeType
 from flowtape.connectors.connections import Connections
 from flowtape.connectors.nodes.sql import (
     POSTGRES,
@@ -38,6 +38,37 @@ class PostgresNode(NodeType[PostgresParams]):
     )
     Params = PostgresParams
     raw_params = SQL_RAW_PARAMS
+    #: rows are the database's answer, not a function of the parameters
+    deterministic = False
+    examples = (
+        NodeExample(
+            title="A customer's orders, newest first (credential 'shop-db'; table orders)",
+            params={
+                "credential": "shop-db",
+                "query": "SELECT id, total, status FROM orders WHERE customer_email = $1 ORDER BY id DESC",
+                "parameters": ["{{ item.email }}"],
+            },
+            input=[{"email": "ada@example.com"}],
+            output={
+                "main": [
+                    {"id": 1002, "total": 45.5, "status": "shipped"},
+                    {"id": 1001, "total": 19.99, "status": "delivered"},
+                ]
+            },
+        ),
+        NodeExample(
+            title="Upsert a customer by e-mail, writing only some fields (table customers, email its primary key)",
+            params={
+                "credential": "shop-db",
+                "operation": "upsert",
+                "table": "customers",
+                "key_columns": ["email"],
+                "columns": ["email", "name", "plan"],
+            },
+            input=[{"email": "ada@example.com", "name": "Ada Lovelace", "plan": "pro", "utm_source": "newsletter"}],
+            output={"main": [{"email": "ada@example.com", "name": "Ada Lovelace", "plan": "pro"}]},
+        ),
+    )
 
     def __init__(self, connections: Connections) -> None:
         self._connections = connections

@@ -18,7 +18,7 @@ from pydantic import Field
 
 from flowtape.common.credentials import AmqpCredential
 from flowtape.common.errors import NodeError
-from flowtape.common.nodes.sdk import Credential, Item, NodeContext, NodeParams, NodeResult, NodeType
+from flowtape.common.nodes.sdk import Credential, Item, NodeContext, NodeExample, NodeParams, NodeResult, NodeType
 from flowtape.connectors.connections import Connections
 from flowtape.connectors.outbound import connect_address
 from flowtape.connectors.pools import CONNECT_TIMEOUT, connect_failed
@@ -61,6 +61,20 @@ class RabbitmqPublishNode(NodeType[RabbitmqPublishParams]):
     category = "queue"
     description = "Publish each item (or a message built from it) to an exchange of your own RabbitMQ / AMQP broker."
     Params = RabbitmqPublishParams
+    examples = (
+        NodeExample(
+            title="Publish order events to a topic exchange (credential 'shop-broker'; exchange 'orders' routes "
+            "'order.*' to a queue)",
+            params={
+                "credential": "shop-broker",
+                "exchange": "orders",
+                "routing_key": "order.{{ item.event }}",
+                "headers": {"source": "flowtape"},
+            },
+            input=[{"event": "created", "order_id": 1002, "total": 45.5}],
+            output={"main": [{"exchange": "orders", "routing_key": "order.created", "published": True}]},
+        ),
+    )
 
     def __init__(self, connections: Connections) -> None:
         self._connections = connections

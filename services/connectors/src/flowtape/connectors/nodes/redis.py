@@ -10,7 +10,7 @@ import redis.exceptions
 from pydantic import Field, model_validator
 
 from flowtape.common.errors import NodeError
-from flowtape.common.nodes.sdk import Item, NodeContext, NodeParams, NodeResult, NodeType
+from flowtape.common.nodes.sdk import Item, NodeContext, NodeExample, NodeParams, NodeResult, NodeType
 from flowtape.connectors.connections import Connections
 
 Operation = Literal["get", "set", "delete", "increment", "push", "pop", "publish"]
@@ -61,6 +61,28 @@ class RedisNode(NodeType[RedisParams]):
     category = "database"
     description = "Get, set (with a TTL), delete, increment, push to or pop from a list, or publish, in Redis."
     Params = RedisParams
+    #: what a key holds is the server's state, not a function of the parameters
+    deterministic = False
+    examples = (
+        NodeExample(
+            title="Cache an exchange rate for an hour (credential 'cache')",
+            params={
+                "credential": "cache",
+                "operation": "set",
+                "key": "fx:{{ item.base }}:{{ item.quote }}",
+                "value": "{{ item.rate }}",
+                "ttl_seconds": 3600,
+            },
+            input=[{"base": "EUR", "quote": "USD", "rate": 1.0842}],
+            output={"main": [{"key": "fx:EUR:USD", "written": True}]},
+        ),
+        NodeExample(
+            title="Read the cached rate back (value null once the key expired)",
+            params={"credential": "cache", "operation": "get", "key": "fx:{{ item.base }}:{{ item.quote }}"},
+            input=[{"base": "EUR", "quote": "USD"}],
+            output={"main": [{"key": "fx:EUR:USD", "value": 1.0842}]},
+        ),
+    )
 
     def __init__(self, connections: Connections) -> None:
         self._connections = connections

@@ -18,7 +18,7 @@ from pydantic import Field, model_validator
 
 from flowtape.common.credentials import AwsCredential
 from flowtape.common.errors import NodeError
-from flowtape.common.nodes.sdk import Credential, Item, NodeContext, NodeParams, NodeResult, NodeType
+from flowtape.common.nodes.sdk import Credential, Item, NodeContext, NodeExample, NodeParams, NodeResult, NodeType
 from flowtape.connectors.api_calls import ApiCalls, ApiResponse
 
 MAX_OBJECT_BYTES = 10 * 1024 * 1024
@@ -73,6 +73,54 @@ class S3Node(NodeType[S3Params]):
     category = "storage"
     description = "Put, get, list or delete objects on S3 or S3-compatible storage (MinIO, R2, Ceph ...)."
     Params = S3Params
+    #: what a bucket holds is the storage's state
+    deterministic = False
+    examples = (
+        NodeExample(
+            title="Store a daily CSV report (credential 'reports-storage'; bucket 'acme-reports')",
+            params={
+                "credential": "reports-storage",
+                "operation": "put",
+                "bucket": "acme-reports",
+                "key": "daily/{{ item.date }}.csv",
+                "content": "{{ item.csv }}",
+                "content_type": "text/csv",
+            },
+            input=[{"date": "2026-11-30", "csv": "sku,sold\nMUG-02,12\nTEE-01,7\n"}],
+            output={
+                "main": [
+                    {
+                        "bucket": "acme-reports",
+                        "key": "daily/2026-11-30.csv",
+                        "etag": "1fae28e1d5e0b02e1a4e59b746972b94",
+                        "size": 28,
+                    }
+                ]
+            },
+        ),
+        NodeExample(
+            title="Read a report back as text (the bucket holds daily/2026-11-29.csv)",
+            params={
+                "credential": "reports-storage",
+                "operation": "get",
+                "bucket": "acme-reports",
+                "key": "daily/{{ item.date }}.csv",
+            },
+            input=[{"date": "2026-11-29"}],
+            output={
+                "main": [
+                    {
+                        "bucket": "acme-reports",
+                        "key": "daily/2026-11-29.csv",
+                        "content": "sku,sold\nMUG-02,9\nTEE-01,4\n",
+                        "content_type": "text/csv",
+                        "size": 27,
+                        "etag": "f29286c453759f51d43903e187aaf0b7",
+                    }
+                ]
+            },
+        ),
+    )
 
     def __init__(self, calls: ApiCalls) -> None:
         self._calls = calls

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from flowtape.common.errors import NodeError
-from flowtape.common.nodes.sdk import Item, NodeContext, NodeParams, NodeResult, NodeType
+from flowtape.common.nodes.sdk import Item, NodeContext, NodeExample, NodeParams, NodeResult, NodeType
 from flowtape.connectors.api_calls import ApiCalls, http_auth_headers, joined
 
 SLACK_API = "https://slack.com/api"
@@ -35,6 +35,20 @@ class SlackPostNode(NodeType[SlackPostParams]):
     category = "communication"
     description = "Post a message to a Slack channel (chat.postMessage) with a bot token."
     Params = SlackPostParams
+    #: the channel id and timestamp are Slack's answer
+    deterministic = False
+    examples = (
+        NodeExample(
+            title="Alert a channel when an order fails (credential 'slack-bot' holds the bot token)",
+            params={
+                "credential": "slack-bot",
+                "channel": "#ops-alerts",
+                "text": "Order {{ item.order_id }} failed: {{ item.reason }}",
+            },
+            input=[{"order_id": 1002, "reason": "card declined"}],
+            output={"main": [{"channel": "C024BE91L", "ts": "1764489600.000200"}]},
+        ),
+    )
 
     def __init__(self, calls: ApiCalls) -> None:
         self._calls = calls

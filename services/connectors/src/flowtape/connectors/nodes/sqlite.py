@@ -12,7 +12,7 @@ from pathlib import Path
 import aiosqlite
 from pydantic import Field
 
-from flowtape.common.nodes.sdk import Item, NodeContext, NodeResult, NodeType
+from flowtape.common.nodes.sdk import Item, NodeContext, NodeExample, NodeResult, NodeType
 from flowtape.connectors.connections import Connections
 from flowtape.connectors.nodes.sql import (
     SQL_RAW_PARAMS,
@@ -44,6 +44,41 @@ class SqliteNode(NodeType[SqliteParams]):
     )
     Params = SqliteParams
     raw_params = (*SQL_RAW_PARAMS, "database")
+    #: rows are the database's answer, not a function of the parameters
+    deterministic = False
+    examples = (
+        NodeExample(
+            title="A customer's orders (database 'shop.db', table orders)",
+            params={
+                "database": "shop.db",
+                "query": "SELECT id, status FROM orders WHERE customer = ? ORDER BY id",
+                "parameters": ["{{ item.email }}"],
+            },
+            input=[{"email": "ada@example.com"}],
+            output={"main": [{"id": 7, "status": "paid"}, {"id": 9, "status": "delivered"}]},
+        ),
+        NodeExample(
+            title="Mark an order shipped: update by key, the changed row comes back (database 'shop.db')",
+            params={
+                "database": "shop.db",
+                "operation": "update",
+                "table": "orders",
+                "key_columns": ["id"],
+                "values": {"id": "{{ item.order_id }}", "status": "shipped", "tracking_number": "{{ item.tracking }}"},
+            },
+            input=[{"order_id": 7, "tracking": "1Z999AA10123456784"}],
+            output={
+                "main": [
+                    {
+                        "id": 7,
+                        "customer": "ada@example.com",
+                        "status": "shipped",
+                        "tracking_number": "1Z999AA10123456784",
+                    }
+                ]
+            },
+        ),
+    )
 
     def __init__(self, connections: Connections) -> None:
         self._connections = connections

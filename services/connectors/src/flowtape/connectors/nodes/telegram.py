@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from flowtape.common.errors import NodeError
-from flowtape.common.nodes.sdk import Item, NodeContext, NodeParams, NodeResult, NodeType
+from flowtape.common.nodes.sdk import Item, NodeContext, NodeExample, NodeParams, NodeResult, NodeType
 from flowtape.connectors.api_calls import ApiCalls, joined
 
 TELEGRAM_API = "https://api.telegram.org"
@@ -29,6 +29,21 @@ class TelegramSendNode(NodeType[TelegramSendParams]):
     category = "communication"
     description = "Send a text message to a Telegram chat with a bot."
     Params = TelegramSendParams
+    #: the message id and date are Telegram's answer
+    deterministic = False
+    examples = (
+        NodeExample(
+            title="Warn the on-call group, formatted as HTML (credential 'ops-bot' holds the bot token)",
+            params={
+                "credential": "ops-bot",
+                "chat_id": -1001234567890,
+                "text": "Disk on <b>{{ item.host }}</b> is {{ item.used }}% full",
+                "parse_mode": "HTML",
+            },
+            input=[{"host": "db-1", "used": 93}],
+            output={"main": [{"message_id": 4711, "chat_id": -1001234567890, "date": 1764489600}]},
+        ),
+    )
 
     def __init__(self, calls: ApiCalls) -> None:
         self._calls = calls

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from flowtape.common.errors import NodeError
-from flowtape.common.nodes.sdk import Item, NodeContext, NodeParams, NodeResult, NodeType
+from flowtape.common.nodes.sdk import Item, NodeContext, NodeExample, NodeParams, NodeResult, NodeType
 from flowtape.connectors.api_calls import ApiCalls, ApiResponse, joined
 
 DataCentre = Literal["com", "eu", "in", "com.au", "jp", "ca", "sa", "com.cn"]
@@ -94,6 +94,30 @@ class ZohoCrmNode(NodeType[ZohoCrmParams]):
     category = "crm"
     description = "Get, create, update or search records of a Zoho CRM module, in your data centre."
     Params = ZohoCrmParams
+    #: record ids are Zoho's answer
+    deterministic = False
+    examples = (
+        NodeExample(
+            title="Create a lead from a web form (credential 'zoho': oauth2 on accounts.zoho.eu)",
+            params={
+                "credential": "zoho",
+                "data_centre": "eu",
+                "operation": "create",
+                "module": "Leads",
+                "record": {
+                    "First_Name": "{{ item.first_name }}",
+                    "Last_Name": "{{ item.last_name }}",
+                    "Email": "{{ item.email }}",
+                    "Company": "{{ item.company }}",
+                    "Lead_Source": "Web Form",
+                },
+            },
+            input=[
+                {"first_name": "Grace", "last_name": "Hopper", "email": "grace@example.com", "company": "Navy Labs"}
+            ],
+            output={"main": [{"id": "5725767000001234001", "status": "success", "message": "record added"}]},
+        ),
+    )
 
     def __init__(self, calls: ApiCalls) -> None:
         self._calls = calls
@@ -142,6 +166,45 @@ class ZohoDeskNode(NodeType[ZohoDeskParams]):
     category = "crm"
     description = "Get, create, update or search tickets in Zoho Desk, in your data centre."
     Params = ZohoDeskParams
+    #: the ticket is Zoho's answer (ids, numbers, times)
+    deterministic = False
+    examples = (
+        NodeExample(
+            title="Open a ticket from a customer's e-mail (credential 'zoho'; organisation 60001234567)",
+            params={
+                "credential": "zoho",
+                "data_centre": "eu",
+                "org_id": "60001234567",
+                "operation": "create",
+                "ticket": {
+                    "subject": "{{ item.subject }}",
+                    "description": "{{ item.body }}",
+                    "email": "{{ item.from }}",
+                    "departmentId": "1892000000006907",
+                    "channel": "Email",
+                },
+            },
+            input=[
+                {"from": "ada@example.com", "subject": "Parcel arrived broken", "body": "The mug of order 1002 broke."}
+            ],
+            output={
+                "main": [
+                    {
+                        "id": "1892000000093001",
+                        "ticketNumber": "101",
+                        "status": "Open",
+                        "createdTime": "2026-11-30T09:15:02.000Z",
+                        "webUrl": "https://desk.zoho.eu/support/acme/ShowHomePage.do#Cases/dv/1892000000093001",
+                        "subject": "Parcel arrived broken",
+                        "description": "The mug of order 1002 broke.",
+                        "email": "ada@example.com",
+                        "departmentId": "1892000000006907",
+                        "channel": "Email",
+                    }
+                ]
+            },
+        ),
+    )
 
     def __init__(self, calls: ApiCalls) -> None:
         self._calls = calls
