@@ -258,14 +258,19 @@ def smtp_server(login: str, password: str) -> Iterator[tuple[Inbox, int]]:
 
 @contextmanager
 def s3_server(access_key_id: str, secret_access_key: str, *buckets: str) -> Iterator[str]:
-    """A local S3 (moto in server mode) holding these (empty) buckets; yields its endpoint URL."""
+    """A local S3 (moto in server mode) holding only these (empty) buckets; yields its endpoint URL.
+
+    moto keeps its state in the process, shared by every server it runs: each starts from a reset one and resets
+    it when done, so one module's buckets never show in another's."""
     import boto3
+    import httpx
     from moto.server import ThreadedMotoServer
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     url = f"http://127.0.0.1:{port}"
+    httpx.post(f"{url}/moto-api/reset", timeout=10).raise_for_status()
     client = boto3.client(
         "s3",
         endpoint_url=url,
@@ -278,6 +283,7 @@ def s3_server(access_key_id: str, secret_access_key: str, *buckets: str) -> Iter
     try:
         yield url
     finally:
+        httpx.post(f"{url}/moto-api/reset", timeout=10)
         server.stop()
 
 
