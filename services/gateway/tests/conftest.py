@@ -7,20 +7,20 @@ the way the auth service makes them, and the gateway learns their public half as
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry
 
 from flowtape.auth.domain import keys as keyring
 from flowtape.auth.domain import tokens
 from flowtape.common.bus.memory import MemoryBus
-from flowtape.common.hosting import build_app
+from flowtape.common.hosting import BaseRuntime, build_app
 from flowtape.common.messages.auth import Role
 from flowtape.common.settings import Settings
 from flowtape.gateway.bootstrap import GatewayRuntime
@@ -58,21 +58,30 @@ class Gateway:
         return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://gateway.test")
 
 
-def _probes(app: FastAPI) -> None:
-    """Routes only the tests have: they show what reaches a route, and what a bug in one looks like."""
+class _Probes(BaseRuntime):
+    """Routes only the tests have: they show what reaches a route, and what a bug in one looks like. A runtime
+    of their own, listed before the gateway's, so that the console's catch-all (the gateway's last route) does
+    not answer them."""
 
-    @app.post("/probe/echo")
-    async def echo(request: Request) -> JSONResponse:
-        body = await request.body()
-        return JSONResponse({"length": len(body), "start": body[:32].decode(errors="replace")})
+    name = "probes"
 
-    @app.get("/probe/boom")
-    async def boom() -> None:
-        raise RuntimeError("a bug with a secret in its message: postgresql://flowtape:hunter2@db/flowtape")
+    def routers(self) -> Sequence[APIRouter]:
+        probes = APIRouter()
 
-    @app.get("/probe/loose-headers")
-    async def loose_headers() -> Response:
-        return Response("<p>hi</p>", media_type="text/html", headers={"content-security-policy": "default-src *"})
+        @probes.post("/probe/echo")
+        async def echo(request: Request) -> JSONResponse:
+            body = await request.body()
+            return JSONResponse({"length": len(body), "start": body[:32].decode(errors="replace")})
+
+        @probes.get("/probe/boom")
+        async def boom() -> None:
+            raise RuntimeError("a bug with a secret in its message: postgresql://flowtape:hunter2@db/flowtape")
+
+        @probes.get("/probe/loose-headers")
+        async def loose_headers() -> Response:
+            return Response("<p>hi</p>", media_type="text/html", headers={"content-security-policy": "default-src *"})
+
+        return (probes,)
 
 
 @pytest.fixture
@@ -92,8 +101,7 @@ def gateway(settings: Settings) -> Gateway:
     bus = MemoryBus()
     registry = CollectorRegistry()
     runtime = GatewayRuntime(settings, bus, registry)
-    app = build_app(bus, [runtime], registry, title="Flowtape")
-    _probes(app)
+    app = build_app(bus, [_Probes(), runtime], registry, title="Flowtape")
     return Gateway(app, runtime, bus)
 
 
