@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the local RabbitMQ and PostgreSQL the tests use are up (starting them when they are not),
-# then waits until both accept connections. CI calls this before the test suite.
+# then waits until both accept connections; also MariaDB, Redis and Mosquitto, which the integration
+# nodes are tested against. CI calls this before the test suite.
 set -euo pipefail
 PGHOST=${FLOWTAPE_TEST_PGHOST:-127.0.0.1}
 
@@ -12,6 +13,27 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
   echo "starting RabbitMQ ..."
   rabbitmq-server -detached || true
 fi
+answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if ! answers 3306 && [ -x /usr/sbin/mariadbd ]; then
+  echo "starting MariaDB ..."
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
+fi
+if ! answers 6379 && command -v redis-server >/dev/null; then
+  echo "starting Redis ..."
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis \
+    --logfile /var/log/redis/ci.log || true
+fi
+if ! answers 1883 && command -v mosquitto >/dev/null; then
+  echo "starting Mosquitto ..."
+  mosquitto -d -c /etc/mosquitto/mosquitto.conf || true
+fi
+for _ in $(seq 1 60); do
+  if answers 3306 && answers 6379 && answers 1883; then
+    break
+  fi
+  sleep 1
+done
 for _ in $(seq 1 60); do
   if pg_isready -q -h "$PGHOST" -p 5432 && (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
     exit 0

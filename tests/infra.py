@@ -131,6 +131,8 @@ class Platform:
             FLOWTAPE_DATA_DIR=str(self.workdir / "data"),
             FLOWTAPE_ENVIRONMENT="test",
             FLOWTAPE_SECRET_KEY=self.secret_key,
+            # the tests' own stand-ins for third-party APIs listen here; the SSRF guard refuses it otherwise
+            FLOWTAPE_EGRESS_ALLOW="127.0.0.1",
         )
         return env
 
@@ -218,7 +220,13 @@ class FakeApi:
                 body = self.rfile.read(length).decode() if length else ""
                 with api.lock:
                     api.requests.append(
-                        {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
+                        {
+                            "method": self.command,
+                            "path": self.path,
+                            "headers": dict(self.headers),
+                            "body": body,
+                            "at": time.monotonic(),
+                        }
                     )
                     api.counts[self.path.split("?")[0]] += 1
                 if self.path.startswith("/status/"):
@@ -234,6 +242,22 @@ class FakeApi:
                         api.flaky_calls[key] += 1
                         first = api.flaky_calls[key] == 1
                     status, payload = (503, {"error": "try again"}) if first else (200, {"key": key, "ok": True})
+                elif self.path.startswith("/limited/"):
+                    # "too many requests, retry after 1 s" on the first call for each key, as a rate-limited API
+                    key = self.path.split("/")[2].split("?")[0]
+                    with api.lock:
+                        api.flaky_calls[f"limited:{key}"] += 1
+                        first = api.flaky_calls[f"limited:{key}"] == 1
+                    if first:
+                        data = b'{"error": "slow down"}'
+                        self.send_response(429)
+                        self.send_header("retry-after", "1")
+                        self.send_header("content-type", "application/json")
+                        self.send_header("content-length", str(len(data)))
+                        self.end_headers()
+                        self.wfile.write(data)
+                        return
+                    status, payload = 200, {"key": key, "ok": True}
                 elif self.path.startswith("/headers"):
                     # echoes the request's headers (with ?status=N as an error), as many real APIs do
                     status = int(dict(parse_qsl(urlsplit(self.path).query)).get("status", 200))

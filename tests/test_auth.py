@@ -29,6 +29,8 @@ PUBLIC_OPERATIONS = {
     ("GET", "/api/v1/auth/session"),
     ("POST", "/api/v1/auth/session"),
     ("DELETE", "/api/v1/auth/session"),
+    # the OAuth2 redirect target: a browser arrives there from the provider, the one-use state is the proof
+    ("GET", "/api/v1/credentials/oauth2/callback"),
 }
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 

@@ -113,6 +113,26 @@ export interface paths {
         patch: operations["webhook_patch_hooks__path__patch"];
         trace?: never;
     };
+    "/api/v1/credentials/oauth2/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Oauth2 Callback
+         * @description Where the authorization server sends the user back (no sign-in: the one-use state is the proof).
+         */
+        get: operations["oauth2_callback_api_v1_credentials_oauth2_callback_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/me": {
         parameters: {
             query?: never;
@@ -579,6 +599,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/credentials/{credential_id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Test Credential
+         * @description Try the credential for real (connect, authenticate, call its test_url) and say whether it works; the
+         *     answer never holds the data.
+         */
+        post: operations["test_credential_api_v1_credentials__credential_id__test_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/credentials/{credential_id}/oauth2/authorize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Authorize Oauth2 Credential
+         * @description Start the authorization-code flow: send the user to ``authorization_url``; the authorization server
+         *     sends them back to ``/api/v1/credentials/oauth2/callback`` (register that as the client's redirect URI).
+         */
+        post: operations["authorize_oauth2_credential_api_v1_credentials__credential_id__oauth2_authorize_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/projections/rebuild": {
         parameters: {
             query?: never;
@@ -826,6 +888,21 @@ export interface components {
              */
             name?: string | null;
         };
+        /**
+         * CredentialCheck
+         * @description The answer to :class:`CheckCredential`: never the data, and a message with every secret redacted.
+         */
+        CredentialCheck: {
+            /** Ok */
+            ok: boolean;
+            /** Message */
+            message: string;
+            /**
+             * Testable
+             * @default true
+             */
+            testable: boolean;
+        };
         /** CredentialPage */
         CredentialPage: {
             /** Items */
@@ -839,7 +916,7 @@ export interface components {
              * Type
              * @enum {string}
              */
-            type: "http_header" | "http_basic" | "http_bearer" | "generic";
+            type: "http_header" | "http_basic" | "http_bearer" | "api_key" | "webhook_url" | "postgres" | "mysql" | "redis" | "amqp" | "mqtt" | "smtp" | "aws" | "oauth2" | "generic";
             /** Description */
             description: string;
             /** Data Schema */
@@ -860,7 +937,7 @@ export interface components {
              * Type
              * @enum {string}
              */
-            type: "http_header" | "http_basic" | "http_bearer" | "generic";
+            type: "http_header" | "http_basic" | "http_bearer" | "api_key" | "webhook_url" | "postgres" | "mysql" | "redis" | "amqp" | "mqtt" | "smtp" | "aws" | "oauth2" | "generic";
             /**
              * Created At
              * Format: date-time
@@ -1036,7 +1113,7 @@ export interface components {
              * Type
              * @enum {string}
              */
-            type: "http_header" | "http_basic" | "http_bearer" | "generic";
+            type: "http_header" | "http_basic" | "http_bearer" | "api_key" | "webhook_url" | "postgres" | "mysql" | "redis" | "amqp" | "mqtt" | "smtp" | "aws" | "oauth2" | "generic";
             /**
              * Data
              * @description the secret itself, shaped as its type's data_schema says (GET /api/v1/credentials/types)
@@ -1174,6 +1251,18 @@ export interface components {
             started_at?: string | null;
             /** Finished At */
             finished_at?: string | null;
+        };
+        /** OAuth2Authorization */
+        OAuth2Authorization: {
+            /** Authorization Url */
+            authorization_url: string;
+            /** State */
+            state: string;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
         };
         /**
          * PublicKey
@@ -1933,6 +2022,40 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    oauth2_callback_api_v1_credentials_oauth2_callback_get: {
+        parameters: {
+            query: {
+                state: string;
+                code?: string | null;
+                error?: string | null;
+                error_description?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
             };
         };
     };
@@ -3020,6 +3143,68 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CredentialView"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    test_credential_api_v1_credentials__credential_id__test_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                credential_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CredentialCheck"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    authorize_oauth2_credential_api_v1_credentials__credential_id__oauth2_authorize_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                credential_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuth2Authorization"];
                 };
             };
             /** @description Validation Error */

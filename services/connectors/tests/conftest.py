@@ -11,6 +11,8 @@ import httpx
 import pytest
 
 from flowtape.common.nodes.sdk import NodeContext
+from flowtape.connectors.outbound import guarded_client
+from services.connectors.tests.fakes import LOCAL_SERVERS
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -87,7 +89,8 @@ def http_server() -> Iterator[str]:
 
 @pytest.fixture
 async def http_client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
+    """The client the service builds (on the SSRF guard), allowed to reach the tests' own servers."""
+    async with guarded_client(LOCAL_SERVERS) as client:
         yield client
 
 

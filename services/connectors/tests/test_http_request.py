@@ -9,6 +9,7 @@ import pytest
 from flowtape.common.errors import NodeError
 from flowtape.common.nodes.sdk import NodeContext, execute_node
 from flowtape.connectors.nodes.http_request import HttpRequestNode, HttpRequestParams
+from services.connectors.tests.fakes import LOCAL_SERVERS
 
 
 async def call(node: HttpRequestNode, ctx: NodeContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -89,13 +90,13 @@ async def test_timeout_fails_with_a_clear_message(http_server: str, http_client:
         await call(HttpRequestNode(http_client), ctx, {"url": f"{http_server}/slow?seconds=3", "timeout": 0.3})
 
 
-async def test_unreachable_server_says_what_to_check(ctx: NodeContext):
+async def test_unreachable_server_says_what_to_check(http_client: httpx.AsyncClient, ctx: NodeContext):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
 
     with pytest.raises(NodeError, match=r"could not connect for GET http://127\.0\.0\.1:\d+/x.*Check the URL"):
-        await call(HttpRequestNode(), ctx, {"url": f"http://127.0.0.1:{port}/x", "timeout": 5})
+        await call(HttpRequestNode(http_client), ctx, {"url": f"http://127.0.0.1:{port}/x", "timeout": 5})
 
 
 async def test_idempotency_key_header(http_server: str, http_client: httpx.AsyncClient, ctx: NodeContext):
@@ -119,7 +120,7 @@ async def test_oversized_response_fails(http_server: str, http_client: httpx.Asy
 
 
 async def test_head_without_a_shared_client(http_server: str, ctx: NodeContext):
-    item = await call(HttpRequestNode(), ctx, {"method": "head", "url": f"{http_server}/echo"})
+    item = await call(HttpRequestNode(egress=LOCAL_SERVERS), ctx, {"method": "head", "url": f"{http_server}/echo"})
 
     assert item["status"] == 200
     assert item["body"] is None

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-import httpx
 import pytest
 from joserfc import jwe
 from joserfc.jwk import ECKey
@@ -20,6 +19,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flowtape.common.db import async_engine
+from flowtape.common.egress import EgressPolicy
 from flowtape.common.errors import Conflict, InvalidCredential, InvalidInput, NodeError, NotFound
 from flowtape.common.messages import connectors as msg
 from flowtape.common.nodes.sdk import Item, NodeContext, NodeParams, NodeResult, NodeType
@@ -28,6 +28,7 @@ from flowtape.connectors.completed import SCHEMA, CompletedTasks
 from flowtape.connectors.credentials import CredentialStore, credentials
 from flowtape.connectors.keys import CredentialsUnreadable, DataCipher, SealingKey, StaleSeal
 from flowtape.connectors.nodes.http_request import HttpRequestNode
+from flowtape.connectors.outbound import guarded_client
 from flowtape.connectors.redaction import REDACTED
 from flowtape.connectors.registry import NodeRegistry
 from flowtape.connectors.vault import Vault
@@ -249,7 +250,7 @@ class LeakyNode(NodeType[LeakParams]):
 async def runner(vault: Vault, db: AsyncEngine) -> AsyncIterator[NodeRunner]:
     completed = CompletedTasks(db)
     await completed.create()
-    async with httpx.AsyncClient() as client:
+    async with guarded_client(EgressPolicy.parse("127.0.0.1")) as client:
         yield NodeRunner(NodeRegistry([HttpRequestNode(client), LeakyNode()]), completed, vault=vault)
 
 

@@ -14,7 +14,9 @@
     ├── TimedOut                  timeout         an operation or a node ran out of time
     ├── Unavailable               unavailable     a dependency (broker, database, peer service) is down
     └── NodeError                 node_error      a node failed while running (recorded, not raised to clients)
-        └── OutputTooLarge        output_too_large  its output passed the size or nesting limit (FLOWTAPE_MAX_*)
+        ├── OutputTooLarge        output_too_large  its output passed the size or nesting limit (FLOWTAPE_MAX_*)
+        ├── EgressRefused         egress_refused  the SSRF guard refused the address a node wanted to reach
+        └── RemoteRateLimited     rate_limited    the remote side answered 429: retried after its Retry-After
 
 Errors cross the bus as :class:`ErrorInfo` and are rebuilt with :func:`error_from_info`, so a 404 raised in
 the engine is a 404 at the gateway.
@@ -105,6 +107,26 @@ class NodeError(FlowtapeError):
 
 class OutputTooLarge(NodeError):
     code = "output_too_large"
+
+
+class EgressRefused(NodeError):
+    """Names the host and address refused and the setting that opens it (``FLOWTAPE_EGRESS_ALLOW``)."""
+
+    code = "egress_refused"
+
+
+class RemoteRateLimited(NodeError):
+    """The API a node called said "too many requests"; ``retry_after`` is its hint in seconds, if it gave one.
+
+    The connectors pass the hint on with the node's failure, and the engine schedules the next attempt after
+    it instead of failing the run.
+    """
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, details: Any = None, *, retry_after: float | None = None) -> None:
+        super().__init__(message, details)
+        self.retry_after = retry_after
 
 
 def _all_subclasses(cls: type[FlowtapeError]) -> list[type[FlowtapeError]]:

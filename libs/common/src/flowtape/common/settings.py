@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from flowtape.common.egress import EgressPolicy
 from flowtape.common.limits import (
     DEFAULT_MAX_ITEMS_BYTES,
     DEFAULT_MAX_JSON_DEPTH,
@@ -60,12 +61,21 @@ class Settings(BaseSettings):
     code_isolation: Literal["namespaces", "process"] = "namespaces"
     #: ``per_workflow``: a workflow's ``settings.code_network: true`` gives its code nodes the host's network
     code_network: Literal["off", "per_workflow"] = "off"
+    #: CIDRs and host names outgoing node connections may reach despite the SSRF guard (see :mod:`egress`)
+    egress_allow: str = ""
+    #: per-host limits on the connectors' outgoing requests, e.g. ``api.example.com=10/s:20,*.slack.com=1/s``
+    egress_rate_limits: str = ""
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         if self.environment == "production" and self.secret_key == DEVELOPMENT_SECRET:
             raise ValueError("FLOWTAPE_SECRET_KEY must be set to a secret of your own in production")
+        EgressPolicy.parse(self.egress_allow)
         return self
+
+    @property
+    def egress(self) -> EgressPolicy:
+        return EgressPolicy.parse(self.egress_allow)
 
     @property
     def limits(self) -> Limits:

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from flowtape.common import logs
-from flowtape.common.errors import FlowtapeError
+from flowtape.common.errors import FlowtapeError, RemoteRateLimited
 from flowtape.common.limits import DEFAULT_LIMITS, Limits
 from flowtape.common.messages.connectors import NodeTaskCompleted, RunNodeTask
 from flowtape.common.nodes.sdk import NodeContext, execute_node
@@ -149,6 +149,8 @@ class NodeRunner:
             }
         except FlowtapeError as exc:
             outcome = {"outcome": "failed", "error": redactor.text(exc.message), "error_code": exc.code}
+            if isinstance(exc, RemoteRateLimited):
+                outcome["retry_after_seconds"] = exc.retry_after if exc.retry_after is not None else 1.0
         except Exception as exc:
             if redactor:
                 # the exception's text may quote a secret: log the traceback redacted

@@ -8,7 +8,6 @@ import logging
 import uuid
 from collections.abc import Mapping
 
-import httpx
 from prometheus_client import CollectorRegistry
 
 from flowtape.common.bus import Bus
@@ -20,9 +19,14 @@ from flowtape.common.settings import Settings
 from flowtape.connectors import bus as handlers
 from flowtape.connectors.application import NodeRunner
 from flowtape.connectors.completed import SCHEMA, CompletedTasks
+from flowtape.connectors.connections import Connections
+from flowtape.connectors.credential_checks import CredentialChecks
 from flowtape.connectors.credentials import CredentialStore
 from flowtape.connectors.isolation import isolation_for
+from flowtape.connectors.keys import DataCipher
 from flowtape.connectors.metrics import ConnectorMetrics
+from flowtape.connectors.oauth2 import OAuth2Authorizations, OAuth2Tokens, SqlTokens
+from flowtape.connectors.rate_limits import HostLimits, LocalLimits, PostgresLimits, RateLimits
 from flowtape.connectors.registry import NodeRegistry
 from flowtape.connectors.runtimes import LanguageUnavailable, node_runtime
 from flowtape.connectors.sandbox import Sandbox
@@ -51,11 +55,27 @@ class ConnectorsRuntime(BaseRuntime):
         await store.create()
         self.vault = Vault(store, self._settings.secret_key)
         await self.vault.check_readable()
-        self._http = httpx.AsyncClient(follow_redirects=True, limits=httpx.Limits(max_connections=200))
+        if self._db.dialect.name == "postgresql":
+            permits: LocalLimits | PostgresLimits = PostgresLimits(self._db)
+            await permits.create()
+        else:
+            permits = LocalLimits()
+        limits = RateLimits(permits, HostLimits.parse(self._settings.egress_rate_limits))
+        token_store = SqlTokens(self._db, DataCipher(self._settings.secret_key))
+        await token_store.create()
+        tokens = OAuth2Tokens(token_store, self._settings.egress, self.vault.open)
+        self.authorizations = OAuth2Authorizations(self.vault, tokens)
+        self.connections = Connections(
+            self._settings.egress, data_dir=self._settings.data_dir, limits=limits, tokens=tokens
+        )
+        self.credential_checks = CredentialChecks(self.vault, self.connections)
         sandbox = Sandbox(isolation_for(self._settings.code_isolation))
         await self._check_code_isolation(sandbox)
         registry = NodeRegistry.default(
-            self._http, sandbox=sandbox, code_network_allowed=self._settings.code_network == "per_workflow"
+            self.connections.http,
+            connections=self.connections,
+            sandbox=sandbox,
+            code_network_allowed=self._settings.code_network == "per_workflow",
         )
         self.runner = NodeRunner(registry, completed, self._metrics, self.vault, limits=self._settings.limits)
 
@@ -76,7 +96,15 @@ class ConnectorsRuntime(BaseRuntime):
             log.warning("%s; Python code nodes are not affected", exc)
 
     def subscribe(self, bus: Bus) -> None:
-        handlers.subscribe(bus, self.runner, self.vault, self._settings.connectors_concurrency, self._replica)
+        handlers.subscribe(
+            bus,
+            self.runner,
+            self.vault,
+            self.credential_checks,
+            self.authorizations,
+            self._settings.connectors_concurrency,
+            self._replica,
+        )
 
     async def started(self) -> None:
         await self._bus.publish(NodeCatalogPublished(nodes=self.runner.catalog()))
@@ -93,8 +121,9 @@ class ConnectorsRuntime(BaseRuntime):
     async def close(self) -> None:
         if self._cleanup is not None:
             self._cleanup.cancel()
-        if hasattr(self, "_http"):
-            await self._http.aclose()
+        if hasattr(self, "connections"):
+            await self.connections.close()
+        if hasattr(self, "_db"):
             await self._db.dispose()
 
     def checks(self) -> Mapping[str, Check]:

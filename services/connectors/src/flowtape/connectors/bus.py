@@ -14,10 +14,20 @@ from flowtape.common.topology import (
     cancel_tasks_broadcast,
 )
 from flowtape.connectors.application import NodeRunner
+from flowtape.connectors.credential_checks import CredentialChecks
+from flowtape.connectors.oauth2 import OAuth2Authorizations
 from flowtape.connectors.vault import Vault
 
 
-def subscribe(bus: Bus, runner: NodeRunner, vault: Vault, concurrency: int, replica: str) -> None:
+def subscribe(
+    bus: Bus,
+    runner: NodeRunner,
+    vault: Vault,
+    checks: CredentialChecks,
+    authorizations: OAuth2Authorizations,
+    concurrency: int,
+    replica: str,
+) -> None:
     async def run(task: RunNodeTask) -> None:
         completed = await runner.handle(task)
         if completed is not None:
@@ -47,6 +57,18 @@ def subscribe(bus: Bus, runner: NodeRunner, vault: Vault, concurrency: int, repl
     async def list_all(query: msg.ListCredentials) -> Any:
         return await vault.list(query.limit, query.cursor)
 
+    async def check(query: msg.CheckCredential) -> Any:
+        return await checks.check(query.credential_id)
+
+    async def for_trigger(query: msg.OpenTriggerCredential) -> Any:
+        return await vault.open_for_trigger(query)
+
+    async def authorize(command: msg.StartOAuth2Authorization) -> Any:
+        return await authorizations.start(command)
+
+    async def authorized(command: msg.CompleteOAuth2Authorization) -> Any:
+        return await authorizations.complete(command)
+
     bus.subscribe(CONNECTORS_TASKS_QUEUE, {RunNodeTask: run}, prefetch=concurrency)
     bus.subscribe(CONNECTORS_QUERIES_QUEUE, {GetNodeCatalog: catalog}, prefetch=4)
     bus.subscribe(
@@ -58,6 +80,10 @@ def subscribe(bus: Bus, runner: NodeRunner, vault: Vault, concurrency: int, repl
             msg.DeleteCredential: delete,
             msg.GetCredential: get,
             msg.ListCredentials: list_all,
+            msg.CheckCredential: check,
+            msg.OpenTriggerCredential: for_trigger,
+            msg.StartOAuth2Authorization: authorize,
+            msg.CompleteOAuth2Authorization: authorized,
         },
         prefetch=8,
     )

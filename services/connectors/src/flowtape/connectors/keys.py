@@ -55,12 +55,12 @@ class DataCipher:
     def __init__(self, secret_key: str) -> None:
         self._aead = AESGCM(_derive(secret_key, b"flowtape/connectors/credentials/v1", 32))
 
-    def encrypt(self, data: dict[str, str], credential_id: str) -> bytes:
+    def encrypt(self, data: dict[str, Any], credential_id: str) -> bytes:
         nonce = os.urandom(_NONCE_BYTES)
         plaintext = json.dumps(data, separators=(",", ":")).encode()
         return _FORMAT + nonce + self._aead.encrypt(nonce, plaintext, credential_id.encode())
 
-    def decrypt(self, blob: bytes, credential_id: str) -> dict[str, str]:
+    def decrypt(self, blob: bytes, credential_id: str) -> dict[str, Any]:
         if blob[:1] != _FORMAT:
             raise CredentialsUnreadable(f"credential {credential_id} is stored in a format this version cannot read")
         nonce, ciphertext = blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :]
@@ -71,7 +71,7 @@ class DataCipher:
                 f"credential {credential_id} cannot be decrypted: FLOWTAPE_SECRET_KEY differs from the one it was "
                 "stored with; restore that secret on the connectors, or store the credential again"
             ) from None
-        data: dict[str, str] = json.loads(plaintext)
+        data: dict[str, Any] = json.loads(plaintext)
         return data
 
 
@@ -122,3 +122,13 @@ def _kid_of(sealed: str) -> str | None:
         return None
     kid = header.get("kid") if isinstance(header, dict) else None
     return kid if isinstance(kid, str) else None
+
+
+def seal_to(jwk: dict[str, Any], data: dict[str, Any]) -> str:
+    """``data`` as a compact JWE to a peer's public EC key (the triggers service's, for its subscriptions)."""
+    try:
+        key = ECKey.import_key(jwk)
+    except (JoseError, ValueError, TypeError) as exc:
+        raise InvalidInput(f"reply_jwk is not a usable EC public key: {exc}") from None
+    header = {"alg": CREDENTIAL_SEALING_ALGORITHM, "enc": CREDENTIAL_SEALING_ENCRYPTION}
+    return jwe.encrypt_compact(header, json.dumps({"data": data, "iat": time.time()}).encode(), key)

@@ -22,6 +22,8 @@ import httpx
 from flowtape.common.errors import Conflict, InvalidInput, NotFound
 from flowtape.common.nodes.builtin import BUILTIN_NODES
 from flowtape.common.nodes.sdk import NodeParams, NodeType
+from flowtape.connectors.connections import Connections
+from flowtape.connectors.integrations import integration_nodes
 from flowtape.connectors.nodes.code import CodeNode
 from flowtape.connectors.nodes.hmac import HmacNode
 from flowtape.connectors.nodes.http_request import HttpRequestNode
@@ -62,12 +64,17 @@ class NodeRegistry:
         sandbox: Sandbox | None = None,
         code_network_allowed: bool = False,
         plugins: EntryPointLoader = installed_plugins,
+        connections: Connections | None = None,
     ) -> NodeRegistry:
-        """Built-ins, ``http_request`` on ``http_client`` (owned by the caller), ``code``, ``hmac``, then plugins."""
+        """Built-ins, ``http_request`` on ``http_client`` (owned by the caller), ``code``, ``hmac``, the integrations
+        on ``connections`` (owned by the caller; a guarded default when not given), then plugins."""
         registry = cls(_instance(node) for node in BUILTIN_NODES)
-        registry.register(HttpRequestNode(http_client))
+        connections = connections or Connections()
+        registry.register(HttpRequestNode(http_client, limits=connections.limits))
         registry.register(CodeNode(sandbox, network_allowed=code_network_allowed))
         registry.register(HmacNode())
+        for node in integration_nodes(connections):
+            registry.register(node)
         registry.load_plugins(plugins)
         return registry
 

@@ -18,11 +18,13 @@ from flowtape.common.errors import InvalidCredential, NodeError, NotFound, Unava
 from flowtape.common.messages import connectors as msg
 from flowtape.common.nodes.sdk import Credential
 from flowtape.connectors.credentials import CredentialStore, StoredCredential
-from flowtape.connectors.keys import CredentialsUnreadable, DataCipher, SealingKey
+from flowtape.connectors.keys import CredentialsUnreadable, DataCipher, SealingKey, seal_to
 from flowtape.connectors.redaction import Redactor
 
 log = logging.getLogger("flowtape.connectors.vault")
 MAX_NAME_LENGTH = 200
+#: the only credential types a trigger may ask for (it subscribes with them)
+TRIGGER_CREDENTIAL_TYPES = ("mqtt",)
 
 
 def _now() -> datetime:
@@ -130,6 +132,25 @@ class Vault:
         data = parse_credential(found.type, self._cipher.decrypt(found.data, str(found.id)))
         return Credential(id=str(found.id), name=found.name, data=data)
 
+    async def open(self, credential_id: str) -> Credential:
+        """The credential with this id, decrypted, for a check of it; NotFound when there is none."""
+        found = await self._existing(credential_id)
+        return Credential(
+            id=str(found.id),
+            name=found.name,
+            data=parse_credential(found.type, self._cipher.decrypt(found.data, str(found.id))),
+        )
+
+    async def open_for_trigger(self, query: msg.OpenTriggerCredential) -> msg.SealedCredential:
+        """An ``mqtt`` credential's data sealed to the asking triggers replica; no other type leaves this way."""
+        found = await self.resolve(query.credential)
+        if found.type not in TRIGGER_CREDENTIAL_TYPES:
+            raise InvalidCredential(
+                f"credential {found.name!r} is of type {found.type}; triggers subscribe with "
+                + " or ".join(TRIGGER_CREDENTIAL_TYPES)
+            )
+        return msg.SealedCredential(type=found.data.type_name, sealed_data=seal_to(query.reply_jwk, found.reveal()))
+
     def for_task(self) -> TaskCredentials:
         return TaskCredentials(self)
 
@@ -159,3 +180,7 @@ class TaskCredentials:
             self._found[ref] = found
             self.redactor.add(found.data.secret_values())
         return found
+
+    def remember(self, secrets: list[str]) -> None:
+        """Secrets the task came by another way (an OAuth2 access token): redacted like the credentials'."""
+        self.redactor.add(secrets)

@@ -175,5 +175,6 @@ class ExecutionCommands:
                 ports=outcome.ports,
                 error=outcome.error,
                 error_code=outcome.error_code,
+                retry_after=outcome.retry_after_seconds,
             ),
         )

@@ -102,7 +102,7 @@ class GatewayRuntime(BaseRuntime):
         return {"auth_keys": auth_keys}
 
     def routers(self) -> Sequence[APIRouter]:
-        public = (auth.public_router, console_session.router, hooks.router)
+        public = (auth.public_router, console_session.router, hooks.router, credentials.public_router)
         return (
             *public,
             secured(

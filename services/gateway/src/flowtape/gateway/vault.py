@@ -24,7 +24,7 @@ from flowtape.common.messages import connectors as msg
 SEALING_KEY_CACHE_SECONDS = 60.0
 
 
-def seal(data: dict[str, str], jwk: dict[str, Any], now: float | None = None) -> str:
+def seal(data: dict[str, Any], jwk: dict[str, Any], now: float | None = None) -> str:
     """A compact JWE of ``data`` only the connectors can open, and only for a couple of minutes."""
     payload = json.dumps({"data": data, "iat": time.time() if now is None else now}).encode()
     header = {"alg": msg.CREDENTIAL_SEALING_ALGORITHM, "enc": msg.CREDENTIAL_SEALING_ENCRYPTION, "kid": jwk["kid"]}
@@ -52,7 +52,7 @@ class VaultClient:
             self._key, self._key_until = key.jwk, self._clock() + SEALING_KEY_CACHE_SECONDS
         return self._key
 
-    async def _sealed(self, make: Callable[[str], Any], data: dict[str, str]) -> Any:
+    async def _sealed(self, make: Callable[[str], Any], data: dict[str, Any]) -> Any:
         try:
             return await self._ask(make(seal(data, await self._sealing_key())))
         except InvalidInput as exc:
@@ -86,3 +86,14 @@ class VaultClient:
 
     async def list(self, limit: int, cursor: str | None) -> Any:
         return await self._ask(msg.ListCredentials(limit=limit, cursor=cursor))
+
+    async def check(self, credential_id: str) -> Any:
+        return await self._ask(msg.CheckCredential(credential_id=credential_id))
+
+    async def authorize(self, credential_id: str, redirect_uri: str) -> Any:
+        return await self._ask(msg.StartOAuth2Authorization(credential_id=credential_id, redirect_uri=redirect_uri))
+
+    async def authorized(self, state: str, code: str | None, error: str | None, description: str | None) -> Any:
+        return await self._ask(
+            msg.CompleteOAuth2Authorization(state=state, code=code, error=error, error_description=description)
+        )

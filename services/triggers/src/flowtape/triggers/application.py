@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -80,6 +80,11 @@ class Triggers:
         self._bindings: set[tuple[str, str]] = set()
         self._reloading = asyncio.Lock()
         self.changed = asyncio.Event()
+        self._watchers: list[Callable[[list[Registration]], Awaitable[object]]] = []
+
+    def watch(self, watcher: Callable[[list[Registration]], Awaitable[object]]) -> None:
+        """Call ``watcher`` with every fresh snapshot (the MQTT subscriptions follow it)."""
+        self._watchers.append(watcher)
 
     # -- registrations -----------------------------------------------------------------------------------
 
@@ -154,6 +159,8 @@ class Triggers:
         for exchange, pattern in self._bindings - wanted:
             await self._bus.unbind(TRIGGERS_MESSAGES_QUEUE, exchange, pattern)
         self._bindings = wanted
+        for watcher in self._watchers:
+            await watcher(registrations)
         self._metrics.registrations.set(len(registrations))
         self.changed.set()
 
@@ -174,6 +181,8 @@ class Triggers:
             view["next_fire_at"] = iso(registration.schedule.next_after(now))
         elif registration.kind == "execution":
             view.update(workflow_ids=registration.execution.workflow_ids, statuses=registration.execution.statuses)
+        elif registration.kind == "mqtt":
+            view.update(topic=registration.mqtt.topic)
         else:
             view.update(exchange=registration.message.exchange, routing_key=registration.message.routing_key)
         return view
@@ -313,6 +322,14 @@ class Triggers:
             if await self._fire(registration, key, items_of(payload), trigger):
                 started += 1
         return started
+
+    async def on_mqtt_message(self, registration: Registration, message: Any) -> bool:
+        """Start the workflow for one MQTT message (an ``aiomqtt.Message``); True when this call started it."""
+        from flowtape.triggers.mqtt import message_items, message_key
+
+        params = registration.mqtt
+        trigger = {"mqtt": {"topic": str(message.topic), "qos": message.qos, "retain": bool(message.retain)}}
+        return await self._fire(registration, message_key(message), message_items(message, params.payload), trigger)
 
     async def relay(self, now: datetime) -> int:
         """Publish claimed fires whose claimer died before the broker had them; prune old fire keys."""

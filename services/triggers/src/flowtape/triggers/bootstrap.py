@@ -16,6 +16,7 @@ from flowtape.common.settings import Settings
 from flowtape.triggers import bus as handlers
 from flowtape.triggers.application import Clock, Triggers
 from flowtape.triggers.metrics import TriggerMetrics
+from flowtape.triggers.mqtt import MqttSubscriptions
 from flowtape.triggers.scheduler import ScheduleRunner
 from flowtape.triggers.store import SCHEMA, TriggerStore
 
@@ -43,6 +44,8 @@ class TriggersRuntime(BaseRuntime):
         await self.store.create()
         self.triggers = Triggers(self.store, self._bus, self._clock, self._metrics)
         self.runner = ScheduleRunner(self.triggers, self._bus, self._clock)
+        self.mqtt = MqttSubscriptions(self._bus, self._settings.egress, self.triggers.on_mqtt_message, self._replica)
+        self.triggers.watch(self.mqtt.sync)
 
     def subscribe(self, bus: Bus) -> None:
         handlers.subscribe(bus, self.triggers, self._replica)
@@ -54,6 +57,8 @@ class TriggersRuntime(BaseRuntime):
     async def close(self) -> None:
         if hasattr(self, "runner"):
             await self.runner.stop()
+        if hasattr(self, "mqtt"):
+            await self.mqtt.close()
         if hasattr(self, "_db"):
             await self._db.dispose()
 

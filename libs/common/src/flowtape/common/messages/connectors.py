@@ -59,6 +59,9 @@ class NodeTaskCompleted(Message):
     ports: dict[str, JsonItems] = Field(default_factory=dict)
     error: str | None = None
     error_code: str | None = None
+    #: a failure the remote side asked to retry later (HTTP 429 with Retry-After): the engine schedules the
+    #: next attempt no sooner than this many seconds, even without a retry policy
+    retry_after_seconds: float | None = Field(default=None, ge=0)
     started_at: datetime
     finished_at: datetime
 
@@ -194,3 +197,70 @@ class ListCredentials(Message):
     kind = "query"
     limit: int = Field(default=50, ge=1, le=500)
     cursor: str | None = None
+
+
+class CheckCredential(Message):
+    """Does the credential work? Answered with a :class:`CredentialCheck`; the connectors try it for real
+    (connect to the database, authenticate to the SMTP server, call the credential's ``test_url``)."""
+
+    type_name = "connectors.CheckCredential.v1"
+    kind = "query"
+    credential_id: str
+
+
+class CredentialCheck(_Frozen):
+    """The answer to :class:`CheckCredential`: never the data, and a message with every secret redacted."""
+
+    ok: bool
+    #: what was tried and what came of it, e.g. "connected to db.internal:5432 and ran SELECT 1"
+    message: str
+    #: False when the type has nothing the connectors could try (e.g. an ``api_key`` without an API to call)
+    testable: bool = True
+
+
+class OpenTriggerCredential(Message):
+    """Triggers → connectors: the data of the credential a trigger subscribes with (an ``mqtt`` one), sealed to
+    the asking replica's own public key (``reply_jwk``, ECDH-ES + A256GCM), so the reply opens only there.
+    Answered with a :class:`SealedCredential`; NodeError-like InvalidInput for another type."""
+
+    type_name = "connectors.OpenTriggerCredential.v1"
+    kind = "query"
+    #: id or name, as the trigger node names it
+    credential: str
+    reply_jwk: dict[str, Any]
+
+
+class SealedCredential(_Frozen):
+    type: CredentialType
+    sealed_data: str
+
+
+class StartOAuth2Authorization(Message):
+    """Gateway → connectors: begin the authorization-code flow of an ``oauth2`` credential. Answered with an
+    :class:`OAuth2Authorization`: the URL to send the user to, with a fresh state and a PKCE challenge."""
+
+    type_name = "connectors.StartOAuth2Authorization.v1"
+    kind = "command"
+    credential_id: str
+    #: where the authorization server sends the user back: the gateway's callback route
+    redirect_uri: str
+
+
+class OAuth2Authorization(_Frozen):
+    authorization_url: str
+    state: str
+    expires_at: datetime
+
+
+class CompleteOAuth2Authorization(Message):
+    """Gateway → connectors: the authorization server sent the user back to the callback. The state names
+    the flow (once, within ten minutes); the code is exchanged, with the PKCE verifier, for tokens kept
+    encrypted. Answered with the :class:`CredentialView` of the now authorized credential."""
+
+    type_name = "connectors.CompleteOAuth2Authorization.v1"
+    kind = "command"
+    state: str
+    code: str | None = None
+    #: the authorization server's ``error`` (and ``error_description``) when the user declined or it failed
+    error: str | None = None
+    error_description: str | None = None

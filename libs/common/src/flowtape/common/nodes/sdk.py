@@ -67,7 +67,7 @@ class Credential:
     def type(self) -> str:
         return self.data.type_name
 
-    def reveal(self) -> dict[str, str]:
+    def reveal(self) -> dict[str, Any]:
         """Every field in clear (a ``generic`` credential's fields are all secret)."""
         return self.data.reveal()
 

@@ -1,9 +1,11 @@
 """The ``http_request`` node: one HTTP call per input item, its response as the output item.
 
 The node never builds its own connection pool for long: the service injects one shared
-``httpx.AsyncClient`` (tests inject one on ``httpx.MockTransport``). Every failure a workflow author can
-fix (a non-2xx status, a timeout, an unreachable host, an oversized body) is a :class:`NodeError` whose
-message says what to check.
+``httpx.AsyncClient`` on the SSRF guard's transport (:mod:`flowtape.connectors.outbound`), so every
+connection, redirects included, goes to a checked address. Every failure a workflow author can fix (a
+non-2xx status, a timeout, an unreachable host, an oversized body, an address the guard refuses) is a
+:class:`NodeError` whose message says what to check; a 429 is a :class:`RemoteRateLimited` carrying the
+``Retry-After`` hint, which the engine turns into a later attempt.
 
 ``credential`` names a stored credential (id or name) of type ``http_header``, ``http_basic`` or
 ``http_bearer``; it is looked up when the request is sent and its header wins over one of the same name in
@@ -27,8 +29,12 @@ from flowtape.common.credentials import (
     HttpBearerCredential,
     HttpHeaderCredential,
 )
-from flowtape.common.errors import NodeError
-from flowtape.common.nodes.sdk import Item, NodeContext, NodeExample, NodeParams, NodeResult, NodeType
+from flowtape.common.egress import PUBLIC_ONLY, EgressPolicy
+from flowtape.common.errors import NodeError, RemoteRateLimited
+from flowtape.common.nodes.sdk import Credential, Item, NodeContext, NodeExample, NodeParams, NodeResult, NodeType
+from flowtape.connectors.outbound import guarded_client
+from flowtape.connectors.rate_limits import LocalLimits, RateLimits
+from flowtape.connectors.retry_after import retry_after_seconds
 
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 _ERROR_BODY_CHARS = 200
@@ -131,21 +137,28 @@ class HttpRequestNode(NodeType[HttpRequestParams]):
         client: httpx.AsyncClient | None = None,
         *,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        egress: EgressPolicy = PUBLIC_ONLY,
+        limits: RateLimits | None = None,
     ) -> None:
-        """``client`` is shared and owned by the caller; without one each request opens a short-lived one."""
+        """``client`` is shared and owned by the caller (built on the SSRF guard's transport); without one each
+        request opens a short-lived one on the guard with ``egress`` (public addresses only by default)."""
         self._client = client
+        self._egress = egress
+        #: the credential's and the host's rate limits (held across replicas by the service's permits)
+        self._limits = limits or RateLimits(LocalLimits())
         self._max_response_bytes = max_response_bytes
 
     async def run_item(self, ctx: NodeContext, params: HttpRequestParams, item: Item) -> NodeResult:
         if self._client is not None:
             return NodeResult.on([await self._send(self._client, ctx, params)])
-        async with httpx.AsyncClient() as client:
+        async with guarded_client(self._egress) as client:
             return NodeResult.on([await self._send(client, ctx, params)])
 
     async def _send(self, client: httpx.AsyncClient, ctx: NodeContext, params: HttpRequestParams) -> Item:
         target = f"{params.method} {params.url}"
         headers = _request_headers(ctx, params)
         secret_header: str | None = None
+        credential: Credential | None = None
         if params.credential is not None:
             credential = await ctx.credential(params.credential, *HTTP_CREDENTIAL_TYPES)
             headers = _authenticated(headers, credential.data)
@@ -160,7 +173,7 @@ class HttpRequestNode(NodeType[HttpRequestParams]):
         )
         try:
             # httpx timeouts are per network operation; this bounds the whole exchange, body included.
-            async with asyncio.timeout(params.timeout):
+            async with self._limits.slot(params.url, credential), asyncio.timeout(params.timeout):
                 response = await _send_following(client, request, secret_header)
                 try:
                     content = await self._read_capped(response, target)
@@ -192,6 +205,14 @@ class HttpRequestNode(NodeType[HttpRequestParams]):
         text = _decode(content, response)
         if not response.is_success and not params.ignore_status:
             excerpt = text.strip()[:_ERROR_BODY_CHARS]
+            if response.status_code == 429:
+                wait = retry_after_seconds(response.headers.get("retry-after"))
+                raise RemoteRateLimited(
+                    f"HTTP 429 from {target}: the API asks to slow down"
+                    + (f" (retry after {wait:g} s)" if wait is not None else ""),
+                    details={"status": 429, "body": excerpt},
+                    retry_after=wait,
+                )
             raise NodeError(
                 f"HTTP {response.status_code} from {target}" + (f": {excerpt}" if excerpt else ""),
                 details={"status": response.status_code, "body": excerpt},

@@ -26,6 +26,8 @@ from flowtape.engine.domain.scheduling import all_settled, final_output, ready_n
 
 #: inline node evaluations in one decision before it hands back (``Decision.more``)
 DEFAULT_BUDGET = 64
+#: how a node without a retry policy is retried when the remote side said "too many requests, retry after"
+RATE_LIMITED_RETRY = RetryPolicy(max_attempts=5, backoff_seconds=1.0, retry_on=["rate_limited"])
 
 
 # --- what can happen to an execution -----------------------------------------------------------------------
@@ -52,6 +54,8 @@ class TaskCompleted:
     ports: dict[str, Items] = field(default_factory=dict)
     error: str | None = None
     error_code: str | None = None
+    #: the remote side's "retry after" (an HTTP 429), in seconds: the next attempt comes no sooner
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,9 @@ def _task_completed(execution: Execution, graph: WorkflowGraph, outcome: TaskCom
         execution.succeed_node(outcome.node_id, outcome.attempt, outcome.ports)
     else:
         error = outcome.error or "failed"
-        _node_failed(execution, graph, outcome.node_id, outcome.attempt, error, outcome.error_code, now)
+        _node_failed(
+            execution, graph, outcome.node_id, outcome.attempt, error, outcome.error_code, now, outcome.retry_after
+        )
     return True
 
 
@@ -252,15 +258,20 @@ def _node_failed(
     error: str,
     code: str | None,
     now: Circumstances,
+    retry_after: float | None = None,
 ) -> None:
-    """Record the failure; retry when the node's policy allows, else fail the execution."""
+    """Record the failure; retry when the node's policy allows, else fail the execution. A remote "retry
+    after" (HTTP 429) is retried no sooner than it asks, by a default policy when the node has none."""
     execution.fail_node(node_id, attempt, error, code or "")
     spec = graph.nodes[node_id]
     policy = spec.retry
+    if policy is None and retry_after is not None:
+        policy = RATE_LIMITED_RETRY
     retryable = policy is not None and (policy.retry_on is None or (code or "") in policy.retry_on)
     deterministic = spec.type in now.inline  # another attempt of an inline node fails the same way
     if policy is not None and retryable and attempt < policy.max_attempts and not deterministic:
-        retry_at = now.now + timedelta(seconds=backoff(policy, attempt, now.jitter))
+        delay = max(backoff(policy, attempt, now.jitter), retry_after or 0.0)
+        retry_at = now.now + timedelta(seconds=delay)
         execution.schedule_retry(node_id, attempt, retry_at)
         return
     suffix = f" (after {attempt} attempts)" if attempt > 1 else ""

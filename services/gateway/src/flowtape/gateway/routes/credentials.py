@@ -3,18 +3,22 @@ metadata. The data goes in and never comes out: no response, log or audit entry 
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from flowtape.common.credentials import CredentialType
 from flowtape.common.limits import StoredText
-from flowtape.common.messages.connectors import CredentialPage, CredentialView
+from flowtape.common.messages.connectors import CredentialCheck, CredentialPage, CredentialView, OAuth2Authorization
 from flowtape.gateway.deps import AuditDep, Editor, VaultDep, Viewer
 from flowtape.gateway.security import Principal
 
 router = APIRouter(prefix="/api/v1/credentials", tags=["credentials"])
+#: the OAuth2 callback: the authorization server's redirect carries no sign-in (the one-use state is the proof)
+public_router = APIRouter(prefix="/api/v1/credentials", tags=["credentials"])
 
 _DATA = "the secret itself, shaped as its type's data_schema says (GET /api/v1/credentials/types)"
 
@@ -59,6 +63,23 @@ async def create_credential(body: NewCredential, vault: VaultDep, who: Editor, a
     return credential
 
 
+@public_router.get("/oauth2/callback", response_class=HTMLResponse, name="oauth2_callback")
+async def oauth2_callback(
+    vault: VaultDep,
+    state: str = Query(min_length=8, max_length=128),
+    code: str | None = Query(None, max_length=4096),
+    error: str | None = Query(None, max_length=200),
+    error_description: str | None = Query(None, max_length=1000),
+) -> Any:
+    """Where the authorization server sends the user back (no sign-in: the one-use state is the proof)."""
+    credential = await vault.authorized(state, code, error, error_description)
+    name = html.escape(str(credential["name"]))
+    return HTMLResponse(
+        f"<!doctype html><title>Flowtape</title><p>Credential <b>{name}</b> is authorized. "
+        "You can close this window.</p>"
+    )
+
+
 @router.get("", response_model=CredentialPage)
 async def list_credentials(
     vault: VaultDep, _: Viewer, limit: int = Query(50, ge=1, le=500), cursor: str | None = None
@@ -78,6 +99,20 @@ async def replace_credential(
     credential = await vault.update(credential_id, body.data, body.name)
     await _audited(audit, who, "credential.updated", credential)
     return credential
+
+
+@router.post("/{credential_id}/test", response_model=CredentialCheck)
+async def test_credential(credential_id: str, vault: VaultDep, _: Editor) -> Any:
+    """Try the credential for real (connect, authenticate, call its test_url) and say whether it works; the
+    answer never holds the data."""
+    return await vault.check(credential_id)
+
+
+@router.post("/{credential_id}/oauth2/authorize", response_model=OAuth2Authorization)
+async def authorize_oauth2_credential(credential_id: str, request: Request, vault: VaultDep, _: Editor) -> Any:
+    """Start the authorization-code flow: send the user to ``authorization_url``; the authorization server
+    sends them back to ``/api/v1/credentials/oauth2/callback`` (register that as the client's redirect URI)."""
+    return await vault.authorize(credential_id, str(request.url_for("oauth2_callback")))
 
 
 @router.delete("/{credential_id}", response_model=CredentialView)

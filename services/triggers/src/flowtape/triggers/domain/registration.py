@@ -21,16 +21,18 @@ from flowtape.common.nodes.builtin import (
     ScheduleParams,
     WebhookParams,
 )
+from flowtape.common.nodes.mqtt import MqttTriggerParams
 from flowtape.common.nodes.sdk import NodeParams
 from flowtape.triggers.domain.schedule import Schedule
 
-Kind = Literal["webhook", "schedule", "execution", "message"]
+Kind = Literal["webhook", "schedule", "execution", "message", "mqtt"]
 
 PARAMS: dict[str, tuple[Kind, type[NodeParams]]] = {
     "webhook": ("webhook", WebhookParams),
     "schedule": ("schedule", ScheduleParams),
     "execution_trigger": ("execution", ExecutionTriggerParams),
     "message_trigger": ("message", MessageTriggerParams),
+    "mqtt_trigger": ("mqtt", MqttTriggerParams),
 }
 
 
@@ -61,6 +63,10 @@ class Registration:
     @property
     def message(self) -> MessageTriggerParams:
         return MessageTriggerParams.model_validate(self.params)
+
+    @property
+    def mqtt(self) -> MqttTriggerParams:
+        return MqttTriggerParams.model_validate(self.params)
 
     @property
     def route_key(self) -> str | None:
