@@ -75,7 +75,7 @@ class EngineRuntime(BaseRuntime):
 
     async def open(self) -> None:
         await _create_schema(self._url)
-        self._db = async_engine(self._url, SCHEMA)
+        self._db = async_engine(self._url, SCHEMA, pool_size=5)
         self.projections = Projections(self._db)
         self.dead_letters = DeadLetters(self._db, self._bus)
         self.leases = Leases(self._db, self.replica, _now)

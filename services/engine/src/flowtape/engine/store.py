@@ -151,7 +151,7 @@ def event_store_env(app_name: str, url: str, schema: str, *, pool_size: int = 8)
             "POSTGRES_SCHEMA": schema,
             # connections kept open are few (one writer thread; reads come and go): the rest open on demand
             "POSTGRES_POOL_SIZE": str(min(pool_size, 2)),
-            "POSTGRES_MAX_OVERFLOW": str(pool_size),
+            "POSTGRES_MAX_OVERFLOW": str(min(pool_size, 4)),
             "POSTGRES_CONNECT_TIMEOUT": "10",
             "POSTGRES_PRE_PING": "y",
             "POSTGRES_ENABLE_DB_FUNCTIONS": "y",
