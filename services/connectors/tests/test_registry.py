@@ -118,3 +118,19 @@ def test_register_refuses_a_duplicate_name():
 
     with pytest.raises(Conflict):
         registry.register(ShoutNode())
+
+
+def test_a_type_registers_in_several_versions_and_each_is_found_by_its_version():
+    class ShoutV2(ShoutNode):
+        version = 2
+
+    registry = NodeRegistry([ShoutNode(), ShoutV2()])
+
+    assert [(entry["type"], entry["version"]) for entry in registry.catalog()] == [("shout", 1), ("shout", 2)]
+    assert type(registry.get("shout", 2)) is ShoutV2
+    assert type(registry.get("shout", 1)) is ShoutNode
+    assert type(registry.get("shout")) is ShoutNode, "no version named: the earliest, as saved before versions"
+    with pytest.raises(NotFound, match="has no version 3 here"):
+        registry.get("shout", 3)
+    with pytest.raises(Conflict):
+        registry.register(ShoutV2())

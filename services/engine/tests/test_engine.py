@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from flowtape.common.bus.memory import MemoryBus
-from flowtape.common.errors import InvalidWorkflow, NotFound
+from flowtape.common.errors import Conflict, InvalidWorkflow, NotFound
 from flowtape.common.hosting import running
 from flowtape.common.messages import engine as msg
 from flowtape.common.messages.connectors import NodeCatalogPublished
@@ -74,9 +74,11 @@ class Platform:
     async def finished(self, execution_id: str, timeout: float = 15.0) -> dict[str, Any]:
         return await self.until(execution_id, lambda view: view["status"] in FINISHED, timeout)
 
-    async def run(self, workflow_id: str, items: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    async def run(
+        self, workflow_id: str, items: list[dict[str, Any]] | None = None, timeout: float = 15.0
+    ) -> dict[str, Any]:
         started = await self.start(workflow_id, items)
-        return await self.finished(started["execution_id"])
+        return await self.finished(started["execution_id"], timeout)
 
 
 @asynccontextmanager
@@ -472,7 +474,8 @@ async def test_workflows_and_executions_outlive_a_restart(storage: Storage) -> N
     async with platform(settings) as second:
         workflows = await second.ask(msg.ListWorkflows())
         assert {item["id"] for item in workflows["items"]} == {workflow_id, other_id}
-        assert (await second.ask(msg.GetWorkflow(workflow_id=workflow_id)))["nodes"] == branching()["nodes"]
+        saved = [{**node, "version": 1} for node in branching()["nodes"]]  # a save pins each node's version
+        assert (await second.ask(msg.GetWorkflow(workflow_id=workflow_id)))["nodes"] == saved
         listed = await second.ask(msg.ListExecutions())
         assert {item["id"]: item["status"] for item in listed["items"]} == {
             view["id"]: view["status"] for view in before.values()
@@ -520,3 +523,136 @@ async def test_a_node_task_in_flight_at_a_crash_is_dispatched_again(storage: Sto
     assert view["status"] == "succeeded"
     assert view["output"] == [{"ran": True}]
     assert view["nodes"]["work"]["attempts"] == 1, "the same attempt, so the same idempotency key"
+
+
+# --- flow control: loops, sub-workflows, waits for a call, static data ---------------------------------------
+
+
+async def test_a_loop_runs_a_code_node_once_per_batch_each_run_its_own_task(shared: Platform) -> None:
+    count = code("def run(items):\n    return [{'orders': len(items[0]['orders'])}]\n")
+    definition = {
+        "name": "batches",
+        "nodes": [
+            node("start", "manual_trigger"),
+            node("each", "loop", batch_size=10),
+            node("batch", "aggregate", to="orders"),
+            node("count", "code", code=count),
+            node("done", "noop"),
+        ],
+        "edges": [
+            {"from": "start", "to": "each"},
+            {"from": "each", "port": "loop", "to": "batch"},
+            {"from": "batch", "to": "count"},
+            {"from": "count", "to": "each"},
+            {"from": "each", "port": "done", "to": "done"},
+        ],
+    }
+    workflow_id = await shared.create(definition)
+
+    view = await shared.run(workflow_id, [{"id": i} for i in range(25)])
+
+    assert view["status"] == "succeeded", view
+    # a connectors worker answers a repeated idempotency key with its recorded outcome: each batch has its own
+    assert view["output"] == [{"orders": 10}, {"orders": 10}, {"orders": 5}]
+    assert view["nodes"]["count"] | {"runs": 3, "iteration": 3} == view["nodes"]["count"]
+    assert (view["nodes"]["each"]["iteration"], view["nodes"]["each"]["iterations"]) == (3, 3)
+    events = [e["type"] for e in await shared.events(view["id"])]
+    assert events.count("LoopIterated") == 2 and events.count("NodeSucceeded") == 3
+
+
+def doubling_child() -> dict[str, Any]:
+    return chain("child", node("double", "set", fields={"doubled": "{{ item.n * 2 }}"}, keep_only_set=True))
+
+
+async def test_execute_workflow_runs_the_child_and_both_runs_link_to_each_other(shared: Platform) -> None:
+    child_id = await shared.create(doubling_child())
+    parent_id = await shared.create(
+        chain("parent", node("sub", "execute_workflow", workflow_id=child_id), node("after", "set", fields={"ok": 1}))
+    )
+
+    parent = await shared.run(parent_id, [{"n": 21}, {"n": 2}])
+
+    assert parent["status"] == "succeeded", parent
+    assert parent["output"] == [{"doubled": 42, "ok": 1}, {"doubled": 4, "ok": 1}]
+    child_execution = parent["nodes"]["sub"]["child_execution_id"]
+    assert parent["calls"] == [{"execution_id": child_execution, "node": "sub"}]
+    child = await shared.execution(child_execution)
+    assert child["workflow_id"] == child_id and child["status"] == "succeeded"
+    assert child["caller"] == {"execution_id": parent["id"], "node": "sub", "workflow_id": parent_id}
+    assert child["nodes"]["start"]["output"] == [{"n": 21}, {"n": 2}]
+
+
+async def test_a_failed_child_fails_the_node_and_its_error_port_handles_it(shared: Platform) -> None:
+    failing = chain("child fails", node("stop", "stop_and_error", message="no stock for {{ item.sku }}"))
+    child_id = await shared.create(failing)
+    call = {**node("sub", "execute_workflow", workflow_id=child_id), "on_error": "error_port"}
+    definition = {
+        "name": "parent",
+        "nodes": [node("start", "manual_trigger"), call, node("handled", "set", fields={"handled": True})],
+        "edges": [{"from": "start", "to": "sub"}, {"from": "sub", "port": "error", "to": "handled"}],
+    }
+    parent = await shared.run(await shared.create(definition), [{"sku": "A1"}])
+
+    assert parent["status"] == "succeeded", parent
+    error = parent["output"][0]["error"]
+    assert error["code"] == "child_failed" and "no stock for A1" in error["message"]
+    missing = await shared.run(await shared.create(chain("p", node("sub", "execute_workflow", workflow_id="nope"))))
+    assert missing["status"] == "failed" and "workflow nope could not be started" in missing["error"]
+
+
+async def test_a_workflow_calling_itself_stops_at_the_depth_limit(shared: Platform) -> None:
+    workflow_id = await shared.create(chain("recursive", node("again", "noop")))
+    recursive = chain("recursive", node("again", "execute_workflow", workflow_id=workflow_id))
+    await shared.ask(msg.UpdateWorkflow(workflow_id=workflow_id, definition=recursive))
+
+    view = await shared.run(workflow_id, timeout=60.0)
+
+    assert view["status"] == "failed"
+    depth = 0
+    while (child := view["nodes"]["again"].get("child_execution_id")) is not None:
+        view = await shared.execution(child)
+        depth += 1
+    assert depth == 10, "the default FLOWTAPE_MAX_CALL_DEPTH"
+    assert "nest workflow runs 11 deep" in (view["error"] or "")
+
+
+async def test_a_wait_for_a_call_resumes_through_its_url_once(shared: Platform) -> None:
+    workflow_id = await shared.create(
+        chain("approval", node("approve", "wait", resume="webhook", timeout_seconds=600), node("after", "noop"))
+    )
+    started = await shared.start(workflow_id, [{"order": 7}])
+    waiting = await shared.until(started["execution_id"], lambda view: view["status"] == "waiting")
+    url = waiting["nodes"]["approve"]["resume_url"]
+    assert url.startswith("/hooks/resume/") and waiting["nodes"]["approve"]["output"] == [{"resume_url": url}]
+    token = url.rsplit("/", 1)[1]
+    execution_id = started["execution_id"]
+
+    with pytest.raises(NotFound):
+        await shared.ask(msg.ResumeExecution(execution_id=execution_id, token=token[:-2] + "xx", body={}))
+    reply = await shared.ask(msg.ResumeExecution(execution_id=execution_id, token=token, body={"approved": True}))
+    assert reply == {"execution_id": execution_id, "node": "approve", "status": "succeeded"}
+    view = await shared.finished(execution_id)
+    assert view["output"] == [{"order": 7, "resume": {"approved": True}}]
+    assert "resume_url" not in view["nodes"]["approve"]
+    with pytest.raises(Conflict, match="used already"):
+        await shared.ask(msg.ResumeExecution(execution_id=execution_id, token=token, body={"approved": False}))
+
+
+async def test_static_data_counts_across_runs_and_no_concurrent_increment_is_lost(shared: Platform) -> None:
+    workflow_id = await shared.create(chain("counter", node("count", "static_data", operation="increment", key="runs")))
+
+    first = await shared.run(workflow_id)
+    second = await shared.run(workflow_id)
+    assert [first["output"][0]["runs"], second["output"][0]["runs"]] == [1, 2]
+    started = await asyncio.gather(*(shared.start(workflow_id) for _ in range(8)))
+    views = await asyncio.gather(*(shared.finished(s["execution_id"]) for s in started))
+    assert sorted(view["output"][0]["runs"] for view in views) == list(range(3, 11))
+
+    remember = chain(
+        "cursor",
+        node("last", "static_data", operation="get", key="last_id", default=0),
+        node("remember", "static_data", operation="set", key="last_id", value="{{ item.last_id + 5 }}"),
+    )
+    cursor_id = await shared.create(remember)
+    assert (await shared.run(cursor_id))["output"] == [{"last_id": 5}]
+    assert (await shared.run(cursor_id))["output"] == [{"last_id": 10}]

@@ -14,6 +14,9 @@ stand-ins for the rest (services/connectors/tests/fakes.py: SMTP, S3, Slack, Dis
 an OpenAI-compatible API), which the SSRF guard is told to allow (``egress_allow``). Two kinds of address are
 redirected: a node's ``base_url`` parameter (a SaaS API's address) is set to its stand-in (``Outside.apis``), and an
 input field ``base_url`` (e.g. in a URL template) is pointed at tests.infra.FakeApi.
+
+Examples with an ``error`` must make the run fail with that text; a ``workflow_id`` parameter naming one of
+:data:`EXAMPLE_WORKFLOWS` is pointed at that workflow, saved before the examples run.
 """
 
 from __future__ import annotations
@@ -58,6 +61,21 @@ from tests.oauth2_server import FakeAuthorizationServer
 
 #: credentials the examples name (their titles say so) that need no server, created before the examples run
 EXAMPLE_CREDENTIALS: dict[str, tuple[str, dict[str, Any]]] = {"webhook-signing": ("generic", {"key": "secret"})}
+#: workflows the examples call (execute_workflow), by the name their ``workflow_id`` parameter uses
+EXAMPLE_WORKFLOWS = {
+    "example-double": {
+        "name": "doubles n",
+        "nodes": [
+            {"id": "start", "type": "manual_trigger"},
+            {
+                "id": "double",
+                "type": "set",
+                "params": {"fields": {"doubled": "{{ item.n * 2 }}"}, "keep_only_set": True},
+            },
+        ],
+        "edges": [{"from": "start", "to": "double"}],
+    }
+}
 FINISHED = ("succeeded", "failed", "cancelled")
 
 #: what the SQL examples' titles say each database holds
@@ -266,6 +284,7 @@ async def test_every_catalog_example_runs_as_a_one_node_workflow(bus: MemoryBus,
     ]
     missing = [entry.type for entry in catalog if not entry.examples]
     assert not missing, f"node types without an example: {missing}"
+    workflows = {name: (await bus.ask(msg.CreateWorkflow(definition=d)))["id"] for name, d in EXAMPLE_WORKFLOWS.items()}
     failures: list[str] = []
     ran = 0
     for entry in catalog:
@@ -277,7 +296,9 @@ async def test_every_catalog_example_runs_as_a_one_node_workflow(bus: MemoryBus,
                     failures.append(f"{label}: {entry.type} calls an API at base_url, and it has no stand-in here")
                     continue
                 params["base_url"] = outside.apis[entry.type]
-            node = {"id": "node", "type": entry.type, "params": params}
+            if params.get("workflow_id") in workflows:
+                params["workflow_id"] = workflows[params["workflow_id"]]
+            node = {"id": "node", "type": entry.type, "version": entry.version, "params": params}
             if entry.trigger:
                 definition = {"name": label, "nodes": [node], "edges": []}
             else:
@@ -291,6 +312,12 @@ async def test_every_catalog_example_runs_as_a_one_node_workflow(bus: MemoryBus,
             view = await _finished(bus, started["execution_id"])
             ran += 1
             run = view["nodes"]["node"]
+            if example.error is not None:
+                if view["status"] != "failed" or example.error not in (view.get("error") or ""):
+                    failures.append(
+                        f"{label}: {view['status']} ({view.get('error')}), the example says {example.error}"
+                    )
+                continue
             if view["status"] != "succeeded":
                 failures.append(f"{label}: {view['status']}: {view.get('error') or run.get('error')}")
                 continue

@@ -252,3 +252,72 @@ def test_every_problem_is_reported_at_once(catalog: Catalog) -> None:
 def test_code_network_must_be_a_boolean(value: Any) -> None:
     with pytest.raises(ValueError, match=r"settings\.code_network must be true or false"):
         WorkflowGraph.from_dict({**definition(), "settings": {"code_network": value}})
+
+
+LOOP = {"id": "each", "type": "loop", "params": {"batch_size": 10}}
+
+
+def test_a_cycle_back_into_a_loop_node_is_valid(catalog: Catalog) -> None:
+    validate(
+        definition(
+            LOOP,
+            {"id": "batch", "type": "aggregate"},
+            {"id": "post", "type": "http_request", "params": {"url": "http://api.test/batches"}},
+            {"id": "after", "type": "noop"},
+            edges=[
+                {"from": "start", "to": "each"},
+                {"from": "each", "port": "loop", "to": "batch"},
+                {"from": "batch", "to": "post"},
+                {"from": "post", "to": "each"},
+                {"from": "each", "port": "done", "to": "after"},
+            ],
+        ),
+        catalog,
+    )
+
+
+def test_a_cycle_that_does_not_go_back_into_the_loop_node_is_refused(catalog: Catalog) -> None:
+    raw = definition(
+        LOOP,
+        {"id": "a", "type": "noop"},
+        {"id": "b", "type": "noop"},
+        edges=[
+            {"from": "start", "to": "each"},
+            {"from": "each", "port": "loop", "to": "a"},
+            {"from": "a", "to": "b"},
+            {"from": "b", "to": "a"},
+        ],
+    )
+    error = rejected(raw, catalog)
+    assert "cycle through a, b that does not pass through a loop node" in error.message
+
+
+def test_a_loop_body_node_that_also_waits_for_the_loop_to_be_done_is_refused(catalog: Catalog) -> None:
+    raw = definition(
+        LOOP,
+        {"id": "body", "type": "noop"},
+        {"id": "joined", "type": "merge"},
+        edges=[
+            {"from": "start", "to": "each"},
+            {"from": "each", "port": "loop", "to": "body"},
+            {"from": "body", "to": "joined"},
+            {"from": "each", "port": "done", "to": "joined"},
+        ],
+    )
+    error = rejected(raw, catalog)
+    assert error.details[0]["node"] == "joined" and "could never finish" in error.message
+
+
+def test_an_error_port_can_be_wired_only_from_a_node_whose_on_error_is_error_port(catalog: Catalog) -> None:
+    call = {"id": "call", "type": "http_request", "params": {"url": "http://api.test/x"}}
+    edges = [{"from": "start", "to": "call"}, {"from": "call", "port": "error", "to": "handle"}]
+    handler = {"id": "handle", "type": "noop"}
+    error = rejected(definition(call, handler, edges=edges), catalog)
+    assert "no port 'error'" in error.message and "on_error to error_port" in error.message
+    validate(definition({**call, "on_error": "error_port"}, handler, edges=edges), catalog)
+
+
+def test_a_node_version_that_is_not_registered_is_refused(catalog: Catalog) -> None:
+    error = rejected(definition({"id": "label", "type": "set", "version": 7}), catalog)
+    assert "node type 'set' has no version 7 (the latest is 1)" in error.message
+    validate(definition({"id": "label", "type": "set", "version": 1}), catalog)

@@ -16,7 +16,8 @@
     └── NodeError                 node_error      a node failed while running (recorded, not raised to clients)
         ├── OutputTooLarge        output_too_large  its output passed the size or nesting limit (FLOWTAPE_MAX_*)
         ├── EgressRefused         egress_refused  the SSRF guard refused the address a node wanted to reach
-        └── RemoteRateLimited     rate_limited    the remote side answered 429: retried after its Retry-After
+        ├── RemoteRateLimited     rate_limited    the remote side answered 429: retried after its Retry-After
+        └── WorkflowStopped       stopped         a stop_and_error node ended the run with its message
 
 Errors cross the bus as :class:`ErrorInfo` and are rebuilt with :func:`error_from_info`, so a 404 raised in
 the engine is a 404 at the gateway.
@@ -127,6 +128,12 @@ class RemoteRateLimited(NodeError):
     def __init__(self, message: str, details: Any = None, *, retry_after: float | None = None) -> None:
         super().__init__(message, details)
         self.retry_after = retry_after
+
+
+class WorkflowStopped(NodeError):
+    """Raised by ``stop_and_error``: the run fails with exactly this message."""
+
+    code = "stopped"
 
 
 def _all_subclasses(cls: type[FlowtapeError]) -> list[type[FlowtapeError]]:

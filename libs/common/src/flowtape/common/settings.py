@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     egress_allow: str = ""
     #: per-host limits on the connectors' outgoing requests, e.g. ``api.example.com=10/s:20,*.slack.com=1/s``
     egress_rate_limits: str = ""
+    #: the address clients reach the gateway at (``https://flows.example.com``): resume URLs of waits for a call
+    #: are built on it; unset, they are paths (``/hooks/resume/<token>``)
+    public_url: str | None = None
+    #: how deep execute_workflow calls may nest (a workflow calling itself stops there with a clear error)
+    max_call_depth: int = Field(default=10, ge=1, le=100)
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

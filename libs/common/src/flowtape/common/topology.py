@@ -133,6 +133,10 @@ _PARTITION_KEYS: dict[type[Message], Callable[[Any], object]] = {
     engine.RetryExecution: lambda m: m.fork_id,
     engine.ReplayExecution: lambda m: m.fork_id,
     connectors.NodeTaskCompleted: lambda m: m.execution_id,
+    #: the child's partition starts it; its outcome goes to the caller's partition
+    engine.CallWorkflow: lambda m: m.execution_id,
+    engine.ChildExecutionFinished: lambda m: m.execution_id,
+    engine.ResumeExecution: lambda m: m.execution_id,
 }
 
 

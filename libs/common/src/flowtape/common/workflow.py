@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -19,14 +19,30 @@ class RetryPolicy(BaseModel):
     retry_on: list[str] | None = Field(default=None, min_length=1)
 
 
+#: what a node's failure means once its retries are spent: fail the run (the default), emit the error as an item
+#: on ``main`` and go on, or send the items carrying the error to the node's ``error`` port
+OnError = Literal["fail", "continue", "error_port"]
+#: the port a node with ``on_error: error_port`` sends its failed items to
+ERROR_PORT = "error"
+
+
 class NodeSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.\-]+$")
     type: StoredText = Field(min_length=1)
+    #: the node type's version; filled in with the latest one when a workflow is saved, so a saved workflow
+    #: keeps the version it was written for when a new one is registered (None: saved before versions were
+    #: recorded, which means the earliest)
+    version: int | None = Field(default=None, ge=1)
     params: dict[str, Any] = Field(default_factory=dict)
     retry: RetryPolicy | None = None
     timeout_seconds: float | None = Field(default=None, gt=0)
+    on_error: OnError | None = None
+
+    @property
+    def error_handling(self) -> OnError:
+        return self.on_error or "fail"
 
 
 class EdgeSpec(BaseModel):

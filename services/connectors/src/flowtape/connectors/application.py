@@ -124,7 +124,7 @@ class NodeRunner:
         redactor = credentials.redactor if credentials is not None else Redactor()
         outcome: dict[str, Any]
         try:
-            node = self._registry.get(task.node_type)
+            node = self._registry.get(task.node_type, task.node_version)
             ctx = NodeContext(
                 execution_id=task.execution_id,
                 workflow_id=task.workflow_id,
@@ -138,6 +138,8 @@ class NodeRunner:
                 workflow_settings=task.workflow_settings,
                 credentials=credentials,
                 limits=self._limits,
+                run=task.run,
+                resume_urls=task.resume_urls,
             )
             result = await asyncio.wait_for(execute_node(node, task.params, ctx, task.items), timeout)
             outcome = {"outcome": "succeeded", "ports": redactor.value(result.ports)}
@@ -164,6 +166,7 @@ class NodeRunner:
             execution_id=task.execution_id,
             node_id=task.node_id,
             attempt=task.attempt,
+            run=task.run,
             started_at=started,
             finished_at=datetime.now(UTC),
         )

@@ -6,8 +6,9 @@ Plugins are distributions declaring an entry point in the ``flowtape.nodes`` gro
     [project.entry-points."flowtape.nodes"]
     slack_post = "flowtape_slack:SlackPostNode"
 
-A plugin that fails to load, is not a node type, or reuses a taken type name is skipped with a warning:
-one broken plugin must not take the service down.
+A plugin that fails to load, is not a node type, or reuses a taken type name and version is skipped with a
+warning: one broken plugin must not take the service down. A node type may come in several versions (a class
+per version, the same ``type``, each its own entry point): workflows name the version they were saved with.
 """
 
 from __future__ import annotations
@@ -49,10 +50,11 @@ def installed_plugins() -> Iterable[EntryPointLike]:
 
 
 class NodeRegistry:
-    """Node type instances by type name; the first registration of a name wins."""
+    """Node type instances by type name and version; the first registration of a (name, version) wins."""
 
     def __init__(self, nodes: Iterable[NodeType[Any]] = ()) -> None:
         self._nodes: dict[str, NodeType[Any]] = {}
+        self._versions: dict[tuple[str, int], NodeType[Any]] = {}
         for node in nodes:
             self.register(node)
 
@@ -82,10 +84,17 @@ class NodeRegistry:
         """Raises :class:`Conflict` when the type name is taken, :class:`InvalidInput` when malformed."""
         cls = type(node)
         _check_node_class(cls)
-        if cls.type in self._nodes:
-            taken = type(self._nodes[cls.type])
-            raise Conflict(f"node type {cls.type!r} is already registered by {taken.__module__}.{taken.__qualname__}")
-        self._nodes[cls.type] = node
+        key = (cls.type, cls.version)
+        if key in self._versions:
+            taken = type(self._versions[key])
+            raise Conflict(
+                f"node type {cls.type!r} is already registered (version {cls.version}) by "
+                f"{taken.__module__}.{taken.__qualname__}"
+            )
+        self._versions[key] = node
+        latest = self._nodes.get(cls.type)
+        if latest is None or type(latest).version < cls.version:
+            self._nodes[cls.type] = node
 
     def load_plugins(self, plugins: EntryPointLoader = installed_plugins) -> None:
         try:
@@ -111,16 +120,22 @@ class NodeRegistry:
         else:
             logger.info("%s registered node type %r", where, type(node).type)
 
-    def get(self, type_name: str) -> NodeType[Any]:
-        try:
-            return self._nodes[type_name]
-        except KeyError:
+    def get(self, type_name: str, version: int | None = None) -> NodeType[Any]:
+        """The type at ``version``; with none, the earliest (a workflow saved before versions were recorded)."""
+        if type_name not in self._nodes:
             known = ", ".join(sorted(self._nodes)) or "none"
-            raise NotFound(f"unknown node type {type_name!r}; known types: {known}") from None
+            raise NotFound(f"unknown node type {type_name!r}; known types: {known}")
+        if version is None:
+            version = min(v for name, v in self._versions if name == type_name)
+        try:
+            return self._versions[(type_name, version)]
+        except KeyError:
+            have = ", ".join(str(v) for name, v in sorted(self._versions) if name == type_name)
+            raise NotFound(f"node type {type_name!r} has no version {version} here (versions: {have})") from None
 
     def catalog(self) -> list[dict[str, Any]]:
-        """Every type's ``describe()``, sorted by type name."""
-        return [type(self._nodes[name]).describe() for name in sorted(self._nodes)]
+        """Every version of every type, ``describe()``-d, sorted by type name then version."""
+        return [type(self._versions[key]).describe() for key in sorted(self._versions)]
 
     def types(self) -> list[str]:
         return sorted(self._nodes)

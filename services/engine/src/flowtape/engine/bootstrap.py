@@ -7,7 +7,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from flowtape.common.messages.connectors import GetNodeCatalog
 from flowtape.common.nodes.builtin import BUILTIN_NODES
 from flowtape.common.nodes.sdk import NodeType
 from flowtape.common.ops import Check
+from flowtape.common.resume_tokens import ResumeTokens
 from flowtape.common.settings import Settings
 from flowtape.engine import bus as handlers
 from flowtape.engine.catalog import NodeCatalog
@@ -33,6 +34,7 @@ from flowtape.engine.projections import SCHEMA, Projections
 from flowtape.engine.queries import ExecutionQueries
 from flowtape.engine.rebuild import Rebuilds
 from flowtape.engine.recovery import Recovery
+from flowtape.engine.static_data import StaticDataStore
 from flowtape.engine.store import ExecutionLog, LogWriter, WorkflowStore, open_event_log
 from flowtape.engine.workflows import Workflows
 
@@ -44,6 +46,20 @@ SWEEP_SECONDS = 30.0
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def inline_nodes(
+    classes: Iterable[type[NodeType[Any]]],
+) -> tuple[dict[str, NodeType[Any]], dict[tuple[str, int], NodeType[Any]]]:
+    """The node types the engine evaluates itself: the latest version of each, and the others by version."""
+    inline: dict[str, NodeType[Any]] = {}
+    older: dict[tuple[str, int], NodeType[Any]] = {}
+    for cls in sorted((cls for cls in classes if cls.pure), key=lambda cls: cls.version):
+        if cls.type in inline:
+            previous = inline[cls.type]
+            older[(cls.type, type(previous).version)] = previous
+        inline[cls.type] = cls()
+    return inline, older
 
 
 async def _create_schema(url: str) -> None:
@@ -105,7 +121,8 @@ class EngineRuntime(BaseRuntime):
             outbox=self.outbox,
             limits=self._settings.limits,
         )
-        inline: dict[str, NodeType[Any]] = {cls.type: cls() for cls in BUILTIN_NODES if cls.pure}
+        inline, older = inline_nodes(BUILTIN_NODES)
+        self.static_data = StaticDataStore(self.workflow_store, self._workflow_writer)
         self.decisions = Decisions(
             store=self.execution_log,
             writer=self._execution_writer,
@@ -115,6 +132,10 @@ class EngineRuntime(BaseRuntime):
             inline=inline,
             metrics=self._metrics,
             limits=self._settings.limits,
+            older=older,
+            static_data=self.static_data,
+            resume_tokens=ResumeTokens(self._settings.secret_key, self._settings.public_url),
+            max_call_depth=self._settings.max_call_depth,
         )
         self.commands = ExecutionCommands(
             decisions=self.decisions,

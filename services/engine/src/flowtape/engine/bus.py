@@ -33,7 +33,7 @@ def partition_handlers(commands: ExecutionCommands) -> Handlers:
         return await commands.start(m)
 
     async def cancel(m: msg.CancelExecution) -> Any:
-        return await commands.cancel(m.execution_id, m.reason)
+        return await commands.cancel(m.execution_id, m.reason, m.only_if_running)
 
     async def retry(m: msg.RetryExecution) -> Any:
         return await commands.retry(m.execution_id, m.fork_id)
@@ -44,12 +44,24 @@ def partition_handlers(commands: ExecutionCommands) -> Handlers:
     async def task_completed(m: NodeTaskCompleted) -> None:
         await commands.complete_node_task(m)
 
+    async def call_workflow(m: msg.CallWorkflow) -> None:
+        await commands.call(m)
+
+    async def child_finished(m: msg.ChildExecutionFinished) -> None:
+        await commands.child_finished(m)
+
+    async def resume(m: msg.ResumeExecution) -> Any:
+        return await commands.resume(m)
+
     return {
         msg.StartExecution: start,
         msg.CancelExecution: cancel,
         msg.RetryExecution: retry,
         msg.ReplayExecution: replay,
         NodeTaskCompleted: task_completed,
+        msg.CallWorkflow: call_workflow,
+        msg.ChildExecutionFinished: child_finished,
+        msg.ResumeExecution: resume,
     }
 
 

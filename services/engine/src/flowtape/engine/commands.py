@@ -1,4 +1,5 @@
-"""Commands on executions: start, fork (retry and replay), cancel, and the connectors' task outcomes.
+"""Commands on executions: start, fork (retry and replay), cancel, the connectors' task outcomes, calls of
+workflows by execute_workflow nodes (and their outcomes), and calls of resume URLs.
 
 Each turns a message into one thing that happened and leaves the deciding to :class:`Decisions`; what is
 checked here is only what needs more than the execution's own log (the workflow, idempotency keys, limits).
@@ -11,24 +12,26 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from flowtape.common.errors import Conflict, InvalidInput, NotFound
+from flowtape.common.errors import Conflict, FlowtapeError, InvalidInput, NotFound
 from flowtape.common.limits import DEFAULT_LIMITS, Limits, check_items
 from flowtape.common.messages import engine as msg
 from flowtape.common.messages.connectors import NodeTaskCompleted
+from flowtape.common.resume_tokens import ResumeTokens
 from flowtape.engine.decisions import Clock, Decisions
-from flowtape.engine.domain.decider import CancelRequested, TaskCompleted
+from flowtape.engine.domain.decider import CancelRequested, ChildFinished, ResumeCalled, TaskCompleted
 from flowtape.engine.domain.execution import Execution, Items
 from flowtape.engine.domain.graph import WorkflowGraph
+from flowtape.engine.integration import child_notice
 from flowtape.engine.projections import Projections
 from flowtape.engine.views import execution_view
 from flowtape.engine.workflows import Workflows
 
 
-def started_reply(execution: Execution) -> dict[str, Any]:
+def started_reply(execution: Execution, tokens: ResumeTokens | None = None) -> dict[str, Any]:
     return {
         "execution_id": str(execution.id),
         "status": execution.status,
-        "execution": execution_view(execution) if execution.finished else None,
+        "execution": execution_view(execution, tokens=tokens) if execution.finished else None,
     }
 
 
@@ -150,7 +153,13 @@ class ExecutionCommands:
             check_items(input_override, self._limits, what=f"the input given for node {from_node}")
         execution = self._new(graph, parent.workflow_id, version, parent.trigger, parent.trigger_meta, fork_id)
         execution.fork_from(parent_id=execution_id, node_id=from_node, input_override=input_override)
-        rerun = graph.reachable_from(from_node)
+        if input_override is not None and graph.loops_around(from_node):
+            loop = graph.loops_around(from_node)[-1]
+            raise InvalidInput(
+                f"node {from_node!r} runs once per batch of loop {loop!r}: replay it without an input, "
+                f"or replay from {loop!r} with one"
+            )
+        rerun = graph.rerun_from(from_node)
         for node_id in graph.order:
             before = parent.nodes.get(node_id)
             if node_id in rerun or before is None or before.status not in ("succeeded", "skipped"):
@@ -160,9 +169,97 @@ class ExecutionCommands:
 
     # -- what happens to a running execution -------------------------------------------------------------
 
-    async def cancel(self, execution_id: str, reason: str) -> dict[str, Any]:
-        execution = await self._decisions.apply(execution_id, CancelRequested(reason))
+    async def cancel(self, execution_id: str, reason: str, only_if_running: bool = False) -> dict[str, Any]:
+        try:
+            execution = await self._decisions.apply(execution_id, CancelRequested(reason))
+        except (Conflict, NotFound):
+            if only_if_running:  # a caller stopping a child that finished (or never started): nothing to do
+                return {"execution_id": execution_id, "status": None}
+            raise
         return {"execution_id": execution_id, "status": execution.status}
+
+    # -- calls between workflows -------------------------------------------------------------------------
+
+    async def call(self, command: msg.CallWorkflow) -> None:
+        """Start the child an execute_workflow node asked for; its outcome reaches the caller when it finishes
+        (at once when it had already: the call was sent again after a crash)."""
+        child_id = str(command.execution_id)
+        try:
+            existing: Execution | None = await self._decisions.load(child_id)
+        except NotFound:
+            existing = None
+        if existing is not None:
+            notice = child_notice(existing) if existing.finished else None
+            if notice is not None:
+                self._decisions.notify([notice])
+            return
+        start = msg.StartExecution(
+            workflow_id=command.workflow_id,
+            version=command.version,
+            input=command.input,
+            trigger={"caller": command.caller.model_dump()},
+            execution_id=command.execution_id,
+        )
+        try:
+            await self.start(start)
+        except FlowtapeError as exc:
+            if isinstance(exc, NotFound | InvalidInput) or exc.code == "payload_too_large":
+                what = f"workflow {command.workflow_id}" + (f" version {command.version}" if command.version else "")
+                self._decisions.notify(
+                    [
+                        msg.ChildExecutionFinished(
+                            execution_id=command.caller.execution_id,
+                            node_id=command.caller.node_id,
+                            child_execution_id=child_id,
+                            status="failed",
+                            error=f"{what} could not be started: {exc.message}",
+                            started_at=self._clock(),
+                        )
+                    ]
+                )
+                return
+            raise
+
+    async def child_finished(self, notice: msg.ChildExecutionFinished) -> None:
+        await self._decisions.apply(
+            notice.execution_id,
+            ChildFinished(
+                node_id=notice.node_id,
+                child_execution_id=notice.child_execution_id,
+                started_at=notice.started_at,
+                succeeded=notice.status == "succeeded",
+                output=notice.output,
+                error=notice.error or notice.status,
+            ),
+        )
+
+    # -- resume URLs -------------------------------------------------------------------------------------
+
+    async def resume(self, command: msg.ResumeExecution) -> dict[str, Any]:
+        """A resume URL was called: the wait it names goes on with the call's body."""
+        tokens = self._decisions.resume_tokens
+        unknown = NotFound("this resume URL does not exist (or its execution is gone)")
+        if tokens is None:
+            raise unknown
+        try:
+            execution = await self._decisions.load(command.execution_id)
+        except NotFound:
+            raise unknown from None
+        found: tuple[str, int] | None = None
+        for node_id, run in execution.nodes.items():
+            if run.call is None and run.runs == 1:
+                continue
+            for runs in range(run.runs, 0, -1):
+                if tokens.matches(command.token, command.execution_id, node_id, runs):
+                    found = (node_id, runs)
+                    break
+            if found:
+                break
+        if found is None:
+            raise unknown
+        check_items(command.body, self._limits, what="the resume call's body")
+        resumed = await self._decisions.apply(command.execution_id, ResumeCalled(found[0], found[1], command.body))
+        return {"execution_id": command.execution_id, "node": found[0], "status": resumed.status}
 
     async def complete_node_task(self, outcome: NodeTaskCompleted) -> None:
         await self._decisions.apply(
@@ -176,5 +273,6 @@ class ExecutionCommands:
                 error=outcome.error,
                 error_code=outcome.error_code,
                 retry_after=outcome.retry_after_seconds,
+                run=outcome.run,
             ),
         )

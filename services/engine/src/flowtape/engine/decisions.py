@@ -1,7 +1,11 @@
 """The decision unit of work: lock, load, decide, save, then hand the commands to the outbox and arm timers.
 
 Every command that moves a run forward is one call of :meth:`Decisions.apply` (or :meth:`Decisions.begin` for a
-new run), so the sequence exists once. This process decides only the executions it owns (see
+new run), so the sequence exists once. What a decision dispatches goes where it is carried out: node tasks to
+the connectors, calls of other workflows to the child's partition (:class:`CallWorkflow`), and ``static_data``
+nodes to this engine's :class:`StaticDataStore`, whose outcome comes back as a task outcome.
+
+This process decides only the executions it owns (see
 :mod:`flowtape.engine.partitions`): their aggregates stay in memory between decisions, and a save that fails
 drops the cached aggregate, because it then holds events the log does not.
 """
@@ -13,6 +17,7 @@ import logging
 import random
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -20,24 +25,31 @@ from typing import Any
 from eventsourcing.application import AggregateNotFoundError
 
 from flowtape.common import logs
-from flowtape.common.errors import NotFound
+from flowtape.common.errors import FlowtapeError, NotFound
 from flowtape.common.limits import DEFAULT_LIMITS, Limits
 from flowtape.common.messages.base import Message
-from flowtape.common.nodes.sdk import NodeType
+from flowtape.common.messages.engine import CancelExecution
+from flowtape.common.nodes.sdk import NodeContext, NodeType
+from flowtape.common.resume_tokens import ResumeTokens
 from flowtape.engine.domain.decider import (
+    DEFAULT_MAX_CALL_DEPTH,
+    STATIC_DATA,
     Circumstances,
     Continue,
     Decision,
     Happened,
     Started,
+    TaskCompleted,
     TimerFired,
+    context,
     decide,
 )
 from flowtape.engine.domain.execution import Execution
 from flowtape.engine.domain.graph import WorkflowGraph
-from flowtape.engine.integration import cancel_tasks, finished_notice, node_task
+from flowtape.engine.integration import cancel_tasks, dispatched, finish_notices
 from flowtape.engine.metrics import EngineMetrics
 from flowtape.engine.outbox import Outbox
+from flowtape.engine.static_data import StaticDataStore
 from flowtape.engine.store import ExecutionLog, LogWriter
 from flowtape.engine.timers import Timers
 from flowtape.engine.workflows import Workflows, parse_id
@@ -61,7 +73,16 @@ class Decisions:
         metrics: EngineMetrics | None = None,
         limits: Limits = DEFAULT_LIMITS,
         rand: Callable[[], float] = random.random,
+        older: dict[tuple[str, int], NodeType[Any]] | None = None,
+        static_data: StaticDataStore | None = None,
+        resume_tokens: ResumeTokens | None = None,
+        max_call_depth: int = DEFAULT_MAX_CALL_DEPTH,
     ) -> None:
+        self._older = older or {}
+        self._static_data = static_data
+        self.resume_tokens = resume_tokens
+        self._max_call_depth = max_call_depth
+        self._engine_tasks: set[asyncio.Task[Any]] = set()
         self._store = store
         self._writer = writer
         self._workflows = workflows
@@ -121,7 +142,15 @@ class Decisions:
         return True
 
     def _circumstances(self) -> Circumstances:
-        return Circumstances(now=self._clock(), inline=self._inline, jitter=self._rand(), limits=self._limits)
+        return Circumstances(
+            now=self._clock(),
+            inline=self._inline,
+            jitter=self._rand(),
+            limits=self._limits,
+            older=self._older,
+            max_call_depth=self._max_call_depth,
+            resume_url=self.resume_tokens.url if self.resume_tokens is not None else None,
+        )
 
     async def _commit(self, execution: Execution, graph: WorkflowGraph, decision: Decision) -> None:
         execution_id = str(execution.id)
@@ -131,14 +160,17 @@ class Decisions:
             except Exception:
                 self.forget(execution_id)
                 raise
-        messages: list[Message] = [node_task(execution, graph, node_id) for node_id in decision.dispatch]
+        messages = self._dispatch(execution, graph, decision.dispatch)
         if decision.cancel_tasks:
             messages.append(cancel_tasks(execution))
+        for child in decision.cancel_children:
+            reason = f"the execution that called it ({execution_id}) is {execution.status}"
+            messages.append(CancelExecution(execution_id=child, reason=reason, only_if_running=True))
         if execution.finished:
             self._metrics.executions_finished.labels(execution.status).inc()
             self._timers.cancel_all(execution_id)
             self._retire(execution_id, execution)
-            messages.append(finished_notice(execution))
+            messages.extend(finish_notices(execution))
         else:
             self._arm_timers(execution)
         self._outbox.put(messages)
@@ -146,6 +178,59 @@ class Decisions:
             task = asyncio.create_task(self._continue(execution_id))
             self._continuing.add(task)
             task.add_done_callback(self._continuing.discard)
+
+    def _dispatch(self, execution: Execution, graph: WorkflowGraph, node_ids: list[str]) -> list[Message]:
+        """The messages for dispatched nodes; ``static_data`` nodes are carried out here, beside the decision."""
+        messages: list[Message] = []
+        for node_id in node_ids:
+            if graph.nodes[node_id].type == STATIC_DATA:
+                run = execution.nodes[node_id]
+                # what the node sees is taken now, as the decision left the run (not when the task gets to it)
+                ctx = context(execution, node_id, run.attempts, self._circumstances(), graph)
+                outputs = {other: r.output for other, r in execution.nodes.items() if r.status == "succeeded"}
+                ctx = replace(ctx, node_outputs=outputs)
+                work = self._run_static_data(str(execution.id), graph, node_id, ctx, list(run.input or []))
+                task = asyncio.create_task(work)
+                self._engine_tasks.add(task)
+                task.add_done_callback(self._engine_tasks.discard)
+            else:
+                messages.append(dispatched(execution, graph, node_id, self.resume_tokens))
+        return messages
+
+    def redispatch(self, execution: Execution, graph: WorkflowGraph, node_ids: list[str]) -> None:
+        """Send again what dispatched nodes were sent (same attempt, so the same idempotency keys)."""
+        self._outbox.put(self._dispatch(execution, graph, node_ids))
+
+    async def _run_static_data(
+        self, execution_id: str, graph: WorkflowGraph, node_id: str, ctx: NodeContext, items: list[dict[str, Any]]
+    ) -> None:
+        attempt, runs = ctx.attempt, ctx.run
+        started = self._clock()
+        node = self._inline.get(STATIC_DATA)
+        try:
+            if node is None or self._static_data is None:
+                raise NotFound("static data is not available in this engine")
+            result = await self._static_data.run(node, graph.nodes[node_id].params, ctx, items, ctx.idempotency_key)
+            outcome = TaskCompleted(node_id, attempt, started, True, ports=result.ports, run=runs)
+        except FlowtapeError as exc:
+            outcome = TaskCompleted(node_id, attempt, started, False, error=exc.message, error_code=exc.code, run=runs)
+        except Exception as exc:
+            log.exception("static data node %s of execution %s crashed", node_id, execution_id)
+            outcome = TaskCompleted(
+                node_id,
+                attempt,
+                started,
+                False,
+                error=f"{type(exc).__name__}: {exc}",
+                error_code="node_crashed",
+                run=runs,
+            )
+        try:
+            await self.apply(execution_id, outcome)
+        except Exception:
+            log.exception(
+                "recording static data node %s of execution %s failed; it runs again on recovery", node_id, execution_id
+            )
 
     async def _continue(self, execution_id: str) -> None:
         try:
@@ -157,9 +242,11 @@ class Decisions:
         execution_id = str(execution.id)
         for node_id, run in execution.nodes.items():
             if run.status == "waiting" and run.resume_at is not None:
-                self._arm(execution_id, f"wake:{node_id}", run.resume_at, TimerFired("wake", node_id))
+                timer = TimerFired("wake", node_id, run.runs)
+                self._arm(execution_id, f"wake:{node_id}#{run.runs}", run.resume_at, timer)
             elif run.status == "retrying" and run.retry_at is not None:
-                self._arm(execution_id, f"retry:{node_id}", run.retry_at, TimerFired("retry", node_id))
+                timer = TimerFired("retry", node_id, run.runs)
+                self._arm(execution_id, f"retry:{node_id}#{run.runs}", run.retry_at, timer)
         if execution.deadline is not None:
             self._arm(execution_id, "deadline", execution.deadline, TimerFired("deadline"))
 
@@ -228,8 +315,12 @@ class Decisions:
         while len(self._finished) > FINISHED_CACHE:
             self._finished.popitem(last=False)
 
+    def notify(self, messages: list[Message]) -> None:
+        """Publish messages that record nothing (answers to other executions) through the outbox."""
+        self._outbox.put(messages)
+
     async def stop(self) -> None:
         self._timers.stop()
-        for task in list(self._continuing):
+        for task in [*self._continuing, *self._engine_tasks]:
             task.cancel()
-        await asyncio.gather(*self._continuing, return_exceptions=True)
+        await asyncio.gather(*self._continuing, *self._engine_tasks, return_exceptions=True)

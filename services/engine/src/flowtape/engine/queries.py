@@ -54,7 +54,7 @@ class ExecutionQueries:
                 pass
         # no await between here and the view for a run held in memory: no decision can interleave
         execution = self._decisions.cached(execution_id) or await self._decisions.read(execution_id)
-        return execution_view(execution, children=children)
+        return execution_view(execution, children=children, tokens=self._decisions.resume_tokens)
 
     async def events(self, execution_id: str, after: int) -> dict[str, Any]:
         events = await asyncio.to_thread(

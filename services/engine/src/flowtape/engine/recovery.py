@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from flowtape.common.messages.base import Message
 from flowtape.engine.decisions import Clock, Decisions
-from flowtape.engine.integration import finished_notice, node_task
+from flowtape.engine.integration import finish_notices
 from flowtape.engine.outbox import Outbox
 from flowtape.engine.projections import Projections
 from flowtape.engine.workflows import Workflows
@@ -50,7 +50,7 @@ class Recovery:
         notices: list[Message] = []
         for execution_id in await self._projections.pending_notices():
             if owned(execution_id):
-                notices.append(finished_notice(await self._decisions.load(execution_id)))
+                notices.extend(finish_notices(await self._decisions.load(execution_id)))
         self._outbox.put(notices)
         return recovered
 
@@ -64,14 +64,14 @@ class Recovery:
             if execution is None:
                 continue
             graph = await self._workflows.graph(execution.workflow_id, execution.workflow_version)
-            messages: list[Message] = []
+            overdue: list[str] = []
             for node_id in execution.in_flight():
                 run = execution.nodes[node_id]
                 timeout = graph.nodes[node_id].timeout_seconds or DEFAULT_TASK_TIMEOUT
                 if run.scheduled_at and now - run.scheduled_at > timedelta(seconds=timeout + LEASE_GRACE_SECONDS):
-                    messages.append(node_task(execution, graph, node_id))
-            if messages:
-                log.warning("re-dispatching %d overdue task(s) of execution %s", len(messages), execution_id)
-                self._outbox.put(messages)
-                redispatched += len(messages)
+                    overdue.append(node_id)
+            if overdue:
+                log.warning("re-dispatching %d overdue task(s) of execution %s", len(overdue), execution_id)
+                self._decisions.redispatch(execution, graph, overdue)
+                redispatched += len(overdue)
         return redispatched

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from flowtape.common.resume_tokens import ResumeTokens
 from flowtape.engine.domain.execution import Execution
 from flowtape.engine.domain.workflow import Workflow
 
@@ -29,11 +30,17 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def execution_view(execution: Execution, children: list[str] | None = None) -> dict[str, Any]:
+def execution_view(
+    execution: Execution, children: list[str] | None = None, tokens: ResumeTokens | None = None
+) -> dict[str, Any]:
+    """API.md's execution shape. Beside it: a node inside a loop shows its latest run with ``runs`` (how many
+    so far) and ``iteration`` (the batch), a loop node its ``iteration`` of ``iterations``, an execute_workflow
+    node the ``child_execution_id`` it started, and a wait for a call its ``resume_url`` (also its output)
+    while it waits; the run shows the ``caller`` that started it and the ``calls`` it made."""
     nodes: dict[str, Any] = {}
     for node_id, run in execution.nodes.items():
         with_items = [port for port, items in run.ports.items() if items]
-        nodes[node_id] = {
+        node: dict[str, Any] = {
             "status": run.status,
             "attempts": run.attempts,
             "input": run.input,
@@ -44,8 +51,20 @@ def execution_view(execution: Execution, children: list[str] | None = None) -> d
             "started_at": iso(run.started_at),
             "finished_at": iso(run.finished_at),
         }
+        nodes[node_id] = node
         if run.resume_at is not None:
-            nodes[node_id]["resume_at"] = iso(run.resume_at)
+            node["resume_at"] = iso(run.resume_at)
+        if run.runs > 1 or run.iteration is not None:
+            node["runs"] = run.runs
+            node["iteration"] = run.iteration
+        if run.loop is not None:
+            node["iterations"] = run.loop.iterations
+        if run.child is not None:
+            node["child_execution_id"] = run.child
+        if run.call == "awaited" and run.status == "waiting" and tokens is not None:
+            url = tokens.url(str(execution.id), node_id, run.runs)
+            node["resume_url"] = url
+            node["output"] = [{"resume_url": url}]
     view: dict[str, Any] = {
         "id": str(execution.id),
         "workflow_id": execution.workflow_id,
@@ -58,11 +77,24 @@ def execution_view(execution: Execution, children: list[str] | None = None) -> d
         "nodes": nodes,
         "output": execution.output,
         "parent": execution.parent,
+        "caller": _caller(execution),
+        "calls": [{"execution_id": call["execution_id"], "node": call["node"]} for call in execution.calls],
         "events": execution.version,
     }
     if children is not None:
         view["children"] = children
     return view
+
+
+def _caller(execution: Execution) -> dict[str, Any] | None:
+    caller = execution.caller
+    if caller is None:
+        return None
+    return {
+        "execution_id": caller.get("execution_id"),
+        "node": caller.get("node_id"),
+        "workflow_id": caller.get("workflow_id"),
+    }
 
 
 def event_view(event: Any) -> dict[str, Any]:

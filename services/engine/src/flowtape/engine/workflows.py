@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from uuid import UUID
 
@@ -34,6 +34,18 @@ def parse_id(value: str, what: str) -> UUID:
         return UUID(value)
     except (ValueError, TypeError):
         raise NotFound(f"{what} {value!r} does not exist") from None
+
+
+def _pin_versions(definition: WorkflowDefinition, catalog: Mapping[str, Mapping[str, Any]]) -> WorkflowDefinition:
+    """Each node without a ``version`` gets its type's latest: the saved workflow keeps running that version
+    when a newer one is registered."""
+    nodes = [
+        node
+        if node.version is not None
+        else node.model_copy(update={"version": int(catalog[node.type].get("version", 1))})
+        for node in definition.nodes
+    ]
+    return definition.model_copy(update={"nodes": nodes})
 
 
 class Workflows:
@@ -70,8 +82,10 @@ class Workflows:
             raise InvalidWorkflow(f"invalid workflow: {first['field']}: {first['message']}", details) from None
         self._check_size(parsed)
         graph = WorkflowGraph.build(parsed)
-        validate_definition(graph, await self._catalog.wait(timeout=10))
-        return parsed, graph
+        catalog = await self._catalog.wait(timeout=10)
+        validate_definition(graph, catalog, self._catalog.version)
+        pinned = _pin_versions(parsed, catalog)
+        return pinned, WorkflowGraph.build(pinned)
 
     def _check_size(self, definition: WorkflowDefinition) -> None:
         """Checked before the graph is built: a definition of thousands of nodes costs every decision of its runs."""

@@ -39,6 +39,7 @@ from flowtape.gateway.routes import (
     executions,
     hooks,
     nodes,
+    resume,
     triggers,
     users,
     workflows,
@@ -102,7 +103,8 @@ class GatewayRuntime(BaseRuntime):
         return {"auth_keys": auth_keys}
 
     def routers(self) -> Sequence[APIRouter]:
-        public = (auth.public_router, console_session.router, hooks.router, credentials.public_router)
+        # resume URLs before the webhook catch-all
+        public = (auth.public_router, console_session.router, resume.router, hooks.router, credentials.public_router)
         return (
             *public,
             secured(

@@ -28,6 +28,12 @@ class NodeState(BaseModel):
     error: str | None = None
     started_at: str | None = None
     finished_at: str | None = None
+    resume_at: str | None = None
+    runs: int | None = Field(default=None, description="a node inside a loop: how many times it ran so far")
+    iteration: int | None = Field(default=None, description="the loop batch this run of the node is for")
+    iterations: int | None = Field(default=None, description="a loop node: how many batches it has")
+    child_execution_id: str | None = Field(default=None, description="an execute_workflow node: the run it started")
+    resume_url: str | None = Field(default=None, description="a wait for a call: the URL that resumes it")
 
 
 class ExecutionSummary(BaseModel):
@@ -46,6 +52,10 @@ class Execution(ExecutionSummary):
     error: str | None = None
     failed_node: str | None = None
     children: list[str] | None = None
+    caller: dict[str, Any] | None = Field(default=None, description="the run whose execute_workflow node started this")
+    calls: list[dict[str, Any]] = Field(
+        default_factory=list, description="runs this one's execute_workflow nodes started"
+    )
     events: int
 
 

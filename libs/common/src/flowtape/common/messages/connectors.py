@@ -22,6 +22,13 @@ CREDENTIAL_SEALING_ALGORITHM = "ECDH-ES"
 CREDENTIAL_SEALING_ENCRYPTION = "A256GCM"
 
 
+def task_key(execution_id: str, node_id: str, attempt: int, run: int = 1) -> str:
+    """Stable across redeliveries of one attempt; a node's later runs (loop batches) get keys of their own."""
+    if run == 1:
+        return f"{execution_id}:{node_id}:{attempt}"
+    return f"{execution_id}:{node_id}#{run}:{attempt}"
+
+
 class RunNodeTask(Message):
     """Run one attempt of one node. ``idempotency_key`` is stable across redeliveries of the attempt."""
 
@@ -42,10 +49,16 @@ class RunNodeTask(Message):
     request: dict[str, Any] | None = None
     #: the workflow's ``settings``: what the workflow allows its nodes (e.g. ``code_network``)
     workflow_settings: dict[str, Any] = Field(default_factory=dict)
+    #: the version of ``node_type`` the workflow was saved with (None: the earliest registered)
+    node_version: int | None = None
+    #: which run of the node in its execution (a node inside a loop body runs once per batch)
+    run: int = 1
+    #: the resume URLs of the workflow's wait-for-call nodes, in scope of expressions as ``execution.resume_urls``
+    resume_urls: dict[str, str] = Field(default_factory=dict)
 
     @property
     def idempotency_key(self) -> str:
-        return f"{self.execution_id}:{self.node_id}:{self.attempt}"
+        return task_key(self.execution_id, self.node_id, self.attempt, self.run)
 
 
 class NodeTaskCompleted(Message):
@@ -64,13 +77,16 @@ class NodeTaskCompleted(Message):
     retry_after_seconds: float | None = Field(default=None, ge=0)
     started_at: datetime
     finished_at: datetime
+    #: the task's ``run`` (a late outcome of an earlier batch of a loop is told apart by it)
+    run: int = 1
 
 
 class NodeExample(BaseModel):
     """A runnable example of a node type: these params on this ``input`` emit this ``output`` (items by port).
 
     Each example runs as a one-node workflow after a ``manual_trigger`` (``input`` is the run's input) and a
-    test compares what the node emits on every port with ``output``.
+    test compares what the node emits on every port with ``output``; an example with an ``error`` shows a node
+    that fails the run (``stop_and_error``), and the test checks the run's error holds that text.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -79,6 +95,7 @@ class NodeExample(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     input: list[dict[str, Any]] = Field(default_factory=list)
     output: dict[str, list[dict[str, Any]]] = Field(description="The items the node emits, by port.")
+    error: str | None = Field(default=None, description="The run fails with an error holding this text.")
 
 
 class NodeCatalogEntry(BaseModel):

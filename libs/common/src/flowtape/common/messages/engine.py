@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID, uuid4, uuid5
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flowtape.common.limits import StoredText
 from flowtape.common.messages.base import JsonItems, Message
@@ -155,6 +155,64 @@ class CancelExecution(Message):
     kind = "command"
     execution_id: str
     reason: str = "cancelled by request"
+    #: cancel it only if it is still running, and say nothing otherwise (a caller stopping its children)
+    only_if_running: bool = False
+
+
+class Caller(BaseModel):
+    """The execution (and its execute_workflow node) that started a child execution."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    execution_id: str
+    node_id: str
+    workflow_id: str
+    #: how many calls deep the child is (1: called by a run a trigger or a client started)
+    depth: int = Field(ge=1)
+
+
+class CallWorkflow(Message):
+    """Engine → the partition of the child: start a workflow for an attempt of an execute_workflow node.
+
+    ``execution_id`` is the child's, derived from the caller, node, run and attempt, so a call sent again (after
+    a crash) names the same child; the engine answers every call, once the child finished, with a
+    :class:`ChildExecutionFinished` (at once when it had, or when the workflow cannot be started)."""
+
+    type_name = "engine.CallWorkflow.v1"
+    kind = "command"
+    execution_id: UUID
+    workflow_id: str
+    version: int | None = None
+    input: JsonItems = Field(default_factory=list)
+    caller: Caller
+
+
+class ChildExecutionFinished(Message):
+    """Engine → the partition of the caller: an execution started by an execute_workflow node finished."""
+
+    type_name = "engine.ChildExecutionFinished.v1"
+    #: the caller's execution
+    execution_id: str
+    node_id: str
+    child_execution_id: str
+    status: ExecutionStatus
+    output: JsonItems = Field(default_factory=list)
+    error: str | None = None
+    started_at: datetime
+
+
+class ResumeExecution(Message):
+    """Gateway → the partition of the execution a resume URL names: its wait for a call was called.
+
+    ``token`` is the URL's last segment, checked by the engine (it alone holds the key it is derived with).
+    Answered with ``{"execution_id", "node", "status"}``; NotFound for a token that names no wait, Conflict
+    for one already used or expired."""
+
+    type_name = "engine.ResumeExecution.v1"
+    kind = "command"
+    execution_id: str
+    token: str = Field(min_length=1, max_length=200)
+    body: Any = None
 
 
 class RetryExecution(Message):

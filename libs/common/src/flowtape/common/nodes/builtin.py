@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from flowtape.common.nodes.control import CONTROL_NODES
 from flowtape.common.nodes.sdk import Item, NodeContext, NodeExample, NodeParams, NodeResult, NodeType
 
 __all__ = [
@@ -601,13 +602,31 @@ class MergeNode(NodeType[MergeParams]):
         return _passed_on(items)
 
 
+#: how long a wait for a call waits when its ``timeout_seconds`` is not given: a week
+DEFAULT_CALL_TIMEOUT_SECONDS = 7 * 24 * 3600.0
+
+
 class WaitParams(NodeParams):
-    """How long to pause: a duration or a point in time, exactly one of them."""
+    """How long to pause: a duration, a point in time, or until a resume URL is called (with a timeout)."""
 
     seconds: float | None = Field(default=None, ge=0, allow_inf_nan=False, description="Pause this long.")
     until: datetime | None = Field(
         default=None,
         description="Pause until this ISO 8601 time; a time without an offset is read as UTC.",
+    )
+    resume: Literal["time", "webhook"] = Field(
+        default="time",
+        description="'time': wait for 'seconds' or 'until'. 'webhook': wait until the node's unique resume URL "
+        "is called (POST /hooks/resume/<token>, shown in the node's output while it waits and in "
+        "execution.resume_urls); the call's JSON body arrives on each item as 'resume'.",
+    )
+    timeout_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=366 * 24 * 3600,
+        allow_inf_nan=False,
+        description="With resume 'webhook': fail the node (see on_error) when no call came this long "
+        "(default: a week).",
     )
 
     @field_validator("until")
@@ -619,8 +638,13 @@ class WaitParams(NodeParams):
 
     @model_validator(mode="after")
     def _exactly_one_delay(self) -> Self:
-        if (self.seconds is None) == (self.until is None):
-            raise ValueError("give exactly one of 'seconds' or 'until'")
+        if self.resume == "webhook":
+            if self.seconds is not None or self.until is not None:
+                raise ValueError("a wait for a call takes 'timeout_seconds', not 'seconds' or 'until'")
+        elif (self.seconds is None) == (self.until is None):
+            raise ValueError("give exactly one of 'seconds' or 'until' (or resume: 'webhook')")
+        elif self.timeout_seconds is not None:
+            raise ValueError("'timeout_seconds' is for resume: 'webhook'")
         return self
 
 
@@ -629,7 +653,7 @@ class WaitNode(NodeType[WaitParams]):
 
     type = "wait"
     category = "flow"
-    description = "Pauses the execution for a duration or until a time, then passes the items on."
+    description = "Pauses the execution for a duration, until a time, or until its resume URL is called."
     Params = WaitParams
     mode = "batch"
     pure = True
@@ -668,13 +692,14 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    """``BUILTIN_NODES``: every node type that needs no I/O, the core ones and the data library (filter, sort,
-    text, dates...). Built on first use, so a service that only reads trigger parameters (the triggers, the
+    """``BUILTIN_NODES``: every node type that needs no I/O, the core ones, the flow control the engine
+    carries out (loop, execute_workflow, stop_and_error, static_data) and the data library (filter, sort, text,
+    dates...). Built on first use, so a service that only reads trigger parameters (the triggers, the
     gateway) does not load the library and what it imports (regex, XML, HTML parsers)."""
     if name == "BUILTIN_NODES":
         from flowtape.common.nodes.library import LIBRARY_NODES
 
-        nodes: tuple[type[NodeType[Any]], ...] = (*CORE_NODES, *LIBRARY_NODES)
+        nodes: tuple[type[NodeType[Any]], ...] = (*CORE_NODES, *CONTROL_NODES, *LIBRARY_NODES)
         globals()["BUILTIN_NODES"] = nodes
         return nodes
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

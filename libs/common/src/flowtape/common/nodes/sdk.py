@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from flowtape.common.credentials import CredentialData
 from flowtape.common.errors import InvalidInput, NodeError, OutputTooLarge, PayloadTooLarge
 from flowtape.common.limits import Limits, check_items, check_output
-from flowtape.common.messages.connectors import NodeExample
+from flowtape.common.messages.connectors import NodeExample, task_key
 
 __all__ = [
     "MAIN",
@@ -72,6 +72,22 @@ class Credential:
         return self.data.reveal()
 
 
+class StaticData(Protocol):
+    """A workflow's small key-value store, as the ``static_data`` node sees it during one run of the node.
+
+    The engine keeps it: the node's changes are saved at once when it finishes (or not at all), so a run that
+    fails half way changes nothing, and two runs incrementing one key never lose an increment.
+    """
+
+    def get(self, key: str) -> Any: ...
+
+    def set(self, key: str, value: Any) -> None: ...
+
+    def delete(self, key: str) -> Any: ...
+
+    def increment(self, key: str, by: float) -> float: ...
+
+
 class CredentialResolver(Protocol):
     """Finds a credential by id or name for one node task (the connectors inject one per task)."""
 
@@ -97,6 +113,12 @@ class NodeContext:
     credentials: CredentialResolver | None = field(default=None, repr=False, compare=False)
     #: the platform's bounds on item data (``FLOWTAPE_MAX_*``): nodes that can amplify data check against them
     limits: Limits = field(default_factory=Limits, repr=False, compare=False)
+    #: which run of the node in its execution (a node inside a loop body runs once per batch)
+    run: int = 1
+    #: the resume URLs of the workflow's wait-for-call nodes by node id (``execution.resume_urls``)
+    resume_urls: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    #: set by the engine for the ``static_data`` node only
+    static_data: StaticData | None = field(default=None, repr=False, compare=False)
 
     async def credential(self, ref: str, *types: str) -> Credential:
         """The credential with this id or name; a NodeError when there is none or it is not of ``types``."""
@@ -110,7 +132,7 @@ class NodeContext:
     @property
     def idempotency_key(self) -> str:
         """Stable across redeliveries of the same attempt: send it to side-effecting APIs."""
-        return f"{self.execution_id}:{self.node_id}:{self.attempt}"
+        return task_key(self.execution_id, self.node_id, self.attempt, self.run)
 
     def check_output(self, items: Any, what: str = "the output") -> None:
         """Fail the node clearly when ``items`` pass the platform's depth or size limits.
@@ -222,6 +244,7 @@ def _scope(ctx: NodeContext, items: list[Item], item: Item | None) -> dict[str, 
             "id": ctx.execution_id,
             "workflow_id": ctx.workflow_id,
             "workflow_version": ctx.workflow_version,
+            "resume_urls": dict(ctx.resume_urls),
         },
     }
     if ctx.request is not None:

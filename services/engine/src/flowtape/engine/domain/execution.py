@@ -3,6 +3,9 @@
 Every fact needed to rebuild a run (its exact workflow version, trigger items, each node's input, output,
 error and attempt) is in an event, so the state below is only ever derived by applying them. Event classes
 are stored by name: never edit one in place; add a ``class_version`` and an upcaster instead.
+
+A node inside a loop body runs once per batch: each new batch resets the body's nodes (``LoopIterated``), so
+the state holds the latest run of each node (``NodeRun.runs`` counts them) while the log keeps every run.
 """
 
 from __future__ import annotations
@@ -18,6 +21,18 @@ Items = list[dict[str, Any]]
 NodeStatus = Literal["pending", "scheduled", "running", "waiting", "retrying", "succeeded", "failed", "skipped"]
 SETTLED: frozenset[str] = frozenset({"succeeded", "failed", "skipped"})
 FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+#: the port a loop node feeds its body from (see :mod:`flowtape.engine.domain.graph`)
+_LOOP_PORT = "loop"
+CallState = Literal["awaited", "received", "expired"]
+
+
+@dataclass
+class LoopProgress:
+    """Where a loop node is: its input is cut into batches of ``batch_size``; ``collected`` grows per batch."""
+
+    batch_size: int
+    iterations: int
+    collected: Items = field(default_factory=list)
 
 
 @dataclass
@@ -36,6 +51,15 @@ class NodeRun:
     dispatched: bool = False
     #: copied from the parent execution by a fork, not run again
     copied_from: str | None = None
+    #: which run of the node this is (a node inside a loop body runs once per batch)
+    runs: int = 1
+    #: a loop node: the batch it is at; a node of a loop body: the batch of its innermost loop it ran for
+    iteration: int | None = None
+    loop: LoopProgress | None = None
+    #: an execute_workflow node: the execution it started for its current attempt
+    child: str | None = None
+    #: a wait for a call: whether its resume URL is awaited, was called, or expired
+    call: CallState | None = None
 
     @property
     def output(self) -> Items:
@@ -67,6 +91,8 @@ class Execution(Aggregate):
         self.parent: dict[str, str] | None = None
         self.deadline = deadline
         self.input_overrides: dict[str, Items] = {}
+        #: executions started by execute_workflow nodes, in the order they were started
+        self.calls: list[dict[str, Any]] = []
 
     @classmethod
     def begin(
@@ -156,7 +182,8 @@ class Execution(Aggregate):
         items: Items = []
         for source, port in sources:
             feeding = self.nodes[source]
-            if feeding.status == "succeeded":
+            # a loop node feeds its body while it runs, one batch at a time
+            if feeding.status == "succeeded" or (feeding.loop is not None and port == _LOOP_PORT):
                 items.extend(feeding.ports.get(port, []))
         return items
 
@@ -181,6 +208,8 @@ class Execution(Aggregate):
         run = self.nodes[node_id]
         run.status = "failed"
         run.error = error
+        if run.call == "awaited":
+            run.call = "expired"
         run.started_at = run.started_at or run.scheduled_at
         run.finished_at = self.modified_on
         self._finished_node(node_id)
@@ -189,6 +218,14 @@ class Execution(Aggregate):
         if node_id in self.finish_order:
             self.finish_order.remove(node_id)
         self.finish_order.append(node_id)
+
+    @event("NodeErrorCaught")
+    def catch_error(self, node_id: str, attempt: int, ports: dict[str, Items]) -> None:
+        """The node failed (its ``NodeFailed`` comes first) and its ``on_error`` turns the error into items."""
+        run = self.nodes[node_id]
+        run.status = "succeeded"
+        run.ports = ports
+        self._finished_node(node_id)
 
     @event("NodeRetryScheduled")
     def schedule_retry(self, node_id: str, attempt: int, retry_at: datetime) -> None:
@@ -209,6 +246,89 @@ class Execution(Aggregate):
         run.started_at = self.modified_on
         run.resume_at = resume_at
         self.status = "waiting"
+
+    @event("CallAwaited")
+    def await_call(self, node_id: str) -> None:
+        """The paused node (``ExecutionPaused`` comes first, its ``resume_at`` the timeout) waits for its resume
+        URL to be called; the URL is derived from the execution, node and run, never stored."""
+        self.nodes[node_id].call = "awaited"
+
+    @event("CallReceived")
+    def receive_call(self, node_id: str, body: Any) -> None:
+        """The resume URL was called with ``body`` (the node's ``NodeSucceeded`` then carries its items)."""
+        self.nodes[node_id].call = "received"
+
+    @event("WorkflowCalled")
+    def call_workflow(
+        self, node_id: str, attempt: int, child_execution_id: str, workflow_id: str, version: int | None
+    ) -> None:
+        """An execute_workflow node's attempt starts ``child_execution_id`` (its outcome comes back as the
+        node's ``NodeSucceeded`` or ``NodeFailed``)."""
+        run = self.nodes[node_id]
+        run.child = child_execution_id
+        self.calls.append(
+            {"execution_id": child_execution_id, "node": node_id, "workflow_id": workflow_id, "version": version}
+        )
+
+    @event("LoopStarted")
+    def start_loop(
+        self,
+        node_id: str,
+        input_from: list[list[str]] | None,
+        input: Items | None,
+        batch_size: int,
+        body: list[str],
+    ) -> None:
+        """A loop node got its items (as :meth:`evaluate_node` records them) and sends its first batch."""
+        run = self.nodes[node_id]
+        run.input = input if input is not None else self._input_from(input_from or [])
+        run.status = "running"
+        run.attempts = 1
+        run.error = None
+        run.dispatched = False
+        run.scheduled_at = run.started_at = self.modified_on
+        count = len(run.input)
+        run.loop = LoopProgress(batch_size=batch_size, iterations=max(1, -(-count // batch_size)))
+        self._next_batch(node_id, 1, body)
+
+    @event("LoopIterated")
+    def iterate_loop(self, node_id: str, iteration: int, collect_from: list[list[str]], body: list[str]) -> None:
+        """The body finished a batch: what came back (``collect_from``, resolved now) is collected, the body's
+        nodes are reset and the next batch goes out."""
+        self._collect(node_id, collect_from)
+        self._next_batch(node_id, iteration, body)
+
+    @event("LoopFinished")
+    def finish_loop(self, node_id: str, collect_from: list[list[str]]) -> None:
+        """The last batch came back: everything collected goes out on ``done``."""
+        self._collect(node_id, collect_from)
+        run = self.nodes[node_id]
+        collected = run.loop.collected if run.loop is not None else []
+        run.status = "succeeded"
+        run.ports = {_LOOP_PORT: [], "done": collected}
+        run.finished_at = self.modified_on
+        self._finished_node(node_id)
+
+    def _collect(self, node_id: str, sources: list[list[str]]) -> None:
+        progress = self.nodes[node_id].loop
+        if progress is None:
+            return
+        for source, port in sources:
+            feeding = self.nodes[source]
+            if feeding.status == "succeeded" or (source == node_id and port == _LOOP_PORT):
+                progress.collected.extend(feeding.ports.get(port, []))
+
+    def _next_batch(self, node_id: str, iteration: int, body: list[str]) -> None:
+        run = self.nodes[node_id]
+        size = run.loop.batch_size if run.loop is not None else 1
+        items = run.input or []
+        run.iteration = iteration
+        run.ports = {_LOOP_PORT: items[(iteration - 1) * size : iteration * size]}
+        for member in body:
+            before = self.nodes[member]
+            self.nodes[member] = NodeRun(runs=before.runs + int(before.status != "pending"), iteration=iteration)
+            if member in self.finish_order:
+                self.finish_order.remove(member)
 
     @event("ExecutionResumed")
     def resume(self, node_id: str) -> None:
@@ -232,6 +352,18 @@ class Execution(Aggregate):
         self.status = "cancelled"
         self.error = reason
         self.finished_at = self.modified_on
+
+    @property
+    def caller(self) -> dict[str, Any] | None:
+        """The execution (and node) that started this one with execute_workflow, if one did."""
+        caller = self.trigger_meta.get("caller")
+        return dict(caller) if isinstance(caller, dict) else None
+
+    @property
+    def call_depth(self) -> int:
+        """How many execute_workflow calls deep this run is (0: started by a trigger or a client)."""
+        caller = self.caller
+        return int(caller.get("depth", 1)) if caller else 0
 
     def waiting_nodes(self) -> list[str]:
         return [node_id for node_id, run in self.nodes.items() if run.status == "waiting"]

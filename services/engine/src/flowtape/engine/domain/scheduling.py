@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from flowtape.common.workflow import EdgeSpec
 from flowtape.engine.domain.execution import SETTLED, Items, NodeRun
-from flowtape.engine.domain.graph import WorkflowGraph
+from flowtape.engine.domain.graph import DONE_PORT, LOOP_PORT, WorkflowGraph
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,26 @@ class Decision:
     @property
     def empty(self) -> bool:
         return not self.skip and not self.ready
+
+
+def _from_loop_body_port(graph: WorkflowGraph, edge: EdgeSpec) -> bool:
+    return edge.port == LOOP_PORT and graph.is_loop(edge.from_)
+
+
+def delivered(graph: WorkflowGraph, nodes: Mapping[str, NodeRun], edge: EdgeSpec) -> bool:
+    """Whether ``edge`` has delivered what it will: its source settled, or it is a loop's ``loop`` port and the
+    loop has sent out a batch (the loop itself settles only once every batch is through)."""
+    source = nodes[edge.from_]
+    if source.status == "running" and _from_loop_body_port(graph, edge):
+        return True
+    return source.status in SETTLED
+
+
+def _items_on(graph: WorkflowGraph, nodes: Mapping[str, NodeRun], edge: EdgeSpec) -> Items:
+    source = nodes[edge.from_]
+    if source.status == "succeeded" or (source.status == "running" and _from_loop_body_port(graph, edge)):
+        return source.ports.get(edge.port, [])
+    return []
 
 
 def node_input(
@@ -39,9 +60,7 @@ def node_input(
         return list(trigger)
     items: Items = []
     for edge in edges:
-        source = nodes[edge.from_]
-        if source.status == "succeeded":
-            items.extend(source.ports.get(edge.port, []))
+        items.extend(_items_on(graph, nodes, edge))
     return items
 
 
@@ -60,7 +79,7 @@ def ready_nodes(
     for node_id in graph.order:
         if nodes[node_id].status != "pending":
             continue
-        if not all(nodes[edge.from_].status in SETTLED for edge in graph.incoming[node_id]):
+        if not all(delivered(graph, nodes, edge) for edge in graph.incoming[node_id]):
             continue
         if any(nodes[edge.from_].status == "failed" for edge in graph.incoming[node_id]):
             continue
@@ -76,14 +95,27 @@ def all_settled(nodes: Mapping[str, NodeRun]) -> bool:
     return all(run.status in SETTLED for run in nodes.values())
 
 
+def body_settled(graph: WorkflowGraph, nodes: Mapping[str, NodeRun], loop: str) -> bool:
+    """Every node of the loop's body has settled for the current batch."""
+    return all(nodes[node_id].status in SETTLED for node_id in graph.bodies[loop])
+
+
 def final_output(graph: WorkflowGraph, nodes: Mapping[str, NodeRun], finish_order: list[str]) -> Items:
-    """The items of the last node(s) that ran: succeeded nodes none of whose successors succeeded."""
+    """The items of the last node(s) that ran: succeeded nodes none of whose successors succeeded.
+
+    A loop body's nodes ran per batch, so they are never the last; a loop node's successors are those after
+    its ``done`` port."""
     output: Items = []
     for node_id in finish_order:
         run = nodes[node_id]
-        if run.status != "succeeded":
+        if run.status != "succeeded" or node_id in graph.enclosing:
             continue
-        if any(nodes[s].status == "succeeded" for s in graph.successors(node_id)):
+        successors = (
+            {edge.to for edge in graph.outgoing[node_id] if edge.port == DONE_PORT}
+            if graph.is_loop(node_id)
+            else graph.successors(node_id)
+        )
+        if any(nodes[s].status == "succeeded" for s in successors):
             continue
         output.extend(run.output)
     return output
