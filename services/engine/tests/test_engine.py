@@ -490,7 +490,8 @@ async def test_an_execution_waiting_across_a_restart_is_finished_by_recover(stor
     settings = await storage.new()
     async with platform(settings) as first:
         workflow_id = await first.create(
-            chain("waits", node("pause", "wait", seconds=0.3), node("after", "set", fields={"resumed": True}))
+            # long enough that the first process closes before its timer is due, even on a loaded machine
+            chain("waits", node("pause", "wait", seconds=2), node("after", "set", fields={"resumed": True}))
         )
         started = await first.start(workflow_id, [{"n": 1}])
         assert started["status"] == "waiting"
