@@ -7,8 +7,8 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query
 
 from flowtape.common.messages import engine as msg
+from flowtape.common.views import Execution, ExecutionEvents, ExecutionPage
 from flowtape.gateway.deps import PlatformDep, Viewer
-from flowtape.gateway.schemas import Execution, ExecutionEvents, ExecutionPage
 
 router = APIRouter(prefix="/api/v1/executions", tags=["executions"])
 
