@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from flowtape.common.binary import DEFAULT_MAX_BINARY_BYTES
 from flowtape.common.egress import EgressPolicy
 from flowtape.common.limits import (
     DEFAULT_MAX_ITEMS_BYTES,
@@ -52,6 +53,15 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(default=DEFAULT_MAX_JSON_DEPTH, ge=8, le=512)
     #: the largest JSON size of one node's output or one run's trigger items
     max_items_bytes: int = Field(default=DEFAULT_MAX_ITEMS_BYTES, ge=1024)
+    #: the largest binary data (a file, a screenshot) one node may store; RabbitMQ's own message limit (128 MiB
+    #: by default) bounds what a download can carry, base64-encoded
+    max_binary_bytes: int = Field(default=DEFAULT_MAX_BINARY_BYTES, ge=1024, le=64 * 1024 * 1024)
+    #: how long binary data is kept after the run that stored it (days)
+    binary_retention_days: int = Field(default=30, ge=1)
+    #: how long a browser node may take at most, whatever its own ``timeout`` says (seconds)
+    browser_max_seconds: float = Field(default=120.0, gt=0, le=3600)
+    #: the Chromium browser nodes drive (Debian's ``chromium``; never a downloaded build)
+    browser_executable: Path = Path("/usr/bin/chromium")
     max_workflow_nodes: int = Field(default=DEFAULT_MAX_WORKFLOW_NODES, ge=1)
     max_workflow_edges: int = Field(default=DEFAULT_MAX_WORKFLOW_EDGES, ge=0)
     #: how many node tasks one connectors process runs at once
