@@ -1,10 +1,12 @@
-"""The connectors' binary store, on real PostgreSQL (a table of bodies) and on SQLite with the data directory's
-files (embedded mode): put and get, scoping to a workflow, the size limit, deduplication and retention."""
+"""The connectors' binary store, on real PostgreSQL (a table of bodies), on SQLite with the data directory's
+files (embedded mode) and with the bytes in an S3-compatible bucket (moto in server mode): put and get, scoping
+to a workflow, the size limit, deduplication and retention."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -15,14 +17,29 @@ from flowtape.common.binary import is_binary_ref
 from flowtape.common.blobs import BlobMissing
 from flowtape.common.db import async_engine
 from flowtape.common.errors import NodeError, NotFound
-from flowtape.connectors.binaries import BinaryStore, binaries, open_blob_store
+from flowtape.connectors.binaries import BinaryStore, S3Blobs, S3Location, binaries, open_blob_store
 from flowtape.connectors.completed import SCHEMA
+from services.connectors.tests.fakes import s3_server
 from tests.infra import postgres_database
 
+S3_SECRET = f"sk-{secrets.token_urlsafe(20)}"
 
-@pytest.fixture(params=["postgresql", "sqlite"])
+
+@pytest.fixture(params=["postgresql", "sqlite", "s3"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BinaryStore]:
-    if request.param == "postgresql":
+    if request.param == "s3":
+        with s3_server("AKIABINSTORE", S3_SECRET, "flowtape-store") as endpoint:
+            url = f"sqlite:///{tmp_path / 'connectors.db'}"
+            engine = async_engine(url, SCHEMA)
+            location = S3Location("flowtape-store", "AKIABINSTORE", S3_SECRET, endpoint_url=endpoint)
+            blobs = open_blob_store(url, tmp_path, location)
+            assert isinstance(blobs, S3Blobs)
+            store = BinaryStore(engine, blobs, max_bytes=64 * 1024)
+            await store.create()
+            yield store
+            store.close()
+            await engine.dispose()
+    elif request.param == "postgresql":
         with postgres_database("flowtape_test_binaries") as url:
             engine = async_engine(url, SCHEMA)
             store = BinaryStore(engine, open_blob_store(url, tmp_path), max_bytes=64 * 1024)
@@ -99,3 +116,12 @@ async def test_the_same_bytes_are_kept_once_and_forgotten_with_their_last_refere
     assert await store.count("wf-old") == 0
     with pytest.raises(BlobMissing):
         store._blobs.get(hashlib.sha256(data).hexdigest())
+
+
+async def test_an_unreachable_s3_bucket_fails_at_start_naming_the_settings(tmp_path: Path) -> None:
+    with s3_server("AKIABINSTORE", S3_SECRET, "flowtape-store") as endpoint:
+        wrong = S3Location("no-such-bucket", "AKIABINSTORE", S3_SECRET, endpoint_url=endpoint)
+        blobs = S3Blobs(wrong)
+        with pytest.raises(RuntimeError, match="FLOWTAPE_BINARY_S3_"):
+            blobs.create()
+        blobs.close()

@@ -8,7 +8,8 @@ engine sees only references inside items, and the gateway asks for a download ov
   type, file name, size, SHA-256 of the bytes, when);
 - the bytes in a content-addressed :mod:`flowtape.common.blobs` store keyed by that SHA-256 (the same store
   code the engine keeps large event bodies in): a ``connectors.binary_blobs`` table in PostgreSQL, or files
-  under ``<data dir>/binaries`` in embedded mode. The same screenshot stored twice is kept once.
+  under ``<data dir>/binaries`` in embedded mode, or objects in an S3-compatible bucket when
+  ``FLOWTAPE_BINARY_S3_BUCKET`` is set (:class:`S3Blobs`). The same screenshot stored twice is kept once.
 
 A row older than the retention is forgotten, and its bytes with it once no row refers to them.
 """
@@ -19,11 +20,16 @@ import asyncio
 import base64
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import httpx
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from sqlalchemy import BigInteger, Column, DateTime, String, Table, delete, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -49,8 +55,81 @@ binaries = Table(
 )
 
 
-def open_blob_store(database_url: str, data_dir: Path) -> BlobStore:
-    """Bytes beside the connectors' database: a table in its PostgreSQL schema, or files in the data directory."""
+@dataclass(frozen=True)
+class S3Location:
+    """Where binary data goes when the operator keeps it in S3-compatible storage (``FLOWTAPE_BINARY_S3_*``)."""
+
+    bucket: str
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    prefix: str = "flowtape/binaries/"
+
+
+class S3Blobs:
+    """Bytes as objects ``<prefix><sha256>`` in an S3-compatible bucket, signed with botocore's SigV4.
+
+    The operator configures this store, not a workflow: its requests do not pass the SSRF guard (it may well
+    live on the internal network)."""
+
+    def __init__(self, location: S3Location) -> None:
+        self._location = location
+        self._base = (location.endpoint_url or f"https://s3.{location.region}.amazonaws.com").rstrip("/")
+        self._http = httpx.Client(timeout=60, trust_env=False)
+
+    def _send(self, method: str, key: str, body: bytes = b"") -> httpx.Response:
+        url = f"{self._base}/{self._location.bucket}/{quote(self._location.prefix + key, safe='/~')}"
+        request = AWSRequest(method=method, url=url, data=body, headers={})
+        request.headers["X-Amz-Content-SHA256"] = hashlib.sha256(body).hexdigest()
+        keys = Credentials(self._location.access_key_id, self._location.secret_access_key)
+        S3SigV4Auth(keys, "s3", self._location.region).add_auth(request)
+        try:
+            return self._http.request(method, url, headers=dict(request.headers.items()), content=body or None)
+        except httpx.HTTPError as exc:
+            raise ConnectionError(f"the binary store's S3 endpoint {self._base} is unreachable: {exc}") from None
+
+    def _failed(self, what: str, response: httpx.Response) -> RuntimeError:
+        return RuntimeError(
+            f"the binary store's S3 bucket {self._location.bucket!r} refused {what}: HTTP {response.status_code} "
+            f"{response.text[:200]}; check FLOWTAPE_BINARY_S3_*"
+        )
+
+    def create(self) -> None:
+        """Fail at start-up, not at the first screenshot, when the bucket cannot be reached or written."""
+        probe = "probe-" + secrets.token_hex(8)
+        response = self._send("PUT", probe, b"flowtape binary store probe")
+        if response.status_code >= 300:
+            raise self._failed("a test write", response)
+        self.delete(probe)
+
+    def put(self, key: str, data: bytes) -> None:
+        response = self._send("PUT", key, data)
+        if response.status_code >= 300:
+            raise self._failed(f"storing {key}", response)
+
+    def get(self, key: str) -> bytes:
+        response = self._send("GET", key)
+        if response.status_code == 404:
+            raise BlobMissing(f"body {key} is not in the blob store")
+        if response.status_code >= 300:
+            raise self._failed(f"reading {key}", response)
+        return response.content
+
+    def delete(self, key: str) -> None:
+        response = self._send("DELETE", key)
+        if response.status_code >= 300 and response.status_code != 404:
+            raise self._failed(f"deleting {key}", response)
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def open_blob_store(database_url: str, data_dir: Path, s3: S3Location | None = None) -> BlobStore:
+    """Bytes in S3 when configured; else beside the connectors' database: a table in its PostgreSQL schema, or
+    files in the data directory."""
+    if s3 is not None:
+        return S3Blobs(s3)
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         store: FileBlobs | PostgresBlobs = FileBlobs(data_dir / "binaries")

@@ -19,7 +19,7 @@ from flowtape.common.ops import Check
 from flowtape.common.settings import Settings
 from flowtape.connectors import bus as handlers
 from flowtape.connectors.application import NodeRunner
-from flowtape.connectors.binaries import BinaryStore, open_blob_store
+from flowtape.connectors.binaries import BinaryStore, S3Location, open_blob_store
 from flowtape.connectors.completed import SCHEMA, CompletedTasks
 from flowtape.connectors.connections import Connections
 from flowtape.connectors.credential_checks import CredentialChecks
@@ -55,7 +55,9 @@ class ConnectorsRuntime(BaseRuntime):
         self._completed = completed
         self.binaries = BinaryStore(
             self._db,
-            open_blob_store(self._settings.database_url_for("connectors"), self._settings.data_dir),
+            open_blob_store(
+                self._settings.database_url_for("connectors"), self._settings.data_dir, _binary_s3(self._settings)
+            ),
             max_bytes=self._settings.max_binary_bytes,
             retention=timedelta(days=self._settings.binary_retention_days),
         )
@@ -148,6 +150,24 @@ class ConnectorsRuntime(BaseRuntime):
 
     def checks(self) -> Mapping[str, Check]:
         return {"database": lambda: ping(self._db)}
+
+
+def _binary_s3(settings: Settings) -> S3Location | None:
+    if not settings.binary_s3_bucket:
+        return None
+    if not settings.binary_s3_access_key_id or settings.binary_s3_secret_access_key is None:
+        raise ValueError(
+            "FLOWTAPE_BINARY_S3_BUCKET is set: set FLOWTAPE_BINARY_S3_ACCESS_KEY_ID and "
+            "FLOWTAPE_BINARY_S3_SECRET_ACCESS_KEY too"
+        )
+    return S3Location(
+        bucket=settings.binary_s3_bucket,
+        access_key_id=settings.binary_s3_access_key_id,
+        secret_access_key=settings.binary_s3_secret_access_key.get_secret_value(),
+        endpoint_url=settings.binary_s3_endpoint_url,
+        region=settings.binary_s3_region,
+        prefix=settings.binary_s3_prefix,
+    )
 
 
 def build(settings: Settings, bus: Bus, registry: CollectorRegistry) -> ConnectorsRuntime:
