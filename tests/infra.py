@@ -268,12 +268,24 @@ class FakeApi:
                     with api.lock:
                         api.effects[key] += 1
                     status, payload = 200, {"applied": api.effects[key] == 1, "key": key}
+                elif self.path.startswith("/shop/"):
+                    # a small shop's web pages, for the browser node's examples
+                    self._page(_shop_page(self.path))
+                    return
                 else:
                     status = 200
                     payload = {"method": self.command, "path": self.path, "echo": json.loads(body) if body else None}
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _page(self, html: str) -> None:
+                data = html.encode()
+                self.send_response(200 if "<title>" in html else 404)
+                self.send_header("content-type", "text/html; charset=utf-8")
                 self.send_header("content-length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -291,6 +303,33 @@ class FakeApi:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+_SHOP_PRODUCTS = {"MUG-02": ("Enamel mug", "12.50 EUR", 14), "TEE-01": ("Logo T-shirt", "19.00 EUR", 3)}
+
+
+def _shop_page(path: str) -> str:
+    """``/shop/`` (a search form), ``/shop/search?q=`` (results) and ``/shop/products/<sku>``."""
+    url = urlsplit(path)
+    if url.path == "/shop/":
+        return (
+            "<html><head><title>Shop</title></head><body><form action='/shop/search'>"
+            "<input name='q'><button type='submit'>Search</button></form></body></html>"
+        )
+    if url.path == "/shop/search":
+        query = dict(parse_qsl(url.query)).get("q", "")
+        hits = "".join(
+            f"<li class='result'>{name}</li>" for name, _, _ in _SHOP_PRODUCTS.values() if query.lower() in name.lower()
+        )
+        return f"<html><head><title>Search: {query}</title></head><body><ul>{hits}</ul></body></html>"
+    sku = url.path.rsplit("/", 1)[-1]
+    if url.path.startswith("/shop/products/") and sku in _SHOP_PRODUCTS:
+        name, price, stock = _SHOP_PRODUCTS[sku]
+        return (
+            f"<html><head><title>{name}</title></head><body><h1>{name}</h1><p class='price'>{price}</p>"
+            f"<p id='stock' data-count='{stock}'>in stock</p></body></html>"
+        )
+    return "<html><body>no such page</body></html>"
 
 
 def python() -> str:

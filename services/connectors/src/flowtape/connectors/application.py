@@ -21,6 +21,7 @@ from flowtape.common.errors import FlowtapeError, RemoteRateLimited
 from flowtape.common.limits import DEFAULT_LIMITS, Limits
 from flowtape.common.messages.connectors import NodeTaskCompleted, RunNodeTask
 from flowtape.common.nodes.sdk import NodeContext, execute_node
+from flowtape.connectors.binaries import BinaryStore
 from flowtape.connectors.completed import CompletedTasks
 from flowtape.connectors.metrics import ConnectorMetrics
 from flowtape.connectors.redaction import Redactor
@@ -41,8 +42,10 @@ class NodeRunner:
         metrics: ConnectorMetrics | None = None,
         vault: Vault | None = None,
         limits: Limits = DEFAULT_LIMITS,
+        binaries: BinaryStore | None = None,
     ) -> None:
-        """Without a ``vault``, nodes that ask for a credential fail saying credentials are not available.
+        """Without a ``vault``, nodes that ask for a credential fail saying credentials are not available;
+        without ``binaries``, nodes that store or read binary data fail saying so.
 
         An output beyond ``limits`` fails its node here, so it never crosses the bus.
         """
@@ -51,6 +54,7 @@ class NodeRunner:
         self._completed = completed
         self._metrics = metrics or ConnectorMetrics()
         self._vault = vault
+        self._binaries = binaries
         self._running: dict[str, set[asyncio.Task[NodeTaskCompleted]]] = {}
         self._in_flight: dict[str, asyncio.Task[NodeTaskCompleted]] = {}
         #: recently cancelled executions (bounded): a task of theirs arriving late is not started
@@ -140,6 +144,9 @@ class NodeRunner:
                 limits=self._limits,
                 run=task.run,
                 resume_urls=task.resume_urls,
+                binary_store=(
+                    self._binaries.for_task(task.workflow_id, task.execution_id) if self._binaries is not None else None
+                ),
             )
             result = await asyncio.wait_for(execute_node(node, task.params, ctx, task.items), timeout)
             outcome = {"outcome": "succeeded", "ports": redactor.value(result.ports)}

@@ -14,6 +14,7 @@ from flowtape.common.topology import (
     cancel_tasks_broadcast,
 )
 from flowtape.connectors.application import NodeRunner
+from flowtape.connectors.binaries import BinaryStore
 from flowtape.connectors.credential_checks import CredentialChecks
 from flowtape.connectors.oauth2 import OAuth2Authorizations
 from flowtape.connectors.vault import Vault
@@ -23,6 +24,7 @@ def subscribe(
     bus: Bus,
     runner: NodeRunner,
     vault: Vault,
+    binaries: BinaryStore,
     checks: CredentialChecks,
     authorizations: OAuth2Authorizations,
     concurrency: int,
@@ -38,6 +40,9 @@ def subscribe(
 
     async def catalog(_: GetNodeCatalog) -> Any:
         return runner.catalog()
+
+    async def binary(query: msg.GetBinary) -> Any:
+        return await binaries.download(query.binary_id, query.workflow_id)
 
     async def sealing_key(_: msg.GetCredentialSealingKey) -> Any:
         return vault.sealing_key()
@@ -70,7 +75,7 @@ def subscribe(
         return await authorizations.complete(command)
 
     bus.subscribe(CONNECTORS_TASKS_QUEUE, {RunNodeTask: run}, prefetch=concurrency)
-    bus.subscribe(CONNECTORS_QUERIES_QUEUE, {GetNodeCatalog: catalog}, prefetch=4)
+    bus.subscribe(CONNECTORS_QUERIES_QUEUE, {GetNodeCatalog: catalog, msg.GetBinary: binary}, prefetch=4)
     bus.subscribe(
         CONNECTORS_CREDENTIALS_QUEUE,
         {

@@ -281,3 +281,26 @@ class CompleteOAuth2Authorization(Message):
     #: the authorization server's ``error`` (and ``error_description``) when the user declined or it failed
     error: str | None = None
     error_description: str | None = None
+
+
+# ---- binary data on items (connectors.queries: request/reply)
+
+
+class GetBinary(Message):
+    """Gateway → connectors: the bytes of binary data a run's item refers to. ``workflow_id`` is the workflow of
+    the execution the caller may read: data of another workflow answers NotFound, as unknown data does.
+    Answered with a :class:`BinaryContent`."""
+
+    type_name = "connectors.GetBinary.v1"
+    kind = "query"
+    binary_id: str
+    workflow_id: str
+
+
+class BinaryContent(_Frozen):
+    id: str
+    mime_type: str
+    file_name: str | None = None
+    size: int
+    #: the bytes, base64-encoded (a message body is JSON)
+    data: str
