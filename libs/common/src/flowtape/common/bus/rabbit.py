@@ -23,7 +23,7 @@ from faststream.rabbit import Channel, ExchangeType, QueueType, RabbitBroker, Ra
 from faststream.rabbit.annotations import RabbitMessage
 from prometheus_client import CollectorRegistry
 
-from flowtape.common.bus.base import Bus, BusMetrics, Consumer, Handlers, RawHandler, dispatch
+from flowtape.common.bus.base import Bus, BusMetrics, Consumer, Handlers, RawHandler, dispatch, outgoing
 from flowtape.common.errors import TimedOut, Unavailable
 from flowtape.common.messages.base import Message, Reply, RoutedMessage, decode
 from flowtape.common.topology import COMMANDS, DEAD_LETTER_QUEUE, DEAD_LETTERS, EVENTS, QueueSpec, route_of
@@ -160,7 +160,7 @@ class RabbitBus(Bus):
                 content_type=raw.content_type,
                 source_message_id=raw.message_id,
             ).encode()
-        outcome = await dispatch(body, handlers, name, is_request=bool(raw.reply_to))
+        outcome = await dispatch(body, handlers, name, is_request=bool(raw.reply_to), headers=raw.headers)
         if outcome.reply is not None and raw.reply_to:
             await self._broker.publish(
                 outcome.reply.encode(),
@@ -284,15 +284,17 @@ class RabbitBus(Bus):
     async def publish(self, message: Message) -> None:
         route = route_of(message)
         self._metrics.published.labels(message.type_name).inc()
-        await self._broker.publish(
-            message.encode(),
-            exchange=EXCHANGES[route.exchange],
-            routing_key=route.routing_key,
-            persist=True,
-            content_type="application/json",
-            message_type=message.type_name,
-            message_id=message.message_id,
-        )
+        with outgoing(message) as headers:
+            await self._broker.publish(
+                message.encode(),
+                exchange=EXCHANGES[route.exchange],
+                routing_key=route.routing_key,
+                persist=True,
+                content_type="application/json",
+                message_type=message.type_name,
+                message_id=message.message_id,
+                headers=headers or None,
+            )
 
     async def publish_raw(self, exchange: str, routing_key: str, body: bytes) -> None:
         """Publish bytes as they are: how tests send a poison message."""
@@ -307,16 +309,18 @@ class RabbitBus(Bus):
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._waiting[correlation_id] = future
         try:
-            await self._broker.publish(
-                message.encode(),
-                exchange=EXCHANGES[route.exchange],
-                routing_key=route.routing_key,
-                reply_to=self._replies,
-                correlation_id=correlation_id,
-                content_type="application/json",
-                message_type=message.type_name,
-            )
-            body = await asyncio.wait_for(future, timeout)
+            with outgoing(message, "request") as headers:
+                await self._broker.publish(
+                    message.encode(),
+                    exchange=EXCHANGES[route.exchange],
+                    routing_key=route.routing_key,
+                    reply_to=self._replies,
+                    correlation_id=correlation_id,
+                    content_type="application/json",
+                    message_type=message.type_name,
+                    headers=headers or None,
+                )
+                body = await asyncio.wait_for(future, timeout)
         except TimeoutError:
             raise TimedOut(f"no reply to {message.type_name} within {timeout:g} s") from None
         finally:
