@@ -59,7 +59,8 @@ def lint(chart: str, value_files: list[str]) -> int:
 def template(chart: str, value_files: list[str], release: str, namespace: str) -> int:
     try:
         loaded = helm.Chart.load(chart)
-        manifests = loaded.render(_merged_values(value_files) or None, name=release, namespace=namespace, is_install=True)
+        values = _merged_values(value_files) or None
+        manifests = loaded.render(values, name=release, namespace=namespace, is_install=True)
     except HelmError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
