@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
@@ -107,7 +109,7 @@ class Decisions:
         self._metrics.executions_started.inc()
         async with self.lock(execution_id):
             self._live[execution_id] = execution
-            with self._span(execution, "start", link=self._parent_trace(execution)):
+            with self._timed("Started"), self._span(execution, "start", link=self._parent_trace(execution)):
                 decision = decide(execution, graph, Started(), self._circumstances())
                 await self._commit(execution, graph, decision)
         return execution
@@ -118,7 +120,7 @@ class Decisions:
         async with self.lock(execution_id):
             execution = await self.load(execution_id)
             graph = await self._graph(execution)
-            with self._span(execution, type(happened).__name__) as span:
+            with self._timed(type(happened).__name__), self._span(execution, type(happened).__name__) as span:
                 decision = decide(execution, graph, happened, self._circumstances())
                 if decision.ignored:
                     span.set_attribute("flowtape.decision.ignored", True)
@@ -145,6 +147,14 @@ class Decisions:
                 decision.dispatch[:0] = [node_id for node_id in in_flight if node_id not in decision.dispatch]
                 await self._commit(execution, graph, decision)
         return True
+
+    @contextmanager
+    def _timed(self, what: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._metrics.decision_seconds.labels(what).observe(time.perf_counter() - started)
 
     @staticmethod
     def _span(execution: Execution, what: str, link: dict[str, str] | None = None) -> Any:
@@ -200,6 +210,9 @@ class Decisions:
             messages.append(CancelExecution(execution_id=child, reason=reason, only_if_running=True))
         if execution.finished:
             self._metrics.executions_finished.labels(execution.status).inc()
+            if execution.finished_at is not None:
+                duration = (execution.finished_at - execution.started_at).total_seconds()
+                self._metrics.execution_seconds.labels(execution.workflow_id, execution.status).observe(duration)
             self._timers.cancel_all(execution_id)
             self._retire(execution_id, execution)
             messages.extend(finish_notices(execution))
@@ -211,10 +224,13 @@ class Decisions:
             self._continuing.add(task)
             task.add_done_callback(self._continuing.discard)
 
-    @staticmethod
-    def _trace_inline(execution: Execution, graph: WorkflowGraph) -> None:
-        """One span per node the engine evaluated inline in this decision, so the trace shows every node."""
+    def _trace_inline(self, execution: Execution, graph: WorkflowGraph) -> None:
+        """One span per node the engine evaluated inline in this decision, so the trace shows every node; and
+        the retries the decision scheduled."""
         for event in execution.pending_events:
+            if type(event).__name__ == "NodeRetryScheduled":
+                retried = graph.nodes.get(str(getattr(event, "node_id", "")))
+                self._metrics.node_retries.labels(retried.type if retried else "unknown").inc()
             if type(event).__name__ != "NodeEvaluated":
                 continue
             node_id = str(getattr(event, "node_id", ""))

@@ -37,6 +37,7 @@ class Outbox:
         self._idle = asyncio.Event()
         self._idle.set()
         self._published: list[str] = []
+        self._sending = 0
         self._marking: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -56,6 +57,10 @@ class Outbox:
         if messages:
             self._idle.clear()
 
+    def backlog(self) -> int:
+        """Messages put and not yet published (what a broker outage piles up)."""
+        return self._queue.qsize() + self._sending
+
     async def drained(self) -> None:
         await self._idle.wait()
 
@@ -64,7 +69,11 @@ class Outbox:
             batch = [await self._queue.get()]
             while not self._queue.empty() and len(batch) < 256:
                 batch.append(self._queue.get_nowait())
-            await asyncio.gather(*(self._publish(message, context) for message, context in batch))
+            self._sending = len(batch)
+            try:
+                await asyncio.gather(*(self._publish(message, context) for message, context in batch))
+            finally:
+                self._sending = 0
             self._published.extend(m.execution_id for m, _ in batch if isinstance(m, ExecutionFinished))
             if self._published and (self._marking is None or self._marking.done()):
                 self._marking = asyncio.create_task(self._mark_published())

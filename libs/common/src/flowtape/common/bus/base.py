@@ -20,7 +20,7 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import BaseModel
 
 from flowtape.common import logs, telemetry
@@ -48,6 +48,18 @@ class BusMetrics:
         )
         self.published = Counter(
             "flowtape_bus_published_total", "Messages published, by message type", ["type"], registry=registry
+        )
+        self.queue_messages = Gauge(
+            "flowtape_queue_messages",
+            "Messages waiting in a queue this service consumes, as last polled",
+            ["queue"],
+            registry=registry,
+        )
+        self.queue_consumers = Gauge(
+            "flowtape_queue_consumers",
+            "Consumers of a queue this service consumes, as last polled",
+            ["queue"],
+            registry=registry,
         )
 
 
