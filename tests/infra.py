@@ -121,6 +121,8 @@ class Platform:
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     #: the first admin, set up once the platform is ready (see :func:`set_up_admin`)
     admin: Account | None = None
+    #: more environment for every service (``OTEL_*`` for the tracing tests)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def env(self, service: str, port: int) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWTAPE_")}
@@ -134,6 +136,7 @@ class Platform:
             # the tests' own stand-ins for third-party APIs listen here; the SSRF guard refuses it otherwise
             FLOWTAPE_EGRESS_ALLOW="127.0.0.1",
         )
+        env.update(self.extra_env)
         return env
 
     def start(self, service: str, port: int | None = None, *, name: str | None = None) -> Process:
@@ -184,11 +187,13 @@ class Platform:
 
 
 @contextmanager
-def running_platform(workdir: Path, vhost_prefix: str, database_prefix: str) -> Iterator[Platform]:
+def running_platform(
+    workdir: Path, vhost_prefix: str, database_prefix: str, env: dict[str, str] | None = None
+) -> Iterator[Platform]:
     """Five service processes on a private vhost and database, with their first admin; stopped afterwards
     (their logs are printed when start-up fails)."""
     with rabbitmq_vhost(vhost_prefix) as amqp_url, postgres_database(database_prefix) as database_url:
-        platform = Platform(amqp_url=amqp_url, database_url=database_url, workdir=workdir)
+        platform = Platform(amqp_url=amqp_url, database_url=database_url, workdir=workdir, extra_env=dict(env or {}))
         try:
             platform.start_all()
             platform.admin = set_up_admin(platform.gateway)

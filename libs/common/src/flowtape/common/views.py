@@ -45,6 +45,7 @@ class Execution(ExecutionSummary):
     error: str | None = None
     failed_node: str | None = None
     children: list[str] | None = None
+    trace_id: str | None = Field(default=None, description="the OpenTelemetry trace of the run, when traced")
     caller: dict[str, Any] | None = Field(default=None, description="the run whose execute_workflow node started this")
     calls: list[dict[str, Any]] = Field(
         default_factory=list, description="runs this one's execute_workflow nodes started"

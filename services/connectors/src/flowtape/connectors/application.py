@@ -14,9 +14,10 @@ from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry.trace import StatusCode
 from pydantic import ValidationError
 
-from flowtape.common import logs
+from flowtape.common import logs, telemetry
 from flowtape.common.errors import FlowtapeError, RemoteRateLimited
 from flowtape.common.limits import DEFAULT_LIMITS, Limits
 from flowtape.common.messages.connectors import NodeTaskCompleted, RunNodeTask
@@ -120,7 +121,31 @@ class NodeRunner:
         return len(tasks)
 
     async def run(self, task: RunNodeTask) -> NodeTaskCompleted:
-        """Run one attempt; any failure of the node becomes a ``failed`` outcome, never a bus retry."""
+        """Run one attempt; any failure of the node becomes a ``failed`` outcome, never a bus retry.
+
+        The attempt is a span of the execution's trace (the task's message carried it here)."""
+        attributes = {
+            "flowtape.execution.id": task.execution_id,
+            "flowtape.node.id": task.node_id,
+            "flowtape.node.type": task.node_type,
+            "flowtape.node.attempt": task.attempt,
+        }
+        with telemetry.tracer().start_as_current_span(f"node {task.node_type}", attributes=attributes) as span:
+            completed = await self._run(task)
+            span.set_attribute("flowtape.node.outcome", completed.outcome)
+            log.debug(
+                "node %s (%s) of execution %s, attempt %d: %s",
+                task.node_id,
+                task.node_type,
+                task.execution_id,
+                task.attempt,
+                completed.outcome,
+            )
+            if completed.outcome != "succeeded":
+                span.set_status(StatusCode.ERROR, (completed.error or "")[:200])
+            return completed
+
+    async def _run(self, task: RunNodeTask) -> NodeTaskCompleted:
         logs.execution_id.set(task.execution_id)
         started = datetime.now(UTC)
         timeout = task.timeout_seconds or DEFAULT_TIMEOUT_SECONDS

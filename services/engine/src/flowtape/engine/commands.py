@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from flowtape.common import views
+from flowtape.common import telemetry, views
 from flowtape.common.errors import Conflict, FlowtapeError, InvalidInput, NotFound
 from flowtape.common.limits import DEFAULT_LIMITS, Limits, check_items
 from flowtape.common.messages import engine as msg
@@ -104,7 +104,14 @@ class ExecutionCommands:
         trigger: Items,
         meta: dict[str, Any],
         execution_id: UUID | None = None,
+        parent_trace: dict[str, str] | None = None,
     ) -> Execution:
+        # the run's trace is the one it starts in; a fork also records its parent's, to link to
+        meta = {key: value for key, value in meta.items() if key not in ("trace", "parent_trace")}
+        if (trace := telemetry.current_traceparent()) is not None:
+            meta["trace"] = trace
+        if parent_trace:
+            meta["parent_trace"] = parent_trace
         timeout = graph.definition.settings.get("timeout_seconds")
         deadline = self._clock() + timedelta(seconds=float(timeout)) if timeout else None
         return Execution.begin(
@@ -152,7 +159,9 @@ class ExecutionCommands:
             raise InvalidInput(f"node {from_node!r} does not exist in version {version} of the workflow")
         if input_override is not None:
             check_items(input_override, self._limits, what=f"the input given for node {from_node}")
-        execution = self._new(graph, parent.workflow_id, version, parent.trigger, parent.trigger_meta, fork_id)
+        parent_trace = parent.trigger_meta.get("trace")
+        meta = parent.trigger_meta
+        execution = self._new(graph, parent.workflow_id, version, parent.trigger, meta, fork_id, parent_trace)
         execution.fork_from(parent_id=execution_id, node_id=from_node, input_override=input_override)
         if input_override is not None and graph.loops_around(from_node):
             loop = graph.loops_around(from_node)[-1]

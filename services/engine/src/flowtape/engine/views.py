@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from flowtape.common import views
+from flowtape.common import telemetry, views
 from flowtape.common.resume_tokens import ResumeTokens
 from flowtape.engine.domain.execution import Execution
 from flowtape.engine.domain.workflow import Workflow
@@ -79,6 +79,7 @@ def execution_view(
         nodes=nodes,
         output=execution.output,
         parent=execution.parent,
+        trace_id=telemetry.trace_id_of(execution.trigger_meta.get("trace")),
         caller=_caller(execution),
         calls=[{"execution_id": call["execution_id"], "node": call["node"]} for call in execution.calls],
         events=execution.version,

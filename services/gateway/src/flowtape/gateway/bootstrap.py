@@ -7,8 +7,10 @@ import uuid
 from collections.abc import Mapping, Sequence
 
 from fastapi import APIRouter, FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CollectorRegistry
 
+from flowtape.common import telemetry
 from flowtape.common.bus import Bus
 from flowtape.common.hosting import BaseRuntime
 from flowtape.common.messages.auth import ApiKeyRevoked, PublicKeysPublished, UserAccessChanged
@@ -138,6 +140,9 @@ class GatewayRuntime(BaseRuntime):
         app.add_middleware(console_session.CookieSession)
         app.add_middleware(RequestMetrics, registry=self._registry)
         app.add_middleware(SecurityHeaders)  # outermost: on every answer
+        if telemetry.tracing_enabled():
+            # a server span per request, the parent of everything the request causes across the services
+            FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
 
 
 def build(settings: Settings, bus: Bus, registry: CollectorRegistry) -> GatewayRuntime:
