@@ -137,7 +137,9 @@ def chromium() -> Path:
 
 @pytest.fixture
 async def connections(chromium: Path) -> AsyncIterator[Connections]:
-    connections = Connections(EgressPolicy.parse("127.0.0.1"), browser_executable=chromium, browser_max_seconds=20)
+    connections = Connections(
+        EgressPolicy.parse("127.0.0.1"), browser_executable=chromium, browser_max_seconds=20, browser_concurrency=2
+    )
     try:
         yield connections
     finally:
@@ -273,8 +275,21 @@ async def test_tasks_share_one_chromium_with_a_fresh_context_each(
     recall = {"url": f"{pages.url}/form", "steps": [{"action": "evaluate", "script": "localStorage.getItem('k')"}]}
     await _run(connections, binaries, remember)
     browser = connections.browsers._browser
-    items = await asyncio.gather(*(_run(connections, binaries, recall) for _ in range(3)))
-    assert [item["result"] for item in items] == [None, None, None], "a context saw another task's storage"
+    opened = 0
+    most = 0
+    original = browser.new_context
+
+    async def counting(**kwargs: Any) -> Any:
+        nonlocal opened, most
+        context = await original(**kwargs)
+        opened += 1
+        most = max(most, len(browser.contexts))
+        return context
+
+    browser.new_context = counting
+    items = await asyncio.gather(*(_run(connections, binaries, recall) for _ in range(5)))
+    assert [item["result"] for item in items] == [None] * 5, "a context saw another task's storage"
+    assert opened == 5 and most <= 2, f"{most} contexts open at once; FLOWTAPE_BROWSER_CONCURRENCY is 2"
     assert connections.browsers._browser is browser and browser.is_connected()
     assert len(browser.contexts) == 0, "contexts of finished tasks are still open"
     await connections.close()

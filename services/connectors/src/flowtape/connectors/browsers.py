@@ -98,10 +98,12 @@ class PageTraffic:
 
 
 class Browsers:
-    def __init__(self, egress: EgressPolicy, *, executable: Path = DEFAULT_EXECUTABLE) -> None:
-        """Pages reach what ``egress`` allows, as ``http_request`` does."""
+    def __init__(self, egress: EgressPolicy, *, executable: Path = DEFAULT_EXECUTABLE, max_contexts: int = 4) -> None:
+        """Pages reach what ``egress`` allows, as ``http_request`` does; at most ``max_contexts`` tasks have a page
+        open at once (``FLOWTAPE_BROWSER_CONCURRENCY``), the others wait for a turn within their time limit."""
         self._egress = egress
         self._executable = executable
+        self._turns = asyncio.Semaphore(max_contexts)
         self._lock = asyncio.Lock()
         self._playwright: Any = None
         self._browser: Any = None
@@ -134,6 +136,12 @@ class Browsers:
     @asynccontextmanager
     async def context(self, *, user_agent: str | None = None) -> AsyncIterator[tuple[Any, PageTraffic]]:
         """A fresh browser context whose every request goes through the guard; closed on the way out."""
+        async with self._turns:
+            async with self._context(user_agent) as opened:
+                yield opened
+
+    @asynccontextmanager
+    async def _context(self, user_agent: str | None) -> AsyncIterator[tuple[Any, PageTraffic]]:
         browser = await self._ensure()
         traffic = PageTraffic()
         # a client per task: its pool and cookie jar die with the task (the page's cookies are the browser's)
