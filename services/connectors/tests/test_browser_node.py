@@ -8,6 +8,7 @@ never reached — not by the navigation, a redirect, an image, a script's fetch 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import threading
 import time
@@ -305,3 +306,50 @@ async def test_a_step_that_fails_names_the_step(
             binaries,
             {"url": f"{pages.url}/form", "timeout": 3, "steps": [{"action": "click", "selector": "#missing"}]},
         )
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _chromiums() -> list[tuple[int, list[str], str]]:
+    """``(pid, uids, network namespace)`` of every Chromium process this test process started."""
+    found = []
+    for pid in _descendants(os.getpid()):
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() != "chromium":
+                continue
+            status = Path(f"/proc/{pid}/status").read_text().splitlines()
+            uids = next(line for line in status if line.startswith("Uid:")).split()[1:]
+            found.append((pid, uids, os.readlink(f"/proc/{pid}/ns/net")))
+        except (OSError, StopIteration):
+            continue
+    return found
+
+
+async def test_chromium_runs_isolated_without_network_as_nobody(
+    connections: Connections, binaries: BinaryStore, pages: PageServer
+) -> None:
+    assert connections.browsers.isolation == "namespaces"
+    await _run(connections, binaries, {"url": f"{pages.url}/form"})
+    chromiums = _chromiums()
+    assert chromiums, "no Chromium process found under this test's process"
+    own_network = os.readlink("/proc/self/ns/net")
+    for pid, uids, network in chromiums:
+        assert set(uids) == {"65534"}, f"Chromium {pid} runs as uid {uids}"
+        assert network != own_network, f"Chromium {pid} shares the service's network namespace"
