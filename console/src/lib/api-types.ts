@@ -72,6 +72,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/hooks/resume/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume a wait for a call
+         * @description The waiting node goes on; a JSON body arrives on each of its items as ``resume`` (any other body as
+         *     ``{"body": "<text>"}``), e.g. ``{"approved": true, "comment": "fine"}``.
+         */
+        post: operations["resume_wait_hooks_resume__token__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/hooks/{path}": {
         parameters: {
             query?: never;
@@ -1014,6 +1035,20 @@ export interface components {
             failed_node?: string | null;
             /** Children */
             children?: string[] | null;
+            /**
+             * Caller
+             * @description the run whose execute_workflow node started this
+             */
+            caller?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Calls
+             * @description runs this one's execute_workflow nodes started
+             */
+            calls?: {
+                [key: string]: unknown;
+            }[];
             /** Events */
             events: number;
         };
@@ -1180,7 +1215,8 @@ export interface components {
          * @description A runnable example of a node type: these params on this ``input`` emit this ``output`` (items by port).
          *
          *     Each example runs as a one-node workflow after a ``manual_trigger`` (``input`` is the run's input) and a
-         *     test compares what the node emits on every port with ``output``.
+         *     test compares what the node emits on every port with ``output``; an example with an ``error`` shows a node
+         *     that fails the run (``stop_and_error``), and the test checks the run's error holds that text.
          */
         NodeExample: {
             /**
@@ -1205,6 +1241,11 @@ export interface components {
                     [key: string]: unknown;
                 }[];
             };
+            /**
+             * Error
+             * @description The run fails with an error holding this text.
+             */
+            error?: string | null;
         };
         /** NodeSpec */
         NodeSpec: {
@@ -1212,6 +1253,8 @@ export interface components {
             id: string;
             /** Type */
             type: string;
+            /** Version */
+            version?: number | null;
             /** Params */
             params?: {
                 [key: string]: unknown;
@@ -1219,6 +1262,8 @@ export interface components {
             retry?: components["schemas"]["RetryPolicy"] | null;
             /** Timeout Seconds */
             timeout_seconds?: number | null;
+            /** On Error */
+            on_error?: ("fail" | "continue" | "error_port") | null;
         };
         /** NodeState */
         NodeState: {
@@ -1251,6 +1296,33 @@ export interface components {
             started_at?: string | null;
             /** Finished At */
             finished_at?: string | null;
+            /** Resume At */
+            resume_at?: string | null;
+            /**
+             * Runs
+             * @description a node inside a loop: how many times it ran so far
+             */
+            runs?: number | null;
+            /**
+             * Iteration
+             * @description the loop batch this run of the node is for
+             */
+            iteration?: number | null;
+            /**
+             * Iterations
+             * @description a loop node: how many batches it has
+             */
+            iterations?: number | null;
+            /**
+             * Child Execution Id
+             * @description an execute_workflow node: the run it started
+             */
+            child_execution_id?: string | null;
+            /**
+             * Resume Url
+             * @description a wait for a call: the URL that resumes it
+             */
+            resume_url?: string | null;
         };
         /** OAuth2Authorization */
         OAuth2Authorization: {
@@ -1692,6 +1764,51 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    resume_wait_hooks_resume__token__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description {"execution_id", "node", "status"}: the wait goes on with the body as item.resume */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description no wait has this resume URL */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the URL was used already, or its wait timed out, or its run ended */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
             };
         };
     };

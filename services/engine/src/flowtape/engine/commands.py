@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+from flowtape.common import views
 from flowtape.common.errors import Conflict, FlowtapeError, InvalidInput, NotFound
 from flowtape.common.limits import DEFAULT_LIMITS, Limits, check_items
 from flowtape.common.messages import engine as msg
@@ -27,12 +28,12 @@ from flowtape.engine.views import execution_view
 from flowtape.engine.workflows import Workflows
 
 
-def started_reply(execution: Execution, tokens: ResumeTokens | None = None) -> dict[str, Any]:
-    return {
-        "execution_id": str(execution.id),
-        "status": execution.status,
-        "execution": execution_view(execution, tokens=tokens) if execution.finished else None,
-    }
+def started_reply(execution: Execution, tokens: ResumeTokens | None = None) -> views.ExecutionStarted:
+    return views.ExecutionStarted(
+        execution_id=str(execution.id),
+        status=execution.status,
+        execution=execution_view(execution, tokens=tokens) if execution.finished else None,
+    )
 
 
 class ExecutionCommands:
@@ -54,7 +55,7 @@ class ExecutionCommands:
 
     # -- starting ----------------------------------------------------------------------------------------
 
-    async def start(self, command: msg.StartExecution) -> dict[str, Any]:
+    async def start(self, command: msg.StartExecution) -> views.ExecutionStarted:
         check_items(command.input, self._limits, what="the run's input")
         if command.execution_id is not None:
             chosen = str(command.execution_id)
@@ -67,7 +68,7 @@ class ExecutionCommands:
                     self._key_locks.pop(chosen, None)
         return await self._start_keyed(command)
 
-    async def _start_keyed(self, command: msg.StartExecution) -> dict[str, Any]:
+    async def _start_keyed(self, command: msg.StartExecution) -> views.ExecutionStarted:
         if not command.idempotency_key:
             return await self._start(command)
         async with self._key_locks.setdefault(command.idempotency_key, asyncio.Lock()):
@@ -82,7 +83,7 @@ class ExecutionCommands:
             finally:
                 self._key_locks.pop(command.idempotency_key, None)
 
-    async def _start(self, command: msg.StartExecution) -> dict[str, Any]:
+    async def _start(self, command: msg.StartExecution) -> views.ExecutionStarted:
         workflow = await self._workflows.load(command.workflow_id)
         version = command.version or workflow.latest_version
         if not 1 <= version <= workflow.latest_version:
@@ -118,7 +119,7 @@ class ExecutionCommands:
 
     # -- forks: retry and replay -------------------------------------------------------------------------
 
-    async def retry(self, execution_id: str, fork_id: UUID | None = None) -> dict[str, Any]:
+    async def retry(self, execution_id: str, fork_id: UUID | None = None) -> views.ExecutionStarted:
         parent = await self._decisions.read(execution_id)
         failed = parent.first_failed()
         if failed is None:
@@ -132,7 +133,7 @@ class ExecutionCommands:
         version_choice: str | int,
         input_override: Items | None,
         fork_id: UUID | None = None,
-    ) -> dict[str, Any]:
+    ) -> views.ExecutionStarted:
         """A new execution, forked from ``execution_id`` at ``from_node`` (the parent is only read)."""
         parent = await self._decisions.read(execution_id)
         if not parent.finished:

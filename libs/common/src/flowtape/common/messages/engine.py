@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flowtape.common.limits import StoredText
 from flowtape.common.messages.base import JsonItems, Message
+from flowtape.common.views import Execution
 
 ExecutionStatus = Literal["running", "waiting", "succeeded", "failed", "cancelled"]
 #: the namespace of execution ids derived from idempotency keys (a schedule's fire key, a message's id)
@@ -121,7 +122,7 @@ class ExecutionFinished(Message):
     error: str | None = None
     #: the finished execution as GET /executions/{id} shows it, when it is small: a caller waiting on the run
     #: (run?wait=true, a synchronous webhook) answers from it without asking the engine again
-    execution: dict[str, Any] | None = None
+    execution: Execution | None = None
 
 
 class WorkflowChanged(Message):

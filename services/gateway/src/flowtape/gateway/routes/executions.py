@@ -11,8 +11,8 @@ from fastapi import APIRouter, Path, Query, Response
 from flowtape.common.binary import BINARY_ID_PATTERN
 from flowtape.common.messages import engine as msg
 from flowtape.common.messages.connectors import BinaryContent, GetBinary
+from flowtape.common.views import Execution, ExecutionEvents, ExecutionPage
 from flowtape.gateway.deps import PlatformDep, Viewer
-from flowtape.gateway.schemas import Execution, ExecutionEvents, ExecutionPage
 
 router = APIRouter(prefix="/api/v1/executions", tags=["executions"])
 

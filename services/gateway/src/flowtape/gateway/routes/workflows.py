@@ -5,19 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from flowtape.common.messages import engine as msg
+from flowtape.common.views import Execution, Workflow, WorkflowPage, WorkflowVersions
 from flowtape.common.workflow import WorkflowDefinition
 from flowtape.gateway.deps import AuditDep, Editor, Operator, PlatformDep, Viewer
-from flowtape.gateway.schemas import (
-    Execution,
-    ExecutionAccepted,
-    RunRequest,
-    Workflow,
-    WorkflowPage,
-    WorkflowVersions,
-)
+from flowtape.gateway.schemas import ExecutionAccepted, RunRequest
 
 router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"])
 
@@ -112,6 +106,6 @@ async def run_workflow(
     started = await platform.run_workflow(
         workflow_id, request.input, wait=wait, timeout=timeout, version=request.version
     )
-    if wait:
-        return JSONResponse(started["execution"], status_code=200)
-    return {"execution_id": started["execution_id"]}
+    if wait and started.execution is not None:
+        return Response(started.execution.model_dump_json(), media_type="application/json")
+    return {"execution_id": started.execution_id}
