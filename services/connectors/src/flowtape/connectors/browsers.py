@@ -188,8 +188,10 @@ class Browsers:
                 self._playwright = await async_playwright().start()
             program = self._program()
             args = list(_LAUNCH_ARGS)
-            if os.geteuid() == 0:
-                args.append("--no-sandbox")  # Chromium's sandbox needs an unprivileged user
+            if os.geteuid() == 0 or self.isolation == "namespaces":
+                # Chromium's own sandbox needs an unprivileged user and user namespaces of its own; under
+                # bubblewrap the namespaces around the whole browser stand in for it
+                args.append("--no-sandbox")
             try:
                 self._browser = await self._playwright.chromium.launch(
                     executable_path=str(program), headless=True, args=args, timeout=30_000
