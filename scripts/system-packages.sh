@@ -3,7 +3,8 @@
 #   bubblewrap  isolates code nodes (FLOWTAPE_CODE_ISOLATION=namespaces, the default; see docs/security.md)
 #   util-linux  setpriv, which drops a root connectors service's code to uid 65534, and prlimit (always on Debian)
 #   nodejs      runs code nodes written in JavaScript, and builds the console
-#   chromium    the browser the console's end-to-end tests drive (Debian's build: never a downloaded one)
+#   chromium    the browser of the browser node and of the console's end-to-end tests (Debian's build: never a
+#               downloaded one)
 #   prometheus  the real Prometheus the dashboard test scrapes the services with, and promtool for deploy/check.sh
 set -euo pipefail
 missing=()

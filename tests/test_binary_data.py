@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import secrets
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.infra import FakeApi, Platform, login, remember_secret
+from tests.infra import FLOWTAPE, FakeApi, Platform, free_port, login, remember_secret, set_up_admin, wait_ready
 from tests.test_credentials import run_workflow
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -97,3 +100,32 @@ def test_binary_data_is_not_served_under_another_workflows_execution(api: httpx.
     assert missing.status_code == 404
     malformed = api.get(f"/api/v1/executions/{first['id']}/binary/not-an-id")
     assert malformed.status_code == 422
+
+
+def test_embedded_mode_keeps_binary_data_in_the_data_directory(tmp_path: Path, fake_api: FakeApi) -> None:
+    data_dir = tmp_path / "data"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWTAPE_")}
+    env["FLOWTAPE_EGRESS_ALLOW"] = "127.0.0.1"  # the test's own page server
+    with (tmp_path / "embedded.log").open("ab") as log:
+        process = subprocess.Popen(
+            [FLOWTAPE, "up", "--data-dir", str(data_dir), "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_ready(url, process=process)
+            admin = set_up_admin(url)
+            with httpx.Client(base_url=url, headers=admin.headers, timeout=60) as api:
+                execution = run_workflow(api, _screenshot_workflow(fake_api, "embedded-binary"))
+                assert execution["status"] == "succeeded", execution
+                ref = execution["nodes"]["browse"]["output"][0]["shot"]["$binary"]
+                download = api.get(f"/api/v1/executions/{execution['id']}/binary/{ref['id']}")
+                assert download.status_code == 200 and download.content.startswith(PNG_MAGIC)
+            stored = [path for path in (data_dir / "binaries").rglob("*") if path.is_file()]
+            assert len(stored) == 1, f"expected the screenshot's bytes under {data_dir / 'binaries'}: {stored}"
+        finally:
+            process.terminate()
+            process.wait(timeout=20)

@@ -8,6 +8,7 @@ never reached — not by the navigation, a redirect, an image, a script's fetch 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import threading
 import time
@@ -137,7 +138,9 @@ def chromium() -> Path:
 
 @pytest.fixture
 async def connections(chromium: Path) -> AsyncIterator[Connections]:
-    connections = Connections(EgressPolicy.parse("127.0.0.1"), browser_executable=chromium, browser_max_seconds=20)
+    connections = Connections(
+        EgressPolicy.parse("127.0.0.1"), browser_executable=chromium, browser_max_seconds=20, browser_concurrency=2
+    )
     try:
         yield connections
     finally:
@@ -273,8 +276,21 @@ async def test_tasks_share_one_chromium_with_a_fresh_context_each(
     recall = {"url": f"{pages.url}/form", "steps": [{"action": "evaluate", "script": "localStorage.getItem('k')"}]}
     await _run(connections, binaries, remember)
     browser = connections.browsers._browser
-    items = await asyncio.gather(*(_run(connections, binaries, recall) for _ in range(3)))
-    assert [item["result"] for item in items] == [None, None, None], "a context saw another task's storage"
+    opened = 0
+    most = 0
+    original = browser.new_context
+
+    async def counting(**kwargs: Any) -> Any:
+        nonlocal opened, most
+        context = await original(**kwargs)
+        opened += 1
+        most = max(most, len(browser.contexts))
+        return context
+
+    browser.new_context = counting
+    items = await asyncio.gather(*(_run(connections, binaries, recall) for _ in range(5)))
+    assert [item["result"] for item in items] == [None] * 5, "a context saw another task's storage"
+    assert opened == 5 and most <= 2, f"{most} contexts open at once; FLOWTAPE_BROWSER_CONCURRENCY is 2"
     assert connections.browsers._browser is browser and browser.is_connected()
     assert len(browser.contexts) == 0, "contexts of finished tasks are still open"
     await connections.close()
@@ -290,3 +306,50 @@ async def test_a_step_that_fails_names_the_step(
             binaries,
             {"url": f"{pages.url}/form", "timeout": 3, "steps": [{"action": "click", "selector": "#missing"}]},
         )
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _chromiums() -> list[tuple[int, list[str], str]]:
+    """``(pid, uids, network namespace)`` of every Chromium process this test process started."""
+    found = []
+    for pid in _descendants(os.getpid()):
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() != "chromium":
+                continue
+            status = Path(f"/proc/{pid}/status").read_text().splitlines()
+            uids = next(line for line in status if line.startswith("Uid:")).split()[1:]
+            found.append((pid, uids, os.readlink(f"/proc/{pid}/ns/net")))
+        except (OSError, StopIteration):
+            continue
+    return found
+
+
+async def test_chromium_runs_isolated_without_network_as_nobody(
+    connections: Connections, binaries: BinaryStore, pages: PageServer
+) -> None:
+    assert connections.browsers.isolation == "namespaces"
+    await _run(connections, binaries, {"url": f"{pages.url}/form"})
+    chromiums = _chromiums()
+    assert chromiums, "no Chromium process found under this test's process"
+    own_network = os.readlink("/proc/self/ns/net")
+    for pid, uids, network in chromiums:
+        assert set(uids) == {"65534"}, f"Chromium {pid} runs as uid {uids}"
+        assert network != own_network, f"Chromium {pid} shares the service's network namespace"

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     browser_max_seconds: float = Field(default=120.0, gt=0, le=3600)
     #: the Chromium browser nodes drive (Debian's ``chromium``; never a downloaded build)
     browser_executable: Path = Path("/usr/bin/chromium")
+    #: how many browser nodes one connectors process runs at once (one Chromium, a context each)
+    browser_concurrency: int = Field(default=4, ge=1, le=64)
+    #: ``namespaces``: Chromium under bubblewrap, without network, as uid 65534; ``none``: as the service user
+    browser_isolation: Literal["namespaces", "none"] = "namespaces"
     max_workflow_nodes: int = Field(default=DEFAULT_MAX_WORKFLOW_NODES, ge=1)
     max_workflow_edges: int = Field(default=DEFAULT_MAX_WORKFLOW_EDGES, ge=0)
     #: how many node tasks one connectors process runs at once

@@ -83,6 +83,8 @@ class ConnectorsRuntime(BaseRuntime):
             tokens=tokens,
             browser_executable=self._settings.browser_executable,
             browser_max_seconds=self._settings.browser_max_seconds,
+            browser_concurrency=self._settings.browser_concurrency,
+            browser_isolation=self._settings.browser_isolation,
         )
         self.credential_checks = CredentialChecks(self.vault, self.connections)
         sandbox = Sandbox(isolation_for(self._settings.code_isolation))

@@ -12,6 +12,10 @@ Chromium itself is started behind a proxy that does not exist (with loopback not
 networking off and WebRTC limited to proxied UDP: whatever escapes interception (WebSockets, which are
 refused too, or a future request kind) reaches nothing.
 
+Isolation: Chromium runs under bubblewrap (``FLOWTAPE_BROWSER_ISOLATION=namespaces``, the default) with no
+network namespace of its own to reach anything from (it needs none: the connectors answer every request), uid
+65534, its own PID/IPC/UTS/mount namespaces and a read-only view of /usr; ``none`` runs it as the service user.
+
 Resources: Chromium is launched on the first browser task and reused; each task gets its own context
 (cookies, storage, cache), closed when the task ends, fails or times out — closing it ends its renderer
 even when a script spins forever. A browser that crashed is launched again for the next task; the process
@@ -23,11 +27,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shlex
+import shutil
+import stat
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -77,6 +85,53 @@ class BrowserUnavailable(NodeError):
     """Chromium is missing or would not start."""
 
 
+BrowserIsolation = Literal["namespaces", "none"]
+#: what Chromium sees of the host under bwrap: the system's programs and libraries, fonts, nothing else
+_BROWSER_ETC = ("fonts", "ld.so.cache", "chromium", "chromium.d", "alternatives", "ssl", "mime.types")
+
+
+def sandbox_launcher(executable: Path, directory: Path, *, bwrap: str, setpriv: str | None) -> Path:
+    """A launcher in ``directory`` that starts ``executable`` under bubblewrap: no network at all (every request
+    is answered by the connectors through the route), its own PID, IPC, UTS and mount namespaces, uid 65534,
+    a read-only root of /usr and a few /etc entries, and an empty /tmp as its home.
+
+    As root, bwrap makes the namespaces itself and ``setpriv`` drops to uid 65534 without capabilities (as the
+    ``code`` node's isolation does); as another user, an unprivileged user namespace maps it to 65534."""
+    argv = [bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net", "--unshare-cgroup-try"]
+    as_root = os.geteuid() == 0
+    if not as_root:
+        argv += ["--unshare-user", "--uid", "65534", "--gid", "65534"]
+    argv += ["--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64"):
+        path = Path("/") / name
+        if path.is_symlink():
+            argv += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            argv += ["--ro-bind", str(path), str(path)]
+    argv += ["--perms", "0755", "--dir", "/etc"]  # as root bwrap would make it 0700: closed to uid 65534
+    for name in _BROWSER_ETC:
+        argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    if not executable.is_relative_to("/usr"):
+        for parent in reversed(executable.parent.parents):
+            if parent != Path("/"):
+                argv += ["--perms", "0755", "--dir", str(parent)]
+        argv += ["--ro-bind", str(executable.parent), str(executable.parent)]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+    argv += ["--perms", "1777", "--tmpfs", "/dev/shm", "--chdir", "/tmp"]
+    argv += ["--clearenv", "--setenv", "HOME", "/tmp", "--setenv", "PATH", "/usr/bin:/bin"]
+    argv += ["--setenv", "XDG_CONFIG_HOME", "/tmp/.config", "--setenv", "XDG_CACHE_HOME", "/tmp/.cache", "--"]
+    if as_root:
+        if setpriv is None:
+            raise BrowserUnavailable("running Chromium isolated as root needs setpriv (Debian's util-linux)")
+        argv += [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]
+        argv += ["--bounding-set=-all", "--no-new-privs", "--"]
+    argv.append(str(executable))
+    launcher = directory / "chromium-isolated"
+    launcher.write_text("#!/bin/sh\nexec " + " ".join(shlex.quote(a) for a in argv) + ' "$@"\n')
+    launcher.chmod(stat.S_IRWXU)
+    return launcher
+
+
 @dataclass
 class PageTraffic:
     """What one task's pages asked for: the requests refused by the guard, and the bytes received."""
@@ -98,10 +153,22 @@ class PageTraffic:
 
 
 class Browsers:
-    def __init__(self, egress: EgressPolicy, *, executable: Path = DEFAULT_EXECUTABLE) -> None:
-        """Pages reach what ``egress`` allows, as ``http_request`` does."""
+    def __init__(
+        self,
+        egress: EgressPolicy,
+        *,
+        executable: Path = DEFAULT_EXECUTABLE,
+        max_contexts: int = 4,
+        isolation: BrowserIsolation = "namespaces",
+    ) -> None:
+        """Pages reach what ``egress`` allows, as ``http_request`` does; at most ``max_contexts`` tasks have a page
+        open at once (``FLOWTAPE_BROWSER_CONCURRENCY``), the others wait for a turn within their time limit.
+        ``isolation`` ``namespaces`` runs Chromium under bubblewrap (:func:`sandbox_launcher`)."""
         self._egress = egress
         self._executable = executable
+        self.isolation: BrowserIsolation = isolation
+        self._launcher_dir: Path | None = None
+        self._turns = asyncio.Semaphore(max_contexts)
         self._lock = asyncio.Lock()
         self._playwright: Any = None
         self._browser: Any = None
@@ -119,21 +186,46 @@ class Browsers:
 
             if self._playwright is None:
                 self._playwright = await async_playwright().start()
+            program = self._program()
             args = list(_LAUNCH_ARGS)
-            if os.geteuid() == 0:
-                args.append("--no-sandbox")  # Chromium's sandbox needs an unprivileged user
+            if os.geteuid() == 0 or self.isolation == "namespaces":
+                # Chromium's own sandbox needs an unprivileged user and user namespaces of its own; under
+                # bubblewrap the namespaces around the whole browser stand in for it
+                args.append("--no-sandbox")
             try:
                 self._browser = await self._playwright.chromium.launch(
-                    executable_path=str(self._executable), headless=True, args=args, timeout=30_000
+                    executable_path=str(program), headless=True, args=args, timeout=30_000
                 )
             except Exception as exc:
-                raise BrowserUnavailable(f"Chromium ({self._executable}) did not start: {exc}") from None
-            log.info("started Chromium %s for browser nodes", self._browser.version)
+                raise BrowserUnavailable(
+                    f"Chromium ({self._executable}, isolation {self.isolation}) did not start: {_first_line(exc)}; "
+                    "FLOWTAPE_BROWSER_ISOLATION=none runs it without bubblewrap"
+                ) from None
+            log.info("started Chromium %s for browser nodes (isolation: %s)", self._browser.version, self.isolation)
             return self._browser
+
+    def _program(self) -> Path:
+        if self.isolation == "none":
+            return self._executable
+        bwrap = shutil.which("bwrap")
+        if bwrap is None:
+            raise BrowserUnavailable(
+                "browser nodes run Chromium under bubblewrap, which is not installed: run scripts/system-packages.sh "
+                "(Debian's bubblewrap), or set FLOWTAPE_BROWSER_ISOLATION=none"
+            )
+        if self._launcher_dir is None:
+            self._launcher_dir = Path(tempfile.mkdtemp(prefix="flowtape-browser-"))
+        return sandbox_launcher(self._executable, self._launcher_dir, bwrap=bwrap, setpriv=shutil.which("setpriv"))
 
     @asynccontextmanager
     async def context(self, *, user_agent: str | None = None) -> AsyncIterator[tuple[Any, PageTraffic]]:
         """A fresh browser context whose every request goes through the guard; closed on the way out."""
+        async with self._turns:
+            async with self._context(user_agent) as opened:
+                yield opened
+
+    @asynccontextmanager
+    async def _context(self, user_agent: str | None) -> AsyncIterator[tuple[Any, PageTraffic]]:
         browser = await self._ensure()
         traffic = PageTraffic()
         # a client per task: its pool and cookie jar die with the task (the page's cookies are the browser's)
@@ -238,6 +330,9 @@ class Browsers:
         if self._playwright is not None:
             playwright, self._playwright = self._playwright, None
             await playwright.stop()
+        if self._launcher_dir is not None:
+            shutil.rmtree(self._launcher_dir, ignore_errors=True)
+            self._launcher_dir = None
 
 
 async def _abort(route: Any, reason: str) -> None:
@@ -249,3 +344,8 @@ async def _abort(route: Any, reason: str) -> None:
 
 def _attribute(text: str) -> str:
     return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return (text.splitlines() or [type(exc).__name__])[0][:300]

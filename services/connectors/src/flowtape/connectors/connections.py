@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from flowtape.common.egress import PUBLIC_ONLY, EgressPolicy
-from flowtape.connectors.browsers import DEFAULT_EXECUTABLE, Browsers
+from flowtape.connectors.browsers import DEFAULT_EXECUTABLE, BrowserIsolation, Browsers
 from flowtape.connectors.oauth2 import OAuth2Tokens
 from flowtape.connectors.outbound import guarded_client
 from flowtape.connectors.pools import MysqlPools, PostgresPools, RedisPools
@@ -30,6 +30,8 @@ class Connections:
         tokens: OAuth2Tokens | None = None,
         browser_executable: Path = DEFAULT_EXECUTABLE,
         browser_max_seconds: float = 120.0,
+        browser_concurrency: int = 4,
+        browser_isolation: BrowserIsolation = "namespaces",
     ) -> None:
         """``http`` must be built on :func:`guarded_client` (the default is); it is closed with the rest.
         Without ``limits``, rate limits are held in this process; without ``tokens``, OAuth2 tokens too."""
@@ -42,7 +44,9 @@ class Connections:
         self.redis = RedisPools(egress)
         self.tokens = tokens or OAuth2Tokens.in_memory(self)
         #: one Chromium for this worker, launched on the first browser task (``browser`` nodes)
-        self.browsers = Browsers(egress, executable=browser_executable)
+        self.browsers = Browsers(
+            egress, executable=browser_executable, max_contexts=browser_concurrency, isolation=browser_isolation
+        )
         self.browser_max_seconds = browser_max_seconds
         self._closers: list[Callable[[], Awaitable[object]]] = []
 
