@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -135,19 +135,32 @@ class Platform:
             FLOWTAPE_SECRET_KEY=self.secret_key,
             # the tests' own stand-ins for third-party APIs listen here; the SSRF guard refuses it otherwise
             FLOWTAPE_EGRESS_ALLOW="127.0.0.1",
+            # every test client calls from 127.0.0.1, most as the one admin: the defaults (300/minute per address,
+            # 1200/minute per caller) would refuse a busy suite; tests/test_abuse_limits.py sets its own
+            FLOWTAPE_RATE_LIMIT_API="1000000/minute",
+            FLOWTAPE_RATE_LIMIT_ANONYMOUS="1000000/minute",
+            FLOWTAPE_RATE_LIMIT_WEBHOOK="1000000/minute",
         )
         env.update(self.extra_env)
         return env
 
-    def start(self, service: str, port: int | None = None, *, name: str | None = None) -> Process:
-        """Start ``service``; a ``name`` other than the service's runs another replica beside it."""
+    def start(
+        self,
+        service: str,
+        port: int | None = None,
+        *,
+        name: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> Process:
+        """Start ``service``; a ``name`` other than the service's runs another replica beside it; ``env`` adds to
+        (or overrides) the platform's settings for this process."""
         name = name or service
         port = port or (self.processes[name].port if name in self.processes else free_port())
         log = self.workdir / f"{name}.log"
         handle = log.open("ab")
         popen = subprocess.Popen(
             [FLOWTAPE, "serve", service],
-            env=self.env(service, port),
+            env={**self.env(service, port), **(env or {})},
             stdout=handle,
             stderr=subprocess.STDOUT,
             cwd=self.workdir,

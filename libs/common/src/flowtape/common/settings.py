@@ -19,6 +19,7 @@ from flowtape.common.egress import EgressPolicy
 from flowtape.common.limits import (
     DEFAULT_MAX_ITEMS_BYTES,
     DEFAULT_MAX_JSON_DEPTH,
+    DEFAULT_MAX_QUEUED_RUNS,
     DEFAULT_MAX_WORKFLOW_EDGES,
     DEFAULT_MAX_WORKFLOW_NODES,
     Limits,
@@ -75,6 +76,8 @@ class Settings(BaseSettings):
     browser_isolation: Literal["namespaces", "none"] = "namespaces"
     max_workflow_nodes: int = Field(default=DEFAULT_MAX_WORKFLOW_NODES, ge=1)
     max_workflow_edges: int = Field(default=DEFAULT_MAX_WORKFLOW_EDGES, ge=0)
+    #: runs of one workflow under way at once (waiting runs do not count); a start beyond it is a 429
+    max_queued_runs_per_workflow: int = Field(default=DEFAULT_MAX_QUEUED_RUNS, ge=1)
     #: how many node tasks one connectors process runs at once
     connectors_concurrency: int = Field(default=64, ge=1)
     #: how code nodes are isolated: ``namespaces`` (bubblewrap; code nodes refuse to run where it cannot
@@ -110,6 +113,7 @@ class Settings(BaseSettings):
             max_items_bytes=self.max_items_bytes,
             max_workflow_nodes=self.max_workflow_nodes,
             max_workflow_edges=self.max_workflow_edges,
+            max_queued_runs_per_workflow=self.max_queued_runs_per_workflow,
         )
 
     def port_for(self, service: ServiceName) -> int:

@@ -13,7 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from flowtape.common import telemetry, views
-from flowtape.common.errors import Conflict, FlowtapeError, InvalidInput, NotFound
+from flowtape.common.errors import Conflict, FlowtapeError, InvalidInput, NotFound, RateLimited
 from flowtape.common.limits import DEFAULT_LIMITS, Limits, check_items
 from flowtape.common.messages import engine as msg
 from flowtape.common.messages.connectors import NodeTaskCompleted
@@ -88,6 +88,7 @@ class ExecutionCommands:
         version = command.version or workflow.latest_version
         if not 1 <= version <= workflow.latest_version:
             raise NotFound(f"workflow {command.workflow_id} has no version {version}")
+        await self._check_queue(command.workflow_id)
         graph = await self._workflows.graph(command.workflow_id, version, workflow)
         execution = self._new(
             graph, command.workflow_id, version, command.input or [{}], command.trigger, command.execution_id
@@ -95,6 +96,18 @@ class ExecutionCommands:
         if command.idempotency_key:
             await self._projections.remember_key(command.idempotency_key, str(execution.id))
         return started_reply(await self._decisions.begin(execution, graph))
+
+    async def _check_queue(self, workflow_id: str) -> None:
+        """Refuse a start while the workflow has ``max_queued_runs_per_workflow`` runs under way. The count is the
+        read model's (shared by every engine replica): starts racing at the bound may pass it by a few."""
+        bound = self._limits.max_queued_runs_per_workflow
+        running = await self._projections.running_count(workflow_id)
+        if running >= bound:
+            raise RateLimited(
+                f"workflow {workflow_id} has {running} runs under way, the most it may queue "
+                "(FLOWTAPE_MAX_QUEUED_RUNS_PER_WORKFLOW); try again when some have finished",
+                {"workflow_id": workflow_id, "running": running, "limit": bound, "retry_after": 5},
+            )
 
     def _new(
         self,

@@ -235,7 +235,11 @@ class Decisions:
                 continue
             node_id = str(getattr(event, "node_id", ""))
             node = graph.nodes.get(node_id)
-            attributes = {"flowtape.node.id": node_id, "flowtape.node.type": node.type if node else "", "inline": True}
+            attributes: dict[str, str | bool] = {
+                "flowtape.node.id": node_id,
+                "flowtape.node.type": node.type if node else "",
+                "inline": True,
+            }
             telemetry.tracer().start_span(f"node {node.type if node else node_id}", attributes=attributes).end()
 
     def _dispatch(self, execution: Execution, graph: WorkflowGraph, node_ids: list[str]) -> list[Message]:

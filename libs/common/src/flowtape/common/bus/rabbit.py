@@ -19,6 +19,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 from aiormq.exceptions import ChannelPreconditionFailed
 from faststream import AckPolicy
+from faststream.message import StreamMessage
 from faststream.rabbit import Channel, ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
 from faststream.rabbit.annotations import RabbitMessage
 from prometheus_client import CollectorRegistry
@@ -86,6 +87,13 @@ class _ChannelConsumer(Consumer):
             await self._channel.close()
 
 
+async def _undecoded(message: StreamMessage[Any]) -> bytes:
+    """FastStream's own decoder parses a body labelled JSON before any handler runs, and a body that is not JSON
+    then never reaches us: no reason recorded, no dead letter. Our handlers read the raw body and decode it
+    themselves (:func:`flowtape.common.bus.base.dispatch`), so the body is handed over untouched."""
+    return message.body
+
+
 class RabbitBus(Bus):
     def __init__(self, url: str, *, service: str, registry: CollectorRegistry | None = None) -> None:
         # FastStream's Prometheus middleware labels replies by their unique reply-to queue (one new series per
@@ -114,6 +122,7 @@ class RabbitBus(Bus):
             ack_policy=AckPolicy.ACK_FIRST,
             no_reply=True,
             channel=Channel(prefetch_count=512),
+            decoder=_undecoded,
         )
         replies(self._on_reply)
 
@@ -150,6 +159,7 @@ class RabbitBus(Bus):
             ack_policy=AckPolicy.MANUAL,
             no_reply=True,
             channel=Channel(prefetch_count=prefetch),
+            decoder=_undecoded,
         )
         subscriber(on_message)
 
@@ -246,6 +256,7 @@ class RabbitBus(Bus):
             ack_policy=AckPolicy.MANUAL,
             no_reply=True,
             channel=Channel(prefetch_count=prefetch),
+            decoder=_undecoded,
         )
         subscriber(on_message)
 

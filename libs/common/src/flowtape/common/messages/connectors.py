@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flowtape.common.credentials import CredentialType
 from flowtape.common.limits import StoredText
+from flowtape.common.messages.auth import Actor
 from flowtape.common.messages.base import JsonItems, Message
 
 CREDENTIAL_SEALING_ALGORITHM = "ECDH-ES"
@@ -183,6 +184,8 @@ class CreateCredential(Message):
     name: StoredText
     type: str
     sealed_data: str
+    #: the caller, so that the vault writes the audit entry once the change is stored
+    actor: Actor | None = None
 
 
 class UpdateCredential(Message):
@@ -193,12 +196,16 @@ class UpdateCredential(Message):
     credential_id: str
     sealed_data: str
     name: StoredText | None = None
+    #: the caller, so that the vault writes the audit entry once the change is stored
+    actor: Actor | None = None
 
 
 class DeleteCredential(Message):
     type_name = "connectors.DeleteCredential.v1"
     kind = "command"
     credential_id: str
+    #: the caller, so that the vault writes the audit entry once the change is stored
+    actor: Actor | None = None
 
 
 class GetCredential(Message):

@@ -9,6 +9,7 @@ from uuid import UUID, uuid4, uuid5
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flowtape.common.limits import StoredText
+from flowtape.common.messages.auth import Actor
 from flowtape.common.messages.base import JsonItems, Message
 from flowtape.common.views import Execution
 
@@ -21,6 +22,8 @@ class CreateWorkflow(Message):
     type_name = "engine.CreateWorkflow.v1"
     kind = "command"
     definition: dict[str, Any]
+    #: the caller, so that the engine writes the audit entry once the change is saved
+    actor: Actor | None = None
 
 
 class UpdateWorkflow(Message):
@@ -28,12 +31,16 @@ class UpdateWorkflow(Message):
     kind = "command"
     workflow_id: str
     definition: dict[str, Any]
+    #: the caller, so that the engine writes the audit entry once the change is saved
+    actor: Actor | None = None
 
 
 class DeleteWorkflow(Message):
     type_name = "engine.DeleteWorkflow.v1"
     kind = "command"
     workflow_id: str
+    #: the caller, so that the engine writes the audit entry once the change is saved
+    actor: Actor | None = None
 
 
 class SetWorkflowActive(Message):
@@ -41,6 +48,8 @@ class SetWorkflowActive(Message):
     kind = "command"
     workflow_id: str
     active: bool
+    #: the caller, so that the engine writes the audit entry once the change is saved
+    actor: Actor | None = None
 
 
 class GetWorkflow(Message):
