@@ -5,6 +5,7 @@ dashboard is evaluated through Prometheus's HTTP API, and one that returns no se
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import shutil
 import subprocess
@@ -21,7 +22,7 @@ import pytest
 from tests.infra import ROOT, FakeApi, Platform, free_port, running_platform
 
 sys.path.insert(0, str(ROOT / "deploy" / "tools"))
-from dashboard_check import queries  # noqa: E402
+from dashboard_check import queries
 
 DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
 RABBITMQ_METRICS = "127.0.0.1:15692"  # rabbitmq_prometheus, enabled by scripts/services.sh
@@ -97,7 +98,7 @@ def _create(api: httpx.Client, definition: dict[str, Any]) -> str:
 def _hook(path: str, *after: dict[str, Any]) -> dict[str, Any]:
     nodes = [{"id": "hook", "type": "webhook", "params": {"path": path, "method": "POST", "respond": "last_node"}}]
     nodes += list(after)
-    edges = [{"from": a["id"], "to": b["id"]} for a, b in zip(nodes, nodes[1:], strict=False)]
+    edges = [{"from": a["id"], "to": b["id"]} for a, b in itertools.pairwise(nodes)]
     return {"name": f"dash-{path}", "nodes": nodes, "edges": edges}
 
 
