@@ -58,7 +58,7 @@ step "Prometheus configuration, alert rules and their tests (promtool)"
 promtool check config deploy/prometheus/prometheus.yml
 promtool test rules deploy/prometheus/tests/flowtape_test.yml
 
-step "Grafana dashboard (JSON, PromQL)"
+step "Grafana dashboards (JSON, PromQL)"
 python3 deploy/tools/dashboard_check.py deploy/grafana/dashboards/*.json > "$WORK/dashboard.rules.yml"
 promtool check rules "$WORK/dashboard.rules.yml"
 
@@ -120,10 +120,10 @@ if helm_template "$CHART/ci/existing-secret-values.yaml" "$WORK/typo.yaml" >/dev
   fail "the chart accepted a misspelt service"
 fi
 echo "misspelt service: refused"
-cmp deploy/grafana/dashboards/flowtape.json "$CHART/files/flowtape-dashboard.json" \
-  || fail "$CHART/files/flowtape-dashboard.json differs from deploy/grafana/dashboards/flowtape.json: copy it again"
+diff -r deploy/grafana/dashboards "$CHART/files/dashboards" \
+  || fail "$CHART/files/dashboards differs from deploy/grafana/dashboards: copy the dashboards again"
 cmp deploy/prometheus/rules/flowtape.yml "$CHART/files/flowtape-rules.yml" \
   || fail "$CHART/files/flowtape-rules.yml differs from deploy/prometheus/rules/flowtape.yml: copy it again"
-echo "chart copies of the dashboard and the rules: up to date"
+echo "chart copies of the dashboards and the rules: up to date"
 
 printf '\nall deployment checks passed\n'

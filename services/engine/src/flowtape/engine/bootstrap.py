@@ -222,6 +222,11 @@ class EngineRuntime(BaseRuntime):
     def checks(self) -> Mapping[str, Check]:
         return {"database": lambda: ping(self._db)}
 
+    def status_details(self) -> dict[str, Any]:
+        """What ``flowtape admin status`` shows of this replica beside its readiness: the partitions it decides."""
+        partitions = getattr(self, "partitions", None)
+        return {"partitions": partitions.held if partitions is not None else []}
+
 
 def build(settings: Settings, bus: Bus, registry: CollectorRegistry) -> EngineRuntime:
     return EngineRuntime(settings, bus, registry)
