@@ -75,6 +75,8 @@ _ROUTES: dict[type[Message], Route] = {
     engine.SetWorkflowActive: ENGINE_REQUESTS,
     engine.GetWorkflow: ENGINE_REQUESTS,
     engine.ListWorkflows: ENGINE_REQUESTS,
+    engine.ImportWorkflow: ENGINE_REQUESTS,
+    engine.DuplicateWorkflow: ENGINE_REQUESTS,
     engine.ListWorkflowVersions: ENGINE_REQUESTS,
     engine.GetExecution: ENGINE_REQUESTS,
     engine.GetExecutionEvents: ENGINE_REQUESTS,

@@ -25,7 +25,7 @@ from flowtape.engine.commands import ExecutionCommands
 from flowtape.engine.dead_letters import DeadLetters
 from flowtape.engine.queries import ExecutionQueries
 from flowtape.engine.rebuild import Rebuilds
-from flowtape.engine.workflows import Workflows
+from flowtape.engine.workflows import Workflows, WorkflowSearch
 
 
 def partition_handlers(commands: ExecutionCommands) -> Handlers:
@@ -90,7 +90,14 @@ def subscribe(
         return await workflows.get_workflow(m.workflow_id, m.version)
 
     async def list_workflows(m: msg.ListWorkflows) -> Any:
-        return await workflows.list_workflows(m.limit, m.cursor)
+        search = WorkflowSearch(name=m.name, tag=m.tag, node_type=m.node_type)
+        return await workflows.list_workflows(m.limit, m.cursor, search)
+
+    async def import_workflow(m: msg.ImportWorkflow) -> Any:
+        return await workflows.import_workflow(m.workflow_id, m.definition, m.as_copy)
+
+    async def duplicate_workflow(m: msg.DuplicateWorkflow) -> Any:
+        return await workflows.duplicate_workflow(m.workflow_id, m.name)
 
     async def list_versions(m: msg.ListWorkflowVersions) -> Any:
         return await workflows.list_versions(m.workflow_id)
@@ -142,6 +149,8 @@ def subscribe(
             msg.SetWorkflowActive: set_active,
             msg.GetWorkflow: get_workflow,
             msg.ListWorkflows: list_workflows,
+            msg.ImportWorkflow: import_workflow,
+            msg.DuplicateWorkflow: duplicate_workflow,
             msg.ListWorkflowVersions: list_versions,
             msg.ListActiveWorkflows: list_active,
             msg.ReplayCheck: replay_check,

@@ -19,6 +19,7 @@ from flowtape.gateway.accounts import Accounts
 from flowtape.gateway.audit import AuditTrail
 from flowtape.gateway.clients import Platform
 from flowtape.gateway.security import Guard, Principal
+from flowtape.gateway.transfers import WorkflowTransfers
 from flowtape.gateway.vault import VaultClient
 
 
@@ -50,6 +51,11 @@ async def _vault(request: Request) -> VaultClient:
     return vault
 
 
+async def _transfers(request: Request) -> WorkflowTransfers:
+    return WorkflowTransfers(await _platform(request), await _vault(request))
+
+
+TransfersDep = Annotated[WorkflowTransfers, Depends(_transfers)]
 AccountsDep = Annotated[Accounts, Depends(_accounts)]
 AuditDep = Annotated[AuditTrail, Depends(_audit)]
 VaultDep = Annotated[VaultClient, Depends(_vault)]

@@ -7,8 +7,9 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query
 
 from flowtape.common.messages import engine as msg
+from flowtape.common.run_diff import diff_executions
 from flowtape.gateway.deps import PlatformDep, Viewer
-from flowtape.gateway.schemas import Execution, ExecutionEvents, ExecutionPage
+from flowtape.gateway.schemas import Execution, ExecutionDiff, ExecutionEvents, ExecutionPage
 
 router = APIRouter(prefix="/api/v1/executions", tags=["executions"])
 
@@ -40,3 +41,11 @@ async def get_events(execution_id: str, platform: PlatformDep, _: Viewer) -> Any
 @router.get("/{execution_id}/state", response_model=Execution)
 async def get_state(execution_id: str, platform: PlatformDep, _: Viewer, at: int = Query(..., ge=1)) -> Any:
     return await platform.ask(msg.GetExecution(execution_id=execution_id, at=at))
+
+
+@router.get("/{execution_id}/diff/{other_id}", response_model=ExecutionDiff)
+async def diff(execution_id: str, other_id: str, platform: PlatformDep, _: Viewer) -> Any:
+    """Node by node, what changed from run ``execution_id`` (a) to run ``other_id`` (b)."""
+    a = await platform.ask(msg.GetExecution(execution_id=execution_id))
+    b = await platform.ask(msg.GetExecution(execution_id=other_id))
+    return diff_executions(a, b)
