@@ -58,7 +58,7 @@ class Template(BaseModel):
         if problems:
             raise InvalidInput(f"cannot instantiate template {self.id}: {problems[0]['message']}", problems)
         filled = {p.name: values.get(p.name, p.default) for p in self.parameters}
-        definition = _substitute(self.workflow, filled)
+        definition: dict[str, Any] = _substitute(self.workflow, filled)
         definition["name"] = name or definition.get("name", self.name)
         definition["tags"] = list(dict.fromkeys([*definition.get("tags", []), f"template:{self.id}"]))
         return definition
