@@ -225,7 +225,7 @@ def test_approval_by_a_person(api: httpx.Client, platform: Platform, site: FakeA
 
     execution = _eventually(waiting)
     assert execution is not None and execution["status"] == "waiting"
-    resume_url = execution["nodes"]["decision"]["resume_url"]
+    resume_url = httpx.URL(platform.gateway).join(execution["nodes"]["decision"]["resume_url"])
     resumed = httpx.post(resume_url, json={"approved": True, "by": "grace"}, timeout=30)
     assert resumed.status_code < 300, resumed.text
 
@@ -246,7 +246,7 @@ def warehouse() -> Iterator[dict[str, Any]]:
             conn.execute("CREATE TABLE orders (id int PRIMARY KEY, sku text, qty int)")
             conn.execute("INSERT INTO orders VALUES (1, 'MUG', 2), (2, 'TEE', 5)")
             conn.execute("CREATE TABLE signups (email text, plan text)")
-        yield {"host": "127.0.0.1", "port": 5432, "database": name, "username": "postgres", "password": ""}
+        yield {"host": "127.0.0.1", "port": 5432, "tls": "disable", "database": name, "username": "postgres"}
 
 
 def test_nightly_etl_from_postgres_to_csv_in_s3(api: httpx.Client, warehouse: dict[str, Any]) -> None:
@@ -336,5 +336,7 @@ def test_webhook_to_postgres(api: httpx.Client, platform: Platform, warehouse: d
     assert stored.status_code == 200, stored.text
     assert stored.json() == {"stored": 2}
     with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={warehouse['database']}") as conn:
-        rows = conn.execute("SELECT email, plan FROM signups WHERE email LIKE %s ORDER BY plan", (f"%{email}",)).all()
+        rows = conn.execute(
+            "SELECT email, plan FROM signups WHERE email LIKE %s ORDER BY plan", (f"%{email}",)
+        ).fetchall()
     assert rows == [(f"x{email}", "free"), (email, "pro")]

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from flowtape.common.errors import InvalidInput, NotFound
+from flowtape.common.errors import InvalidWorkflow, NotFound
 from flowtape.common.templates import template, templates
 from flowtape.common.workflow import WorkflowDefinition
 
@@ -35,7 +35,7 @@ def test_instantiation_keeps_types_and_refuses_bad_parameters() -> None:
     nodes = {node["id"]: node for node in definition["nodes"]}
     assert nodes["every"]["params"]["interval"] == 60
     assert nodes["alert"]["params"]["text"].startswith("http://x.test/up is down")
-    with pytest.raises(InvalidInput) as refused:
+    with pytest.raises(InvalidWorkflow) as refused:
         shipped.instantiate({"nope": 1})
     fields = {d["field"] for d in refused.value.details}
     assert fields == {"parameters.nope", "parameters.url", "parameters.slack_credential"}

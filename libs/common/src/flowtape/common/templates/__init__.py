@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from flowtape.common.errors import InvalidInput, NotFound
+from flowtape.common.errors import InvalidWorkflow, NotFound
 
 _PLACEHOLDER = re.compile(r"\$\{([a-z][a-z0-9_]*)\}")
 
@@ -56,7 +56,7 @@ class Template(BaseModel):
             if p.required and p.name not in values
         ]
         if problems:
-            raise InvalidInput(f"cannot instantiate template {self.id}: {problems[0]['message']}", problems)
+            raise InvalidWorkflow(f"cannot instantiate template {self.id}: {problems[0]['message']}", problems)
         filled = {p.name: values.get(p.name, p.default) for p in self.parameters}
         definition: dict[str, Any] = _substitute(self.workflow, filled)
         definition["name"] = name or definition.get("name", self.name)
