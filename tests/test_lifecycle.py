@@ -229,3 +229,66 @@ def test_diff_of_two_runs_node_by_node(api: httpx.Client, platform: Platform) ->
     alike = _cli(platform, "executions", "diff", small["id"], small_again["id"], "--json")
     assert alike.returncode == 0, alike.stderr
     assert json.loads(alike.stdout)["same"] is True
+
+
+def test_a_step_runs_alone_with_given_items_or_a_past_runs_input(api: httpx.Client, fake_api: Any) -> None:
+    secret = remember_secret(f"step-{uuid.uuid4().hex}")
+    credential = api.post(
+        "/api/v1/credentials",
+        json={"name": _unique("step-key"), "type": "http_header", "data": {"name": "X-Key", "value": secret}},
+    ).json()
+    workflow = api.post(
+        "/api/v1/workflows",
+        json={
+            "name": _unique("stepped"),
+            "nodes": [
+                {"id": "start", "type": "manual_trigger"},
+                {"id": "calc", "type": "set", "params": {"fields": {"doubled": "{{ item.n * 2 }}"}}},
+                {
+                    "id": "call",
+                    "type": "http_request",
+                    "params": {
+                        "method": "POST",
+                        "url": f"{fake_api.url}/headers",
+                        "credential": credential["id"],
+                        "json": {"doubled": "{{ item.doubled }}", "first": "{{ trigger[0].n }}"},
+                    },
+                },
+                {
+                    "id": "refused",
+                    "type": "http_request",
+                    "params": {"method": "GET", "url": f"{fake_api.url}/status/500"},
+                },
+            ],
+            "edges": [
+                {"from": "start", "to": "calc"},
+                {"from": "calc", "to": "call"},
+                {"from": "calc", "to": "refused"},
+            ],
+        },
+    ).json()
+
+    tested = api.post(f"/api/v1/workflows/{workflow['id']}/nodes/calc/test", json={"items": [{"n": 4}]})
+    assert tested.status_code == 200, tested.text
+    assert tested.json()["status"] == "succeeded" and tested.json()["output"] == [{"n": 4, "doubled": 8}]
+    assert api.get("/api/v1/executions", params={"workflow_id": workflow["id"]}).json()["items"] == []
+
+    run = api.post(f"/api/v1/workflows/{workflow['id']}/run", params={"wait": "true"}, json={"input": [{"n": 5}]})
+    assert run.status_code == 200, run.text
+    calls_before = len(fake_api.requests)
+    again = api.post(f"/api/v1/workflows/{workflow['id']}/nodes/call/test", json={"execution_id": run.json()["id"]})
+    assert again.status_code == 200, again.text
+    result = again.json()
+    assert result["status"] == "succeeded" and result["input"] == [{"n": 5, "doubled": 10}]
+    assert len(fake_api.requests) == calls_before + 1
+    assert json.loads(fake_api.requests[-1]["body"]) == {"doubled": 10, "first": 5}
+    assert secret not in again.text  # the echoed header is redacted like any recorded output
+    executions = api.get("/api/v1/executions", params={"workflow_id": workflow["id"]}).json()["items"]
+    assert [e["id"] for e in executions] == [run.json()["id"]]
+
+    assert api.post(f"/api/v1/workflows/{workflow['id']}/nodes/nope/test", json={"items": []}).status_code == 404
+    neither = api.post(f"/api/v1/workflows/{workflow['id']}/nodes/calc/test", json={})
+    assert neither.status_code == 422 and neither.json()["error"]["details"][0]["field"] == "items"
+    failing = api.post(f"/api/v1/workflows/{workflow['id']}/nodes/refused/test", json={"items": [{}]})
+    assert failing.status_code == 200, failing.text
+    assert failing.json()["status"] == "failed" and "500" in failing.json()["error"]

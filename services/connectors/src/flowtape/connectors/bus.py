@@ -39,6 +39,10 @@ def subscribe(
     async def catalog(_: GetNodeCatalog) -> Any:
         return runner.catalog()
 
+    async def test_step(query: msg.TestNodeStep) -> Any:
+        completed = await runner.run(query.task)
+        return completed.model_dump(mode="json", include={"outcome", "ports", "error", "error_code"})
+
     async def sealing_key(_: msg.GetCredentialSealingKey) -> Any:
         return vault.sealing_key()
 
@@ -70,7 +74,7 @@ def subscribe(
         return await authorizations.complete(command)
 
     bus.subscribe(CONNECTORS_TASKS_QUEUE, {RunNodeTask: run}, prefetch=concurrency)
-    bus.subscribe(CONNECTORS_QUERIES_QUEUE, {GetNodeCatalog: catalog}, prefetch=4)
+    bus.subscribe(CONNECTORS_QUERIES_QUEUE, {GetNodeCatalog: catalog, msg.TestNodeStep: test_step}, prefetch=4)
     bus.subscribe(
         CONNECTORS_CREDENTIALS_QUEUE,
         {

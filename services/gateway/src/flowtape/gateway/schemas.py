@@ -206,3 +206,28 @@ class WorkflowVersion(BaseModel):
 
 class WorkflowVersions(BaseModel):
     items: list[WorkflowVersion]
+
+
+class StepTestRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[dict[str, Any]] | None = Field(default=None, description="the node's input items")
+    execution_id: str | None = Field(
+        default=None,
+        description="a past run of the workflow: the node's input (unless items are given) and the "
+        "other nodes' outputs, in scope of expressions, are taken from it",
+    )
+    version: int | None = Field(default=None, ge=1, description="the workflow version's node (default: latest)")
+
+
+class StepTestResult(BaseModel):
+    workflow_id: str
+    workflow_version: int
+    node: str
+    type: str
+    status: Literal["succeeded", "failed"]
+    input: list[dict[str, Any]]
+    ports: dict[str, list[dict[str, Any]]]
+    output: list[dict[str, Any]] | None = None
+    error: str | None = None
+    error_code: str | None = None

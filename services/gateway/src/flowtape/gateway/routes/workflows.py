@@ -16,12 +16,15 @@ from flowtape.gateway.schemas import (
     ExecutionAccepted,
     ImportReport,
     RunRequest,
+    StepTestRequest,
+    StepTestResult,
     Workflow,
     WorkflowExport,
     WorkflowImport,
     WorkflowPage,
     WorkflowVersions,
 )
+from flowtape.gateway.steps import StepTests
 
 router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"])
 
@@ -105,6 +108,14 @@ async def duplicate_workflow(
     workflow = await platform.ask(msg.DuplicateWorkflow(workflow_id=workflow_id, name=name))
     await audit.record(who, "workflow.created", **_audited(workflow))
     return workflow
+
+
+@router.post("/{workflow_id}/nodes/{node_id}/test", response_model=StepTestResult)
+async def test_step(workflow_id: str, node_id: str, body: StepTestRequest, platform: PlatformDep, _: Operator) -> Any:
+    """Run one node now with ``items`` (or the input it had in ``execution_id``); no execution is started."""
+    return await StepTests(platform).test(
+        workflow_id, node_id, items=body.items, execution_id=body.execution_id, version=body.version
+    )
 
 
 @router.put("/{workflow_id}", response_model=Workflow)
