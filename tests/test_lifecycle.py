@@ -292,3 +292,47 @@ def test_a_step_runs_alone_with_given_items_or_a_past_runs_input(api: httpx.Clie
     failing = api.post(f"/api/v1/workflows/{workflow['id']}/nodes/refused/test", json={"items": [{}]})
     assert failing.status_code == 200, failing.text
     assert failing.json()["status"] == "failed" and "500" in failing.json()["error"]
+
+
+def test_bulk_replay_with_a_canary(api: httpx.Client, platform: Platform, fake_api: Any) -> None:
+    def definition(path: str) -> dict[str, Any]:
+        return {
+            "name": _unique("bulk"),
+            "nodes": [
+                {"id": "start", "type": "manual_trigger"},
+                {"id": "call", "type": "http_request", "params": {"method": "GET", "url": f"{fake_api.url}{path}"}},
+            ],
+            "edges": [{"from": "start", "to": "call"}],
+        }
+
+    workflow = api.post("/api/v1/workflows", json=definition("/status/500")).json()
+    for n in range(6):
+        run = api.post(f"/api/v1/workflows/{workflow['id']}/run", params={"wait": "true"}, json={"input": [{"n": n}]})
+        assert run.json()["status"] == "failed"
+
+    def runs() -> list[dict[str, Any]]:
+        return api.get("/api/v1/executions", params={"workflow_id": workflow["id"], "limit": 500}).json()["items"]
+
+    bulk = ("executions", "replay", "--workflow", workflow["id"], "--status", "failed", "--parallel", "3")
+    dry = _cli(platform, *bulk, "--canary", "2", "--workflow-version", "latest", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "6 run(s) would be replayed" in dry.stdout and "nothing started" in dry.stdout
+    assert len(runs()) == 6
+
+    # still broken: the canary fails and nothing else starts
+    refused = _cli(platform, *bulk, "--canary", "2")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "nothing else started" in refused.stdout
+    after_canary = runs()
+    assert len(after_canary) == 8 and sum(1 for run in after_canary if run["parent"]) == 2
+
+    # fixed in a new version: every failed run (the canary's replays too) is replayed once, on it
+    api.put(f"/api/v1/workflows/{workflow['id']}", json=definition("/fixed")).raise_for_status()
+    failed = {run["id"] for run in after_canary if run["status"] == "failed"}
+    done = _cli(platform, *bulk, "--canary", "2", "--workflow-version", "latest")
+    assert done.returncode == 0, done.stdout + done.stderr
+    replays = [run for run in runs() if run["parent"] and run["parent"]["execution_id"] in failed]
+    replays = [run for run in replays if run["workflow_version"] == 2]
+    assert sorted(run["parent"]["execution_id"] for run in replays) == sorted(failed)
+    assert all(run["status"] == "succeeded" for run in replays)
+    assert "succeeded" in done.stdout
