@@ -231,7 +231,9 @@ def test_diff_of_two_runs_node_by_node(api: httpx.Client, platform: Platform) ->
     assert json.loads(alike.stdout)["same"] is True
 
 
-def test_a_step_runs_alone_with_given_items_or_a_past_runs_input(api: httpx.Client, fake_api: Any) -> None:
+def test_a_step_runs_alone_with_given_items_or_a_past_runs_input(
+    api: httpx.Client, platform: Platform, fake_api: Any
+) -> None:
     secret = remember_secret(f"step-{uuid.uuid4().hex}")
     credential = api.post(
         "/api/v1/credentials",
@@ -292,6 +294,9 @@ def test_a_step_runs_alone_with_given_items_or_a_past_runs_input(api: httpx.Clie
     failing = api.post(f"/api/v1/workflows/{workflow['id']}/nodes/refused/test", json={"items": [{}]})
     assert failing.status_code == 200, failing.text
     assert failing.json()["status"] == "failed" and "500" in failing.json()["error"]
+    from_cli = _cli(platform, "workflows", "test-step", workflow["id"], "calc", "--items", '{"n": 21}')
+    assert from_cli.returncode == 0, from_cli.stderr
+    assert json.loads(from_cli.stdout)["ports"]["main"] == [{"n": 21, "doubled": 42}]
 
 
 def test_bulk_replay_with_a_canary(api: httpx.Client, platform: Platform, fake_api: Any) -> None:

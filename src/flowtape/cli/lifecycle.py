@@ -132,3 +132,27 @@ def duplicate(workflow_id: str, name: Annotated[str | None, typer.Option()] = No
     body = {"name": name} if name else {}
     workflow = _call(url, "POST", f"/api/v1/workflows/{workflow_id}/duplicate", json=body)
     console.print(f"created {workflow['id']} {workflow['name']}", highlight=False)
+
+
+@workflows.command("test-step")
+def test_step(
+    workflow_id: str,
+    node_id: str,
+    items: Annotated[str | None, typer.Option("--items", help="JSON items (an object is one item)")] = None,
+    execution: Annotated[str | None, typer.Option("--execution", help="take the node's input from this run")] = None,
+    url: UrlOption = None,
+) -> None:
+    """Run one node now, with given items or a past run's input; no execution is started."""
+    body: dict[str, Any] = {}
+    if items is not None:
+        try:
+            parsed = json.loads(items)
+        except ValueError as exc:
+            raise fail(f"--items is not JSON: {exc}") from None
+        body["items"] = [parsed] if isinstance(parsed, dict) else parsed
+    if execution is not None:
+        body["execution_id"] = execution
+    result = _call(url, "POST", f"/api/v1/workflows/{workflow_id}/nodes/{node_id}/test", json=body)
+    console.print_json(json.dumps({k: result[k] for k in ("status", "ports", "error")}))
+    if result["status"] != "succeeded":
+        raise typer.Exit(code=1)
