@@ -36,6 +36,12 @@ for _ in $(seq 1 60); do
 done
 for _ in $(seq 1 60); do
   if pg_isready -q -h "$PGHOST" -p 5432 && (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
+    # RabbitMQ's own Prometheus endpoint (port 15692), which the dashboards' test scrapes as production does
+    if ! answers 15692; then
+      echo "enabling rabbitmq_prometheus ..."
+      rabbitmq-plugins enable --quiet rabbitmq_prometheus >/dev/null
+      for _ in $(seq 1 30); do answers 15692 && break; sleep 1; done
+    fi
     exit 0
   fi
   sleep 1

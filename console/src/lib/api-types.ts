@@ -72,6 +72,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/hooks/resume/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume a wait for a call
+         * @description The waiting node goes on; a JSON body arrives on each of its items as ``resume`` (any other body as
+         *     ``{"body": "<text>"}``), e.g. ``{"approved": true, "comment": "fine"}``.
+         */
+        post: operations["resume_wait_hooks_resume__token__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/hooks/{path}": {
         parameters: {
             query?: never;
@@ -446,6 +467,29 @@ export interface paths {
         };
         /** Get State */
         get: operations["get_state_api_v1_executions__execution_id__state_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/executions/{execution_id}/binary/{binary_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Binary
+         * @description Binary data an item of this execution refers to (``{"$binary": {"id", ...}}``), as a download.
+         *
+         *     Served as an attachment in a sandbox, never rendered on the console's origin: the bytes are whatever a
+         *     remote page or API returned.
+         */
+        get: operations["get_binary_api_v1_executions__execution_id__binary__binary_id__get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1014,6 +1058,25 @@ export interface components {
             failed_node?: string | null;
             /** Children */
             children?: string[] | null;
+            /**
+             * Trace Id
+             * @description the OpenTelemetry trace of the run, when traced
+             */
+            trace_id?: string | null;
+            /**
+             * Caller
+             * @description the run whose execute_workflow node started this
+             */
+            caller?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Calls
+             * @description runs this one's execute_workflow nodes started
+             */
+            calls?: {
+                [key: string]: unknown;
+            }[];
             /** Events */
             events: number;
         };
@@ -1180,7 +1243,8 @@ export interface components {
          * @description A runnable example of a node type: these params on this ``input`` emit this ``output`` (items by port).
          *
          *     Each example runs as a one-node workflow after a ``manual_trigger`` (``input`` is the run's input) and a
-         *     test compares what the node emits on every port with ``output``.
+         *     test compares what the node emits on every port with ``output``; an example with an ``error`` shows a node
+         *     that fails the run (``stop_and_error``), and the test checks the run's error holds that text.
          */
         NodeExample: {
             /**
@@ -1205,6 +1269,11 @@ export interface components {
                     [key: string]: unknown;
                 }[];
             };
+            /**
+             * Error
+             * @description The run fails with an error holding this text.
+             */
+            error?: string | null;
         };
         /** NodeSpec */
         NodeSpec: {
@@ -1212,6 +1281,8 @@ export interface components {
             id: string;
             /** Type */
             type: string;
+            /** Version */
+            version?: number | null;
             /** Params */
             params?: {
                 [key: string]: unknown;
@@ -1219,6 +1290,8 @@ export interface components {
             retry?: components["schemas"]["RetryPolicy"] | null;
             /** Timeout Seconds */
             timeout_seconds?: number | null;
+            /** On Error */
+            on_error?: ("fail" | "continue" | "error_port") | null;
         };
         /** NodeState */
         NodeState: {
@@ -1251,6 +1324,33 @@ export interface components {
             started_at?: string | null;
             /** Finished At */
             finished_at?: string | null;
+            /** Resume At */
+            resume_at?: string | null;
+            /**
+             * Runs
+             * @description a node inside a loop: how many times it ran so far
+             */
+            runs?: number | null;
+            /**
+             * Iteration
+             * @description the loop batch this run of the node is for
+             */
+            iteration?: number | null;
+            /**
+             * Iterations
+             * @description a loop node: how many batches it has
+             */
+            iterations?: number | null;
+            /**
+             * Child Execution Id
+             * @description an execute_workflow node: the run it started
+             */
+            child_execution_id?: string | null;
+            /**
+             * Resume Url
+             * @description a wait for a call: the URL that resumes it
+             */
+            resume_url?: string | null;
         };
         /** OAuth2Authorization */
         OAuth2Authorization: {
@@ -1692,6 +1792,51 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    resume_wait_hooks_resume__token__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description {"execution_id", "node", "status"}: the wait goes on with the body as item.resume */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description no wait has this resume URL */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the URL was used already, or its wait timed out, or its run ended */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
             };
         };
     };
@@ -2811,6 +2956,38 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Execution"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_binary_api_v1_executions__execution_id__binary__binary_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                execution_id: string;
+                binary_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the bytes */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
                 };
             };
             /** @description Validation Error */

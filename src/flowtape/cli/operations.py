@@ -11,14 +11,16 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
+from flowtape.cli import status
 from flowtape.cli.client import ApiClient, ApiError, fail
 
 console = Console()
 UrlOption = Annotated[str | None, typer.Option("--url", help="gateway URL (default $FLOWTAPE_URL or :8080)")]
 
-admin = typer.Typer(help="Operate the platform: read models and dead letters.", no_args_is_help=True)
+admin = typer.Typer(help="Operate the platform: status, read models and dead letters.", no_args_is_help=True)
 dlq = typer.Typer(help="Dead letters: messages no consumer could handle, kept with the reason.", no_args_is_help=True)
 admin.add_typer(dlq, name="dlq")
+admin.command("status")(status.status)
 
 
 def _call(url: str | None, method: str, path: str, **kwargs: Any) -> Any:

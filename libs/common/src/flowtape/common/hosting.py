@@ -7,16 +7,22 @@ start the bus, then let each runtime do what needs the bus (ask peers, recover w
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Protocol
+from importlib import metadata
+from typing import Any, Protocol
 
 from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry
 
 from flowtape.common.api_docs import docs_router
 from flowtape.common.bus import Bus
+from flowtape.common.messages.ops import ReplicaStatus, StatusAsked
 from flowtape.common.ops import Check, ops_router
+from flowtape.common.topology import status_broadcast
 
 
 class Runtime(Protocol):
@@ -48,8 +54,10 @@ async def running(bus: Bus, runtimes: Sequence[Runtime]) -> AsyncIterator[None]:
         for runtime in runtimes:
             await runtime.open()
             opened.append(runtime)
+        replica = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         for runtime in runtimes:
             runtime.subscribe(bus)
+            answer_status(bus, runtime, replica)
         await bus.start()
         for runtime in runtimes:
             await runtime.started()
@@ -58,6 +66,45 @@ async def running(bus: Bus, runtimes: Sequence[Runtime]) -> AsyncIterator[None]:
         await bus.stop()
         for runtime in reversed(opened):
             await runtime.close()
+
+
+def _version(service: str) -> str:
+    try:
+        return metadata.version(f"flowtape-{service}")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+async def run_checks(checks: Mapping[str, Check]) -> dict[str, bool]:
+    """Each check's answer (a check that raises is a failed one): what ``/readyz`` and the status report say."""
+    results: dict[str, bool] = {}
+    for name, check in checks.items():
+        try:
+            results[name] = bool(await check())
+        except Exception:
+            results[name] = False
+    return results
+
+
+def answer_status(bus: Bus, runtime: Runtime, replica: str) -> None:
+    """Answer ``flowtape admin status``: this replica of ``runtime``, its version, readiness and partitions."""
+    version = _version(runtime.name)
+    details: Any = getattr(runtime, "status_details", None)
+
+    async def asked(message: StatusAsked) -> None:
+        checks = await run_checks({"broker": bus.ping, **runtime.checks()})
+        status = ReplicaStatus(
+            **message.caused(),
+            service=runtime.name,
+            replica=replica,
+            version=version,
+            ready=all(checks.values()),
+            checks=checks,
+            **(details() if details is not None else {}),
+        )
+        await bus.publish_to_queue(message.reply_queue, status.encode())
+
+    bus.subscribe(status_broadcast(runtime.name, replica), {StatusAsked: asked}, prefetch=1)
 
 
 def build_app(bus: Bus, runtimes: Sequence[Runtime], registry: CollectorRegistry, *, title: str) -> FastAPI:

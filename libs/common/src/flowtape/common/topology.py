@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flowtape.common.messages import auth, connectors, engine, triggers
+from flowtape.common.messages import auth, connectors, engine, ops, triggers
 from flowtape.common.messages.base import Message
 
 COMMANDS = "flowtape.commands"
@@ -67,6 +67,7 @@ AUTH_API_KEY_REVOKED = Route(EVENTS, "auth.access.api-key-revoked")
 TRIGGERS_CHANGED = Route(EVENTS, "triggers.registrations.changed")
 CANCEL_TASKS = Route(EVENTS, "engine.tasks.cancelled")
 WORKFLOW_CHANGED = Route(EVENTS, "engine.workflow.changed")
+OPS_STATUS_ASKED = Route(EVENTS, "ops.status.asked")
 
 _ROUTES: dict[type[Message], Route] = {
     engine.CreateWorkflow: ENGINE_REQUESTS,
@@ -97,6 +98,7 @@ _ROUTES: dict[type[Message], Route] = {
     connectors.RunNodeTask: CONNECTORS_TASKS,
     connectors.GetNodeCatalog: CONNECTORS_QUERIES,
     connectors.TestNodeStep: CONNECTORS_QUERIES,
+    connectors.GetBinary: CONNECTORS_QUERIES,
     connectors.NodeCatalogPublished: CATALOG_PUBLISHED,
     connectors.GetCredentialSealingKey: CONNECTORS_CREDENTIALS,
     connectors.CreateCredential: CONNECTORS_CREDENTIALS,
@@ -126,6 +128,7 @@ _ROUTES: dict[type[Message], Route] = {
     auth.PublicKeysPublished: AUTH_KEYS_PUBLISHED,
     auth.UserAccessChanged: AUTH_USER_CHANGED,
     auth.ApiKeyRevoked: AUTH_API_KEY_REVOKED,
+    ops.StatusAsked: OPS_STATUS_ASKED,
 }
 
 
@@ -240,3 +243,27 @@ def triggers_changed_broadcast(owner: str, replica: str) -> QueueSpec:
 def auth_events_broadcast(service: str, replica: str) -> QueueSpec:
     """Every replica of ``service`` hears every auth event (keys published, access changed) on its own queue."""
     return QueueSpec(name=f"{service}.{replica}.auth-events", exchange=EVENTS, binding="auth.#", broadcast=True)
+
+
+def status_broadcast(service: str, replica: str) -> QueueSpec:
+    """Every replica of every service hears ``flowtape admin status`` asking, on a queue of its own."""
+    return QueueSpec(
+        name=f"{service}.{replica}.status", exchange=EVENTS, binding=OPS_STATUS_ASKED.routing_key, broadcast=True
+    )
+
+
+#: the durable queues the platform consumes, whose depth and consumers ``flowtape admin status`` shows
+def work_queues() -> list[QueueSpec]:
+    return [
+        ENGINE_REQUESTS_QUEUE,
+        ENGINE_CATALOG_QUEUE,
+        *(partition_queue(p) for p in range(ENGINE_PARTITIONS)),
+        CONNECTORS_TASKS_QUEUE,
+        CONNECTORS_QUERIES_QUEUE,
+        CONNECTORS_CREDENTIALS_QUEUE,
+        TRIGGERS_REQUESTS_QUEUE,
+        TRIGGERS_EXECUTIONS_QUEUE,
+        AUTH_REQUESTS_QUEUE,
+        AUTH_AUDIT_QUEUE,
+        DEAD_LETTER_QUEUE,
+    ]

@@ -12,6 +12,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 from pydantic import ValidationError
 
+from flowtape.common import views
 from flowtape.common.bus import Bus
 from flowtape.common.errors import Conflict, InvalidWorkflow, NotFound
 from flowtape.common.limits import DEFAULT_LIMITS, Limits
@@ -52,9 +53,12 @@ class WorkflowSearch:
         return self.node_type is None or self.node_type in types
 
 
-def _listed(workflow: Workflow) -> dict[str, Any]:
-    view = workflow_view(workflow)
-    return {k: view[k] for k in ("id", "name", "version", "active", "tags", "created_at", "updated_at")}
+def _imported(outcome: str, workflow: views.Workflow) -> dict[str, Any]:
+    return {"outcome": outcome, "workflow": workflow.model_dump(mode="json")}
+
+
+def _listed(workflow: Workflow) -> views.WorkflowSummary:
+    return views.WorkflowSummary.model_validate(workflow_view(workflow), from_attributes=True)
 
 
 def parse_id(value: str, what: str) -> UUID:
@@ -172,13 +176,13 @@ class Workflows:
     def _workflow_lock(self, workflow_id: str) -> asyncio.Lock:
         return self._workflow_locks.setdefault(workflow_id, asyncio.Lock())
 
-    async def create_workflow(self, definition: dict[str, Any]) -> dict[str, Any]:
+    async def create_workflow(self, definition: dict[str, Any]) -> views.Workflow:
         parsed, _ = await self._validated(definition)
         workflow = Workflow(name=parsed.name, definition=parsed.dump())
         await self._save(workflow)
         return workflow_view(workflow)
 
-    async def update_workflow(self, workflow_id: str, definition: dict[str, Any]) -> dict[str, Any]:
+    async def update_workflow(self, workflow_id: str, definition: dict[str, Any]) -> views.Workflow:
         parsed, _ = await self._validated(definition)
 
         async def new_version(workflow: Workflow) -> None:
@@ -197,7 +201,7 @@ class Workflows:
         await self._change(workflow_id, delete)
         return {"id": workflow_id, "deleted": True}
 
-    async def set_active(self, workflow_id: str, active: bool) -> dict[str, Any]:
+    async def set_active(self, workflow_id: str, active: bool) -> views.Workflow:
         async def activate(workflow: Workflow) -> None:
             if active and not workflow.active:
                 await self._sync_triggers(workflow_id, workflow.latest_version, workflow.definition())
@@ -228,28 +232,26 @@ class Workflows:
             )
         return {"items": items}
 
-    async def get_workflow(self, workflow_id: str, version: int | None) -> dict[str, Any]:
+    async def get_workflow(self, workflow_id: str, version: int | None) -> views.Workflow:
         workflow = await self.load(workflow_id)
         if version is not None and not 1 <= version <= workflow.latest_version:
             raise NotFound(f"workflow {workflow_id} has no version {version} (latest is {workflow.latest_version})")
         return workflow_view(workflow, version)
 
-    async def list_versions(self, workflow_id: str) -> dict[str, Any]:
+    async def list_versions(self, workflow_id: str) -> views.WorkflowVersions:
         workflow = await self.load(workflow_id)
-        return {
-            "items": [
-                {
-                    "version": number,
-                    "name": definition.get("name"),
-                    "saved_at": workflow.saved_at[number - 1].isoformat(),
-                }
+        return views.WorkflowVersions(
+            items=[
+                views.WorkflowVersion(
+                    version=number, name=definition.get("name"), saved_at=workflow.saved_at[number - 1].isoformat()
+                )
                 for number, definition in enumerate(workflow.versions, start=1)
             ]
-        }
+        )
 
     async def list_workflows(
         self, limit: int, cursor: str | None, search: WorkflowSearch | None = None
-    ) -> dict[str, Any]:
+    ) -> views.WorkflowPage:
         await self._writer.projected()
         if search is not None and search.filters():
             return await self._search(limit, cursor, search)
@@ -261,12 +263,12 @@ class Workflows:
             except NotFound:
                 continue
             items.append(_listed(workflow))
-        return {"items": items, "next_cursor": next_cursor}
+        return views.WorkflowPage(items=items, next_cursor=next_cursor)
 
-    async def _search(self, limit: int, cursor: str | None, search: WorkflowSearch) -> dict[str, Any]:
+    async def _search(self, limit: int, cursor: str | None, search: WorkflowSearch) -> views.WorkflowPage:
         """A filtered page: workflows are read in list order until the page is full (the cursor continues after
         the last one that matched)."""
-        items: list[dict[str, Any]] = []
+        items: list[views.WorkflowSummary] = []
         while True:
             rows = await self._projections.scan_workflows(limit=SEARCH_BATCH, cursor=cursor)
             for index, (workflow_id, row_cursor) in enumerate(rows):
@@ -278,9 +280,9 @@ class Workflows:
                     items.append(_listed(workflow))
                     if len(items) == limit:
                         more = index + 1 < len(rows) or len(rows) == SEARCH_BATCH
-                        return {"items": items, "next_cursor": row_cursor if more else None}
+                        return views.WorkflowPage(items=items, next_cursor=row_cursor if more else None)
             if len(rows) < SEARCH_BATCH:
-                return {"items": items, "next_cursor": None}
+                return views.WorkflowPage(items=items, next_cursor=None)
             cursor = rows[-1][1]
 
     async def import_workflow(self, workflow_id: UUID, definition: dict[str, Any], as_copy: bool) -> dict[str, Any]:
@@ -289,18 +291,18 @@ class Workflows:
         since, or ``as_copy``, makes a new workflow (``copied``), named as the file says."""
         parsed, _ = await self._validated(definition)
         if as_copy:
-            return {"outcome": "copied", "workflow": await self.create_workflow(parsed.dump())}
+            return _imported("copied", await self.create_workflow(parsed.dump()))
         try:
             existing = await self.load(str(workflow_id))
         except NotFound:
             if await self._exists(workflow_id):  # deleted here: its id cannot come back
-                return {"outcome": "copied", "workflow": await self.create_workflow(parsed.dump())}
+                return _imported("copied", await self.create_workflow(parsed.dump()))
             workflow = Workflow.imported(workflow_id, name=parsed.name, definition=parsed.dump())
             await self._save(workflow)
-            return {"outcome": "created", "workflow": workflow_view(workflow)}
+            return _imported("created", workflow_view(workflow))
         if existing.definition() == parsed.dump():
-            return {"outcome": "unchanged", "workflow": workflow_view(existing)}
-        return {"outcome": "updated", "workflow": await self.update_workflow(str(workflow_id), parsed.dump())}
+            return _imported("unchanged", workflow_view(existing))
+        return _imported("updated", await self.update_workflow(str(workflow_id), parsed.dump()))
 
     async def _exists(self, workflow_id: UUID) -> bool:
         try:
@@ -309,7 +311,7 @@ class Workflows:
             return False
         return True
 
-    async def duplicate_workflow(self, workflow_id: str, name: str | None) -> dict[str, Any]:
+    async def duplicate_workflow(self, workflow_id: str, name: str | None) -> views.Workflow:
         """A new, inactive workflow with the latest version's definition (named ``<name> (copy)`` by default)."""
         source = await self.load(workflow_id)
         definition = dict(source.definition())

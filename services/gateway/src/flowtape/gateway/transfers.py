@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flowtape.common.messages import engine as msg
+from flowtape.common.messages.auth import Actor
 from flowtape.gateway.clients import Platform
 from flowtape.gateway.schemas import WorkflowImport
 from flowtape.gateway.vault import VaultClient
@@ -87,7 +88,7 @@ class WorkflowTransfers:
             "credentials": sorted(needed.values(), key=lambda c: c["name"]),
         }
 
-    async def import_(self, body: WorkflowImport, as_copy: bool) -> dict[str, Any]:
+    async def import_(self, body: WorkflowImport, as_copy: bool, actor: Actor | None = None) -> dict[str, Any]:
         """Every workflow of the file, credentials renamed as ``credentials_map`` says; all are validated by the
         engine, one at a time (a bad one stops the import with the workflows before it in)."""
         credentials = await self._credentials()
@@ -97,7 +98,7 @@ class WorkflowTransfers:
             definition = _with_credentials(exported.definition, body.credentials_map)
             missing.update(name for name in _credential_names(definition) if name not in known)
             result = await self._platform.ask(
-                msg.ImportWorkflow(workflow_id=exported.id, definition=definition, as_copy=as_copy)
+                msg.ImportWorkflow(workflow_id=exported.id, definition=definition, as_copy=as_copy, actor=actor)
             )
             workflow = result["workflow"]
             items.append(

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from flowtape.common import telemetry
 from flowtape.common.bus import Bus
 from flowtape.common.bus.memory import topic_matches
 from flowtape.common.errors import Conflict, FlowtapeError, NotFound
@@ -234,9 +235,14 @@ class Triggers:
         if not await self._store.claim(registration.workflow_id, fire_key, message.encode().decode(), now, tick):
             self._metrics.fires_lost.labels(registration.kind).inc()
             return False
-        await self._bus.publish(message)
+        # a tick's run starts its trace here (a webhook's starts at the gateway's request, a message's at its sender)
+        attributes = {"flowtape.workflow.id": registration.workflow_id, "flowtape.trigger.kind": registration.kind}
+        with telemetry.tracer().start_as_current_span(f"trigger fire {registration.kind}", attributes=attributes):
+            await self._bus.publish(message)
         await self._store.published(registration.workflow_id, fire_key, self._clock())
         self._metrics.fires.labels(registration.kind).inc()
+        if tick is not None:
+            self._metrics.schedule_lag.observe(max(0.0, (now - tick).total_seconds()))
         return True
 
     def _cursor(self, registration: Registration) -> datetime:

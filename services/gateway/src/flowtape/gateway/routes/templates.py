@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flowtape.common.messages import engine as msg
 from flowtape.common.templates import template, templates
-from flowtape.gateway.deps import AuditDep, Editor, PlatformDep, Viewer
-from flowtape.gateway.schemas import Workflow
+from flowtape.common.views import Workflow
+from flowtape.gateway.deps import Editor, PlatformDep, Viewer
 
 router = APIRouter(prefix="/api/v1/templates", tags=["templates"])
 
@@ -47,13 +47,8 @@ async def get_template(template_id: str, _: Viewer) -> Any:
 
 
 @router.post("/{template_id}/instantiate", status_code=201, response_model=Workflow)
-async def instantiate(
-    template_id: str, platform: PlatformDep, who: Editor, audit: AuditDep, body: Instantiation | None = None
-) -> Any:
+async def instantiate(template_id: str, platform: PlatformDep, who: Editor, body: Instantiation | None = None) -> Any:
     """A new, inactive workflow made from the template (tagged ``template:<id>``)."""
     request = body or Instantiation()
     definition = template(template_id).instantiate(request.parameters, request.name)
-    workflow = await platform.ask(msg.CreateWorkflow(definition=definition))
-    details = {"name": workflow["name"], "template": template_id}
-    await audit.record(who, "workflow.created", target_type="workflow", target_id=workflow["id"], details=details)
-    return workflow
+    return await platform.ask(msg.CreateWorkflow(definition=definition, actor=who.actor()))

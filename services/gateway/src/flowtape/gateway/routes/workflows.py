@@ -5,24 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from flowtape.common.messages import engine as msg
+from flowtape.common.views import Execution, Workflow, WorkflowPage, WorkflowVersions
 from flowtape.common.workflow import WorkflowDefinition
-from flowtape.gateway.deps import AuditDep, Editor, Operator, PlatformDep, TransfersDep, Viewer
+from flowtape.gateway.deps import Editor, Operator, PlatformDep, TransfersDep, Viewer
 from flowtape.gateway.schemas import (
     DuplicateRequest,
-    Execution,
     ExecutionAccepted,
     ImportReport,
     RunRequest,
     StepTestRequest,
     StepTestResult,
-    Workflow,
     WorkflowExport,
     WorkflowImport,
-    WorkflowPage,
-    WorkflowVersions,
 )
 from flowtape.gateway.steps import StepTests
 
@@ -33,20 +30,9 @@ def _definition(body: WorkflowDefinition) -> dict[str, Any]:
     return body.dump()
 
 
-def _audited(workflow: dict[str, Any]) -> dict[str, Any]:
-    """What the audit trail keeps of a workflow write: which workflow, its name and the version it made."""
-    return {
-        "target_type": "workflow",
-        "target_id": workflow["id"],
-        "details": {"name": workflow.get("name"), "version": workflow.get("version")},
-    }
-
-
 @router.post("", status_code=201, response_model=Workflow)
-async def create_workflow(body: WorkflowDefinition, platform: PlatformDep, who: Editor, audit: AuditDep) -> Any:
-    workflow = await platform.ask(msg.CreateWorkflow(definition=_definition(body)))
-    await audit.record(who, "workflow.created", **_audited(workflow))
-    return workflow
+async def create_workflow(body: WorkflowDefinition, platform: PlatformDep, who: Editor) -> Any:
+    return await platform.ask(msg.CreateWorkflow(definition=_definition(body), actor=who.actor()))
 
 
 @router.get("", response_model=WorkflowPage)
@@ -77,16 +63,11 @@ async def import_workflows(
     body: WorkflowImport,
     transfers: TransfersDep,
     who: Editor,
-    audit: AuditDep,
     as_copy: bool = Query(False, description="always make new workflows instead of finding the exported ones"),
 ) -> Any:
     """Importing the same file again is idempotent: each workflow keeps its exported id (unchanged, or a new
     version when the file differs); ``as_copy``, or a workflow deleted here since, makes new ones."""
-    report = await transfers.import_(body, as_copy)
-    for item in report["items"]:
-        details = {"name": item["name"], "outcome": item["outcome"], "source_id": item["source_id"]}
-        await audit.record(who, "workflow.imported", target_type="workflow", target_id=item["id"], details=details)
-    return report
+    return await transfers.import_(body, as_copy, who.actor())
 
 
 @router.get("/{workflow_id}", response_model=Workflow)
@@ -101,13 +82,11 @@ async def export_workflow(workflow_id: str, transfers: TransfersDep, _: Viewer) 
 
 @router.post("/{workflow_id}/duplicate", status_code=201, response_model=Workflow)
 async def duplicate_workflow(
-    workflow_id: str, platform: PlatformDep, who: Editor, audit: AuditDep, body: DuplicateRequest | None = None
+    workflow_id: str, platform: PlatformDep, who: Editor, body: DuplicateRequest | None = None
 ) -> Any:
     """A new, inactive workflow with this one's latest definition."""
     name = body.name if body else None
-    workflow = await platform.ask(msg.DuplicateWorkflow(workflow_id=workflow_id, name=name))
-    await audit.record(who, "workflow.created", **_audited(workflow))
-    return workflow
+    return await platform.ask(msg.DuplicateWorkflow(workflow_id=workflow_id, name=name, actor=who.actor()))
 
 
 @router.post("/{workflow_id}/nodes/{node_id}/test", response_model=StepTestResult)
@@ -119,19 +98,15 @@ async def test_step(workflow_id: str, node_id: str, body: StepTestRequest, platf
 
 
 @router.put("/{workflow_id}", response_model=Workflow)
-async def update_workflow(
-    workflow_id: str, body: WorkflowDefinition, platform: PlatformDep, who: Editor, audit: AuditDep
-) -> Any:
-    workflow = await platform.ask(msg.UpdateWorkflow(workflow_id=workflow_id, definition=_definition(body)))
-    await audit.record(who, "workflow.updated", **_audited(workflow))
-    return workflow
+async def update_workflow(workflow_id: str, body: WorkflowDefinition, platform: PlatformDep, who: Editor) -> Any:
+    return await platform.ask(
+        msg.UpdateWorkflow(workflow_id=workflow_id, definition=_definition(body), actor=who.actor())
+    )
 
 
 @router.delete("/{workflow_id}")
-async def delete_workflow(workflow_id: str, platform: PlatformDep, who: Editor, audit: AuditDep) -> Any:
-    deleted = await platform.ask(msg.DeleteWorkflow(workflow_id=workflow_id))
-    await audit.record(who, "workflow.deleted", target_type="workflow", target_id=workflow_id)
-    return deleted
+async def delete_workflow(workflow_id: str, platform: PlatformDep, who: Editor) -> Any:
+    return await platform.ask(msg.DeleteWorkflow(workflow_id=workflow_id, actor=who.actor()))
 
 
 @router.get("/{workflow_id}/versions", response_model=WorkflowVersions)
@@ -145,17 +120,13 @@ async def get_version(workflow_id: str, version: int, platform: PlatformDep, _: 
 
 
 @router.post("/{workflow_id}/activate", response_model=Workflow)
-async def activate(workflow_id: str, platform: PlatformDep, who: Editor, audit: AuditDep) -> Any:
-    workflow = await platform.ask(msg.SetWorkflowActive(workflow_id=workflow_id, active=True))
-    await audit.record(who, "workflow.activated", **_audited(workflow))
-    return workflow
+async def activate(workflow_id: str, platform: PlatformDep, who: Editor) -> Any:
+    return await platform.ask(msg.SetWorkflowActive(workflow_id=workflow_id, active=True, actor=who.actor()))
 
 
 @router.post("/{workflow_id}/deactivate", response_model=Workflow)
-async def deactivate(workflow_id: str, platform: PlatformDep, who: Editor, audit: AuditDep) -> Any:
-    workflow = await platform.ask(msg.SetWorkflowActive(workflow_id=workflow_id, active=False))
-    await audit.record(who, "workflow.deactivated", **_audited(workflow))
-    return workflow
+async def deactivate(workflow_id: str, platform: PlatformDep, who: Editor) -> Any:
+    return await platform.ask(msg.SetWorkflowActive(workflow_id=workflow_id, active=False, actor=who.actor()))
 
 
 @router.post(
@@ -176,6 +147,6 @@ async def run_workflow(
     started = await platform.run_workflow(
         workflow_id, request.input, wait=wait, timeout=timeout, version=request.version
     )
-    if wait:
-        return JSONResponse(started["execution"], status_code=200)
-    return {"execution_id": started["execution_id"]}
+    if wait and started.execution is not None:
+        return Response(started.execution.model_dump_json(), media_type="application/json")
+    return {"execution_id": started.execution_id}
