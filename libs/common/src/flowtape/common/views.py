@@ -78,6 +78,7 @@ class Workflow(BaseModel):
     nodes: list[dict[str, Any]]
     edges: list[dict[str, Any]]
     settings: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
     created_at: str
     updated_at: str
 
@@ -87,6 +88,7 @@ class WorkflowSummary(BaseModel):
     name: str
     version: int
     active: bool
+    tags: list[str] = Field(default_factory=list)
     created_at: str
     updated_at: str
 

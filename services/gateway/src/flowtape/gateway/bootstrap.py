@@ -45,6 +45,7 @@ from flowtape.gateway.routes import (
     hooks,
     nodes,
     resume,
+    templates,
     triggers,
     users,
     workflows,
@@ -136,6 +137,7 @@ class GatewayRuntime(BaseRuntime):
                 credentials.router,
                 admin.router,
                 triggers.router,
+                templates.router,
             ),
             console.router(console.console_dir()),  # last: the console's catch-all sees only what no other route claims
         )
