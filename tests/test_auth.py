@@ -25,6 +25,10 @@ from tests.infra import FLOWTAPE, Account, Platform, login, remember_secret, sec
 PUBLIC_OPERATIONS = {
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/setup"),
+    # links mailed to people who cannot sign in (yet): the single-use token in the body is the proof
+    ("POST", "/api/v1/auth/password-reset"),
+    ("POST", "/api/v1/auth/password-reset/confirm"),
+    ("POST", "/api/v1/auth/email-verification/confirm"),
     # the console's cookie session: signing in and out, and whether the first admin is still to be created
     ("GET", "/api/v1/auth/session"),
     ("POST", "/api/v1/auth/session"),

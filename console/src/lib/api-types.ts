@@ -44,6 +44,67 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/password-reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Request Password Reset
+         * @description Mail a single-use reset link to the address if it has an account. The answer is the same either way.
+         */
+        post: operations["request_password_reset_api_v1_auth_password_reset_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/password-reset/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reset Password
+         * @description Set a new password with the link's token; every session of the account ends. 400 for a used, expired
+         *     or unknown token.
+         */
+        post: operations["reset_password_api_v1_auth_password_reset_confirm_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/email-verification/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verify Email
+         * @description Confirm an address with the mailed link's token (single use).
+         */
+        post: operations["verify_email_api_v1_auth_email_verification_confirm_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/session": {
         parameters: {
             query?: never;
@@ -64,9 +125,30 @@ export interface paths {
         post: operations["open_session_api_v1_auth_session_post"];
         /**
          * Close Session
-         * @description Sign the console out (the token itself stays valid until it expires, as any bearer token does).
+         * @description Sign the console out: the cookies go, and the session ends on every gateway (its token with it).
          */
         delete: operations["close_session_api_v1_auth_session_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/hooks/resume/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume a wait for a call
+         * @description The waiting node goes on; a JSON body arrives on each of its items as ``resume`` (any other body as
+         *     ``{"body": "<text>"}``), e.g. ``{"approved": true, "comment": "fine"}``.
+         */
+        post: operations["resume_wait_hooks_resume__token__post"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -145,6 +227,87 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/email-verification": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Request Email Verification
+         * @description Mail the caller a link that confirms their address.
+         */
+        post: operations["request_email_verification_api_v1_auth_email_verification_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Sessions
+         * @description The active sign-in sessions of the caller (an admin: of ``user_id``), newest first.
+         */
+        get: operations["list_sessions_api_v1_auth_sessions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/logins": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Login History
+         * @description Every sign-in of the caller (an admin: of ``user_id``), ended ones too: time, method, address, agent.
+         */
+        get: operations["login_history_api_v1_auth_logins_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/sessions/{session_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke Session
+         * @description End a session at once on every gateway (within seconds): its tokens are refused from then on. Your own
+         *     sessions, or anyone's for an admin; someone else's is 404 to everyone else.
+         */
+        delete: operations["revoke_session_api_v1_auth_sessions__session_id__delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1014,6 +1177,20 @@ export interface components {
             failed_node?: string | null;
             /** Children */
             children?: string[] | null;
+            /**
+             * Caller
+             * @description the run whose execute_workflow node started this
+             */
+            caller?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Calls
+             * @description runs this one's execute_workflow nodes started
+             */
+            calls?: {
+                [key: string]: unknown;
+            }[];
             /** Events */
             events: number;
         };
@@ -1074,6 +1251,22 @@ export interface components {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
         };
+        /** LinkToken */
+        LinkToken: {
+            /** Token */
+            token: string;
+        };
+        /**
+         * MailAccepted
+         * @description The same answer whether or not the address has an account.
+         */
+        MailAccepted: {
+            /**
+             * Accepted
+             * @default true
+             */
+            accepted: boolean;
+        };
         /** Me */
         Me: {
             /** Id */
@@ -1089,6 +1282,8 @@ export interface components {
             via: string;
             /** Key Id */
             key_id?: string | null;
+            /** Session Id */
+            session_id?: string | null;
         };
         /** NewApiKey */
         NewApiKey: {
@@ -1121,6 +1316,16 @@ export interface components {
             data: {
                 [key: string]: unknown;
             };
+        };
+        /** NewPassword */
+        NewPassword: {
+            /** Token */
+            token: string;
+            /**
+             * Password
+             * Format: password
+             */
+            password: string;
         };
         /** NewUser */
         NewUser: {
@@ -1180,7 +1385,8 @@ export interface components {
          * @description A runnable example of a node type: these params on this ``input`` emit this ``output`` (items by port).
          *
          *     Each example runs as a one-node workflow after a ``manual_trigger`` (``input`` is the run's input) and a
-         *     test compares what the node emits on every port with ``output``.
+         *     test compares what the node emits on every port with ``output``; an example with an ``error`` shows a node
+         *     that fails the run (``stop_and_error``), and the test checks the run's error holds that text.
          */
         NodeExample: {
             /**
@@ -1205,6 +1411,11 @@ export interface components {
                     [key: string]: unknown;
                 }[];
             };
+            /**
+             * Error
+             * @description The run fails with an error holding this text.
+             */
+            error?: string | null;
         };
         /** NodeSpec */
         NodeSpec: {
@@ -1212,6 +1423,8 @@ export interface components {
             id: string;
             /** Type */
             type: string;
+            /** Version */
+            version?: number | null;
             /** Params */
             params?: {
                 [key: string]: unknown;
@@ -1219,6 +1432,8 @@ export interface components {
             retry?: components["schemas"]["RetryPolicy"] | null;
             /** Timeout Seconds */
             timeout_seconds?: number | null;
+            /** On Error */
+            on_error?: ("fail" | "continue" | "error_port") | null;
         };
         /** NodeState */
         NodeState: {
@@ -1251,6 +1466,33 @@ export interface components {
             started_at?: string | null;
             /** Finished At */
             finished_at?: string | null;
+            /** Resume At */
+            resume_at?: string | null;
+            /**
+             * Runs
+             * @description a node inside a loop: how many times it ran so far
+             */
+            runs?: number | null;
+            /**
+             * Iteration
+             * @description the loop batch this run of the node is for
+             */
+            iteration?: number | null;
+            /**
+             * Iterations
+             * @description a loop node: how many batches it has
+             */
+            iterations?: number | null;
+            /**
+             * Child Execution Id
+             * @description an execute_workflow node: the run it started
+             */
+            child_execution_id?: string | null;
+            /**
+             * Resume Url
+             * @description a wait for a call: the URL that resumes it
+             */
+            resume_url?: string | null;
         };
         /** OAuth2Authorization */
         OAuth2Authorization: {
@@ -1314,6 +1556,11 @@ export interface components {
                 [key: string]: unknown;
             }[] | null;
         };
+        /** ResetRequest */
+        ResetRequest: {
+            /** Email */
+            email: string;
+        };
         /** RetryPolicy */
         RetryPolicy: {
             /**
@@ -1356,10 +1603,49 @@ export interface components {
             /** Csrf Token */
             csrf_token: string;
         };
+        /** SessionPage */
+        SessionPage: {
+            /** Items */
+            items: components["schemas"]["SessionView"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
         /** SessionStatus */
         SessionStatus: {
             /** Setup Required */
             setup_required: boolean;
+        };
+        /**
+         * SessionView
+         * @description One sign-in: when, how and from where; active until it expires, is revoked or the password is reset.
+         */
+        SessionView: {
+            /** Id */
+            id: string;
+            /** User Id */
+            user_id: string;
+            /** Method */
+            method: string;
+            /** Client Address */
+            client_address?: string | null;
+            /** User Agent */
+            user_agent?: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+            /** Ended At */
+            ended_at?: string | null;
+            /** End Reason */
+            end_reason?: string | null;
+            /** Active */
+            active: boolean;
         };
         /** TokenGranted */
         TokenGranted: {
@@ -1373,6 +1659,8 @@ export interface components {
             token_type: "bearer";
             /** Expires In */
             expires_in: number;
+            /** Session Id */
+            session_id?: string | null;
         };
         /** TriggerRegistration */
         TriggerRegistration: {
@@ -1447,6 +1735,11 @@ export interface components {
              * @default false
              */
             disabled: boolean;
+            /**
+             * Email Verified
+             * @default false
+             */
+            email_verified: boolean;
             /**
              * Created At
              * Format: date-time
@@ -1624,6 +1917,105 @@ export interface operations {
             };
         };
     };
+    request_password_reset_api_v1_auth_password_reset_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResetRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MailAccepted"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    reset_password_api_v1_auth_password_reset_confirm_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewPassword"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserView"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    verify_email_api_v1_auth_email_verification_confirm_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LinkToken"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserView"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     session_status_api_v1_auth_session_get: {
         parameters: {
             query?: never;
@@ -1692,6 +2084,51 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    resume_wait_hooks_resume__token__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description {"execution_id", "node", "status"}: the wait goes on with the body as item.resume */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description no wait has this resume URL */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the URL was used already, or its wait timed out, or its run ended */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
             };
         };
     };
@@ -2075,6 +2512,121 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Me"];
+                };
+            };
+        };
+    };
+    request_email_verification_api_v1_auth_email_verification_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MailAccepted"];
+                };
+            };
+        };
+    };
+    list_sessions_api_v1_auth_sessions_get: {
+        parameters: {
+            query?: {
+                user_id?: string | null;
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    login_history_api_v1_auth_logins_get: {
+        parameters: {
+            query?: {
+                user_id?: string | null;
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    revoke_session_api_v1_auth_sessions__session_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from flowtape.common.bus import Bus
 from flowtape.common.hosting import BaseRuntime
-from flowtape.common.messages.auth import ApiKeyRevoked, PublicKeysPublished, UserAccessChanged
+from flowtape.common.messages.auth import ApiKeyRevoked, PublicKeysPublished, SessionsRevoked, UserAccessChanged
 from flowtape.common.messages.engine import ExecutionFinished
 from flowtape.common.messages.triggers import TriggersChanged
 from flowtape.common.ops import Check
@@ -85,6 +85,7 @@ class GatewayRuntime(BaseRuntime):
                 PublicKeysPublished: self.guard.on_keys_published,
                 UserAccessChanged: self.guard.on_user_changed,
                 ApiKeyRevoked: self.guard.on_api_key_revoked,
+                SessionsRevoked: self.guard.on_sessions_revoked,
             },
             prefetch=1,
         )
