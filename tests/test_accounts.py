@@ -300,3 +300,37 @@ def test_signing_the_console_out_ends_its_session(platform: MailPlatform) -> Non
     while me(replica, token) != 401:
         assert time.monotonic() - started < 5
         time.sleep(0.05)
+
+
+def test_an_invitation_through_smtp(platform: MailPlatform, inbox: tuple[Inbox, int]) -> None:
+    mail, _ = inbox
+    invitee = f"invited-{secrets.token_hex(4)}@flowtape.test"
+    with admin_client(platform) as api:
+        invited = api.post("/api/v1/auth/invitations", json={"email": invitee, "role": "operator"})
+        assert invited.status_code == 201, invited.text
+        assert invited.json()["email"] == invitee and invited.json()["role"] == "operator"
+        assert invitee in [i["email"] for i in api.get("/api/v1/auth/invitations").json()["items"]]
+    token = link_token(mail.wait_for(invitee), "accept-invitation")
+
+    password = remember_secret(f"invitee-{secrets.token_urlsafe(16)}")
+    accepted = httpx.post(
+        f"{platform.gateway}/api/v1/auth/invitations/accept", json={"token": token, "password": password}, timeout=30
+    )
+    assert accepted.status_code == 201, accepted.text
+    assert accepted.json()["role"] == "operator" and accepted.json()["email_verified"] is True
+    signed_in = sign_in(platform.processes["gateway-2"].url, invitee, password, "invitee")
+    who = httpx.get(f"{platform.gateway}/api/v1/auth/me", headers=bearer(signed_in["access_token"]), timeout=30)
+    assert who.json()["role"] == "operator"
+    reused = httpx.post(
+        f"{platform.gateway}/api/v1/auth/invitations/accept", json={"token": token, "password": password}, timeout=30
+    )
+    assert reused.status_code == 400
+
+    # only admins invite
+    forbidden = httpx.post(
+        f"{platform.gateway}/api/v1/auth/invitations",
+        json={"email": f"x-{invitee}", "role": "admin"},
+        headers=bearer(signed_in["access_token"]),
+        timeout=30,
+    )
+    assert forbidden.status_code == 403

@@ -29,6 +29,7 @@ PUBLIC_OPERATIONS = {
     ("POST", "/api/v1/auth/password-reset"),
     ("POST", "/api/v1/auth/password-reset/confirm"),
     ("POST", "/api/v1/auth/email-verification/confirm"),
+    ("POST", "/api/v1/auth/invitations/accept"),
     # the console's cookie session: signing in and out, and whether the first admin is still to be created
     ("GET", "/api/v1/auth/session"),
     ("POST", "/api/v1/auth/session"),

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from flowtape.auth.store import mailed_tokens
-from flowtape.common.errors import InvalidInput, NotFound, Unauthorized
+from flowtape.common.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from flowtape.common.messages import auth as msg
 
 if TYPE_CHECKING:
@@ -144,3 +144,42 @@ async def test_sessions_are_listed_and_revoked_by_their_owner_only(harness: Harn
     h.clock.advance(601)  # its token has expired anyway: gateways may forget it
     assert one.session_id not in (await h.auth.access_state()).revoked_sessions
     assert (await h.auth.list_sessions(ada.id, True, 50, None)).items == []
+
+
+async def test_an_invitation_becomes_an_account_once(harness: Harness) -> None:
+    h = harness
+    boss = await h.auth.set_up("boss@example.com", h.seal(PASSWORD), None)
+    actor = msg.Actor(kind="user", user_id=boss.id, email=boss.email)
+    invitation = await h.auth.invite(" New@Example.com", "operator", actor)
+    assert (invitation.email, invitation.role, invitation.invited_by) == ("new@example.com", "operator", boss.id)
+    await h.auth.drain_mail()
+    [(to, subject, body)] = h.mail.sent
+    assert to == "new@example.com" and "invited" in subject and "boss@example.com" in body and "operator" in body
+    token = link_token(body, "accept-invitation")
+
+    joined = await h.auth.accept_invitation(token, h.seal(NEW_PASSWORD), "10.0.0.3")
+    assert (joined.email, joined.role, joined.email_verified) == ("new@example.com", "operator", True)
+    await h.auth.login("new@example.com", h.seal(NEW_PASSWORD), None)
+    with pytest.raises(InvalidInput):
+        await h.auth.accept_invitation(token, h.seal(NEW_PASSWORD), None)
+    [listed] = (await h.auth.list_invitations(50, None)).items
+    assert listed.user_id == joined.id and listed.accepted_at is not None
+    with pytest.raises(Conflict):  # the address has an account now
+        await h.auth.invite("new@example.com", "viewer", actor)
+
+
+async def test_a_revoked_or_expired_invitation_opens_nothing(harness: Harness) -> None:
+    h = harness
+    revoked = await h.auth.invite("late@example.com", "viewer", CLI)
+    await h.auth.invite("slow@example.com", "viewer", CLI)
+    await h.auth.drain_mail()
+    tokens = {to: link_token(body, "accept-invitation") for to, _, body in h.mail.sent}
+    assert (await h.auth.revoke_invitation(revoked.id, CLI)).revoked_at is not None
+    with pytest.raises(InvalidInput):
+        await h.auth.accept_invitation(tokens["late@example.com"], h.seal(NEW_PASSWORD), None)
+    h.clock.advance(7 * 24 * 3600 + 1)
+    with pytest.raises(InvalidInput):
+        await h.auth.accept_invitation(tokens["slow@example.com"], h.seal(NEW_PASSWORD), None)
+    with pytest.raises(NotFound):
+        await h.auth.revoke_invitation("no-such-invitation", CLI)
+    assert (await h.auth.list_users(50, None)).items == []

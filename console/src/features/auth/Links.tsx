@@ -78,6 +78,52 @@ export function ResetPassword() {
   );
 }
 
+export function AcceptInvitation() {
+  const token = tokenFromFragment(window.location.hash);
+  const [password, setPassword] = useState("");
+  const [confirm, setConfirm] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [joined, setJoined] = useState<string | null>(null);
+  if (joined) {
+    return (
+      <Card title="Welcome">
+        <Text size="sm">Your account {joined} is ready: sign in with your new password.</Text>
+        {backToConsole}
+      </Card>
+    );
+  }
+  return (
+    <Card title="Join Flowtape">
+      <form
+        onSubmit={async (event) => {
+          event.preventDefault();
+          if (password !== confirm) {
+            setError("the passwords differ");
+            return;
+          }
+          setError(null);
+          try {
+            const user = await unwrap(client.POST("/api/v1/auth/invitations/accept", { body: { token, password } }));
+            window.history.replaceState(null, "", "/accept-invitation");
+            setJoined(user.email);
+          } catch (e) {
+            setError((e as Error).message);
+          }
+        }}
+      >
+        <Stack>
+          {error && <Alert color="red">{error}</Alert>}
+          <PasswordInput label="Choose a password" autoComplete="new-password" value={password} onChange={(e) => setPassword(e.currentTarget.value)} data-testid="invitee-password" />
+          <PasswordInput label="Repeat it" autoComplete="new-password" value={confirm} onChange={(e) => setConfirm(e.currentTarget.value)} data-testid="invitee-password-confirm" />
+          <Button type="submit" disabled={!token} data-testid="invitation-accept">
+            Create my account
+          </Button>
+        </Stack>
+      </form>
+    </Card>
+  );
+}
+
 export function VerifyEmail() {
   const token = tokenFromFragment(window.location.hash);
   const [state, setState] = useState<"checking" | "done" | string>("checking");

@@ -28,7 +28,15 @@ from flowtape.auth.domain.passwords import Passwords, policy_problem
 from flowtape.auth.domain.users import ensure_an_admin_remains, normalize_email
 from flowtape.auth.mail import Mailer
 from flowtape.auth.settings import AuthSettings
-from flowtape.auth.store import ApiKeyRecord, AuthStore, AuthTx, MailedToken, SessionRecord, UserRecord
+from flowtape.auth.store import (
+    ApiKeyRecord,
+    AuthStore,
+    AuthTx,
+    InvitationRecord,
+    MailedToken,
+    SessionRecord,
+    UserRecord,
+)
 from flowtape.common.bus import Bus
 from flowtape.common.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthorized
 from flowtape.common.messages import auth as msg
@@ -60,6 +68,20 @@ def _session_view(session: SessionRecord, now: datetime) -> msg.SessionView:
         ended_at=session.ended_at,
         end_reason=session.end_reason,
         active=session.active_at(now),
+    )
+
+
+def _invitation_view(invitation: InvitationRecord) -> msg.InvitationView:
+    return msg.InvitationView(
+        id=invitation.id,
+        email=invitation.email,
+        role=invitation.role,
+        invited_by=invitation.invited_by,
+        created_at=invitation.created_at,
+        expires_at=invitation.expires_at,
+        accepted_at=invitation.accepted_at,
+        revoked_at=invitation.revoked_at,
+        user_id=invitation.user_id,
     )
 
 
@@ -603,6 +625,96 @@ class AuthService:
             )
         )
         return token
+
+    # ---- invitations
+
+    async def invite(self, email: str, role: Role, actor: Actor) -> msg.InvitationView:
+        address = normalize_email(email)
+        now = self._clock()
+        token = secrets.token_urlsafe(32)
+        invitation = InvitationRecord(
+            id=uuid.uuid4().hex,
+            token_hash=_link_token_hash(token),
+            email=address,
+            role=role,
+            invited_by=actor.user_id,
+            created_at=now,
+            expires_at=now + timedelta(seconds=self._settings.invitation_ttl_seconds),
+        )
+        async with self._store.transaction() as tx:
+            if await tx.user_by_email(address) is not None:
+                raise Conflict(f"{address} has an account already")
+            await tx.insert_invitation(invitation)
+            await tx.append_audit(
+                at=now,
+                actor=actor,
+                action="invitation.created",
+                target_type="invitation",
+                target_id=invitation.id,
+                details={"email": address, "role": role},
+            )
+        days = self._settings.invitation_ttl_seconds // 86400
+        inviter = actor.email or "An administrator"
+        self._mail_later(
+            address,
+            "You are invited to Flowtape",
+            f"{inviter} invited you to Flowtape as {role}.\n\n"
+            f"Choose your password here (the link works once, for {days} days):\n"
+            f"{self._public_url}/accept-invitation#token={token}\n",
+        )
+        return _invitation_view(invitation)
+
+    async def list_invitations(self, limit: int, cursor: str | None) -> msg.InvitationPage:
+        async with self._store.reading() as tx:
+            found, next_cursor = await tx.list_invitations(limit, cursor)
+        return msg.InvitationPage(items=[_invitation_view(i) for i in found], next_cursor=next_cursor)
+
+    async def revoke_invitation(self, invitation_id: str, actor: Actor) -> msg.InvitationView:
+        now = self._clock()
+        async with self._store.transaction() as tx:
+            invitation = await tx.invitation(invitation_id)
+            if invitation is None:
+                raise NotFound(f"invitation {invitation_id} does not exist")
+            if invitation.accepted_at is not None:
+                raise Conflict("this invitation was accepted already; disable the user instead")
+            if invitation.revoked_at is None:
+                await tx.update_invitation(invitation_id, revoked_at=now)
+                await tx.append_audit(
+                    at=now,
+                    actor=actor,
+                    action="invitation.revoked",
+                    target_type="invitation",
+                    target_id=invitation_id,
+                    details={"email": invitation.email},
+                )
+            updated = await tx.invitation(invitation_id)
+        assert updated is not None
+        return _invitation_view(updated)
+
+    async def accept_invitation(self, token: str, sealed_password: str, client_address: str | None) -> msg.UserView:
+        """The invitee's account, with the invited role and the password they chose."""
+        async with self._store.reading() as tx:
+            password = await self._unseal(tx, sealed_password)
+        password_hash = await self._hash(password)
+        now = self._clock()
+        async with self._store.transaction() as tx:
+            invitation = await tx.claim_invitation(_link_token_hash(token), now)
+            if invitation is None:
+                raise InvalidInput(_BAD_LINK, details=[{"field": "token", "message": "not valid"}])
+            user = UserRecord(uuid.uuid4().hex, invitation.email, password_hash, invitation.role, False, 0, now, now)
+            await tx.insert_user(user)  # Conflict (and no claim) when the address signed up meanwhile
+            await tx.update_invitation(invitation.id, user_id=user.id)
+            await tx.mark_email_verified(user.id, user.email, now)
+            await tx.append_audit(
+                at=now,
+                actor=Actor(kind="user", user_id=user.id, email=user.email, client_address=client_address),
+                action="user.created",
+                target_type="user",
+                target_id=user.id,
+                details={"email": user.email, "role": user.role, "via": "invitation", "invitation_id": invitation.id},
+            )
+            verified = await tx.verified_emails([user.id])
+        return _user_view(user, verified)
 
     def _mail_later(self, to: str, subject: str, body: str) -> None:
         """Send after the reply: the caller's wait must not depend on whether a mail goes out."""

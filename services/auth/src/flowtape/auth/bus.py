@@ -71,6 +71,18 @@ def subscribe(bus: Bus, auth: AuthService) -> None:
     async def verify_email(m: msg.VerifyEmail) -> Any:
         return await auth.verify_email(m.token, m.client_address)
 
+    async def invite(m: msg.Invite) -> Any:
+        return await auth.invite(m.email, m.role, m.actor)
+
+    async def list_invitations(m: msg.ListInvitations) -> Any:
+        return await auth.list_invitations(m.limit, m.cursor)
+
+    async def revoke_invitation(m: msg.RevokeInvitation) -> Any:
+        return await auth.revoke_invitation(m.invitation_id, m.actor)
+
+    async def accept_invitation(m: msg.AcceptInvitation) -> Any:
+        return await auth.accept_invitation(m.token, m.sealed_password, m.client_address)
+
     async def record_audit(m: msg.RecordAudit) -> None:
         await auth.record(m)
 
@@ -97,6 +109,10 @@ def subscribe(bus: Bus, auth: AuthService) -> None:
             msg.ResetPassword: reset_password,
             msg.RequestEmailVerification: request_email_verification,
             msg.VerifyEmail: verify_email,
+            msg.Invite: invite,
+            msg.ListInvitations: list_invitations,
+            msg.RevokeInvitation: revoke_invitation,
+            msg.AcceptInvitation: accept_invitation,
         },
         prefetch=32,
     )

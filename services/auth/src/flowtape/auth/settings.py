@@ -40,6 +40,8 @@ class AuthSettings(BaseSettings):
     reset_token_ttl_seconds: int = Field(default=3600, ge=60)
     #: how long an email verification link works (it works once)
     verification_token_ttl_seconds: int = Field(default=3 * 24 * 3600, ge=60)
+    #: how long an invitation link works (it works once)
+    invitation_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     #: at most one reset (or verification) mail per account this often, so nobody can flood an inbox
     mail_interval_seconds: int = Field(default=60, ge=0)
 

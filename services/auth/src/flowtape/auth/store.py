@@ -172,6 +172,23 @@ email_verifications = Table(
     Column("verified_at", DateTime(timezone=True), nullable=False),
 )
 
+#: invitations to join; the token mailed in the link is kept as its SHA-256 only. A project (and its role) can
+#: be added as columns when projects exist: the invitation then grants that project's role on acceptance.
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("email", String(320), nullable=False, index=True),
+    Column("role", String(16), nullable=False),
+    Column("invited_by", String(32)),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("accepted_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("user_id", String(32)),
+)
+
 _APPEND_ONLY = {
     "postgresql": [
         """CREATE OR REPLACE FUNCTION auth.audit_log_append_only() RETURNS trigger AS $$
@@ -247,6 +264,35 @@ class MailedToken:
     created_at: datetime
     expires_at: datetime
     used_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class InvitationRecord:
+    id: str
+    token_hash: str
+    email: str
+    role: Role
+    invited_by: str | None
+    created_at: datetime
+    expires_at: datetime
+    accepted_at: datetime | None = None
+    revoked_at: datetime | None = None
+    user_id: str | None = None
+
+
+def _invitation(row: Any) -> InvitationRecord:
+    return InvitationRecord(
+        id=row["id"],
+        token_hash=row["token_hash"],
+        email=row["email"],
+        role=row["role"],
+        invited_by=row["invited_by"],
+        created_at=utc(row["created_at"]) or datetime.now(UTC),
+        expires_at=utc(row["expires_at"]) or datetime.now(UTC),
+        accepted_at=utc(row["accepted_at"]),
+        revoked_at=utc(row["revoked_at"]),
+        user_id=row["user_id"],
+    )
 
 
 def _session(row: Any) -> SessionRecord:
@@ -522,6 +568,59 @@ class AuthTx:
             email_verifications.c.user_id.in_(user_ids)
         )
         return {row[0]: row[1] for row in await self._conn.execute(query)}
+
+    # -- invitations
+    async def insert_invitation(self, invitation: InvitationRecord) -> None:
+        await self._conn.execute(
+            insert(invitations).values(
+                id=invitation.id,
+                token_hash=invitation.token_hash,
+                email=invitation.email,
+                role=invitation.role,
+                invited_by=invitation.invited_by,
+                created_at=invitation.created_at,
+                expires_at=invitation.expires_at,
+            )
+        )
+
+    async def invitation(self, invitation_id: str) -> InvitationRecord | None:
+        query = select(invitations).where(invitations.c.id == invitation_id)
+        row = (await self._conn.execute(query)).mappings().first()
+        return _invitation(row) if row else None
+
+    async def update_invitation(self, invitation_id: str, **changes: Any) -> None:
+        await self._conn.execute(update(invitations).where(invitations.c.id == invitation_id).values(**changes))
+
+    async def claim_invitation(self, token_hash: str, now: datetime) -> InvitationRecord | None:
+        """Mark the pending invitation of this token accepted (one UPDATE: two racing accepts cannot both win)."""
+        claimed = await self._conn.execute(
+            update(invitations)
+            .where(
+                invitations.c.token_hash == token_hash,
+                invitations.c.accepted_at.is_(None),
+                invitations.c.revoked_at.is_(None),
+                invitations.c.expires_at > now,
+            )
+            .values(accepted_at=now)
+        )
+        if claimed.rowcount != 1:
+            return None
+        query = select(invitations).where(invitations.c.token_hash == token_hash)
+        return _invitation((await self._conn.execute(query)).mappings().one())
+
+    async def list_invitations(self, limit: int, cursor: str | None) -> tuple[list[InvitationRecord], str | None]:
+        query = select(invitations)
+        if cursor:
+            at, key = _decode_cursor(cursor)
+            moment = datetime.fromisoformat(at)
+            query = query.where(
+                or_(invitations.c.created_at < moment, and_(invitations.c.created_at == moment, invitations.c.id < key))
+            )
+        query = query.order_by(invitations.c.created_at.desc(), invitations.c.id.desc()).limit(limit + 1)
+        rows = (await self._conn.execute(query)).mappings().all()
+        found = [_invitation(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        return found, _encode_cursor(found[-1].created_at.isoformat(), found[-1].id) if more else None
 
     # -- API keys
     async def insert_api_key(self, key: ApiKeyRecord) -> None:

@@ -72,6 +72,20 @@ class Accounts:
     async def request_email_verification(self, who: Principal) -> Any:
         return await self._ask(msg.RequestEmailVerification(user_id=who.user_id, client_address=who.client_address))
 
+    async def invite(self, email: str, role: Role, who: Principal) -> Any:
+        return await self._ask(msg.Invite(email=email, role=role, actor=who.actor()))
+
+    async def list_invitations(self, limit: int, cursor: str | None) -> Any:
+        return await self._ask(msg.ListInvitations(limit=limit, cursor=cursor))
+
+    async def revoke_invitation(self, invitation_id: str, who: Principal) -> Any:
+        return await self._ask(msg.RevokeInvitation(invitation_id=invitation_id, actor=who.actor()))
+
+    async def accept_invitation(self, token: str, password: str, client_address: str | None) -> Any:
+        return await self._ask(
+            msg.AcceptInvitation(token=token, sealed_password=self._seal(password), client_address=client_address)
+        )
+
     async def verify_email(self, token: str, client_address: str | None) -> Any:
         return await self._ask(msg.VerifyEmail(token=token, client_address=client_address))
 

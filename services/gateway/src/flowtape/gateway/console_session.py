@@ -48,6 +48,7 @@ _PUBLIC = (
     "/api/v1/auth/password-reset",
     "/api/v1/auth/password-reset/confirm",
     "/api/v1/auth/email-verification/confirm",
+    "/api/v1/auth/invitations/accept",
 )
 
 

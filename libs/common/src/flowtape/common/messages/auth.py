@@ -100,6 +100,26 @@ class SessionPage(_Frozen):
     next_cursor: str | None = None
 
 
+class InvitationView(_Frozen):
+    """An invitation to join with a role; pending until accepted, revoked or expired."""
+
+    id: str
+    email: str
+    role: Role
+    invited_by: str | None = None
+    created_at: datetime
+    expires_at: datetime
+    accepted_at: datetime | None = None
+    revoked_at: datetime | None = None
+    #: the account the invitation became
+    user_id: str | None = None
+
+
+class InvitationPage(_Frozen):
+    items: list[InvitationView]
+    next_cursor: str | None = None
+
+
 class MailAccepted(_Frozen):
     """The same answer whether or not the address has an account."""
 
@@ -344,6 +364,44 @@ class VerifyEmail(Message):
     kind = "command"
 
     token: StoredText
+    client_address: str | None = None
+
+
+class Invite(Message):
+    """Mail ``email`` a single-use link to join with ``role``; Conflict when the address has an account."""
+
+    type_name = "auth.Invite.v1"
+    kind = "command"
+
+    email: StoredText
+    role: Role
+    actor: Actor
+
+
+class ListInvitations(Message):
+    type_name = "auth.ListInvitations.v1"
+    kind = "query"
+
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = None
+
+
+class RevokeInvitation(Message):
+    type_name = "auth.RevokeInvitation.v1"
+    kind = "command"
+
+    invitation_id: str
+    actor: Actor
+
+
+class AcceptInvitation(Message):
+    """Create the invited account with its password (the address counts as verified: the link was mailed)."""
+
+    type_name = "auth.AcceptInvitation.v1"
+    kind = "command"
+
+    token: StoredText
+    sealed_password: str
     client_address: str | None = None
 
 

@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from flowtape.common.errors import Forbidden
 from flowtape.common.limits import StoredText
 from flowtape.common.messages.auth import (
+    InvitationPage,
+    InvitationView,
     MailAccepted,
     PublicKeySet,
     Role,
@@ -96,6 +98,39 @@ async def reset_password(body: NewPassword, request: Request, accounts: Accounts
 async def verify_email(body: LinkToken, request: Request, accounts: AccountsDep) -> Any:
     """Confirm an address with the mailed link's token (single use)."""
     return await accounts.verify_email(body.token, client_address(request))
+
+
+@public_router.post("/invitations/accept", status_code=201, response_model=UserView)
+async def accept_invitation(body: NewPassword, request: Request, accounts: AccountsDep) -> Any:
+    """Create the invited account with the password chosen here (then sign in as usual). 400 for a used,
+    expired, revoked or unknown token; 409 when the address has an account meanwhile."""
+    return await accounts.accept_invitation(body.token, body.password.get_secret_value(), client_address(request))
+
+
+class NewInvitation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: StoredText = Field(min_length=3, max_length=320)
+    role: Role
+
+
+@router.post("/invitations", status_code=201, response_model=InvitationView)
+async def invite(body: NewInvitation, who: Admin, accounts: AccountsDep) -> Any:
+    """Mail a single-use link with which the invitee sets a password and joins with ``role``."""
+    return await accounts.invite(body.email, body.role, who)
+
+
+@router.get("/invitations", response_model=InvitationPage)
+async def list_invitations(
+    who: Admin, accounts: AccountsDep, limit: Annotated[int, Query(ge=1, le=500)] = 50, cursor: str | None = None
+) -> Any:
+    return await accounts.list_invitations(limit, cursor)
+
+
+@router.delete("/invitations/{invitation_id}", response_model=InvitationView)
+async def revoke_invitation(invitation_id: str, who: Admin, accounts: AccountsDep) -> Any:
+    """Void a pending invitation's link."""
+    return await accounts.revoke_invitation(invitation_id, who)
 
 
 @router.get("/me", response_model=Me)
