@@ -60,9 +60,10 @@ FROM ${PYTHON_IMAGE} AS runtime
 # docker-compose.yml lifts them for the connectors only. Not pinned: Debian stable's security updates replace
 # the version, and a pin would break the build then.
 # hadolint ignore=DL3008
-# Node.js runs code nodes written in JavaScript.
+# Node.js runs code nodes written in JavaScript; Debian's Chromium is the browser node's browser (Playwright
+# drives it; no browser build is downloaded), fonts-liberation gives its pages readable text.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends bubblewrap nodejs \
+ && apt-get install -y --no-install-recommends bubblewrap nodejs chromium fonts-liberation \
  && rm -rf /var/lib/apt/lists/*
 
 ARG FLOWTAPE_UID=10001

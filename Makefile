@@ -18,9 +18,11 @@ typecheck: setup
 console-test: setup
 	cd console && npm test --silent
 
+# deploy/check.sh validates every deployment file (Dockerfile, compose, kustomize, Helm, Prometheus) offline.
 test: setup
 	@scripts/services.sh
 	$(MAKE) --no-print-directory lint typecheck console-test
+	deploy/check.sh
 	.venv/bin/pytest
 
 bench: setup

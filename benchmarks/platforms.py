@@ -151,7 +151,8 @@ def embedded(keep_logs: Path | None = None) -> Iterator[Target]:
         with log.open("ab") as handle:
             process = subprocess.Popen(
                 [FLOWTAPE, "up", "--data-dir", str(workdir / "data"), "--port", str(port), "--host", "127.0.0.1"],
-                env=_clean_env(),
+                # the http_request scenario calls the benchmark's own echo server on 127.0.0.1
+                env={**_clean_env(), "FLOWTAPE_EGRESS_ALLOW": "127.0.0.1"},
                 stdout=handle,
                 stderr=subprocess.STDOUT,
                 cwd=workdir,  # no stray .env from the caller's directory

@@ -3,13 +3,16 @@
 #   bubblewrap  isolates code nodes (FLOWTAPE_CODE_ISOLATION=namespaces, the default; see docs/security.md)
 #   util-linux  setpriv, which drops a root connectors service's code to uid 65534, and prlimit (always on Debian)
 #   nodejs      runs code nodes written in JavaScript, and builds the console
-#   chromium    the browser the console's end-to-end tests drive (Debian's build: never a downloaded one)
+#   chromium    the browser of the browser node and of the console's end-to-end tests (Debian's build: never a
+#               downloaded one)
+#   prometheus  the real Prometheus the dashboard test scrapes the services with, and promtool for deploy/check.sh
 set -euo pipefail
 missing=()
 command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
 { command -v setpriv && command -v prlimit; } >/dev/null 2>&1 || missing+=(util-linux)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+{ command -v prometheus && command -v promtool; } >/dev/null 2>&1 || missing+=(prometheus)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -121,6 +121,8 @@ class Platform:
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     #: the first admin, set up once the platform is ready (see :func:`set_up_admin`)
     admin: Account | None = None
+    #: more environment for every service (``OTEL_*`` for the tracing tests)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def env(self, service: str, port: int) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWTAPE_")}
@@ -133,18 +135,32 @@ class Platform:
             FLOWTAPE_SECRET_KEY=self.secret_key,
             # the tests' own stand-ins for third-party APIs listen here; the SSRF guard refuses it otherwise
             FLOWTAPE_EGRESS_ALLOW="127.0.0.1",
+            # every test client calls from 127.0.0.1, most as the one admin: the defaults (300/minute per address,
+            # 1200/minute per caller) would refuse a busy suite; tests/test_abuse_limits.py sets its own
+            FLOWTAPE_RATE_LIMIT_API="1000000/minute",
+            FLOWTAPE_RATE_LIMIT_ANONYMOUS="1000000/minute",
+            FLOWTAPE_RATE_LIMIT_WEBHOOK="1000000/minute",
         )
+        env.update(self.extra_env)
         return env
 
-    def start(self, service: str, port: int | None = None, *, name: str | None = None) -> Process:
-        """Start ``service``; a ``name`` other than the service's runs another replica beside it."""
+    def start(
+        self,
+        service: str,
+        port: int | None = None,
+        *,
+        name: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> Process:
+        """Start ``service``; a ``name`` other than the service's runs another replica beside it; ``env`` adds to
+        (or overrides) the platform's settings for this process."""
         name = name or service
         port = port or (self.processes[name].port if name in self.processes else free_port())
         log = self.workdir / f"{name}.log"
         handle = log.open("ab")
         popen = subprocess.Popen(
             [FLOWTAPE, "serve", service],
-            env=self.env(service, port),
+            env={**self.env(service, port), **(env or {})},
             stdout=handle,
             stderr=subprocess.STDOUT,
             cwd=self.workdir,
@@ -184,11 +200,13 @@ class Platform:
 
 
 @contextmanager
-def running_platform(workdir: Path, vhost_prefix: str, database_prefix: str) -> Iterator[Platform]:
+def running_platform(
+    workdir: Path, vhost_prefix: str, database_prefix: str, env: dict[str, str] | None = None
+) -> Iterator[Platform]:
     """Five service processes on a private vhost and database, with their first admin; stopped afterwards
     (their logs are printed when start-up fails)."""
     with rabbitmq_vhost(vhost_prefix) as amqp_url, postgres_database(database_prefix) as database_url:
-        platform = Platform(amqp_url=amqp_url, database_url=database_url, workdir=workdir)
+        platform = Platform(amqp_url=amqp_url, database_url=database_url, workdir=workdir, extra_env=dict(env or {}))
         try:
             platform.start_all()
             platform.admin = set_up_admin(platform.gateway)
@@ -268,12 +286,24 @@ class FakeApi:
                     with api.lock:
                         api.effects[key] += 1
                     status, payload = 200, {"applied": api.effects[key] == 1, "key": key}
+                elif self.path.startswith("/shop/"):
+                    # a small shop's web pages, for the browser node's examples
+                    self._page(_shop_page(self.path))
+                    return
                 else:
                     status = 200
                     payload = {"method": self.command, "path": self.path, "echo": json.loads(body) if body else None}
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _page(self, html: str) -> None:
+                data = html.encode()
+                self.send_response(200 if "<title>" in html else 404)
+                self.send_header("content-type", "text/html; charset=utf-8")
                 self.send_header("content-length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -291,6 +321,33 @@ class FakeApi:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+_SHOP_PRODUCTS = {"MUG-02": ("Enamel mug", "12.50 EUR", 14), "TEE-01": ("Logo T-shirt", "19.00 EUR", 3)}
+
+
+def _shop_page(path: str) -> str:
+    """``/shop/`` (a search form), ``/shop/search?q=`` (results) and ``/shop/products/<sku>``."""
+    url = urlsplit(path)
+    if url.path == "/shop/":
+        return (
+            "<html><head><title>Shop</title></head><body><form action='/shop/search'>"
+            "<input name='q'><button type='submit'>Search</button></form></body></html>"
+        )
+    if url.path == "/shop/search":
+        query = dict(parse_qsl(url.query)).get("q", "")
+        hits = "".join(
+            f"<li class='result'>{name}</li>" for name, _, _ in _SHOP_PRODUCTS.values() if query.lower() in name.lower()
+        )
+        return f"<html><head><title>Search: {query}</title></head><body><ul>{hits}</ul></body></html>"
+    sku = url.path.rsplit("/", 1)[-1]
+    if url.path.startswith("/shop/products/") and sku in _SHOP_PRODUCTS:
+        name, price, stock = _SHOP_PRODUCTS[sku]
+        return (
+            f"<html><head><title>{name}</title></head><body><h1>{name}</h1><p class='price'>{price}</p>"
+            f"<p id='stock' data-count='{stock}'>in stock</p></body></html>"
+        )
+    return "<html><body>no such page</body></html>"
 
 
 def python() -> str:

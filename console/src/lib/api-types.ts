@@ -679,6 +679,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/executions/{execution_id}/binary/{binary_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Binary
+         * @description Binary data an item of this execution refers to (``{"$binary": {"id", ...}}``), as a download.
+         *
+         *     Served as an attachment in a sandbox, never rendered on the console's origin: the bytes are whatever a
+         *     remote page or API returned.
+         */
+        get: operations["get_binary_api_v1_executions__execution_id__binary__binary_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/executions/{execution_id}/cancel": {
         parameters: {
             query?: never;
@@ -1239,6 +1262,11 @@ export interface components {
             failed_node?: string | null;
             /** Children */
             children?: string[] | null;
+            /**
+             * Trace Id
+             * @description the OpenTelemetry trace of the run, when traced
+             */
+            trace_id?: string | null;
             /**
              * Caller
              * @description the run whose execute_workflow node started this
@@ -3604,6 +3632,38 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Execution"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_binary_api_v1_executions__execution_id__binary__binary_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                execution_id: string;
+                binary_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the bytes */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
                 };
             };
             /** @description Validation Error */

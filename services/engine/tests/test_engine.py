@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import socket
 import textwrap
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -20,7 +21,7 @@ from typing import Any
 import pytest
 
 from flowtape.common.bus.memory import MemoryBus
-from flowtape.common.errors import Conflict, InvalidWorkflow, NotFound
+from flowtape.common.errors import Conflict, InvalidWorkflow, NotFound, RateLimited
 from flowtape.common.hosting import running
 from flowtape.common.messages import engine as msg
 from flowtape.common.messages.connectors import NodeCatalogPublished
@@ -456,6 +457,33 @@ async def test_executions_of_a_workflow_are_listed_newest_first(shared: Platform
     assert rest["next_cursor"] is None
 
 
+async def test_a_workflow_with_its_most_runs_under_way_refuses_another_start(storage: Storage) -> None:
+    settings = (await storage.new()).model_copy(update={"max_queued_runs_per_workflow": 3, "egress_allow": "127.0.0.1"})
+    # a server that takes connections and never answers: each run's http_request keeps it under way
+    with socket.create_server(("127.0.0.1", 0), backlog=64) as silent:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/"
+        async with platform(settings) as engine:
+            busy = await engine.create(chain("busy", node("call", "http_request", url=url, timeout=60)))
+            other = await engine.create(chain("other", node("call", "http_request", url=url, timeout=60)))
+            started = [(await engine.start(busy))["execution_id"] for _ in range(3)]
+
+            # the bound counts the read model, which follows the log a moment later
+            for _ in range(500):
+                listed = await engine.ask(msg.ListExecutions(workflow_id=busy, status="running"))
+                if len(listed["items"]) == 3:
+                    break
+                await asyncio.sleep(0.01)
+            with pytest.raises(RateLimited) as refused:
+                await engine.start(busy)
+            assert refused.value.details["limit"] == 3 and refused.value.details["retry_after"] >= 1
+            assert "FLOWTAPE_MAX_QUEUED_RUNS_PER_WORKFLOW" in refused.value.message
+            await engine.start(other)  # the bound is per workflow
+
+            await engine.ask(msg.CancelExecution(execution_id=started[0]))
+            await engine.finished(started[0])
+            assert (await engine.start(busy))["status"] == "running"
+
+
 # --- restarts ------------------------------------------------------------------------------------------
 
 
@@ -490,7 +518,8 @@ async def test_an_execution_waiting_across_a_restart_is_finished_by_recover(stor
     settings = await storage.new()
     async with platform(settings) as first:
         workflow_id = await first.create(
-            chain("waits", node("pause", "wait", seconds=0.3), node("after", "set", fields={"resumed": True}))
+            # long enough that the first process closes before its timer is due, even on a loaded machine
+            chain("waits", node("pause", "wait", seconds=2), node("after", "set", fields={"resumed": True}))
         )
         started = await first.start(workflow_id, [{"n": 1}])
         assert started["status"] == "waiting"
@@ -633,7 +662,7 @@ async def test_a_wait_for_a_call_resumes_through_its_url_once(shared: Platform) 
     assert reply == {"execution_id": execution_id, "node": "approve", "status": "succeeded"}
     view = await shared.finished(execution_id)
     assert view["output"] == [{"order": 7, "resume": {"approved": True}}]
-    assert "resume_url" not in view["nodes"]["approve"]
+    assert view["nodes"]["approve"]["resume_url"] is None, "a used resume URL is no longer shown"
     with pytest.raises(Conflict, match="used already"):
         await shared.ask(msg.ResumeExecution(execution_id=execution_id, token=token, body={"approved": False}))
 

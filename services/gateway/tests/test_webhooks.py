@@ -15,6 +15,7 @@ from flowtape.common.errors import NotFound, Unauthorized
 from flowtape.common.hosting import running
 from flowtape.common.messages.engine import SyncWorkflowTriggers
 from flowtape.common.messages.triggers import WebhookRoute
+from flowtape.common.views import Execution
 from flowtape.gateway.webhooks import WebhookRequest, finished_answer, verify_signature
 from flowtape.triggers.bootstrap import TriggersRuntime
 
@@ -126,22 +127,27 @@ def test_expressions_see_the_request_without_its_credentials() -> None:
     assert metadata["query"] == {"a": ["1", "2"], "b": "3"}
 
 
+def _run(**fields: Any) -> Execution:
+    """A finished execution as the engine sends it, with ``fields`` set."""
+    base: dict[str, Any] = {"id": "e-1", "workflow_id": "w", "workflow_version": 1, "events": 3, "output": []}
+    return Execution.model_validate({**base, "nodes": {}, **fields})
+
+
 def test_how_a_finished_run_answers() -> None:
     route = WebhookRoute(workflow_id="w", version=1, method="POST", path="p", respond="last_node", respond_nodes=["r"])
-    one = finished_answer(route, {"status": "succeeded", "output": [{"n": 2}], "nodes": {}})
+    one = finished_answer(route, _run(status="succeeded", output=[{"n": 2}]))
     assert (one.status, one.body) == (200, {"n": 2})
-    many = finished_answer(route, {"status": "succeeded", "output": [{"n": 1}, {"n": 2}], "nodes": {}})
+    many = finished_answer(route, _run(status="succeeded", output=[{"n": 1}, {"n": 2}]))
     assert many.body == [{"n": 1}, {"n": 2}]
     built = {"status": 201, "body": "<b>made</b>", "headers": {"Content-Type": "text/html", "Content-Length": "9"}}
     responded = finished_answer(
         route,
-        {
-            "status": "succeeded",
-            "output": [],
-            "nodes": {"r": {"status": "succeeded", "output": [built], "finished_at": "t"}},
-        },
+        _run(
+            status="succeeded",
+            nodes={"r": {"status": "succeeded", "attempts": 1, "output": [built], "finished_at": "t"}},
+        ),
     )
     assert (responded.status, responded.raw, responded.headers) == (201, True, {"Content-Type": "text/html"})
-    failed = finished_answer(route, {"id": "e-9", "status": "failed", "error": "boom", "failed_node": "x", "nodes": {}})
+    failed = finished_answer(route, _run(id="e-9", status="failed", error="boom", failed_node="x"))
     assert failed.status == 500 and failed.body["error"]["details"] == {"execution_id": "e-9", "failed_node": "x"}
     assert "boom" not in failed.body["error"]["message"]  # a node's error stays in the execution

@@ -34,6 +34,6 @@ def service_app(service: ServiceName, settings: Settings) -> FastAPI:
 
 def embedded_app(settings: Settings) -> FastAPI:
     registry = _registry()
-    bus = memory_bus()
+    bus = memory_bus(registry)
     runtimes = [_runtime(service, settings, bus, registry) for service in SERVICES]
     return build_app(bus, runtimes, registry, title="Flowtape")

@@ -38,14 +38,21 @@ def up(
     from flowtape.cli.hosts import embedded_app
     from flowtape.common.logs import configure_logging
     from flowtape.common.settings import Settings
+    from flowtape.common.telemetry import configure_tracing, shutdown_tracing
 
     settings = Settings(data_dir=data_dir, amqp_url=None)
     configure_logging("flowtape", settings.log_level, settings.log_format)
+    configure_tracing("flowtape")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     console.print(
         f"[bold]Flowtape[/] embedded, data in {settings.data_dir.resolve()}, API on http://{host}:{port}/api/v1"
     )
-    uvicorn.run(embedded_app(settings), host=host, port=port, log_config=None, access_log=False, server_header=False)
+    try:
+        uvicorn.run(
+            embedded_app(settings), host=host, port=port, log_config=None, access_log=False, server_header=False
+        )
+    finally:
+        shutdown_tracing()
 
 
 @app.command()
@@ -58,20 +65,25 @@ def serve(
     from flowtape.cli.hosts import service_app
     from flowtape.common.logs import configure_logging
     from flowtape.common.settings import SERVICES, Settings
+    from flowtape.common.telemetry import configure_tracing, shutdown_tracing
 
     if service not in SERVICES:
         raise fail(f"unknown service {service!r}; choose one of {', '.join(SERVICES)}")
     settings = Settings()
     configure_logging(service, settings.log_level, settings.log_format)
+    configure_tracing(service)
     port = settings.port_for(service)  # type: ignore[arg-type]
-    uvicorn.run(
-        service_app(service, settings),  # type: ignore[arg-type]
-        host=settings.host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        server_header=False,  # no banner naming the server and its version
-    )
+    try:
+        uvicorn.run(
+            service_app(service, settings),  # type: ignore[arg-type]
+            host=settings.host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            server_header=False,  # no banner naming the server and its version
+        )
+    finally:
+        shutdown_tracing()
 
 
 def _client(url: str | None) -> ApiClient:

@@ -2,7 +2,7 @@
  * The run inspector: the graph with node states, the event log, live updates over the SSE stream, the
  * time-travel slider (`?at=<seq>` in the link), and from any node: replay from here; retry; cancel.
  */
-import { Alert, Anchor, Badge, Button, Center, Group, Loader, ScrollArea, Stack, Table, Tabs, Text } from "@mantine/core";
+import { Alert, Anchor, Badge, Button, Center, Code, Group, Loader, ScrollArea, Stack, Table, Tabs, Text } from "@mantine/core";
 import { modals } from "@mantine/modals";
 import { notifications } from "@mantine/notifications";
 import { IconPlayerStop, IconRefresh, IconRepeat } from "@tabler/icons-react";
@@ -141,6 +141,11 @@ export function ExecutionPage() {
             </Text>
             <Text size="xs" c="dimmed">started {when(run.started_at)}</Text>
             <Text size="xs" c="dimmed">took {duration(run.started_at, run.finished_at)}</Text>
+            {run.trace_id && (
+              <Text size="xs" c="dimmed" data-testid="trace-id" title="the OpenTelemetry trace of this run">
+                trace <Code>{run.trace_id}</Code>
+              </Text>
+            )}
             {run.parent && (
               <Text size="xs" c="dimmed" data-testid="parent-link">
                 forked from{" "}

@@ -23,6 +23,8 @@ DEFAULT_MAX_JSON_DEPTH = 64
 DEFAULT_MAX_ITEMS_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_WORKFLOW_NODES = 1_000
 DEFAULT_MAX_WORKFLOW_EDGES = 5_000
+#: runs of one workflow under way at once (started, not finished, not parked in a wait); more are refused (429)
+DEFAULT_MAX_QUEUED_RUNS = 10_000
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class Limits:
     max_items_bytes: int = DEFAULT_MAX_ITEMS_BYTES
     max_workflow_nodes: int = DEFAULT_MAX_WORKFLOW_NODES
     max_workflow_edges: int = DEFAULT_MAX_WORKFLOW_EDGES
+    max_queued_runs_per_workflow: int = DEFAULT_MAX_QUEUED_RUNS
 
 
 DEFAULT_LIMITS = Limits()

@@ -11,13 +11,15 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from flowtape.common.binary import DEFAULT_MAX_BINARY_BYTES
 from flowtape.common.egress import EgressPolicy
 from flowtape.common.limits import (
     DEFAULT_MAX_ITEMS_BYTES,
     DEFAULT_MAX_JSON_DEPTH,
+    DEFAULT_MAX_QUEUED_RUNS,
     DEFAULT_MAX_WORKFLOW_EDGES,
     DEFAULT_MAX_WORKFLOW_NODES,
     Limits,
@@ -52,8 +54,30 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(default=DEFAULT_MAX_JSON_DEPTH, ge=8, le=512)
     #: the largest JSON size of one node's output or one run's trigger items
     max_items_bytes: int = Field(default=DEFAULT_MAX_ITEMS_BYTES, ge=1024)
+    #: the largest binary data (a file, a screenshot) one node may store; RabbitMQ's own message limit (128 MiB
+    #: by default) bounds what a download can carry, base64-encoded
+    max_binary_bytes: int = Field(default=DEFAULT_MAX_BINARY_BYTES, ge=1024, le=64 * 1024 * 1024)
+    #: how long binary data is kept after the run that stored it (days)
+    binary_retention_days: int = Field(default=30, ge=1)
+    #: keep the bytes of binary data in this S3-compatible bucket instead of the connectors' database / data dir
+    binary_s3_bucket: str | None = None
+    binary_s3_endpoint_url: str | None = None
+    binary_s3_region: str = "us-east-1"
+    binary_s3_access_key_id: str | None = None
+    binary_s3_secret_access_key: SecretStr | None = None
+    binary_s3_prefix: str = "flowtape/binaries/"
+    #: how long a browser node may take at most, whatever its own ``timeout`` says (seconds)
+    browser_max_seconds: float = Field(default=120.0, gt=0, le=3600)
+    #: the Chromium browser nodes drive (Debian's ``chromium``; never a downloaded build)
+    browser_executable: Path = Path("/usr/bin/chromium")
+    #: how many browser nodes one connectors process runs at once (one Chromium, a context each)
+    browser_concurrency: int = Field(default=4, ge=1, le=64)
+    #: ``namespaces``: Chromium under bubblewrap, without network, as uid 65534; ``none``: as the service user
+    browser_isolation: Literal["namespaces", "none"] = "namespaces"
     max_workflow_nodes: int = Field(default=DEFAULT_MAX_WORKFLOW_NODES, ge=1)
     max_workflow_edges: int = Field(default=DEFAULT_MAX_WORKFLOW_EDGES, ge=0)
+    #: runs of one workflow under way at once (waiting runs do not count); a start beyond it is a 429
+    max_queued_runs_per_workflow: int = Field(default=DEFAULT_MAX_QUEUED_RUNS, ge=1)
     #: how many node tasks one connectors process runs at once
     connectors_concurrency: int = Field(default=64, ge=1)
     #: how code nodes are isolated: ``namespaces`` (bubblewrap; code nodes refuse to run where it cannot
@@ -89,6 +113,7 @@ class Settings(BaseSettings):
             max_items_bytes=self.max_items_bytes,
             max_workflow_nodes=self.max_workflow_nodes,
             max_workflow_edges=self.max_workflow_edges,
+            max_queued_runs_per_workflow=self.max_queued_runs_per_workflow,
         )
 
     def port_for(self, service: ServiceName) -> int:

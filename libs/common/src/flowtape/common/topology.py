@@ -95,6 +95,7 @@ _ROUTES: dict[type[Message], Route] = {
     engine.WorkflowChanged: WORKFLOW_CHANGED,
     connectors.RunNodeTask: CONNECTORS_TASKS,
     connectors.GetNodeCatalog: CONNECTORS_QUERIES,
+    connectors.GetBinary: CONNECTORS_QUERIES,
     connectors.NodeCatalogPublished: CATALOG_PUBLISHED,
     connectors.GetCredentialSealingKey: CONNECTORS_CREDENTIALS,
     connectors.CreateCredential: CONNECTORS_CREDENTIALS,

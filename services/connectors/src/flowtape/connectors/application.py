@@ -14,13 +14,15 @@ from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry.trace import StatusCode
 from pydantic import ValidationError
 
-from flowtape.common import logs
+from flowtape.common import logs, telemetry
 from flowtape.common.errors import FlowtapeError, RemoteRateLimited
 from flowtape.common.limits import DEFAULT_LIMITS, Limits
 from flowtape.common.messages.connectors import NodeTaskCompleted, RunNodeTask
 from flowtape.common.nodes.sdk import NodeContext, execute_node
+from flowtape.connectors.binaries import BinaryStore
 from flowtape.connectors.completed import CompletedTasks
 from flowtape.connectors.metrics import ConnectorMetrics
 from flowtape.connectors.redaction import Redactor
@@ -41,8 +43,10 @@ class NodeRunner:
         metrics: ConnectorMetrics | None = None,
         vault: Vault | None = None,
         limits: Limits = DEFAULT_LIMITS,
+        binaries: BinaryStore | None = None,
     ) -> None:
-        """Without a ``vault``, nodes that ask for a credential fail saying credentials are not available.
+        """Without a ``vault``, nodes that ask for a credential fail saying credentials are not available;
+        without ``binaries``, nodes that store or read binary data fail saying so.
 
         An output beyond ``limits`` fails its node here, so it never crosses the bus.
         """
@@ -51,6 +55,7 @@ class NodeRunner:
         self._completed = completed
         self._metrics = metrics or ConnectorMetrics()
         self._vault = vault
+        self._binaries = binaries
         self._running: dict[str, set[asyncio.Task[NodeTaskCompleted]]] = {}
         self._in_flight: dict[str, asyncio.Task[NodeTaskCompleted]] = {}
         #: recently cancelled executions (bounded): a task of theirs arriving late is not started
@@ -116,7 +121,31 @@ class NodeRunner:
         return len(tasks)
 
     async def run(self, task: RunNodeTask) -> NodeTaskCompleted:
-        """Run one attempt; any failure of the node becomes a ``failed`` outcome, never a bus retry."""
+        """Run one attempt; any failure of the node becomes a ``failed`` outcome, never a bus retry.
+
+        The attempt is a span of the execution's trace (the task's message carried it here)."""
+        attributes = {
+            "flowtape.execution.id": task.execution_id,
+            "flowtape.node.id": task.node_id,
+            "flowtape.node.type": task.node_type,
+            "flowtape.node.attempt": task.attempt,
+        }
+        with telemetry.tracer().start_as_current_span(f"node {task.node_type}", attributes=attributes) as span:
+            completed = await self._run(task)
+            span.set_attribute("flowtape.node.outcome", completed.outcome)
+            log.debug(
+                "node %s (%s) of execution %s, attempt %d: %s",
+                task.node_id,
+                task.node_type,
+                task.execution_id,
+                task.attempt,
+                completed.outcome,
+            )
+            if completed.outcome != "succeeded":
+                span.set_status(StatusCode.ERROR, (completed.error or "")[:200])
+            return completed
+
+    async def _run(self, task: RunNodeTask) -> NodeTaskCompleted:
         logs.execution_id.set(task.execution_id)
         started = datetime.now(UTC)
         timeout = task.timeout_seconds or DEFAULT_TIMEOUT_SECONDS
@@ -140,6 +169,9 @@ class NodeRunner:
                 limits=self._limits,
                 run=task.run,
                 resume_urls=task.resume_urls,
+                binary_store=(
+                    self._binaries.for_task(task.workflow_id, task.execution_id) if self._binaries is not None else None
+                ),
             )
             result = await asyncio.wait_for(execute_node(node, task.params, ctx, task.items), timeout)
             outcome = {"outcome": "succeeded", "ports": redactor.value(result.ports)}

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Mapping
+from datetime import timedelta
 
 from prometheus_client import CollectorRegistry
 
@@ -18,6 +19,7 @@ from flowtape.common.ops import Check
 from flowtape.common.settings import Settings
 from flowtape.connectors import bus as handlers
 from flowtape.connectors.application import NodeRunner
+from flowtape.connectors.binaries import BinaryStore, S3Location, open_blob_store
 from flowtape.connectors.completed import SCHEMA, CompletedTasks
 from flowtape.connectors.connections import Connections
 from flowtape.connectors.credential_checks import CredentialChecks
@@ -51,6 +53,15 @@ class ConnectorsRuntime(BaseRuntime):
         completed = CompletedTasks(self._db)
         await completed.create()
         self._completed = completed
+        self.binaries = BinaryStore(
+            self._db,
+            open_blob_store(
+                self._settings.database_url_for("connectors"), self._settings.data_dir, _binary_s3(self._settings)
+            ),
+            max_bytes=self._settings.max_binary_bytes,
+            retention=timedelta(days=self._settings.binary_retention_days),
+        )
+        await self.binaries.create()
         store = CredentialStore(self._db)
         await store.create()
         self.vault = Vault(store, self._settings.secret_key)
@@ -66,7 +77,14 @@ class ConnectorsRuntime(BaseRuntime):
         tokens = OAuth2Tokens(token_store, self._settings.egress, self.vault.open)
         self.authorizations = OAuth2Authorizations(self.vault, tokens)
         self.connections = Connections(
-            self._settings.egress, data_dir=self._settings.data_dir, limits=limits, tokens=tokens
+            self._settings.egress,
+            data_dir=self._settings.data_dir,
+            limits=limits,
+            tokens=tokens,
+            browser_executable=self._settings.browser_executable,
+            browser_max_seconds=self._settings.browser_max_seconds,
+            browser_concurrency=self._settings.browser_concurrency,
+            browser_isolation=self._settings.browser_isolation,
         )
         self.credential_checks = CredentialChecks(self.vault, self.connections)
         sandbox = Sandbox(isolation_for(self._settings.code_isolation))
@@ -77,7 +95,9 @@ class ConnectorsRuntime(BaseRuntime):
             sandbox=sandbox,
             code_network_allowed=self._settings.code_network == "per_workflow",
         )
-        self.runner = NodeRunner(registry, completed, self._metrics, self.vault, limits=self._settings.limits)
+        self.runner = NodeRunner(
+            registry, completed, self._metrics, self.vault, limits=self._settings.limits, binaries=self.binaries
+        )
 
     async def _check_code_isolation(self, sandbox: Sandbox) -> None:
         """Say at start-up how user code is isolated, or that code nodes will refuse to run and why."""
@@ -100,6 +120,7 @@ class ConnectorsRuntime(BaseRuntime):
             bus,
             self.runner,
             self.vault,
+            self.binaries,
             self.credential_checks,
             self.authorizations,
             self._settings.connectors_concurrency,
@@ -114,8 +135,9 @@ class ConnectorsRuntime(BaseRuntime):
         while True:
             try:
                 await self._completed.forget_old()
+                await self.binaries.forget_old()
             except Exception:
-                log.exception("dropping old completed-task records failed; trying again later")
+                log.exception("dropping old completed-task records or binary data failed; trying again later")
             await asyncio.sleep(CLEANUP_SECONDS)
 
     async def close(self) -> None:
@@ -123,11 +145,31 @@ class ConnectorsRuntime(BaseRuntime):
             self._cleanup.cancel()
         if hasattr(self, "connections"):
             await self.connections.close()
+        if hasattr(self, "binaries"):
+            await asyncio.to_thread(self.binaries.close)
         if hasattr(self, "_db"):
             await self._db.dispose()
 
     def checks(self) -> Mapping[str, Check]:
         return {"database": lambda: ping(self._db)}
+
+
+def _binary_s3(settings: Settings) -> S3Location | None:
+    if not settings.binary_s3_bucket:
+        return None
+    if not settings.binary_s3_access_key_id or settings.binary_s3_secret_access_key is None:
+        raise ValueError(
+            "FLOWTAPE_BINARY_S3_BUCKET is set: set FLOWTAPE_BINARY_S3_ACCESS_KEY_ID and "
+            "FLOWTAPE_BINARY_S3_SECRET_ACCESS_KEY too"
+        )
+    return S3Location(
+        bucket=settings.binary_s3_bucket,
+        access_key_id=settings.binary_s3_access_key_id,
+        secret_access_key=settings.binary_s3_secret_access_key.get_secret_value(),
+        endpoint_url=settings.binary_s3_endpoint_url,
+        region=settings.binary_s3_region,
+        prefix=settings.binary_s3_prefix,
+    )
 
 
 def build(settings: Settings, bus: Bus, registry: CollectorRegistry) -> ConnectorsRuntime:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flowtape.common.audit import AuditRecorder
 from flowtape.common.bus import Bus
 from flowtape.common.messages import connectors as msg
 from flowtape.common.messages.connectors import CancelNodeTasks, GetNodeCatalog, RunNodeTask
@@ -14,15 +15,19 @@ from flowtape.common.topology import (
     cancel_tasks_broadcast,
 )
 from flowtape.connectors.application import NodeRunner
+from flowtape.connectors.binaries import BinaryStore
 from flowtape.connectors.credential_checks import CredentialChecks
 from flowtape.connectors.oauth2 import OAuth2Authorizations
 from flowtape.connectors.vault import Vault
+
+CredentialCommand = msg.CreateCredential | msg.UpdateCredential | msg.DeleteCredential
 
 
 def subscribe(
     bus: Bus,
     runner: NodeRunner,
     vault: Vault,
+    binaries: BinaryStore,
     checks: CredentialChecks,
     authorizations: OAuth2Authorizations,
     concurrency: int,
@@ -39,17 +44,29 @@ def subscribe(
     async def catalog(_: GetNodeCatalog) -> Any:
         return runner.catalog()
 
+    async def binary(query: msg.GetBinary) -> Any:
+        return await binaries.download(query.binary_id, query.workflow_id)
+
     async def sealing_key(_: msg.GetCredentialSealingKey) -> Any:
         return vault.sealing_key()
 
+    audit = AuditRecorder(bus)  # the entry goes out once the credential is stored, before the answer
+
+    async def audited(command: CredentialCommand, action: str, credential: msg.CredentialView) -> msg.CredentialView:
+        details = {"name": credential.name, "type": credential.type}
+        await audit.record(
+            command, command.actor, action, target_type="credential", target_id=credential.id, details=details
+        )
+        return credential
+
     async def create(command: msg.CreateCredential) -> Any:
-        return await vault.create(command)
+        return await audited(command, "credential.created", await vault.create(command))
 
     async def update(command: msg.UpdateCredential) -> Any:
-        return await vault.update(command)
+        return await audited(command, "credential.updated", await vault.update(command))
 
     async def delete(command: msg.DeleteCredential) -> Any:
-        return await vault.delete(command.credential_id)
+        return await audited(command, "credential.deleted", await vault.delete(command.credential_id))
 
     async def get(query: msg.GetCredential) -> Any:
         return await vault.get(query.credential_id)
@@ -70,7 +87,7 @@ def subscribe(
         return await authorizations.complete(command)
 
     bus.subscribe(CONNECTORS_TASKS_QUEUE, {RunNodeTask: run}, prefetch=concurrency)
-    bus.subscribe(CONNECTORS_QUERIES_QUEUE, {GetNodeCatalog: catalog}, prefetch=4)
+    bus.subscribe(CONNECTORS_QUERIES_QUEUE, {GetNodeCatalog: catalog, msg.GetBinary: binary}, prefetch=4)
     bus.subscribe(
         CONNECTORS_CREDENTIALS_QUEUE,
         {

@@ -8,6 +8,7 @@ from flowtape.common.nodes.mqtt import MqttTriggerNode
 from flowtape.common.nodes.sdk import NodeType
 from flowtape.connectors.api_calls import ApiCalls
 from flowtape.connectors.connections import Connections
+from flowtape.connectors.nodes.browser import BrowserNode
 from flowtape.connectors.nodes.discord import DiscordWebhookNode
 from flowtape.connectors.nodes.email import EmailNode
 from flowtape.connectors.nodes.github import GithubNode
@@ -43,4 +44,5 @@ def integration_nodes(connections: Connections) -> list[NodeType[Any]]:
         GithubNode(calls),
         ZohoCrmNode(calls),
         ZohoDeskNode(calls),
+        BrowserNode(connections),
     ]

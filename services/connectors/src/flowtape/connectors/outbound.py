@@ -20,6 +20,7 @@ from typing import Any
 
 import httpcore
 import httpx
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
 from flowtape.common.egress import EgressPolicy
 from flowtape.common.errors import NodeError
@@ -86,8 +87,12 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
 
 
 def guarded_client(policy: EgressPolicy, *, limits: httpx.Limits = DEFAULT_LIMITS, **kwargs: Any) -> httpx.AsyncClient:
-    """An ``httpx.AsyncClient`` whose every connection passes the guard; redirects are followed by the caller."""
-    return httpx.AsyncClient(transport=GuardedTransport(policy, limits=limits), trust_env=False, **kwargs)
+    """An ``httpx.AsyncClient`` whose every connection passes the guard; redirects are followed by the caller.
+
+    Each request is a client span of the current trace and carries it to the remote side (W3C ``traceparent``)."""
+    client = httpx.AsyncClient(transport=GuardedTransport(policy, limits=limits), trust_env=False, **kwargs)
+    HTTPXClientInstrumentor.instrument_client(client)
+    return client
 
 
 async def connect_address(policy: EgressPolicy, host: str, port: int, *, verified_tls: bool = False) -> str:

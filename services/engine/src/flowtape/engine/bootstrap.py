@@ -93,7 +93,7 @@ class EngineRuntime(BaseRuntime):
         await _create_schema(self._url)
         self._db = async_engine(self._url, SCHEMA, pool_size=5)
         self.projections = Projections(self._db)
-        self.dead_letters = DeadLetters(self._db, self._bus)
+        self.dead_letters = DeadLetters(self._db, self._bus, self._metrics.dead_letters)
         self.leases = Leases(self._db, self.replica, _now)
         async with creating(self._db, "flowtape.engine.tables"):
             await self.projections.create()
@@ -112,6 +112,7 @@ class EngineRuntime(BaseRuntime):
         self._workflow_writer.start()
         self._execution_writer.start()
         self.outbox = Outbox(self._bus, self.projections.notices_published)
+        self._metrics.outbox_backlog.set_function(self.outbox.backlog)
         self.workflows = Workflows(
             store=self.workflow_store,
             writer=self._workflow_writer,

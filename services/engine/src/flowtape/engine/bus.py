@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flowtape.common.audit import AuditRecorder, workflow_audit
 from flowtape.common.bus import Bus
 from flowtape.common.bus.base import Handlers
 from flowtape.common.messages import engine as msg
@@ -74,17 +75,28 @@ def subscribe(
     rebuilds: Rebuilds,
     dead_letters: DeadLetters,
 ) -> None:
+    audit = AuditRecorder(bus)  # the entry goes out once the write is saved, before the answer
+
     async def create(m: msg.CreateWorkflow) -> Any:
-        return await workflows.create_workflow(m.definition)
+        workflow = await workflows.create_workflow(m.definition)
+        await audit.record(m, m.actor, "workflow.created", **workflow_audit(workflow))
+        return workflow
 
     async def update(m: msg.UpdateWorkflow) -> Any:
-        return await workflows.update_workflow(m.workflow_id, m.definition)
+        workflow = await workflows.update_workflow(m.workflow_id, m.definition)
+        await audit.record(m, m.actor, "workflow.updated", **workflow_audit(workflow))
+        return workflow
 
     async def delete(m: msg.DeleteWorkflow) -> Any:
-        return await workflows.delete_workflow(m.workflow_id)
+        deleted = await workflows.delete_workflow(m.workflow_id)
+        await audit.record(m, m.actor, "workflow.deleted", target_type="workflow", target_id=m.workflow_id)
+        return deleted
 
     async def set_active(m: msg.SetWorkflowActive) -> Any:
-        return await workflows.set_active(m.workflow_id, m.active)
+        workflow = await workflows.set_active(m.workflow_id, m.active)
+        action = "workflow.activated" if m.active else "workflow.deactivated"
+        await audit.record(m, m.actor, action, **workflow_audit(workflow))
+        return workflow
 
     async def get_workflow(m: msg.GetWorkflow) -> Any:
         return await workflows.get_workflow(m.workflow_id, m.version)

@@ -12,7 +12,8 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from flowtape.common.errors import Conflict, FlowtapeError, InvalidInput, NotFound
+from flowtape.common import telemetry, views
+from flowtape.common.errors import Conflict, FlowtapeError, InvalidInput, NotFound, RateLimited
 from flowtape.common.limits import DEFAULT_LIMITS, Limits, check_items
 from flowtape.common.messages import engine as msg
 from flowtape.common.messages.connectors import NodeTaskCompleted
@@ -27,12 +28,12 @@ from flowtape.engine.views import execution_view
 from flowtape.engine.workflows import Workflows
 
 
-def started_reply(execution: Execution, tokens: ResumeTokens | None = None) -> dict[str, Any]:
-    return {
-        "execution_id": str(execution.id),
-        "status": execution.status,
-        "execution": execution_view(execution, tokens=tokens) if execution.finished else None,
-    }
+def started_reply(execution: Execution, tokens: ResumeTokens | None = None) -> views.ExecutionStarted:
+    return views.ExecutionStarted(
+        execution_id=str(execution.id),
+        status=execution.status,
+        execution=execution_view(execution, tokens=tokens) if execution.finished else None,
+    )
 
 
 class ExecutionCommands:
@@ -54,7 +55,7 @@ class ExecutionCommands:
 
     # -- starting ----------------------------------------------------------------------------------------
 
-    async def start(self, command: msg.StartExecution) -> dict[str, Any]:
+    async def start(self, command: msg.StartExecution) -> views.ExecutionStarted:
         check_items(command.input, self._limits, what="the run's input")
         if command.execution_id is not None:
             chosen = str(command.execution_id)
@@ -67,7 +68,7 @@ class ExecutionCommands:
                     self._key_locks.pop(chosen, None)
         return await self._start_keyed(command)
 
-    async def _start_keyed(self, command: msg.StartExecution) -> dict[str, Any]:
+    async def _start_keyed(self, command: msg.StartExecution) -> views.ExecutionStarted:
         if not command.idempotency_key:
             return await self._start(command)
         async with self._key_locks.setdefault(command.idempotency_key, asyncio.Lock()):
@@ -82,11 +83,12 @@ class ExecutionCommands:
             finally:
                 self._key_locks.pop(command.idempotency_key, None)
 
-    async def _start(self, command: msg.StartExecution) -> dict[str, Any]:
+    async def _start(self, command: msg.StartExecution) -> views.ExecutionStarted:
         workflow = await self._workflows.load(command.workflow_id)
         version = command.version or workflow.latest_version
         if not 1 <= version <= workflow.latest_version:
             raise NotFound(f"workflow {command.workflow_id} has no version {version}")
+        await self._check_queue(command.workflow_id)
         graph = await self._workflows.graph(command.workflow_id, version, workflow)
         execution = self._new(
             graph, command.workflow_id, version, command.input or [{}], command.trigger, command.execution_id
@@ -94,6 +96,18 @@ class ExecutionCommands:
         if command.idempotency_key:
             await self._projections.remember_key(command.idempotency_key, str(execution.id))
         return started_reply(await self._decisions.begin(execution, graph))
+
+    async def _check_queue(self, workflow_id: str) -> None:
+        """Refuse a start while the workflow has ``max_queued_runs_per_workflow`` runs under way. The count is the
+        read model's (shared by every engine replica): starts racing at the bound may pass it by a few."""
+        bound = self._limits.max_queued_runs_per_workflow
+        running = await self._projections.running_count(workflow_id)
+        if running >= bound:
+            raise RateLimited(
+                f"workflow {workflow_id} has {running} runs under way, the most it may queue "
+                "(FLOWTAPE_MAX_QUEUED_RUNS_PER_WORKFLOW); try again when some have finished",
+                {"workflow_id": workflow_id, "running": running, "limit": bound, "retry_after": 5},
+            )
 
     def _new(
         self,
@@ -103,7 +117,14 @@ class ExecutionCommands:
         trigger: Items,
         meta: dict[str, Any],
         execution_id: UUID | None = None,
+        parent_trace: dict[str, str] | None = None,
     ) -> Execution:
+        # the run's trace is the one it starts in; a fork also records its parent's, to link to
+        meta = {key: value for key, value in meta.items() if key not in ("trace", "parent_trace")}
+        if (trace := telemetry.current_traceparent()) is not None:
+            meta["trace"] = trace
+        if parent_trace:
+            meta["parent_trace"] = parent_trace
         timeout = graph.definition.settings.get("timeout_seconds")
         deadline = self._clock() + timedelta(seconds=float(timeout)) if timeout else None
         return Execution.begin(
@@ -118,7 +139,7 @@ class ExecutionCommands:
 
     # -- forks: retry and replay -------------------------------------------------------------------------
 
-    async def retry(self, execution_id: str, fork_id: UUID | None = None) -> dict[str, Any]:
+    async def retry(self, execution_id: str, fork_id: UUID | None = None) -> views.ExecutionStarted:
         parent = await self._decisions.read(execution_id)
         failed = parent.first_failed()
         if failed is None:
@@ -132,7 +153,7 @@ class ExecutionCommands:
         version_choice: str | int,
         input_override: Items | None,
         fork_id: UUID | None = None,
-    ) -> dict[str, Any]:
+    ) -> views.ExecutionStarted:
         """A new execution, forked from ``execution_id`` at ``from_node`` (the parent is only read)."""
         parent = await self._decisions.read(execution_id)
         if not parent.finished:
@@ -151,7 +172,9 @@ class ExecutionCommands:
             raise InvalidInput(f"node {from_node!r} does not exist in version {version} of the workflow")
         if input_override is not None:
             check_items(input_override, self._limits, what=f"the input given for node {from_node}")
-        execution = self._new(graph, parent.workflow_id, version, parent.trigger, parent.trigger_meta, fork_id)
+        parent_trace = parent.trigger_meta.get("trace")
+        meta = parent.trigger_meta
+        execution = self._new(graph, parent.workflow_id, version, parent.trigger, meta, fork_id, parent_trace)
         execution.fork_from(parent_id=execution_id, node_id=from_node, input_override=input_override)
         if input_override is not None and graph.loops_around(from_node):
             loop = graph.loops_around(from_node)[-1]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy import Column, DateTime, Integer, LargeBinary, MetaData, String, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -41,9 +42,10 @@ def origin(headers: dict[str, Any] | Any) -> tuple[str, str]:
 
 
 class DeadLetters:
-    def __init__(self, engine: AsyncEngine, bus: Bus) -> None:
+    def __init__(self, engine: AsyncEngine, bus: Bus, counted: Counter | None = None) -> None:
         self._engine = engine
         self._bus = bus
+        self._counted = counted
 
     async def create(self) -> None:
         async with self._engine.begin() as conn:
@@ -55,6 +57,8 @@ class DeadLetters:
             await conn.execute(
                 insert(dead_letters).values(queue=queue, reason=reason, body=body, received_at=datetime.now(UTC))
             )
+        if self._counted is not None:
+            self._counted.labels(queue).inc()
 
     async def recent(self, limit: int, include_replayed: bool) -> dict[str, Any]:
         query = select(dead_letters).order_by(dead_letters.c.id.desc()).limit(limit)

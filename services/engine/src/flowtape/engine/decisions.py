@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
@@ -24,7 +26,7 @@ from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
 
-from flowtape.common import logs
+from flowtape.common import logs, telemetry
 from flowtape.common.errors import FlowtapeError, NotFound
 from flowtape.common.limits import DEFAULT_LIMITS, Limits
 from flowtape.common.messages.base import Message
@@ -107,8 +109,9 @@ class Decisions:
         self._metrics.executions_started.inc()
         async with self.lock(execution_id):
             self._live[execution_id] = execution
-            decision = decide(execution, graph, Started(), self._circumstances())
-            await self._commit(execution, graph, decision)
+            with self._timed("Started"), self._span(execution, "start", link=self._parent_trace(execution)):
+                decision = decide(execution, graph, Started(), self._circumstances())
+                await self._commit(execution, graph, decision)
         return execution
 
     async def apply(self, execution_id: str, happened: Happened) -> Execution:
@@ -117,13 +120,15 @@ class Decisions:
         async with self.lock(execution_id):
             execution = await self.load(execution_id)
             graph = await self._graph(execution)
-            decision = decide(execution, graph, happened, self._circumstances())
-            if decision.ignored:
-                log.info(
-                    "ignored %s for execution %s: nothing left to do with it", type(happened).__name__, execution_id
-                )
-                return execution
-            await self._commit(execution, graph, decision)
+            with self._timed(type(happened).__name__), self._span(execution, type(happened).__name__) as span:
+                decision = decide(execution, graph, happened, self._circumstances())
+                if decision.ignored:
+                    span.set_attribute("flowtape.decision.ignored", True)
+                    log.info(
+                        "ignored %s for execution %s: nothing left to do with it", type(happened).__name__, execution_id
+                    )
+                    return execution
+                await self._commit(execution, graph, decision)
         return execution
 
     async def resume(self, execution_id: str) -> bool:
@@ -136,10 +141,40 @@ class Decisions:
                 return False
             graph = await self._graph(execution)
             in_flight = execution.in_flight()
-            decision = decide(execution, graph, Continue(), self._circumstances())
-            decision.dispatch[:0] = [node_id for node_id in in_flight if node_id not in decision.dispatch]
-            await self._commit(execution, graph, decision)
+            with self._span(execution, "resume") as span:
+                span.set_attribute("flowtape.resumed", True)
+                decision = decide(execution, graph, Continue(), self._circumstances())
+                decision.dispatch[:0] = [node_id for node_id in in_flight if node_id not in decision.dispatch]
+                await self._commit(execution, graph, decision)
         return True
+
+    @contextmanager
+    def _timed(self, what: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._metrics.decision_seconds.labels(what).observe(time.perf_counter() - started)
+
+    @staticmethod
+    def _span(execution: Execution, what: str, link: dict[str, str] | None = None) -> Any:
+        """The span of one decision, in the execution's own trace (see :func:`telemetry.span_in`)."""
+        return telemetry.span_in(
+            f"engine decide {what}",
+            execution.trigger_meta.get("trace"),
+            link=link,
+            attributes={
+                "flowtape.execution.id": str(execution.id),
+                "flowtape.workflow.id": execution.workflow_id,
+                "flowtape.workflow.version": execution.workflow_version,
+            },
+        )
+
+    @staticmethod
+    def _parent_trace(execution: Execution) -> dict[str, str] | None:
+        """A fork's parent run's trace context, recorded when it was forked: its first decision links to it."""
+        trace = execution.trigger_meta.get("parent_trace")
+        return trace if isinstance(trace, dict) else None
 
     def _circumstances(self) -> Circumstances:
         return Circumstances(
@@ -154,6 +189,13 @@ class Decisions:
 
     async def _commit(self, execution: Execution, graph: WorkflowGraph, decision: Decision) -> None:
         execution_id = str(execution.id)
+        self._trace_inline(execution, graph)
+        log.debug(
+            "decided execution %s: %d event(s), %d task(s) to dispatch",
+            execution_id,
+            len(execution.pending_events),
+            len(decision.dispatch),
+        )
         if execution.pending_events:
             try:
                 await self._writer.save(execution)
@@ -168,6 +210,9 @@ class Decisions:
             messages.append(CancelExecution(execution_id=child, reason=reason, only_if_running=True))
         if execution.finished:
             self._metrics.executions_finished.labels(execution.status).inc()
+            if execution.finished_at is not None:
+                duration = (execution.finished_at - execution.started_at).total_seconds()
+                self._metrics.execution_seconds.labels(execution.workflow_id, execution.status).observe(duration)
             self._timers.cancel_all(execution_id)
             self._retire(execution_id, execution)
             messages.extend(finish_notices(execution))
@@ -178,6 +223,24 @@ class Decisions:
             task = asyncio.create_task(self._continue(execution_id))
             self._continuing.add(task)
             task.add_done_callback(self._continuing.discard)
+
+    def _trace_inline(self, execution: Execution, graph: WorkflowGraph) -> None:
+        """One span per node the engine evaluated inline in this decision, so the trace shows every node; and
+        the retries the decision scheduled."""
+        for event in execution.pending_events:
+            if type(event).__name__ == "NodeRetryScheduled":
+                retried = graph.nodes.get(str(getattr(event, "node_id", "")))
+                self._metrics.node_retries.labels(retried.type if retried else "unknown").inc()
+            if type(event).__name__ != "NodeEvaluated":
+                continue
+            node_id = str(getattr(event, "node_id", ""))
+            node = graph.nodes.get(node_id)
+            attributes: dict[str, str | bool] = {
+                "flowtape.node.id": node_id,
+                "flowtape.node.type": node.type if node else "",
+                "inline": True,
+            }
+            telemetry.tracer().start_span(f"node {node.type if node else node_id}", attributes=attributes).end()
 
     def _dispatch(self, execution: Execution, graph: WorkflowGraph, node_ids: list[str]) -> list[Message]:
         """The messages for dispatched nodes; ``static_data`` nodes are carried out here, beside the decision."""
@@ -199,7 +262,8 @@ class Decisions:
 
     def redispatch(self, execution: Execution, graph: WorkflowGraph, node_ids: list[str]) -> None:
         """Send again what dispatched nodes were sent (same attempt, so the same idempotency keys)."""
-        self._outbox.put(self._dispatch(execution, graph, node_ids))
+        with self._span(execution, "redispatch"):
+            self._outbox.put(self._dispatch(execution, graph, node_ids))
 
     async def _run_static_data(
         self, execution_id: str, graph: WorkflowGraph, node_id: str, ctx: NodeContext, items: list[dict[str, Any]]

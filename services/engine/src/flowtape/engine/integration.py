@@ -84,7 +84,7 @@ NOTICE_VIEW_BYTES = 256 * 1024
 
 def finished_notice(execution: Execution) -> ExecutionFinished:
     view = execution_view(execution, children=[])  # a run that just finished has no forks yet
-    small = json_size(view, NOTICE_VIEW_BYTES) <= NOTICE_VIEW_BYTES
+    small = json_size(view.model_dump(), NOTICE_VIEW_BYTES) <= NOTICE_VIEW_BYTES
     return ExecutionFinished(
         workflow_id=execution.workflow_id,
         execution_id=str(execution.id),

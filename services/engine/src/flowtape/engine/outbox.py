@@ -13,6 +13,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from opentelemetry.context import Context
+
+from flowtape.common import telemetry
 from flowtape.common.bus import Bus
 from flowtape.common.messages.base import Message
 from flowtape.common.messages.engine import ExecutionFinished
@@ -28,11 +31,13 @@ class Outbox:
     def __init__(self, bus: Bus, on_notices_published: Published) -> None:
         self._bus = bus
         self._on_notices_published = on_notices_published
-        self._queue: asyncio.Queue[Message] = asyncio.Queue()
+        #: each message with the trace context it was put in: the relay publishes it in that context
+        self._queue: asyncio.Queue[tuple[Message, Context]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
         self._published: list[str] = []
+        self._sending = 0
         self._marking: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -46,10 +51,15 @@ class Outbox:
             await asyncio.gather(self._marking, return_exceptions=True)
 
     def put(self, messages: list[Message]) -> None:
+        context = telemetry.capture()
         for message in messages:
-            self._queue.put_nowait(message)
+            self._queue.put_nowait((message, context))
         if messages:
             self._idle.clear()
+
+    def backlog(self) -> int:
+        """Messages put and not yet published (what a broker outage piles up)."""
+        return self._queue.qsize() + self._sending
 
     async def drained(self) -> None:
         await self._idle.wait()
@@ -59,8 +69,12 @@ class Outbox:
             batch = [await self._queue.get()]
             while not self._queue.empty() and len(batch) < 256:
                 batch.append(self._queue.get_nowait())
-            await asyncio.gather(*(self._publish(message) for message in batch))
-            self._published.extend(m.execution_id for m in batch if isinstance(m, ExecutionFinished))
+            self._sending = len(batch)
+            try:
+                await asyncio.gather(*(self._publish(message, context) for message, context in batch))
+            finally:
+                self._sending = 0
+            self._published.extend(m.execution_id for m, _ in batch if isinstance(m, ExecutionFinished))
             if self._published and (self._marking is None or self._marking.done()):
                 self._marking = asyncio.create_task(self._mark_published())
             if self._queue.empty():
@@ -76,11 +90,12 @@ class Outbox:
         except Exception:
             log.exception("could not mark finish notices as published; they will be sent again")
 
-    async def _publish(self, message: Message) -> None:
+    async def _publish(self, message: Message, context: Context) -> None:
         delay = 0.1
         while True:
             try:
-                await self._bus.publish(message)
+                with telemetry.attached(context):
+                    await self._bus.publish(message)
                 return
             except Exception as exc:
                 log.warning("publishing %s failed (%s); retrying in %.1f s", message.type_name, exc, delay)

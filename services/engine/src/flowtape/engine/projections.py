@@ -27,6 +27,7 @@ from sqlalchemy import (
     Table,
     and_,
     delete,
+    func,
     or_,
     select,
 )
@@ -402,6 +403,12 @@ class Projections:
         query = query.order_by(executions.c.started_at.desc()).limit(limit)
         async with self._engine.connect() as conn:
             return [str(row) for row in (await conn.execute(query)).scalars().all()]
+
+    async def running_count(self, workflow_id: str) -> int:
+        """How many of the workflow's runs are under way (started, neither finished nor parked in a wait)."""
+        query = select(func.count()).where(executions.c.workflow_id == workflow_id, executions.c.status == "running")
+        async with self._engine.connect() as conn:
+            return int(await conn.scalar(query) or 0)
 
     async def unfinished_executions(self) -> list[str]:
         query = select(executions.c.id).where(executions.c.status.in_(("running", "waiting")))

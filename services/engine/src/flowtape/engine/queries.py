@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from flowtape.common import views
 from flowtape.common.errors import NotFound
 from flowtape.common.messages import engine as msg
 from flowtape.common.nodes.sdk import NodeType
@@ -39,7 +40,7 @@ class ExecutionQueries:
         #: what the replay check evaluates again: pure and deterministic (the rest comes from the recording)
         self._replayable = {name: node for name, node in inline.items() if type(node).deterministic}
 
-    async def get(self, execution_id: str, at: int | None) -> dict[str, Any]:
+    async def get(self, execution_id: str, at: int | None) -> views.Execution:
         if at is not None:
             past = await self._decisions.read(execution_id, version=at)
             if past.version < at:
@@ -56,13 +57,13 @@ class ExecutionQueries:
         execution = self._decisions.cached(execution_id) or await self._decisions.read(execution_id)
         return execution_view(execution, children=children, tokens=self._decisions.resume_tokens)
 
-    async def events(self, execution_id: str, after: int) -> dict[str, Any]:
+    async def events(self, execution_id: str, after: int) -> views.ExecutionEvents:
         events = await asyncio.to_thread(
             lambda: list(self._store.events.get(parse_id(execution_id, "execution"), gt=after or None))
         )
         if not events and after == 0:
             raise NotFound(f"execution {execution_id} does not exist")
-        return {"items": [event_view(event) for event in events]}
+        return views.ExecutionEvents(items=[event_view(event) for event in events])
 
     def _recorded_events(self, execution_id: str) -> list[Any]:
         return list(self._store.events.get(parse_id(execution_id, "execution")))

@@ -1,4 +1,6 @@
-"""How executions and workflows look to clients (the shapes of API.md), derived from aggregates and events."""
+"""How executions and workflows look to clients, derived from aggregates and events.
+
+The shapes are :mod:`flowtape.common.views` (API.md's): the gateway answers with the same models."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from flowtape.common import telemetry, views
 from flowtape.common.resume_tokens import ResumeTokens
 from flowtape.engine.domain.execution import Execution
 from flowtape.engine.domain.workflow import Workflow
@@ -32,58 +35,56 @@ def _jsonable(value: Any) -> Any:
 
 def execution_view(
     execution: Execution, children: list[str] | None = None, tokens: ResumeTokens | None = None
-) -> dict[str, Any]:
+) -> views.Execution:
     """API.md's execution shape. Beside it: a node inside a loop shows its latest run with ``runs`` (how many
     so far) and ``iteration`` (the batch), a loop node its ``iteration`` of ``iterations``, an execute_workflow
     node the ``child_execution_id`` it started, and a wait for a call its ``resume_url`` (also its output)
     while it waits; the run shows the ``caller`` that started it and the ``calls`` it made."""
-    nodes: dict[str, Any] = {}
+    nodes: dict[str, views.NodeState] = {}
     for node_id, run in execution.nodes.items():
         with_items = [port for port, items in run.ports.items() if items]
-        node: dict[str, Any] = {
-            "status": run.status,
-            "attempts": run.attempts,
-            "input": run.input,
-            "output": run.output if run.status == "succeeded" else None,
-            "port": with_items[0] if len(with_items) == 1 else None,
-            "ports": run.ports if run.status == "succeeded" else None,
-            "error": run.error,
-            "started_at": iso(run.started_at),
-            "finished_at": iso(run.finished_at),
-        }
-        nodes[node_id] = node
-        if run.resume_at is not None:
-            node["resume_at"] = iso(run.resume_at)
-        if run.runs > 1 or run.iteration is not None:
-            node["runs"] = run.runs
-            node["iteration"] = run.iteration
-        if run.loop is not None:
-            node["iterations"] = run.loop.iterations
-        if run.child is not None:
-            node["child_execution_id"] = run.child
+        succeeded = run.status == "succeeded"
+        output = run.output if succeeded else None
+        resume_url = None
         if run.call == "awaited" and run.status == "waiting" and tokens is not None:
-            url = tokens.url(str(execution.id), node_id, run.runs)
-            node["resume_url"] = url
-            node["output"] = [{"resume_url": url}]
-    view: dict[str, Any] = {
-        "id": str(execution.id),
-        "workflow_id": execution.workflow_id,
-        "workflow_version": execution.workflow_version,
-        "status": execution.status,
-        "started_at": iso(execution.started_at),
-        "finished_at": iso(execution.finished_at),
-        "error": execution.error,
-        "failed_node": execution.failed_node,
-        "nodes": nodes,
-        "output": execution.output,
-        "parent": execution.parent,
-        "caller": _caller(execution),
-        "calls": [{"execution_id": call["execution_id"], "node": call["node"]} for call in execution.calls],
-        "events": execution.version,
-    }
-    if children is not None:
-        view["children"] = children
-    return view
+            resume_url = tokens.url(str(execution.id), node_id, run.runs)
+            output = [{"resume_url": resume_url}]
+        looped = run.runs > 1 or run.iteration is not None
+        nodes[node_id] = views.NodeState(
+            status=run.status,
+            attempts=run.attempts,
+            input=run.input,
+            output=output,
+            port=with_items[0] if len(with_items) == 1 else None,
+            ports=run.ports if succeeded else None,
+            error=run.error,
+            started_at=iso(run.started_at),
+            finished_at=iso(run.finished_at),
+            resume_at=iso(run.resume_at),
+            runs=run.runs if looped else None,
+            iteration=run.iteration if looped else None,
+            iterations=run.loop.iterations if run.loop is not None else None,
+            child_execution_id=run.child,
+            resume_url=resume_url,
+        )
+    return views.Execution(
+        id=str(execution.id),
+        workflow_id=execution.workflow_id,
+        workflow_version=execution.workflow_version,
+        status=execution.status,
+        started_at=iso(execution.started_at),
+        finished_at=iso(execution.finished_at),
+        error=execution.error,
+        failed_node=execution.failed_node,
+        nodes=nodes,
+        output=execution.output,
+        parent=execution.parent,
+        trace_id=telemetry.trace_id_of(execution.trigger_meta.get("trace")),
+        caller=_caller(execution),
+        calls=[{"execution_id": call["execution_id"], "node": call["node"]} for call in execution.calls],
+        events=execution.version,
+        children=children,
+    )
 
 
 def _caller(execution: Execution) -> dict[str, Any] | None:
@@ -97,7 +98,7 @@ def _caller(execution: Execution) -> dict[str, Any] | None:
     }
 
 
-def event_view(event: Any) -> dict[str, Any]:
+def event_view(event: Any) -> views.ExecutionEvent:
     data = {
         f.name: _jsonable(getattr(event, f.name))
         for f in (fields(event) if is_dataclass(event) else [])
@@ -105,26 +106,23 @@ def event_view(event: Any) -> dict[str, Any]:
     }
     if not data:
         data = {k: _jsonable(v) for k, v in vars(event).items() if k not in _ENVELOPE}
-    return {
-        "seq": event.originator_version,
-        "type": type(event).__name__,
-        "at": iso(event.timestamp),
-        "data": data,
-    }
+    return views.ExecutionEvent(
+        seq=event.originator_version, type=type(event).__name__, at=iso(event.timestamp) or "", data=data
+    )
 
 
-def workflow_view(workflow: Workflow, version: int | None = None) -> dict[str, Any]:
+def workflow_view(workflow: Workflow, version: int | None = None) -> views.Workflow:
     number = version or workflow.latest_version
     definition = workflow.definition(number)
-    return {
-        "id": str(workflow.id),
-        "name": definition.get("name", workflow.name),
-        "version": number,
-        "latest_version": workflow.latest_version,
-        "active": workflow.active,
-        "nodes": definition["nodes"],
-        "edges": definition.get("edges", []),
-        "settings": definition.get("settings", {}),
-        "created_at": iso(workflow.created_on),
-        "updated_at": iso(workflow.saved_at[number - 1]),
-    }
+    return views.Workflow(
+        id=str(workflow.id),
+        name=definition.get("name", workflow.name),
+        version=number,
+        latest_version=workflow.latest_version,
+        active=workflow.active,
+        nodes=definition["nodes"],
+        edges=definition.get("edges", []),
+        settings=definition.get("settings", {}),
+        created_at=iso(workflow.created_on) or "",
+        updated_at=iso(workflow.saved_at[number - 1]) or "",
+    )

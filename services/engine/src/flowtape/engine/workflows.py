@@ -11,6 +11,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 from pydantic import ValidationError
 
+from flowtape.common import views
 from flowtape.common.bus import Bus
 from flowtape.common.errors import Conflict, InvalidWorkflow, NotFound
 from flowtape.common.limits import DEFAULT_LIMITS, Limits
@@ -144,13 +145,13 @@ class Workflows:
     def _workflow_lock(self, workflow_id: str) -> asyncio.Lock:
         return self._workflow_locks.setdefault(workflow_id, asyncio.Lock())
 
-    async def create_workflow(self, definition: dict[str, Any]) -> dict[str, Any]:
+    async def create_workflow(self, definition: dict[str, Any]) -> views.Workflow:
         parsed, _ = await self._validated(definition)
         workflow = Workflow(name=parsed.name, definition=parsed.dump())
         await self._save(workflow)
         return workflow_view(workflow)
 
-    async def update_workflow(self, workflow_id: str, definition: dict[str, Any]) -> dict[str, Any]:
+    async def update_workflow(self, workflow_id: str, definition: dict[str, Any]) -> views.Workflow:
         parsed, _ = await self._validated(definition)
 
         async def new_version(workflow: Workflow) -> None:
@@ -169,7 +170,7 @@ class Workflows:
         await self._change(workflow_id, delete)
         return {"id": workflow_id, "deleted": True}
 
-    async def set_active(self, workflow_id: str, active: bool) -> dict[str, Any]:
+    async def set_active(self, workflow_id: str, active: bool) -> views.Workflow:
         async def activate(workflow: Workflow) -> None:
             if active and not workflow.active:
                 await self._sync_triggers(workflow_id, workflow.latest_version, workflow.definition())
@@ -200,26 +201,24 @@ class Workflows:
             )
         return {"items": items}
 
-    async def get_workflow(self, workflow_id: str, version: int | None) -> dict[str, Any]:
+    async def get_workflow(self, workflow_id: str, version: int | None) -> views.Workflow:
         workflow = await self.load(workflow_id)
         if version is not None and not 1 <= version <= workflow.latest_version:
             raise NotFound(f"workflow {workflow_id} has no version {version} (latest is {workflow.latest_version})")
         return workflow_view(workflow, version)
 
-    async def list_versions(self, workflow_id: str) -> dict[str, Any]:
+    async def list_versions(self, workflow_id: str) -> views.WorkflowVersions:
         workflow = await self.load(workflow_id)
-        return {
-            "items": [
-                {
-                    "version": number,
-                    "name": definition.get("name"),
-                    "saved_at": workflow.saved_at[number - 1].isoformat(),
-                }
+        return views.WorkflowVersions(
+            items=[
+                views.WorkflowVersion(
+                    version=number, name=definition.get("name"), saved_at=workflow.saved_at[number - 1].isoformat()
+                )
                 for number, definition in enumerate(workflow.versions, start=1)
             ]
-        }
+        )
 
-    async def list_workflows(self, limit: int, cursor: str | None) -> dict[str, Any]:
+    async def list_workflows(self, limit: int, cursor: str | None) -> views.WorkflowPage:
         await self._writer.projected()
         ids, next_cursor = await self._projections.list_workflows(limit=limit, cursor=cursor)
         items = []
@@ -228,9 +227,8 @@ class Workflows:
                 workflow = await self.load(workflow_id)
             except NotFound:
                 continue
-            view = workflow_view(workflow)
-            items.append({k: view[k] for k in ("id", "name", "version", "active", "created_at", "updated_at")})
-        return {"items": items, "next_cursor": next_cursor}
+            items.append(views.WorkflowSummary.model_validate(workflow_view(workflow), from_attributes=True))
+        return views.WorkflowPage(items=items, next_cursor=next_cursor)
 
     async def graph(self, workflow_id: str, version: int, workflow: Workflow | None = None) -> WorkflowGraph:
         """The graph of an exact version (immutable, so cached for good)."""

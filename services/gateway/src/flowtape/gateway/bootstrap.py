@@ -7,9 +7,12 @@ import uuid
 from collections.abc import Mapping, Sequence
 
 from fastapi import APIRouter, FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CollectorRegistry
 
+from flowtape.common import telemetry
 from flowtape.common.bus import Bus
+from flowtape.common.db import async_engine, is_sqlite
 from flowtape.common.hosting import BaseRuntime
 from flowtape.common.messages.auth import ApiKeyRevoked, PublicKeysPublished, SessionsRevoked, UserAccessChanged
 from flowtape.common.messages.engine import ExecutionFinished
@@ -25,10 +28,12 @@ from flowtape.gateway import console, console_session, errors
 from flowtape.gateway.accounts import Accounts
 from flowtape.gateway.audit import AuditTrail
 from flowtape.gateway.clients import Platform
+from flowtape.gateway.counters import PostgresCounters
 from flowtape.gateway.deps import secured
 from flowtape.gateway.finished import FinishedExecutions
-from flowtape.gateway.middleware import RequestLimits, RequestMetrics, SecurityHeaders
+from flowtape.gateway.middleware import RateLimiting, RequestLimits, RequestMetrics, SecurityHeaders
 from flowtape.gateway.peers import PeerBus
+from flowtape.gateway.rate_limits import RateLimits, RateLimitSettings
 from flowtape.gateway.routes import (
     admin,
     api_keys,
@@ -69,6 +74,16 @@ class GatewayRuntime(BaseRuntime):
         self.platform.on_registrations_changed.append(self.webhook_routes.invalidate)
         self.webhooks = Webhooks(self.webhook_routes, self.platform, settings.request_timeout_seconds)
         self.first_run = console_session.FirstRun(bus, settings.request_timeout_seconds)
+        # rate-limit counters: in the gateway's PostgreSQL schema, shared by every replica; in memory on SQLite
+        # (the embedded platform: one process). The gateway keeps nothing else in its database.
+        database_url = settings.database_url_for("gateway")
+        self._counters_engine = None if is_sqlite(database_url) else async_engine(database_url, "gateway", pool_size=4)
+        self._counters = PostgresCounters(self._counters_engine) if self._counters_engine is not None else None
+        self.rate_limits = RateLimits(RateLimitSettings(), self._counters, registry)
+
+    async def open(self) -> None:
+        if self._counters is not None:
+            await self._counters.create()
 
     def subscribe(self, bus: Bus) -> None:
         bus.subscribe(
@@ -96,6 +111,8 @@ class GatewayRuntime(BaseRuntime):
     async def close(self) -> None:
         if self._auth_refresh is not None:
             self._auth_refresh.cancel()
+        if self._counters_engine is not None:
+            await self._counters_engine.dispose()
 
     def checks(self) -> Mapping[str, Check]:
         async def auth_keys() -> bool:
@@ -132,13 +149,18 @@ class GatewayRuntime(BaseRuntime):
         app.state.audit = self.audit
         app.state.vault = self.vault
         app.state.first_run = self.first_run
+        app.state.rate_limits = self.rate_limits
         errors.install(app)  # innermost: the last-resort 500 passes through everything below
         app.add_middleware(
             RequestLimits, limit=self._settings.max_body_bytes, max_json_depth=self._settings.max_json_depth
         )
+        app.add_middleware(RateLimiting, limits=self.rate_limits)  # before any body is read
         app.add_middleware(console_session.CookieSession)
         app.add_middleware(RequestMetrics, registry=self._registry)
         app.add_middleware(SecurityHeaders)  # outermost: on every answer
+        if telemetry.tracing_enabled():
+            # a server span per request, the parent of everything the request causes across the services
+            FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
 
 
 def build(settings: Settings, bus: Bus, registry: CollectorRegistry) -> GatewayRuntime:

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from flowtape.common import views
 from flowtape.common.bus import Bus
 from flowtape.common.errors import TimedOut
 from flowtape.common.messages import engine as msg
@@ -42,7 +43,7 @@ class Platform:
         timeout: float,
         version: int | None = None,
         trigger: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> views.ExecutionStarted:
         """Start a run; with ``wait`` return the finished execution or raise TimedOut naming it.
 
         The gateway chooses the execution's id, so even a start the engine has not confirmed in time can be
@@ -53,15 +54,16 @@ class Platform:
             workflow_id=workflow_id, input=items, version=version, trigger=trigger or {}, execution_id=execution_id
         )
         try:
-            started = await self.ask(command)
+            reply = await self.ask(command)
         except TimedOut:
             raise TimedOut(
                 f"the engine did not confirm the start of execution {execution_id} within {self._timeout:g} s; "
                 f"it may still run: GET /api/v1/executions/{execution_id} shows whether it did",
                 details={"execution_id": str(execution_id)},
             ) from None
-        if not wait or started.get("execution") is not None:
-            return dict(started)
+        started = views.ExecutionStarted.model_validate(reply)
+        if not wait or started.execution is not None:
+            return started
         notice = await self._finished.wait(str(execution_id), timeout)
         if notice is None:
             raise TimedOut(
@@ -69,8 +71,10 @@ class Platform:
                 f"GET /api/v1/executions/{execution_id} shows its progress",
                 details={"execution_id": str(execution_id)},
             )
-        execution = notice.execution or await self.ask(msg.GetExecution(execution_id=str(execution_id)))
-        return {"execution_id": str(execution_id), "status": execution["status"], "execution": execution}
+        execution = notice.execution or views.Execution.model_validate(
+            await self.ask(msg.GetExecution(execution_id=str(execution_id)))
+        )
+        return views.ExecutionStarted(execution_id=str(execution_id), status=execution.status, execution=execution)
 
     async def node_catalog(self) -> Any:
         return await self.ask(GetNodeCatalog())

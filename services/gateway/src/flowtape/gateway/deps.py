@@ -13,11 +13,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from flowtape.common.errors import Forbidden
+from flowtape.common.errors import Forbidden, Unauthorized
 from flowtape.common.messages.auth import Role, allows
 from flowtape.gateway.accounts import Accounts
 from flowtape.gateway.audit import AuditTrail
 from flowtape.gateway.clients import Platform
+from flowtape.gateway.rate_limits import RateLimits
 from flowtape.gateway.security import Guard, Principal
 from flowtape.gateway.vault import VaultClient
 
@@ -68,10 +69,18 @@ async def authenticated(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
-    """The caller, or 401. FastAPI runs it once per request however many dependencies ask for it."""
-    return await (await _guard(request)).authenticate(
-        bearer.credentials if bearer else None, api_key, client_address(request)
-    )
+    """The caller, or 401; or 429 once the caller (or, with wrong credentials, its address) is over its rate
+    limit. FastAPI runs it once per request however many dependencies ask for it."""
+    limits: RateLimits = request.app.state.rate_limits
+    address = client_address(request)
+    try:
+        principal = await (await _guard(request)).authenticate(bearer.credentials if bearer else None, api_key, address)
+    except Unauthorized:
+        if bearer is not None or api_key is not None:  # without any, the RateLimiting middleware counted it
+            await limits.hit("anonymous", address or "unknown")
+        raise
+    await limits.hit("api", f"key:{principal.key_id}" if principal.via == "api_key" else f"user:{principal.user_id}")
+    return principal
 
 
 def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:

@@ -1,8 +1,8 @@
-"""ASGI middleware of the public surface: request limits, security headers and request metrics.
+"""ASGI middleware of the public surface: rate limits, request limits, security headers and request metrics.
 
-Order, outermost first (see ``GatewayRuntime.configure``): security headers, metrics, request limits, then
-the last-resort error handler of :mod:`flowtape.gateway.errors`; so every answer, a refusal or a 500 included,
-carries the security headers and is counted.
+Order, outermost first (see ``GatewayRuntime.configure``): security headers, metrics, the console's session
+cookie, rate limits, request limits, then the last-resort error handler of :mod:`flowtape.gateway.errors`; so
+every answer, a refusal or a 500 included, carries the security headers and is counted.
 """
 
 from __future__ import annotations
@@ -15,13 +15,22 @@ import anyio.to_thread
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from flowtape.common.errors import RateLimited
 from flowtape.gateway.bodies import is_json, json_text_depth, nul_parameter
+from flowtape.gateway.rate_limits import RateLimits
 
 #: bodies larger than this are measured in a worker thread, so the event loop keeps serving meanwhile
 _MEASURE_IN_THREAD_BYTES = 1024 * 1024
 
 
-async def send_error(send: Send, status: int, code: str, message: str, details: object = None) -> None:
+async def send_error(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    details: object = None,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     """An answer in API.md's error shape, for middleware that refuses a request before the app sees it."""
     body = json.dumps({"error": {"code": code, "message": message, "details": details}}).encode()
     await send(
@@ -31,10 +40,44 @@ async def send_error(send: Send, status: int, code: str, message: str, details: 
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
+                *(headers or []),
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class RateLimiting:
+    """Count, before the body is read: every ``/hooks/<path>`` call against its path's limit, and every API call
+    that carries no credentials against its client address's limit. Calls with credentials are counted by the
+    ``authenticated`` dependency (:mod:`flowtape.gateway.deps`), per caller once they are verified and per
+    address when they are wrong."""
+
+    def __init__(self, app: ASGIApp, limits: RateLimits) -> None:
+        self.app = app
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            try:
+                if path.startswith("/hooks/"):
+                    await self.limits.hit("webhook", path)
+                elif path.startswith("/api/") and not _has_credentials(scope):
+                    client = scope.get("client")
+                    await self.limits.hit("anonymous", client[0] if client else "unknown")
+            except RateLimited as refused:
+                details = refused.details
+                retry_after = str(details["retry_after"]).encode()
+                await send_error(
+                    send, 429, refused.code, refused.message, details, headers=[(b"retry-after", retry_after)]
+                )
+                return
+        await self.app(scope, receive, send)
+
+
+def _has_credentials(scope: Scope) -> bool:
+    return any(name in (b"authorization", b"x-api-key") for name, _ in scope.get("headers") or [])
 
 
 class RequestLimits:

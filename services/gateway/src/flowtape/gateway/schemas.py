@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,97 +16,3 @@ class RunRequest(BaseModel):
 
 class ExecutionAccepted(BaseModel):
     execution_id: str
-
-
-class NodeState(BaseModel):
-    status: Literal["pending", "scheduled", "running", "waiting", "succeeded", "failed", "skipped"]
-    attempts: int
-    input: list[dict[str, Any]] | None = None
-    output: list[dict[str, Any]] | None = None
-    port: str | None = None
-    ports: dict[str, list[dict[str, Any]]] | None = None
-    error: str | None = None
-    started_at: str | None = None
-    finished_at: str | None = None
-    resume_at: str | None = None
-    runs: int | None = Field(default=None, description="a node inside a loop: how many times it ran so far")
-    iteration: int | None = Field(default=None, description="the loop batch this run of the node is for")
-    iterations: int | None = Field(default=None, description="a loop node: how many batches it has")
-    child_execution_id: str | None = Field(default=None, description="an execute_workflow node: the run it started")
-    resume_url: str | None = Field(default=None, description="a wait for a call: the URL that resumes it")
-
-
-class ExecutionSummary(BaseModel):
-    id: str
-    workflow_id: str
-    workflow_version: int
-    status: Literal["running", "waiting", "succeeded", "failed", "cancelled"]
-    started_at: str | None = None
-    finished_at: str | None = None
-    parent: dict[str, Any] | None = None
-
-
-class Execution(ExecutionSummary):
-    nodes: dict[str, NodeState]
-    output: list[dict[str, Any]]
-    error: str | None = None
-    failed_node: str | None = None
-    children: list[str] | None = None
-    caller: dict[str, Any] | None = Field(default=None, description="the run whose execute_workflow node started this")
-    calls: list[dict[str, Any]] = Field(
-        default_factory=list, description="runs this one's execute_workflow nodes started"
-    )
-    events: int
-
-
-class ExecutionPage(BaseModel):
-    items: list[ExecutionSummary]
-    next_cursor: str | None = None
-
-
-class ExecutionEvent(BaseModel):
-    seq: int
-    type: str
-    at: str
-    data: dict[str, Any]
-
-
-class ExecutionEvents(BaseModel):
-    items: list[ExecutionEvent]
-
-
-class Workflow(BaseModel):
-    id: str
-    name: str
-    version: int
-    latest_version: int
-    active: bool
-    nodes: list[dict[str, Any]]
-    edges: list[dict[str, Any]]
-    settings: dict[str, Any] = Field(default_factory=dict)
-    created_at: str
-    updated_at: str
-
-
-class WorkflowSummary(BaseModel):
-    id: str
-    name: str
-    version: int
-    active: bool
-    created_at: str
-    updated_at: str
-
-
-class WorkflowPage(BaseModel):
-    items: list[WorkflowSummary]
-    next_cursor: str | None = None
-
-
-class WorkflowVersion(BaseModel):
-    version: int
-    name: str | None = None
-    saved_at: str
-
-
-class WorkflowVersions(BaseModel):
-    items: list[WorkflowVersion]

@@ -20,6 +20,7 @@ from flowtape.common.bus import Bus
 from flowtape.common.credentials import credential_types, parse_credential
 from flowtape.common.errors import InvalidInput
 from flowtape.common.messages import connectors as msg
+from flowtape.common.messages.auth import Actor
 
 SEALING_KEY_CACHE_SECONDS = 60.0
 
@@ -64,22 +65,28 @@ class VaultClient:
     def types(self) -> list[dict[str, Any]]:
         return credential_types()
 
-    async def create(self, name: str, type_name: str, data: dict[str, Any]) -> Any:
+    async def create(self, name: str, type_name: str, data: dict[str, Any], *, actor: Actor | None = None) -> Any:
+        """``actor`` travels with the command: the vault writes the audit entry once the credential is stored."""
         revealed = parse_credential(type_name, data).reveal()
         return await self._sealed(
-            lambda sealed: msg.CreateCredential(name=name, type=type_name, sealed_data=sealed), revealed
+            lambda sealed: msg.CreateCredential(name=name, type=type_name, sealed_data=sealed, actor=actor), revealed
         )
 
-    async def update(self, credential_id: str, data: dict[str, Any], name: str | None) -> Any:
+    async def update(
+        self, credential_id: str, data: dict[str, Any], name: str | None, *, actor: Actor | None = None
+    ) -> Any:
         """Replace the data (checked against the credential's type, which never changes)."""
         current = msg.CredentialView.model_validate(await self.get(credential_id))
         revealed = parse_credential(current.type, data).reveal()
         return await self._sealed(
-            lambda sealed: msg.UpdateCredential(credential_id=credential_id, sealed_data=sealed, name=name), revealed
+            lambda sealed: msg.UpdateCredential(
+                credential_id=credential_id, sealed_data=sealed, name=name, actor=actor
+            ),
+            revealed,
         )
 
-    async def delete(self, credential_id: str) -> Any:
-        return await self._ask(msg.DeleteCredential(credential_id=credential_id))
+    async def delete(self, credential_id: str, *, actor: Actor | None = None) -> Any:
+        return await self._ask(msg.DeleteCredential(credential_id=credential_id, actor=actor))
 
     async def get(self, credential_id: str) -> Any:
         return await self._ask(msg.GetCredential(credential_id=credential_id))

@@ -18,6 +18,7 @@ from typing import Any
 from flowtape.common.bus import Bus
 from flowtape.common.errors import FlowtapeError, NotFound, Unauthorized
 from flowtape.common.messages.triggers import ResolveWebhook, TriggersChanged, WebhookRoute
+from flowtape.common.views import Execution
 from flowtape.gateway.clients import Platform
 
 SIGNATURE_HEADER = "x-flowtape-signature"
@@ -118,17 +119,17 @@ class WebhookResponse:
     raw: bool = False
 
 
-def _respond_node_answer(route: WebhookRoute, execution: Mapping[str, Any]) -> WebhookResponse | None:
+def _respond_node_answer(route: WebhookRoute, execution: Execution) -> WebhookResponse | None:
     """The answer a ``respond`` node built: of those that ran, the one that finished last."""
-    nodes = execution.get("nodes") or {}
+    nodes = execution.nodes
     built = [
         nodes[node_id]
         for node_id in route.respond_nodes
-        if node_id in nodes and nodes[node_id].get("status") == "succeeded" and nodes[node_id].get("output")
+        if node_id in nodes and nodes[node_id].status == "succeeded" and nodes[node_id].output
     ]
     if not built:
         return None
-    answer = max(built, key=lambda node: node.get("finished_at") or "")["output"][0]
+    answer = (max(built, key=lambda node: node.finished_at or "").output or [{}])[0]
     headers = {str(k): str(v) for k, v in (answer.get("headers") or {}).items() if str(k).lower() not in _HOP_BY_HOP}
     body = answer.get("body")
     content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
@@ -136,26 +137,26 @@ def _respond_node_answer(route: WebhookRoute, execution: Mapping[str, Any]) -> W
     return WebhookResponse(status=int(answer.get("status") or 200), body=body, headers=headers, raw=raw)
 
 
-def finished_answer(route: WebhookRoute, execution: Mapping[str, Any]) -> WebhookResponse:
+def finished_answer(route: WebhookRoute, execution: Execution) -> WebhookResponse:
     """``respond: last_node``: the respond node's answer, else the output items (one item → that object).
 
     A run that did not succeed is reported by its id, status and failed node, not its error: the caller of a
     webhook may be anyone, and a node's error can tell of the systems behind it. The execution has the rest.
     """
-    if execution.get("status") != "succeeded":
+    if execution.status != "succeeded":
         body = {
             "error": {
                 "code": "execution_failed",
-                "message": f"the workflow did not succeed ({execution.get('status')}); "
-                f"its execution {execution.get('id')} has the details",
-                "details": {"execution_id": execution.get("id"), "failed_node": execution.get("failed_node")},
+                "message": f"the workflow did not succeed ({execution.status}); "
+                f"its execution {execution.id} has the details",
+                "details": {"execution_id": execution.id, "failed_node": execution.failed_node},
             }
         }
         return WebhookResponse(status=500, body=body, headers={})
     built = _respond_node_answer(route, execution)
     if built is not None:
         return built
-    output = list(execution.get("output") or [])
+    output = execution.output
     return WebhookResponse(status=200, body=output[0] if len(output) == 1 else output, headers={})
 
 
@@ -181,5 +182,6 @@ class Webhooks:
             trigger={"request": request.metadata()},
         )
         if not wait:
-            return WebhookResponse(status=202, body={"execution_id": started["execution_id"]}, headers={})
-        return finished_answer(route, started["execution"])
+            return WebhookResponse(status=202, body={"execution_id": started.execution_id}, headers={})
+        assert started.execution is not None  # run_workflow(wait=True) answers with the finished run or raises
+        return finished_answer(route, started.execution)

@@ -237,6 +237,8 @@ class Triggers:
         await self._bus.publish(message)
         await self._store.published(registration.workflow_id, fire_key, self._clock())
         self._metrics.fires.labels(registration.kind).inc()
+        if tick is not None:
+            self._metrics.schedule_lag.observe(max(0.0, (now - tick).total_seconds()))
         return True
 
     def _cursor(self, registration: Registration) -> datetime:

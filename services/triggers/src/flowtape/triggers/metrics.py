@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class TriggerMetrics:
@@ -20,6 +20,12 @@ class TriggerMetrics:
             "flowtape_trigger_fires_lost_total",
             "Fire keys another replica (or an earlier delivery) had already claimed, by trigger kind",
             ["kind"],
+            registry=registry,
+        )
+        self.schedule_lag = Histogram(
+            "flowtape_schedule_lag_seconds",
+            "How late a schedule tick started its execution: fire time minus due time",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
             registry=registry,
         )
         self.conflicts = Counter(

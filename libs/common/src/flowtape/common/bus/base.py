@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, StatusCode
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import BaseModel
 
-from flowtape.common import logs
+from flowtape.common import logs, telemetry
 from flowtape.common.errors import FlowtapeError, InvalidMessage, Unavailable, error_from_info
 from flowtape.common.messages.base import Message, Reply, decode
 from flowtape.common.topology import QueueSpec
@@ -46,6 +49,18 @@ class BusMetrics:
         self.published = Counter(
             "flowtape_bus_published_total", "Messages published, by message type", ["type"], registry=registry
         )
+        self.queue_messages = Gauge(
+            "flowtape_queue_messages",
+            "Messages waiting in a queue this service consumes, as last polled",
+            ["queue"],
+            registry=registry,
+        )
+        self.queue_consumers = Gauge(
+            "flowtape_queue_consumers",
+            "Consumers of a queue this service consumes, as last polled",
+            ["queue"],
+            registry=registry,
+        )
 
 
 @dataclass(frozen=True)
@@ -61,13 +76,53 @@ def _reply_data(value: Any) -> Any:
     return value
 
 
-async def dispatch(raw: bytes, handlers: Handlers, queue: str, *, is_request: bool) -> Outcome:
-    """Decode ``raw``, run the handler for its type and say what to do with the delivery."""
+@contextmanager
+def outgoing(message: Message, operation: str = "publish") -> Iterator[dict[str, Any]]:
+    """A producer span around sending ``message``; yields the headers that carry its context to the consumer."""
+    with telemetry.tracer().start_as_current_span(
+        f"{operation} {message.type_name}",
+        kind=SpanKind.PRODUCER if operation == "publish" else SpanKind.CLIENT,
+        attributes={
+            "messaging.system": "rabbitmq",
+            "messaging.operation.type": "send",
+            "messaging.message.id": message.message_id,
+            "flowtape.message.type": message.type_name,
+        },
+    ):
+        yield telemetry.inject()
+
+
+async def dispatch(
+    raw: bytes, handlers: Handlers, queue: str, *, is_request: bool, headers: Mapping[str, Any] | None = None
+) -> Outcome:
+    """Decode ``raw``, run the handler for its type and say what to do with the delivery.
+
+    The handling is a consumer span, a child of the context the message's ``headers`` carry (the sender's)."""
+    with telemetry.tracer().start_as_current_span(
+        f"process {queue}",
+        context=telemetry.extract(headers),
+        kind=SpanKind.CONSUMER,
+        attributes={
+            "messaging.system": "rabbitmq",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": queue,
+        },
+    ) as span:
+        outcome = await _dispatch(raw, handlers, queue, is_request=is_request, span=span)
+        span.set_attribute("flowtape.outcome", outcome.action)
+        if outcome.action != "ack":
+            span.set_status(StatusCode.ERROR, outcome.reason[:200])
+        return outcome
+
+
+async def _dispatch(raw: bytes, handlers: Handlers, queue: str, *, is_request: bool, span: trace.Span) -> Outcome:
     try:
         message = decode(raw)
     except InvalidMessage as exc:
         return Outcome("dead_letter", Reply(error=exc.info()) if is_request else None, exc.message)
     logs.correlation_id.set(message.correlation_id or message.message_id)
+    span.update_name(f"process {message.type_name}")
+    span.set_attribute("flowtape.message.type", message.type_name)
     handler = handlers.get(type(message))
     if handler is None:
         error = InvalidMessage(f"no handler for {message.type_name} on queue {queue}")

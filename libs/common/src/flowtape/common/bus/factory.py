@@ -15,7 +15,7 @@ def rabbit_bus(url: str | None, service: str, registry: CollectorRegistry | None
     return RabbitBus(url or LOCAL_AMQP_URL, service=service, registry=registry)
 
 
-def memory_bus() -> Bus:
+def memory_bus(registry: CollectorRegistry | None = None) -> Bus:
     from flowtape.common.bus.memory import MemoryBus
 
-    return MemoryBus()
+    return MemoryBus(registry)

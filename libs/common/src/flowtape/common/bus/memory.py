@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from flowtape.common.bus.base import Bus, Consumer, Handlers, RawHandler, dispatch
+from prometheus_client import CollectorRegistry
+
+from flowtape.common.bus.base import Bus, BusMetrics, Consumer, Handlers, RawHandler, dispatch, outgoing
 from flowtape.common.errors import TimedOut
 from flowtape.common.messages.base import Message, Reply, RoutedMessage, decode
 from flowtape.common.topology import DEAD_LETTERS, QueueSpec, route_of
@@ -82,7 +84,8 @@ class _Workers(Consumer):
 
 
 class MemoryBus(Bus):
-    def __init__(self) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self._metrics = BusMetrics(registry)
         self._queues: dict[str, _Queue] = {}
         self._bindings: dict[str, list[_Queue]] = defaultdict(list)
         self._replies: dict[str, asyncio.Future[Reply]] = {}
@@ -130,6 +133,11 @@ class MemoryBus(Bus):
             state = _Queue(spec)
             self._queues[spec.name] = state
             self._bindings[spec.exchange].append(state)
+            if not spec.broadcast:
+                self._metrics.queue_messages.labels(spec.name).set_function(state.pending.qsize)
+                self._metrics.queue_consumers.labels(spec.name).set_function(
+                    lambda: sum(prefetch for _, prefetch in state.handlers + state.raw_handlers)
+                )
         return self._queues[spec.name]
 
     def _spawn(self, state: _Queue, handlers: Handlers, prefetch: int) -> None:
@@ -182,7 +190,9 @@ class MemoryBus(Bus):
 
     async def publish(self, message: Message) -> None:
         route = route_of(message)
-        self._route(route.exchange, route.routing_key, _Delivery(message.encode()))
+        self._metrics.published.labels(message.type_name).inc()
+        with outgoing(message) as headers:
+            self._route(route.exchange, route.routing_key, _Delivery(message.encode(), headers=headers))
 
     async def publish_raw(self, exchange: str, routing_key: str, body: bytes) -> None:
         """Publish bytes as they are: how tests send a poison message."""
@@ -200,8 +210,10 @@ class MemoryBus(Bus):
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._replies[correlation_id] = future
         try:
-            self._route(route.exchange, route.routing_key, _Delivery(message.encode(), "direct", correlation_id))
-            return await asyncio.wait_for(future, timeout)
+            with outgoing(message, "request") as headers:
+                delivery = _Delivery(message.encode(), "direct", correlation_id, headers=headers)
+                self._route(route.exchange, route.routing_key, delivery)
+                return await asyncio.wait_for(future, timeout)
         except TimeoutError:
             raise TimedOut(f"no reply to {message.type_name} within {timeout:g} s") from None
         finally:
@@ -217,7 +229,8 @@ class MemoryBus(Bus):
                 body = RoutedMessage(
                     exchange=delivery.exchange, routing_key=delivery.routing_key, payload=body.decode(errors="replace")
                 ).encode()
-            outcome = await dispatch(body, handlers, state.spec.name, is_request=is_request)
+            outcome = await dispatch(body, handlers, state.spec.name, is_request=is_request, headers=delivery.headers)
+            self._metrics.handled.labels(state.spec.name, outcome.action).inc()
             if outcome.reply is not None and delivery.correlation_id is not None:
                 future = self._replies.get(delivery.correlation_id)
                 if future is not None and not future.done():

@@ -19,16 +19,20 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 from aiormq.exceptions import ChannelPreconditionFailed
 from faststream import AckPolicy
+from faststream.message import StreamMessage
 from faststream.rabbit import Channel, ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
 from faststream.rabbit.annotations import RabbitMessage
 from prometheus_client import CollectorRegistry
 
-from flowtape.common.bus.base import Bus, BusMetrics, Consumer, Handlers, RawHandler, dispatch
+from flowtape.common.bus.base import Bus, BusMetrics, Consumer, Handlers, RawHandler, dispatch, outgoing
 from flowtape.common.errors import TimedOut, Unavailable
 from flowtape.common.messages.base import Message, Reply, RoutedMessage, decode
 from flowtape.common.topology import COMMANDS, DEAD_LETTER_QUEUE, DEAD_LETTERS, EVENTS, QueueSpec, route_of
 
 log = logging.getLogger("flowtape.bus")
+
+#: how often the depth and consumers of the queues a process consumes are asked of the broker
+QUEUE_POLL_SECONDS = 5.0
 
 EXCHANGES = {
     name: RabbitExchange(name, type=ExchangeType.TOPIC, durable=True) for name in (COMMANDS, EVENTS, DEAD_LETTERS)
@@ -83,6 +87,13 @@ class _ChannelConsumer(Consumer):
             await self._channel.close()
 
 
+async def _undecoded(message: StreamMessage[Any]) -> bytes:
+    """FastStream's own decoder parses a body labelled JSON before any handler runs, and a body that is not JSON
+    then never reaches us: no reason recorded, no dead letter. Our handlers read the raw body and decode it
+    themselves (:func:`flowtape.common.bus.base.dispatch`), so the body is handed over untouched."""
+    return message.body
+
+
 class RabbitBus(Bus):
     def __init__(self, url: str, *, service: str, registry: CollectorRegistry | None = None) -> None:
         # FastStream's Prometheus middleware labels replies by their unique reply-to queue (one new series per
@@ -102,12 +113,16 @@ class RabbitBus(Bus):
         # request in flight per process). One private reply queue per process and a map of waiting calls
         # let every request fly at once.
         self._replies = f"replies.{service}.{uuid.uuid4().hex[:12]}"
+        #: the durable queues this process consumes or declared: their depth and consumers are polled
+        self._observed: set[str] = {DEAD_LETTER_QUEUE.name}
+        self._polling: asyncio.Task[None] | None = None
         self._waiting: dict[str, asyncio.Future[bytes]] = {}
         replies = self._broker.subscriber(
             RabbitQueue(self._replies, exclusive=True, auto_delete=True),
             ack_policy=AckPolicy.ACK_FIRST,
             no_reply=True,
             channel=Channel(prefetch_count=512),
+            decoder=_undecoded,
         )
         replies(self._on_reply)
 
@@ -127,7 +142,13 @@ class RabbitBus(Bus):
     def broker(self) -> RabbitBroker:
         return self._broker
 
+    def _observe(self, queue: QueueSpec) -> None:
+        if not queue.broadcast:  # an exclusive queue is another connection's: not ours to poll
+            self._observed.add(queue.name)
+
     def subscribe(self, queue: QueueSpec, handlers: Handlers, *, prefetch: int = 32) -> None:
+        self._observe(queue)
+
         async def on_message() -> None:
             message = self._current()
             await self._deliver(queue, handlers, message.raw_message, message.ack, message.nack)
@@ -138,6 +159,7 @@ class RabbitBus(Bus):
             ack_policy=AckPolicy.MANUAL,
             no_reply=True,
             channel=Channel(prefetch_count=prefetch),
+            decoder=_undecoded,
         )
         subscriber(on_message)
 
@@ -160,7 +182,8 @@ class RabbitBus(Bus):
                 content_type=raw.content_type,
                 source_message_id=raw.message_id,
             ).encode()
-        outcome = await dispatch(body, handlers, name, is_request=bool(raw.reply_to))
+        outcome = await dispatch(body, handlers, name, is_request=bool(raw.reply_to), headers=raw.headers)
+        self._metrics.handled.labels(name, outcome.action).inc()
         if outcome.reply is not None and raw.reply_to:
             await self._broker.publish(
                 outcome.reply.encode(),
@@ -190,12 +213,14 @@ class RabbitBus(Bus):
             await nack(requeue=True)
 
     async def declare(self, queue: QueueSpec) -> None:
+        self._observe(queue)
         declared = await self._broker.declare_queue(rabbit_queue(queue))
         await declared.bind(queue.exchange, routing_key=queue.binding)
 
     async def consume(self, queue: QueueSpec, handlers: Handlers, *, prefetch: int = 32) -> Consumer:
         """Consume ``queue`` on a channel of its own until the returned consumer is stopped; closing that
         channel hands every message it had not settled back to the queue, for the next consumer."""
+        self._observe(queue)
         if self._consumers is None:
             self._consumers = await aio_pika.connect_robust(self._url, client_properties={"app_id": self._service})
         channel = await self._consumers.channel()
@@ -211,6 +236,7 @@ class RabbitBus(Bus):
         return consumer
 
     def subscribe_raw(self, queue: QueueSpec, handler: RawHandler, *, prefetch: int = 16) -> None:
+        self._observe(queue)
         name = queue.name
 
         async def on_message() -> None:
@@ -230,6 +256,7 @@ class RabbitBus(Bus):
             ack_policy=AckPolicy.MANUAL,
             no_reply=True,
             channel=Channel(prefetch_count=prefetch),
+            decoder=_undecoded,
         )
         subscriber(on_message)
 
@@ -260,6 +287,7 @@ class RabbitBus(Bus):
             dead_letters = await self._broker.declare_queue(rabbit_queue(DEAD_LETTER_QUEUE))
             await dead_letters.bind(DEAD_LETTERS, routing_key="#")
             await self._broker.start()
+            self._polling = asyncio.create_task(self._poll_queues(), name="bus-queue-metrics")
         except (ConnectionError, OSError) as exc:
             raise Unavailable(f"cannot reach RabbitMQ: {exc}; is it running and is FLOWTAPE_AMQP_URL right?") from exc
         except ChannelPreconditionFailed as exc:
@@ -269,7 +297,44 @@ class RabbitBus(Bus):
                 "queue once it is drained (rabbitmqctl delete_queue <name>), or give Flowtape its own vhost."
             ) from exc
 
+    async def _poll_queues(self) -> None:
+        """Keep ``flowtape_queue_messages`` / ``flowtape_queue_consumers`` current (a passive declare per queue
+        on a connection of its own, every :data:`QUEUE_POLL_SECONDS`)."""
+        connection: AbstractRobustConnection | None = None
+        try:
+            while True:
+                try:
+                    if connection is None:
+                        connection = await aio_pika.connect_robust(
+                            self._url, client_properties={"app_id": f"{self._service}-metrics"}
+                        )
+                    channel = await connection.channel()
+                    for name in sorted(self._observed):
+                        if channel.is_closed:
+                            channel = await connection.channel()
+                        try:
+                            declared = await channel.declare_queue(name, passive=True)
+                        except Exception:  # not declared (yet): the channel closed, the next queue opens another
+                            continue
+                        result = declared.declaration_result
+                        self._metrics.queue_messages.labels(name).set(result.message_count or 0)
+                        self._metrics.queue_consumers.labels(name).set(result.consumer_count or 0)
+                    if not channel.is_closed:
+                        await channel.close()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("could not poll queue depths: %s", exc)
+                await asyncio.sleep(QUEUE_POLL_SECONDS)
+        finally:
+            if connection is not None:
+                await connection.close()
+
     async def stop(self) -> None:
+        if self._polling is not None:
+            self._polling.cancel()
+            await asyncio.gather(self._polling, return_exceptions=True)
+            self._polling = None
         if self._consumers is not None:
             await self._consumers.close()
             self._consumers = None
@@ -284,15 +349,17 @@ class RabbitBus(Bus):
     async def publish(self, message: Message) -> None:
         route = route_of(message)
         self._metrics.published.labels(message.type_name).inc()
-        await self._broker.publish(
-            message.encode(),
-            exchange=EXCHANGES[route.exchange],
-            routing_key=route.routing_key,
-            persist=True,
-            content_type="application/json",
-            message_type=message.type_name,
-            message_id=message.message_id,
-        )
+        with outgoing(message) as headers:
+            await self._broker.publish(
+                message.encode(),
+                exchange=EXCHANGES[route.exchange],
+                routing_key=route.routing_key,
+                persist=True,
+                content_type="application/json",
+                message_type=message.type_name,
+                message_id=message.message_id,
+                headers=headers or None,
+            )
 
     async def publish_raw(self, exchange: str, routing_key: str, body: bytes) -> None:
         """Publish bytes as they are: how tests send a poison message."""
@@ -307,16 +374,18 @@ class RabbitBus(Bus):
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._waiting[correlation_id] = future
         try:
-            await self._broker.publish(
-                message.encode(),
-                exchange=EXCHANGES[route.exchange],
-                routing_key=route.routing_key,
-                reply_to=self._replies,
-                correlation_id=correlation_id,
-                content_type="application/json",
-                message_type=message.type_name,
-            )
-            body = await asyncio.wait_for(future, timeout)
+            with outgoing(message, "request") as headers:
+                await self._broker.publish(
+                    message.encode(),
+                    exchange=EXCHANGES[route.exchange],
+                    routing_key=route.routing_key,
+                    reply_to=self._replies,
+                    correlation_id=correlation_id,
+                    content_type="application/json",
+                    message_type=message.type_name,
+                    headers=headers or None,
+                )
+                body = await asyncio.wait_for(future, timeout)
         except TimeoutError:
             raise TimedOut(f"no reply to {message.type_name} within {timeout:g} s") from None
         finally:

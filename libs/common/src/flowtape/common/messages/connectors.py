@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flowtape.common.credentials import CredentialType
 from flowtape.common.limits import StoredText
+from flowtape.common.messages.auth import Actor
 from flowtape.common.messages.base import JsonItems, Message
 
 CREDENTIAL_SEALING_ALGORITHM = "ECDH-ES"
@@ -183,6 +184,8 @@ class CreateCredential(Message):
     name: StoredText
     type: str
     sealed_data: str
+    #: the caller, so that the vault writes the audit entry once the change is stored
+    actor: Actor | None = None
 
 
 class UpdateCredential(Message):
@@ -193,12 +196,16 @@ class UpdateCredential(Message):
     credential_id: str
     sealed_data: str
     name: StoredText | None = None
+    #: the caller, so that the vault writes the audit entry once the change is stored
+    actor: Actor | None = None
 
 
 class DeleteCredential(Message):
     type_name = "connectors.DeleteCredential.v1"
     kind = "command"
     credential_id: str
+    #: the caller, so that the vault writes the audit entry once the change is stored
+    actor: Actor | None = None
 
 
 class GetCredential(Message):
@@ -281,3 +288,26 @@ class CompleteOAuth2Authorization(Message):
     #: the authorization server's ``error`` (and ``error_description``) when the user declined or it failed
     error: str | None = None
     error_description: str | None = None
+
+
+# ---- binary data on items (connectors.queries: request/reply)
+
+
+class GetBinary(Message):
+    """Gateway → connectors: the bytes of binary data a run's item refers to. ``workflow_id`` is the workflow of
+    the execution the caller may read: data of another workflow answers NotFound, as unknown data does.
+    Answered with a :class:`BinaryContent`."""
+
+    type_name = "connectors.GetBinary.v1"
+    kind = "query"
+    binary_id: str
+    workflow_id: str
+
+
+class BinaryContent(_Frozen):
+    id: str
+    mime_type: str
+    file_name: str | None = None
+    size: int
+    #: the bytes, base64-encoded (a message body is JSON)
+    data: str

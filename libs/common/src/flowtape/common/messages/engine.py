@@ -9,7 +9,9 @@ from uuid import UUID, uuid4, uuid5
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flowtape.common.limits import StoredText
+from flowtape.common.messages.auth import Actor
 from flowtape.common.messages.base import JsonItems, Message
+from flowtape.common.views import Execution
 
 ExecutionStatus = Literal["running", "waiting", "succeeded", "failed", "cancelled"]
 #: the namespace of execution ids derived from idempotency keys (a schedule's fire key, a message's id)
@@ -20,6 +22,8 @@ class CreateWorkflow(Message):
     type_name = "engine.CreateWorkflow.v1"
     kind = "command"
     definition: dict[str, Any]
+    #: the caller, so that the engine writes the audit entry once the change is saved
+    actor: Actor | None = None
 
 
 class UpdateWorkflow(Message):
@@ -27,12 +31,16 @@ class UpdateWorkflow(Message):
     kind = "command"
     workflow_id: str
     definition: dict[str, Any]
+    #: the caller, so that the engine writes the audit entry once the change is saved
+    actor: Actor | None = None
 
 
 class DeleteWorkflow(Message):
     type_name = "engine.DeleteWorkflow.v1"
     kind = "command"
     workflow_id: str
+    #: the caller, so that the engine writes the audit entry once the change is saved
+    actor: Actor | None = None
 
 
 class SetWorkflowActive(Message):
@@ -40,6 +48,8 @@ class SetWorkflowActive(Message):
     kind = "command"
     workflow_id: str
     active: bool
+    #: the caller, so that the engine writes the audit entry once the change is saved
+    actor: Actor | None = None
 
 
 class GetWorkflow(Message):
@@ -121,7 +131,7 @@ class ExecutionFinished(Message):
     error: str | None = None
     #: the finished execution as GET /executions/{id} shows it, when it is small: a caller waiting on the run
     #: (run?wait=true, a synchronous webhook) answers from it without asking the engine again
-    execution: dict[str, Any] | None = None
+    execution: Execution | None = None
 
 
 class WorkflowChanged(Message):

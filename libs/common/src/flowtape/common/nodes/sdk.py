@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from flowtape.common.binary import Binaries
 from flowtape.common.credentials import CredentialData
 from flowtape.common.errors import InvalidInput, NodeError, OutputTooLarge, PayloadTooLarge
 from flowtape.common.limits import Limits, check_items, check_output
@@ -119,6 +120,15 @@ class NodeContext:
     resume_urls: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     #: set by the engine for the ``static_data`` node only
     static_data: StaticData | None = field(default=None, repr=False, compare=False)
+    #: set by the connectors: where binary data on items is kept (:mod:`flowtape.common.binary`)
+    binary_store: Binaries | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def binaries(self) -> Binaries:
+        """The binary store of this task; a NodeError where there is none (outside the connectors)."""
+        if self.binary_store is None:
+            raise NodeError("binary data is available only to nodes run by the connectors")
+        return self.binary_store
 
     async def credential(self, ref: str, *types: str) -> Credential:
         """The credential with this id or name; a NodeError when there is none or it is not of ``types``."""

@@ -1,6 +1,7 @@
 """The ``email_send`` node: a message per item over SMTP (STARTTLS, implicit TLS or none), with attachments
-taken from item data. Header values are built by the standard library's ``EmailMessage``, which refuses line
-breaks, so item data cannot add headers or recipients."""
+taken from item data: text, base64, or binary data an earlier node stored (``{"$binary": ...}``, e.g. a
+browser screenshot or an S3 object). Header values are built by the standard library's ``EmailMessage``,
+which refuses line breaks, so item data cannot add headers or recipients."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import base64
 import binascii
 from email.message import EmailMessage
 from email.utils import make_msgid
-from typing import Literal
+from typing import Any, Literal
 
 import aiosmtplib
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -27,12 +28,38 @@ MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
 class Attachment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    filename: str = Field(min_length=1, max_length=255)
-    content: str = Field(description="the file's content: text, or base64 with encoding 'base64'")
+    filename: str | None = Field(
+        default=None, min_length=1, max_length=255, description="the file's name (default: the binary data's)"
+    )
+    content: str | None = Field(default=None, description="the file's content: text, or base64 with encoding 'base64'")
+    binary: dict[str, Any] | None = Field(
+        default=None, description='binary data from an earlier node (e.g. "{{ item.screenshot }}") as the file'
+    )
     encoding: Literal["text", "base64"] = "text"
-    content_type: str = Field(default="application/octet-stream", pattern=r"^[\w.+\-]+/[\w.+\-]+$")
+    content_type: str | None = Field(
+        default=None,
+        pattern=r"^[\w.+\-]+/[\w.+\-]+$",
+        description="the file's type (default: the binary data's, or application/octet-stream)",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Attachment:
+        if (self.content is None) == (self.binary is None):
+            raise ValueError("an attachment takes 'content' or 'binary' (one of them)")
+        if self.content is not None and not self.filename:
+            raise ValueError("an attachment with 'content' needs a 'filename'")
+        return self
+
+    async def resolve(self, ctx: NodeContext, number: int) -> tuple[str, str, bytes]:
+        """``(filename, content_type, bytes)``, reading binary data from the store."""
+        if self.binary is not None:
+            info, data = await ctx.binaries.get(self.binary, f"attachment {number}")
+            return self.filename or info.file_name or info.id, self.content_type or info.mime_type, data
+        assert self.filename is not None
+        return self.filename, self.content_type or "application/octet-stream", self.payload()
 
     def payload(self) -> bytes:
+        assert self.content is not None
         if self.encoding == "text":
             return self.content.encode()
         try:
@@ -167,13 +194,13 @@ class EmailNode(NodeType[EmailParams]):
                 else:
                     message.add_alternative(params.html, subtype="html")
             total = 0
-            for attachment in params.attachments:
-                content = attachment.payload()
+            for number, attachment in enumerate(params.attachments, 1):
+                filename, content_type, content = await attachment.resolve(ctx, number)
                 total += len(content)
                 if total > MAX_ATTACHMENT_BYTES:
                     raise NodeError(f"the attachments are larger than {MAX_ATTACHMENT_BYTES >> 20} MiB together")
-                maintype, subtype = attachment.content_type.split("/", 1)
-                message.add_attachment(content, maintype=maintype, subtype=subtype, filename=attachment.filename)
+                maintype, subtype = content_type.split("/", 1)
+                message.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
         except ValueError as exc:
             raise NodeError(f"cannot build the e-mail: {exc}") from None
         verified = data.tls == "verify" and data.security != "none"

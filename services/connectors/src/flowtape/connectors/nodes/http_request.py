@@ -23,6 +23,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import Field, field_validator, model_validator
 
+from flowtape.common.binary import mime_type
 from flowtape.common.credentials import (
     CredentialData,
     HttpBasicCredential,
@@ -57,7 +58,11 @@ class HttpRequestParams(NodeParams):
     send_idempotency_key: bool = Field(
         default=False, description="Send an Idempotency-Key header, stable across retries of one attempt"
     )
-    response_format: Literal["auto", "json", "text"] = "auto"
+    response_format: Literal["auto", "json", "text", "binary"] = Field(
+        default="auto",
+        description="auto: JSON when the answer says so, binary data for images, audio, video, PDF, archives and "
+        'octet streams (a {"$binary": ...} reference), text otherwise',
+    )
     credential: str | None = Field(
         default=None,
         min_length=1,
@@ -217,11 +222,17 @@ class HttpRequestNode(NodeType[HttpRequestParams]):
                 f"HTTP {response.status_code} from {target}" + (f": {excerpt}" if excerpt else ""),
                 details={"status": response.status_code, "body": excerpt},
             )
-        return {
-            "status": response.status_code,
-            "headers": dict(response.headers),
-            "body": _body(text, response, params.response_format, target),
-        }
+        body: Any
+        if params.response_format == "binary" or (params.response_format == "auto" and _is_binary(response)):
+            stored = await ctx.binaries.put(
+                content,
+                mime_type=mime_type(response.headers.get("content-type")),
+                file_name=_file_name(response),
+            )
+            body = stored.reference()
+        else:
+            body = _body(text, response, params.response_format, target)
+        return {"status": response.status_code, "headers": dict(response.headers), "body": body}
 
     async def _read_capped(self, response: httpx.Response, target: str) -> bytes:
         limit = self._max_response_bytes
@@ -314,6 +325,36 @@ def _decode(content: bytes, response: httpx.Response) -> str:
     except LookupError:
         encoding = "utf-8"
     return content.decode(encoding, errors="replace")
+
+
+_BINARY_TYPES = ("image/", "audio/", "video/", "font/")
+_BINARY_APPLICATIONS = {
+    "application/pdf",
+    "application/zip",
+    "application/gzip",
+    "application/x-gzip",
+    "application/x-tar",
+    "application/octet-stream",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
+
+
+def _is_binary(response: httpx.Response) -> bool:
+    media = mime_type(response.headers.get("content-type"))
+    if not response.headers.get("content-type"):
+        return False
+    return (media.startswith(_BINARY_TYPES) and media != "image/svg+xml") or media in _BINARY_APPLICATIONS
+
+
+def _file_name(response: httpx.Response) -> str | None:
+    disposition = response.headers.get("content-disposition", "")
+    for part in disposition.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name.lower() == "filename" and value:
+            return value.strip('"')[:200] or None
+    last = response.url.path.rsplit("/", 1)[-1]
+    return last[:200] or None
 
 
 def _is_json(response: httpx.Response) -> bool:

@@ -1,6 +1,7 @@
 """The ``s3`` node: put, get, list and delete objects on S3 or any S3-compatible storage (an ``aws`` credential;
 its ``endpoint_url`` names a MinIO, R2, Ceph ... server). Requests are signed with botocore's SigV4 and sent
-through the SSRF guard like every other call; object content travels in items as text or base64."""
+through the SSRF guard like every other call; object content travels in items as text, base64, or binary data
+(a ``{"$binary": ...}`` reference, :mod:`flowtape.common.binary`: the bytes stay out of the log)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from pydantic import Field, model_validator
 
+from flowtape.common.binary import mime_type
 from flowtape.common.credentials import AwsCredential
 from flowtape.common.errors import NodeError
 from flowtape.common.nodes.sdk import Credential, Item, NodeContext, NodeExample, NodeParams, NodeResult, NodeType
@@ -31,8 +33,16 @@ class S3Params(NodeParams):
     bucket: str = Field(pattern=_BUCKET)
     key: str | None = Field(default=None, min_length=1, max_length=1024, description="the object's key")
     content: str | None = Field(default=None, description="put: the object's content (text, or base64)")
-    encoding: Literal["text", "base64"] = Field(default="text", description="how content is given / returned")
-    content_type: str = Field(default="application/octet-stream", max_length=255)
+    binary: dict[str, Any] | None = Field(
+        default=None,
+        description='put: binary data from an earlier node as the content (e.g. "{{ item.screenshot }}")',
+    )
+    encoding: Literal["text", "base64", "binary"] = Field(
+        default="text", description="how content is given / returned; get with binary: as binary data on the item"
+    )
+    content_type: str | None = Field(
+        default=None, max_length=255, description="put: the object's type (default: the binary data's, or octet-stream)"
+    )
     prefix: str = Field(default="", max_length=1024, description="list: only keys that start with this")
     max_keys: int = Field(default=1000, ge=1, le=1000, description="list: at most this many objects")
 
@@ -40,8 +50,8 @@ class S3Params(NodeParams):
     def _needs(self) -> S3Params:
         if self.operation in ("put", "get", "delete") and not self.key:
             raise ValueError(f"{self.operation} needs 'key'")
-        if self.operation == "put" and self.content is None:
-            raise ValueError("put needs 'content'")
+        if self.operation == "put" and (self.content is None) == (self.binary is None):
+            raise ValueError("put needs 'content' or 'binary' (one of them)")
         return self
 
 
@@ -167,19 +177,30 @@ class S3Node(NodeType[S3Params]):
         path = f"/{bucket}/" + (quote(params.key, safe="/~") if params.key else "")
         where = f"{bucket}/{params.key}" if params.key else bucket
         if params.operation == "put":
-            assert params.content is not None
-            try:
-                body = (
-                    base64.b64decode(params.content, validate=True)
-                    if params.encoding == "base64"
-                    else params.content.encode()
-                )
-            except (binascii.Error, ValueError):
-                raise NodeError("put: content is not valid base64") from None
+            content_type = params.content_type
+            if params.binary is not None:
+                info, body = await ctx.binaries.get(params.binary, "put: binary")
+                content_type = content_type or info.mime_type
+            else:
+                assert params.content is not None
+                try:
+                    body = (
+                        base64.b64decode(params.content, validate=True)
+                        if params.encoding == "base64"
+                        else params.content.encode()
+                    )
+                except (binascii.Error, ValueError):
+                    raise NodeError("put: content is not valid base64") from None
             if len(body) > MAX_OBJECT_BYTES:
                 raise NodeError(f"put: the object is larger than {MAX_OBJECT_BYTES >> 20} MiB")
             answer = await self.signed(
-                ctx, credential, f"put {where}", "PUT", path, body=body, headers={"Content-Type": params.content_type}
+                ctx,
+                credential,
+                f"put {where}",
+                "PUT",
+                path,
+                body=body,
+                headers={"Content-Type": content_type or "application/octet-stream"},
             )
             if answer.status != 200:
                 raise _error(f"put {where}", answer)
@@ -195,7 +216,16 @@ class S3Node(NodeType[S3Params]):
             if answer.status != 200:
                 raise _error(f"get {where}", answer)
             raw = answer.content
-            if params.encoding == "base64":
+            content: Any
+            if params.encoding == "binary":
+                assert params.key is not None
+                stored = await ctx.binaries.put(
+                    raw,
+                    mime_type=mime_type(answer.headers.get("content-type")),
+                    file_name=params.key.rsplit("/", 1)[-1],
+                )
+                content = stored.reference()
+            elif params.encoding == "base64":
                 content = base64.b64encode(raw).decode()
             else:
                 try:

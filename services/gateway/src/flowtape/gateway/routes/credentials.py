@@ -13,8 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from flowtape.common.credentials import CredentialType
 from flowtape.common.limits import StoredText
 from flowtape.common.messages.connectors import CredentialCheck, CredentialPage, CredentialView, OAuth2Authorization
-from flowtape.gateway.deps import AuditDep, Editor, VaultDep, Viewer
-from flowtape.gateway.security import Principal
+from flowtape.gateway.deps import Editor, VaultDep, Viewer
 
 router = APIRouter(prefix="/api/v1/credentials", tags=["credentials"])
 #: the OAuth2 callback: the authorization server's redirect carries no sign-in (the one-use state is the proof)
@@ -46,21 +45,14 @@ class CredentialTypeInfo(BaseModel):
     data_schema: dict[str, Any]
 
 
-async def _audited(audit: AuditDep, who: Principal, action: str, credential: dict[str, Any]) -> None:
-    details = {"name": credential["name"], "type": credential["type"]}
-    await audit.record(who, action, target_type="credential", target_id=credential["id"], details=details)
-
-
 @router.get("/types", response_model=list[CredentialTypeInfo])
 async def list_credential_types(vault: VaultDep, _: Viewer) -> Any:
     return vault.types()
 
 
 @router.post("", status_code=201, response_model=CredentialView)
-async def create_credential(body: NewCredential, vault: VaultDep, who: Editor, audit: AuditDep) -> Any:
-    credential = await vault.create(body.name, body.type, body.data)
-    await _audited(audit, who, "credential.created", credential)
-    return credential
+async def create_credential(body: NewCredential, vault: VaultDep, who: Editor) -> Any:
+    return await vault.create(body.name, body.type, body.data, actor=who.actor())
 
 
 @public_router.get("/oauth2/callback", response_class=HTMLResponse, name="oauth2_callback")
@@ -93,12 +85,8 @@ async def get_credential(credential_id: str, vault: VaultDep, _: Viewer) -> Any:
 
 
 @router.put("/{credential_id}", response_model=CredentialView)
-async def replace_credential(
-    credential_id: str, body: CredentialChange, vault: VaultDep, who: Editor, audit: AuditDep
-) -> Any:
-    credential = await vault.update(credential_id, body.data, body.name)
-    await _audited(audit, who, "credential.updated", credential)
-    return credential
+async def replace_credential(credential_id: str, body: CredentialChange, vault: VaultDep, who: Editor) -> Any:
+    return await vault.update(credential_id, body.data, body.name, actor=who.actor())
 
 
 @router.post("/{credential_id}/test", response_model=CredentialCheck)
@@ -116,8 +104,6 @@ async def authorize_oauth2_credential(credential_id: str, request: Request, vaul
 
 
 @router.delete("/{credential_id}", response_model=CredentialView)
-async def delete_credential(credential_id: str, vault: VaultDep, who: Editor, audit: AuditDep) -> Any:
+async def delete_credential(credential_id: str, vault: VaultDep, who: Editor) -> Any:
     """Workflows that use it fail at their next run, naming the missing credential."""
-    credential = await vault.delete(credential_id)
-    await _audited(audit, who, "credential.deleted", credential)
-    return credential
+    return await vault.delete(credential_id, actor=who.actor())

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any, Literal
+from urllib.parse import quote
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query, Response
 
+from flowtape.common.binary import BINARY_ID_PATTERN
 from flowtape.common.messages import engine as msg
+from flowtape.common.messages.connectors import BinaryContent, GetBinary
+from flowtape.common.views import Execution, ExecutionEvents, ExecutionPage
 from flowtape.gateway.deps import PlatformDep, Viewer
-from flowtape.gateway.schemas import Execution, ExecutionEvents, ExecutionPage
 
 router = APIRouter(prefix="/api/v1/executions", tags=["executions"])
 
@@ -40,3 +44,36 @@ async def get_events(execution_id: str, platform: PlatformDep, _: Viewer) -> Any
 @router.get("/{execution_id}/state", response_model=Execution)
 async def get_state(execution_id: str, platform: PlatformDep, _: Viewer, at: int = Query(..., ge=1)) -> Any:
     return await platform.ask(msg.GetExecution(execution_id=execution_id, at=at))
+
+
+@router.get(
+    "/{execution_id}/binary/{binary_id}",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "the bytes"}},
+)
+async def get_binary(
+    execution_id: str,
+    platform: PlatformDep,
+    _: Viewer,
+    binary_id: str = Path(pattern=BINARY_ID_PATTERN),
+) -> Response:
+    """Binary data an item of this execution refers to (``{"$binary": {"id", ...}}``), as a download.
+
+    Served as an attachment in a sandbox, never rendered on the console's origin: the bytes are whatever a
+    remote page or API returned.
+    """
+    execution = await platform.ask(msg.GetExecution(execution_id=execution_id))
+    content = BinaryContent.model_validate(
+        await platform.ask(GetBinary(binary_id=binary_id, workflow_id=execution["workflow_id"]))
+    )
+    name = content.file_name or content.id
+    return Response(
+        content=base64.b64decode(content.data),
+        media_type=content.mime_type,
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox; default-src 'none'",
+            "Cache-Control": "private, max-age=3600",
+        },
+    )

@@ -5,19 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from flowtape.common.messages import engine as msg
+from flowtape.common.views import Execution, Workflow, WorkflowPage, WorkflowVersions
 from flowtape.common.workflow import WorkflowDefinition
-from flowtape.gateway.deps import AuditDep, Editor, Operator, PlatformDep, Viewer
-from flowtape.gateway.schemas import (
-    Execution,
-    ExecutionAccepted,
-    RunRequest,
-    Workflow,
-    WorkflowPage,
-    WorkflowVersions,
-)
+from flowtape.gateway.deps import Editor, Operator, PlatformDep, Viewer
+from flowtape.gateway.schemas import ExecutionAccepted, RunRequest
 
 router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"])
 
@@ -26,20 +20,9 @@ def _definition(body: WorkflowDefinition) -> dict[str, Any]:
     return body.dump()
 
 
-def _audited(workflow: dict[str, Any]) -> dict[str, Any]:
-    """What the audit trail keeps of a workflow write: which workflow, its name and the version it made."""
-    return {
-        "target_type": "workflow",
-        "target_id": workflow["id"],
-        "details": {"name": workflow.get("name"), "version": workflow.get("version")},
-    }
-
-
 @router.post("", status_code=201, response_model=Workflow)
-async def create_workflow(body: WorkflowDefinition, platform: PlatformDep, who: Editor, audit: AuditDep) -> Any:
-    workflow = await platform.ask(msg.CreateWorkflow(definition=_definition(body)))
-    await audit.record(who, "workflow.created", **_audited(workflow))
-    return workflow
+async def create_workflow(body: WorkflowDefinition, platform: PlatformDep, who: Editor) -> Any:
+    return await platform.ask(msg.CreateWorkflow(definition=_definition(body), actor=who.actor()))
 
 
 @router.get("", response_model=WorkflowPage)
@@ -55,19 +38,15 @@ async def get_workflow(workflow_id: str, platform: PlatformDep, _: Viewer) -> An
 
 
 @router.put("/{workflow_id}", response_model=Workflow)
-async def update_workflow(
-    workflow_id: str, body: WorkflowDefinition, platform: PlatformDep, who: Editor, audit: AuditDep
-) -> Any:
-    workflow = await platform.ask(msg.UpdateWorkflow(workflow_id=workflow_id, definition=_definition(body)))
-    await audit.record(who, "workflow.updated", **_audited(workflow))
-    return workflow
+async def update_workflow(workflow_id: str, body: WorkflowDefinition, platform: PlatformDep, who: Editor) -> Any:
+    return await platform.ask(
+        msg.UpdateWorkflow(workflow_id=workflow_id, definition=_definition(body), actor=who.actor())
+    )
 
 
 @router.delete("/{workflow_id}")
-async def delete_workflow(workflow_id: str, platform: PlatformDep, who: Editor, audit: AuditDep) -> Any:
-    deleted = await platform.ask(msg.DeleteWorkflow(workflow_id=workflow_id))
-    await audit.record(who, "workflow.deleted", target_type="workflow", target_id=workflow_id)
-    return deleted
+async def delete_workflow(workflow_id: str, platform: PlatformDep, who: Editor) -> Any:
+    return await platform.ask(msg.DeleteWorkflow(workflow_id=workflow_id, actor=who.actor()))
 
 
 @router.get("/{workflow_id}/versions", response_model=WorkflowVersions)
@@ -81,17 +60,13 @@ async def get_version(workflow_id: str, version: int, platform: PlatformDep, _: 
 
 
 @router.post("/{workflow_id}/activate", response_model=Workflow)
-async def activate(workflow_id: str, platform: PlatformDep, who: Editor, audit: AuditDep) -> Any:
-    workflow = await platform.ask(msg.SetWorkflowActive(workflow_id=workflow_id, active=True))
-    await audit.record(who, "workflow.activated", **_audited(workflow))
-    return workflow
+async def activate(workflow_id: str, platform: PlatformDep, who: Editor) -> Any:
+    return await platform.ask(msg.SetWorkflowActive(workflow_id=workflow_id, active=True, actor=who.actor()))
 
 
 @router.post("/{workflow_id}/deactivate", response_model=Workflow)
-async def deactivate(workflow_id: str, platform: PlatformDep, who: Editor, audit: AuditDep) -> Any:
-    workflow = await platform.ask(msg.SetWorkflowActive(workflow_id=workflow_id, active=False))
-    await audit.record(who, "workflow.deactivated", **_audited(workflow))
-    return workflow
+async def deactivate(workflow_id: str, platform: PlatformDep, who: Editor) -> Any:
+    return await platform.ask(msg.SetWorkflowActive(workflow_id=workflow_id, active=False, actor=who.actor()))
 
 
 @router.post(
@@ -112,6 +87,6 @@ async def run_workflow(
     started = await platform.run_workflow(
         workflow_id, request.input, wait=wait, timeout=timeout, version=request.version
     )
-    if wait:
-        return JSONResponse(started["execution"], status_code=200)
-    return {"execution_id": started["execution_id"]}
+    if wait and started.execution is not None:
+        return Response(started.execution.model_dump_json(), media_type="application/json")
+    return {"execution_id": started.execution_id}
