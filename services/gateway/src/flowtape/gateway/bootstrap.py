@@ -14,7 +14,7 @@ from flowtape.common import telemetry
 from flowtape.common.bus import Bus
 from flowtape.common.db import async_engine, is_sqlite
 from flowtape.common.hosting import BaseRuntime
-from flowtape.common.messages.auth import ApiKeyRevoked, PublicKeysPublished, UserAccessChanged
+from flowtape.common.messages.auth import ApiKeyRevoked, PublicKeysPublished, SessionsRevoked, UserAccessChanged
 from flowtape.common.messages.engine import ExecutionFinished
 from flowtape.common.messages.triggers import TriggersChanged
 from flowtape.common.ops import Check
@@ -101,6 +101,7 @@ class GatewayRuntime(BaseRuntime):
                 PublicKeysPublished: self.guard.on_keys_published,
                 UserAccessChanged: self.guard.on_user_changed,
                 ApiKeyRevoked: self.guard.on_api_key_revoked,
+                SessionsRevoked: self.guard.on_sessions_revoked,
             },
             prefetch=1,
         )
