@@ -507,6 +507,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workflows/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Workflows
+         * @description A set of workflows, or all of them, as one file; credentials by name, never their data.
+         */
+        get: operations["export_workflows_api_v1_workflows_export_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflows/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import Workflows
+         * @description Importing the same file again is idempotent: each workflow keeps its exported id (unchanged, or a new
+         *     version when the file differs); ``as_copy``, or a workflow deleted here since, makes new ones.
+         */
+        post: operations["import_workflows_api_v1_workflows_import_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workflows/{workflow_id}": {
         parameters: {
             query?: never;
@@ -521,6 +562,63 @@ export interface paths {
         post?: never;
         /** Delete Workflow */
         delete: operations["delete_workflow_api_v1_workflows__workflow_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflows/{workflow_id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Export Workflow */
+        get: operations["export_workflow_api_v1_workflows__workflow_id__export_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflows/{workflow_id}/duplicate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Duplicate Workflow
+         * @description A new, inactive workflow with this one's latest definition.
+         */
+        post: operations["duplicate_workflow_api_v1_workflows__workflow_id__duplicate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflows/{workflow_id}/nodes/{node_id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Test Step
+         * @description Run one node now with ``items`` (or the input it had in ``execution_id``); no execution is started.
+         */
+        post: operations["test_step_api_v1_workflows__workflow_id__nodes__node_id__test_post"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -694,6 +792,26 @@ export interface paths {
          *     remote page or API returned.
          */
         get: operations["get_binary_api_v1_executions__execution_id__binary__binary_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/executions/{execution_id}/diff/{other_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Diff
+         * @description Node by node, what changed from run ``execution_id`` (a) to run ``other_id`` (b).
+         */
+        get: operations["diff_api_v1_executions__execution_id__diff__other_id__get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -991,6 +1109,60 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/templates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Templates */
+        get: operations["list_templates_api_v1_templates_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/templates/{template_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Template */
+        get: operations["get_template_api_v1_templates__template_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/templates/{template_id}/instantiate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Instantiate
+         * @description A new, inactive workflow made from the template (tagged ``template:<id>``).
+         */
+        post: operations["instantiate_api_v1_templates__template_id__instantiate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1087,6 +1259,16 @@ export interface components {
              * @default cancelled by request
              */
             reason: string;
+        };
+        /** Changes */
+        Changes: {
+            /** Changes */
+            changes: components["schemas"]["ValueChange"][];
+            /**
+             * Truncated
+             * @description more changes than the response lists
+             */
+            truncated: boolean;
         };
         /** CreatedApiKey */
         CreatedApiKey: {
@@ -1215,6 +1397,14 @@ export interface components {
              */
             ids?: number[];
         };
+        /** DuplicateRequest */
+        DuplicateRequest: {
+            /**
+             * Name
+             * @description default: '<name> (copy)'
+             */
+            name?: string | null;
+        };
         /** EdgeSpec */
         EdgeSpec: {
             /** From */
@@ -1289,6 +1479,31 @@ export interface components {
             /** Execution Id */
             execution_id: string;
         };
+        /** ExecutionDiff */
+        ExecutionDiff: {
+            /** A */
+            a: {
+                [key: string]: unknown;
+            };
+            /** B */
+            b: {
+                [key: string]: unknown;
+            };
+            /** Same */
+            same: boolean;
+            /** Status */
+            status?: {
+                [key: string]: unknown;
+            } | null;
+            output: components["schemas"]["Changes"];
+            /** Changed Nodes */
+            changed_nodes: string[];
+            /** Nodes */
+            nodes: {
+                [key: string]: components["schemas"]["NodeDiff"];
+            };
+            paths: components["schemas"]["RunPaths"];
+        };
         /** ExecutionEvent */
         ExecutionEvent: {
             /** Seq */
@@ -1336,10 +1551,71 @@ export interface components {
                 [key: string]: unknown;
             } | null;
         };
+        /** ExportedCredential */
+        ExportedCredential: {
+            /** Name */
+            name: string;
+            /** Type */
+            type: string;
+        };
+        /** ExportedWorkflow */
+        ExportedWorkflow: {
+            /**
+             * Id
+             * Format: uuid
+             * @description the id it had where it was exported: importing it again finds it by this
+             */
+            id: string;
+            /**
+             * Definition
+             * @description the latest version, credentials named, never their data
+             */
+            definition: {
+                [key: string]: unknown;
+            };
+        };
         /** HTTPValidationError */
         HTTPValidationError: {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
+        };
+        /** ImportReport */
+        ImportReport: {
+            /** Items */
+            items: components["schemas"]["ImportedWorkflow"][];
+            /**
+             * Missing Credentials
+             * @description credentials the workflows name that do not exist here
+             */
+            missing_credentials: string[];
+        };
+        /** ImportedWorkflow */
+        ImportedWorkflow: {
+            /** Source Id */
+            source_id: string;
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** Version */
+            version: number;
+            /**
+             * Outcome
+             * @enum {string}
+             */
+            outcome: "created" | "unchanged" | "updated" | "copied";
+        };
+        /** Instantiation */
+        Instantiation: {
+            /**
+             * Name
+             * @description default: the template's
+             */
+            name?: string | null;
+            /** Parameters */
+            parameters?: {
+                [key: string]: unknown;
+            };
         };
         /** InvitationPage */
         InvitationPage: {
@@ -1519,6 +1795,25 @@ export interface components {
             trigger: boolean;
             /** Examples */
             examples?: components["schemas"]["NodeExample"][];
+        };
+        /** NodeDiff */
+        NodeDiff: {
+            /** Same */
+            same: boolean;
+            /**
+             * In
+             * @description which runs have the node
+             * @enum {string}
+             */
+            in: "both" | "a" | "b";
+            /** Status */
+            status?: {
+                [key: string]: unknown;
+            } | null;
+            input?: components["schemas"]["Changes"] | null;
+            output?: components["schemas"]["Changes"] | null;
+        } & {
+            [key: string]: unknown;
         };
         /**
          * NodeExample
@@ -1721,6 +2016,24 @@ export interface components {
             /** Retry On */
             retry_on?: string[] | null;
         };
+        /** RunPaths */
+        RunPaths: {
+            /** A */
+            a: string[];
+            /** B */
+            b: string[];
+            /** Common */
+            common: string[];
+            /**
+             * Diverged At
+             * @description the first node the two runs' paths disagree on
+             */
+            diverged_at: string | null;
+            /** Only In A */
+            only_in_a: string[];
+            /** Only In B */
+            only_in_b: string[];
+        };
         /** RunRequest */
         RunRequest: {
             /**
@@ -1786,6 +2099,92 @@ export interface components {
             end_reason?: string | null;
             /** Active */
             active: boolean;
+        };
+        /** StepTestRequest */
+        StepTestRequest: {
+            /**
+             * Items
+             * @description the node's input items
+             */
+            items?: {
+                [key: string]: unknown;
+            }[] | null;
+            /**
+             * Execution Id
+             * @description a past run of the workflow: the node's input (unless items are given) and the other nodes' outputs, in scope of expressions, are taken from it
+             */
+            execution_id?: string | null;
+            /**
+             * Version
+             * @description the workflow version's node (default: latest)
+             */
+            version?: number | null;
+        };
+        /** StepTestResult */
+        StepTestResult: {
+            /** Workflow Id */
+            workflow_id: string;
+            /** Workflow Version */
+            workflow_version: number;
+            /** Node */
+            node: string;
+            /** Type */
+            type: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "succeeded" | "failed";
+            /** Input */
+            input: {
+                [key: string]: unknown;
+            }[];
+            /** Ports */
+            ports: {
+                [key: string]: {
+                    [key: string]: unknown;
+                }[];
+            };
+            /** Output */
+            output?: {
+                [key: string]: unknown;
+            }[] | null;
+            /** Error */
+            error?: string | null;
+            /** Error Code */
+            error_code?: string | null;
+        };
+        /** TemplateInfo */
+        TemplateInfo: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** Description */
+            description: string;
+            /** Category */
+            category: string;
+            /**
+             * Parameters
+             * @description name, description, default, required, credential_type
+             */
+            parameters: {
+                [key: string]: unknown;
+            }[];
+            /** Node Types */
+            node_types: string[];
+            /**
+             * Workflow
+             * @description the definition, with ${parameter} placeholders
+             */
+            workflow: {
+                [key: string]: unknown;
+            };
+        };
+        /** TemplateList */
+        TemplateList: {
+            /** Items */
+            items: components["schemas"]["TemplateInfo"][];
         };
         /** TokenGranted */
         TokenGranted: {
@@ -1904,6 +2303,23 @@ export interface components {
             /** Context */
             ctx?: Record<string, never>;
         };
+        /** ValueChange */
+        ValueChange: {
+            /**
+             * Path
+             * @description a JSON pointer into the compared value
+             */
+            path: string;
+            /**
+             * Op
+             * @enum {string}
+             */
+            op: "changed" | "added" | "removed";
+            /** A */
+            a?: unknown;
+            /** B */
+            b?: unknown;
+        };
         /** Workflow */
         Workflow: {
             /** Id */
@@ -1928,6 +2344,8 @@ export interface components {
             settings?: {
                 [key: string]: unknown;
             };
+            /** Tags */
+            tags?: string[];
             /** Created At */
             created_at: string;
             /** Updated At */
@@ -1944,6 +2362,66 @@ export interface components {
             /** Settings */
             settings?: {
                 [key: string]: unknown;
+            };
+            /** Tags */
+            tags?: string[] | null;
+        };
+        /**
+         * WorkflowExport
+         * @description An export file: workflows with credentials referred to by name (their data is never in it).
+         */
+        WorkflowExport: {
+            /**
+             * Format
+             * @default flowtape.workflows
+             * @constant
+             */
+            format: "flowtape.workflows";
+            /**
+             * Format Version
+             * @default 1
+             * @constant
+             */
+            format_version: 1;
+            /** Exported At */
+            exported_at?: string | null;
+            /** Workflows */
+            workflows: components["schemas"]["ExportedWorkflow"][];
+            /**
+             * Credentials
+             * @description the credentials the workflows name, by name and type
+             */
+            credentials?: components["schemas"]["ExportedCredential"][];
+        };
+        /** WorkflowImport */
+        WorkflowImport: {
+            /**
+             * Format
+             * @default flowtape.workflows
+             * @constant
+             */
+            format: "flowtape.workflows";
+            /**
+             * Format Version
+             * @default 1
+             * @constant
+             */
+            format_version: 1;
+            /** Exported At */
+            exported_at?: string | null;
+            /** Workflows */
+            workflows: components["schemas"]["ExportedWorkflow"][];
+            /**
+             * Credentials
+             * @description the credentials the workflows name, by name and type
+             */
+            credentials?: components["schemas"]["ExportedCredential"][];
+            /**
+             * Credentials Map
+             * @description a credential name in the file → the name of the one to use here
+             */
+            credentials_map?: {
+                [key: string]: string;
             };
         };
         /** WorkflowPage */
@@ -1963,6 +2441,8 @@ export interface components {
             version: number;
             /** Active */
             active: boolean;
+            /** Tags */
+            tags?: string[];
             /** Created At */
             created_at: string;
             /** Updated At */
@@ -3187,6 +3667,12 @@ export interface operations {
             query?: {
                 limit?: number;
                 cursor?: string | null;
+                /** @description a part of the name, any case */
+                name?: string | null;
+                /** @description workflows with this tag */
+                tag?: string | null;
+                /** @description workflows using this node type */
+                node_type?: string | null;
             };
             header?: never;
             path?: never;
@@ -3234,6 +3720,74 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Workflow"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    export_workflows_api_v1_workflows_export_get: {
+        parameters: {
+            query?: {
+                /** @description the workflows to export (repeat the parameter); all if none */
+                ids?: string[] | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowExport"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    import_workflows_api_v1_workflows_import_post: {
+        parameters: {
+            query?: {
+                /** @description always make new workflows instead of finding the exported ones */
+                as_copy?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WorkflowImport"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportReport"];
                 };
             };
             /** @description Validation Error */
@@ -3331,6 +3885,108 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    export_workflow_api_v1_workflows__workflow_id__export_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workflow_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowExport"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    duplicate_workflow_api_v1_workflows__workflow_id__duplicate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workflow_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["DuplicateRequest"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Workflow"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    test_step_api_v1_workflows__workflow_id__nodes__node_id__test_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workflow_id: string;
+                node_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StepTestRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StepTestResult"];
                 };
             };
             /** @description Validation Error */
@@ -3664,6 +4320,38 @@ export interface operations {
                 };
                 content: {
                     "application/octet-stream": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    diff_api_v1_executions__execution_id__diff__other_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                execution_id: string;
+                other_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecutionDiff"];
                 };
             };
             /** @description Validation Error */
@@ -4225,6 +4913,92 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TriggerRegistrations"];
+                };
+            };
+        };
+    };
+    list_templates_api_v1_templates_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateList"];
+                };
+            };
+        };
+    };
+    get_template_api_v1_templates__template_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                template_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateInfo"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    instantiate_api_v1_templates__template_id__instantiate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                template_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["Instantiation"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Workflow"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
