@@ -93,7 +93,9 @@ class LastResort:
 def allowed_methods(request: Request) -> list[str]:
     """The methods the OpenAPI document lists for the request's path. A path may be served by several routes
     (one per method) and Starlette's own 405 names only the first one's; the document is what clients rely on."""
-    patterns: list[tuple[re.Pattern[str], list[str]]] | None = getattr(request.app.state, "allowed_methods", None)
+    patterns: list[tuple[re.Pattern[str], tuple[int, int], list[str]]] | None = getattr(
+        request.app.state, "allowed", None
+    )
     if patterns is None:
         patterns = []
         for template, operations in request.app.openapi().get("paths", {}).items():
@@ -102,13 +104,16 @@ def allowed_methods(request: Request) -> list[str]:
             regex = "".join(
                 (".+" if part == "{path}" else "[^/]+") if part.startswith("{") else re.escape(part) for part in parts
             )
-            patterns.append((re.compile(f"^{regex}$"), sorted(m.upper() for m in operations)))
-        request.app.state.allowed_methods = patterns
-    methods: set[str] = set()
-    for pattern, listed in patterns:
-        if pattern.match(request.url.path):
-            methods |= set(listed)
-    return sorted(methods)
+            literal = sum(len(part) for part in parts if not part.startswith("{"))
+            specificity = (sum(part.startswith("{") for part in parts), -literal)
+            patterns.append((re.compile(f"^{regex}$"), specificity, sorted(m.upper() for m in operations)))
+        request.app.state.allowed = patterns
+    matching = [(rank, listed) for pattern, rank, listed in patterns if pattern.match(request.url.path)]
+    if not matching:
+        return []
+    # the most literal template names the resource (/credentials/types, not /credentials/{credential_id})
+    best = min(rank for rank, _ in matching)
+    return sorted({method for rank, listed in matching if rank == best for method in listed})
 
 
 def method_not_allowed(request: Request, methods: list[str]) -> JSONResponse:
