@@ -114,5 +114,3 @@ def test_the_api_answers_every_fuzzed_request_as_documented(fuzzed: Platform, ro
     tested = re.search(r"Tested: (\d+)", output)
     assert tested is not None and int(tested.group(1)) >= 50, output[-3000:]  # every operation, not a few
     assert result.returncode == 0, output[-12000:]
-    if role == "admin":  # the admin was let in everywhere: the run reached the logic behind every operation
-        assert "Authentication failed" not in output, output[-3000:]
