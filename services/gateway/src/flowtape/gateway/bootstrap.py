@@ -26,6 +26,7 @@ from flowtape.common.topology import (
 )
 from flowtape.gateway import console, console_session, errors
 from flowtape.gateway.accounts import Accounts
+from flowtape.gateway.api_schema import document_errors
 from flowtape.gateway.audit import AuditTrail
 from flowtape.gateway.clients import Platform
 from flowtape.gateway.counters import PostgresCounters
@@ -152,6 +153,7 @@ class GatewayRuntime(BaseRuntime):
         app.state.vault = self.vault
         app.state.first_run = self.first_run
         app.state.rate_limits = self.rate_limits
+        document_errors(app)
         errors.install(app)  # innermost: the last-resort 500 passes through everything below
         app.add_middleware(
             RequestLimits, limit=self._settings.max_body_bytes, max_json_depth=self._settings.max_json_depth
