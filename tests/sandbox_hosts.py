@@ -24,7 +24,7 @@ import psutil
 
 from flowtape.common.errors import NodeError
 from flowtape.common.nodes.sdk import NodeContext, execute_node
-from flowtape.connectors.isolation import SANDBOX_UID, IsolationMode, isolation_for
+from flowtape.connectors.isolation import SANDBOX_UID, IsolationMode, isolation_for, sandbox_uids
 from flowtape.connectors.nodes.code import CodeNode
 from flowtape.connectors.runtimes import python_executable
 from flowtape.connectors.sandbox import Sandbox
@@ -94,11 +94,13 @@ async def run_code_node(request: dict[str, Any]) -> dict[str, Any]:
 
 
 class InProcess:
-    """The service as root: the code runs as host uid 65534."""
+    """The service as root: each run's code is a host uid of its own, from this process's block."""
 
     name = "root"
-    #: the host user id the code's processes have
-    code_uid = SANDBOX_UID
+    #: the host user ids the code's processes may have
+    code_uids = sandbox_uids()
+    #: the user id the code sees (no user namespace: its host uid)
+    seen_uids = code_uids
 
     def __init__(self) -> None:
         if os.geteuid() != 0:
@@ -112,7 +114,9 @@ class Unprivileged:
     """The service as uid 10001 (in a private data directory): the code runs in a user namespace of it."""
 
     name = "unprivileged"
-    code_uid = SERVICE_UID
+    code_uids = range(SERVICE_UID, SERVICE_UID + 1)
+    #: inside its user namespace the code is uid 65534
+    seen_uids = range(SANDBOX_UID, SANDBOX_UID + 1)
 
     def __init__(self, as_user: list[str] | None = None) -> None:
         """``as_user``: how to become the service user instead of ``setpriv`` (e.g. a namespace in which user
@@ -166,12 +170,12 @@ def unprivileged_python() -> str:
     raise RuntimeError(f"no {version} that uid {SERVICE_UID} can run with {SITE_PACKAGES}: {tried}")
 
 
-def processes_left(uid: int, since: float) -> list[str]:
-    """Processes of ``uid`` started at or after ``since`` (a time.time()) that are still alive."""
+def processes_left(uids: range, since: float) -> list[str]:
+    """Processes of ``uids`` started at or after ``since`` (a time.time()) that are still alive."""
     left = []
     for process in psutil.process_iter(["uids", "create_time", "cmdline", "status"]):
         info = process.info
-        if info["uids"] is None or info["uids"].real != uid or info["create_time"] < since - 1:
+        if info["uids"] is None or info["uids"].real not in uids or info["create_time"] < since - 1:
             continue
         if info["status"] != psutil.STATUS_ZOMBIE:
             left.append(f"{process.pid}: {' '.join(info['cmdline'] or [])}")

@@ -31,7 +31,15 @@ from typing import Literal, Protocol
 from flowtape.connectors import seccomp
 
 IsolationMode = Literal["namespaces", "process"]
+#: the code's user id inside its own user namespace (the service not root)
 SANDBOX_UID = 65534
+#: with the service as root, each run's code is a host user id of its own, from a block per service process:
+#: the kernel counts processes per user (RLIMIT_NPROC), so a shared id would let one run's fork bomb, another
+#: replica's runs or the browser node's Chromium (65534) use up every other run's processes
+SANDBOX_UID_FIRST = 1_000_000
+UIDS_PER_PROCESS = 256
+#: the uids this process's runs hold now (whichever isolation object launched them)
+_UIDS_IN_USE: set[int] = set()
 SANDBOX_HOSTNAME = "flowtape-code"
 #: size of the private /tmp; files there are also bounded by RLIMIT_FSIZE
 TMP_BYTES = 64 * 1024 * 1024
@@ -105,6 +113,13 @@ class Isolation(Protocol):
         ...
 
 
+def sandbox_uids(pid: int | None = None) -> range:
+    """The host user ids the runs of the service process ``pid`` (this one by default) take as root; PIDs are
+    unique on a host, so blocks never overlap (the largest is about 1.07e9, below the 2**32 - 1 limit)."""
+    first = SANDBOX_UID_FIRST + ((pid or os.getpid()) % 2**22) * UIDS_PER_PROCESS
+    return range(first, first + UIDS_PER_PROCESS)
+
+
 def isolation_for(mode: IsolationMode) -> Isolation:
     return NamespaceIsolation() if mode == "namespaces" else ProcessIsolation()
 
@@ -144,6 +159,7 @@ class NamespaceIsolation:
 
     bwrap: str | None = None
     setpriv: str | None = None
+    #: the code's uid in its user namespace (the service not root); as root each run takes its own host uid
     uid: int = SANDBOX_UID
     tmp_bytes: int = TMP_BYTES
     max_processes: int = MAX_PROCESSES
@@ -156,7 +172,7 @@ class NamespaceIsolation:
     def describe(self) -> str:
         how = "bwrap sets up the namespaces as root" if self.as_root else "in an unprivileged user namespace"
         return (
-            f"code nodes run isolated (FLOWTAPE_CODE_ISOLATION=namespaces): {self.bwrap}, as uid {self.uid}, "
+            f"code nodes run isolated (FLOWTAPE_CODE_ISOLATION=namespaces): {self.bwrap}, as {self._whom()}, "
             f"{how}; own PID, mount, network, IPC and UTS namespaces, read-only /usr, private /tmp"
         )
 
@@ -164,10 +180,29 @@ class NamespaceIsolation:
     def as_root(self) -> bool:
         return os.geteuid() == 0
 
-    @property
-    def processes_counted_per_machine(self) -> bool:
-        # Without a user namespace of its own, every run's code is host uid 65534, counted together.
-        return self.as_root
+    #: each run is a user of its own (a host uid as root, a user namespace otherwise): counted per run
+    processes_counted_per_machine = False
+
+    def _whom(self) -> str:
+        if self.as_root:
+            uids = sandbox_uids()
+            return f"a host uid of its own per run ({uids.start}-{uids.stop - 1})"
+        return f"uid {self.uid}"
+
+    @contextmanager
+    def _run_uid(self) -> Iterator[int]:
+        """A uid no other run of this process has now; given back when the run's namespace is gone."""
+        if not self.as_root:
+            yield self.uid
+            return
+        uid = next((uid for uid in sandbox_uids() if uid not in _UIDS_IN_USE), None)
+        if uid is None:
+            raise RuntimeError(f"more than {UIDS_PER_PROCESS} code runs at once in one process")
+        _UIDS_IN_USE.add(uid)
+        try:
+            yield uid
+        finally:
+            _UIDS_IN_USE.discard(uid)
 
     @property
     def max_file_bytes(self) -> int:
@@ -175,20 +210,24 @@ class NamespaceIsolation:
 
     @contextmanager
     def launch(self, program: Program, *, network: bool) -> Iterator[Launch]:
-        with _seccomp_filter() as filter_fd:
+        with _seccomp_filter() as filter_fd, self._run_uid() as uid:
             fds = () if filter_fd is None else (filter_fd,)
-            argv = self.command(program, network=network, seccomp_fd=filter_fd)
+            argv = self.command(program, network=network, seccomp_fd=filter_fd, uid=uid)
             yield Launch(argv, _environment("/tmp"), "/", in_namespaces=True, pass_fds=fds)
 
-    def command(self, program: Program, *, network: bool, seccomp_fd: int | None = None) -> list[str]:
+    def command(
+        self, program: Program, *, network: bool, seccomp_fd: int | None = None, uid: int | None = None
+    ) -> list[str]:
+        """``uid``: the host uid the code drops to as root (the probe's and tests' default: the first one)."""
         if self.bwrap is None:
             raise FileNotFoundError("bwrap")
-        uid = str(self.uid)
+        uid_text = str(self.uid)
+        host_uid = str(uid if uid is not None else sandbox_uids().start)
         argv = [self.bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
         if not network:
             argv.append("--unshare-net")
         if not self.as_root:
-            argv += ["--unshare-user", "--disable-userns", "--uid", uid, "--gid", uid]
+            argv += ["--unshare-user", "--disable-userns", "--uid", uid_text, "--gid", uid_text]
         argv += ["--die-with-parent", "--new-session", "--hostname", SANDBOX_HOSTNAME]
         argv += _file_system(program, network=network, tmp_bytes=self.tmp_bytes)
         argv += ["--chdir", "/", "--clearenv"]
@@ -202,8 +241,8 @@ class NamespaceIsolation:
                 raise FileNotFoundError("setpriv")
             argv += [
                 self.setpriv,
-                f"--reuid={uid}",
-                f"--regid={uid}",
+                f"--reuid={host_uid}",
+                f"--regid={host_uid}",
                 "--clear-groups",
                 "--inh-caps=-all",
                 "--bounding-set=-all",
