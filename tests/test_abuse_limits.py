@@ -45,6 +45,7 @@ def replicas(platform: Platform) -> Iterator[Replicas]:
     finally:
         for process in started:
             platform.stop(process.name)
+            platform.processes.pop(process.name, None)  # the session's platform goes on without them
 
 
 def assert_rate_limited(response: httpx.Response, limit: int) -> None:

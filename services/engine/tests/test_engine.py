@@ -343,7 +343,8 @@ async def test_the_workflows_settings_reach_its_node_tasks(shared: Platform) -> 
 
 async def test_a_wait_node_pauses_then_resumes(shared: Platform) -> None:
     workflow_id = await shared.create(
-        chain("waits", node("pause", "wait", seconds=0.2), node("after", "set", fields={"resumed": True}))
+        # long enough to be seen waiting, and listed so, on a loaded machine
+        chain("waits", node("pause", "wait", seconds=2), node("after", "set", fields={"resumed": True}))
     )
 
     started = await shared.start(workflow_id, [{"n": 1}])

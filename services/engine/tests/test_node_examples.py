@@ -266,7 +266,7 @@ def _shape(ports: dict[str, list[dict[str, Any]]]) -> Any:
     return {port: [{key: _kind(v) for key, v in item.items()} for item in items] for port, items in ports.items()}
 
 
-async def _finished(bus: MemoryBus, execution_id: str, timeout: float = 20.0) -> dict[str, Any]:
+async def _finished(bus: MemoryBus, execution_id: str, timeout: float = 60.0) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
