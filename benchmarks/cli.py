@@ -217,6 +217,20 @@ def _notes(result: load.Result, extra: str = "") -> str:
     return "; ".join(notes)
 
 
+def _result_row(mode: str, scenario: str, result: load.Result, **columns: str) -> Row:
+    """A row of a timed phase: its runs, latency percentiles and rate, beside ``columns`` (target, notes...)."""
+    return Row(
+        mode=mode,
+        scenario=scenario,
+        runs=_runs(result),
+        p50=fmt(result.p50_ms),
+        p99=fmt(result.p99_ms),
+        mean=fmt(result.mean_ms),
+        rate=fmt(result.per_second),
+        **columns,
+    )
+
+
 def _memory_row(mode: str, label: str, memory: dict[str, tuple[float, float]], target: float | None) -> Row:
     total = sum(rss for rss, _ in memory.values())
     private = sum(uss for _, uss in memory.values())
@@ -270,14 +284,10 @@ def bench_mode(mode: str, args: argparse.Namespace, report: Report) -> None:
                 headers=headers,
             )
         report.rows.append(
-            Row(
-                mode=mode,
-                scenario=f"chain({args.chain_length}) of set, sequential",
-                runs=_runs(seq),
-                p50=fmt(seq.p50_ms),
-                p99=fmt(seq.p99_ms),
-                mean=fmt(seq.mean_ms),
-                rate=fmt(seq.per_second),
+            _result_row(
+                mode,
+                f"chain({args.chain_length}) of set, sequential",
+                seq,
                 target=f"p50 ≤ {TARGET_P50_MS[mode]:g} ms",
                 verdict=verdict(seq.p50_ms is not None and seq.p50_ms <= TARGET_P50_MS[mode]),
                 notes=_notes(seq, "profiled: py-spy attached" if args.profile else ""),
@@ -320,14 +330,10 @@ def bench_mode(mode: str, args: argparse.Namespace, report: Report) -> None:
             )
         )
         report.rows.append(
-            Row(
-                mode=mode,
-                scenario=f"chain({args.chain_length}) of set, {args.concurrency} clients",
-                runs=_runs(conc),
-                p50=fmt(conc.p50_ms),
-                p99=fmt(conc.p99_ms),
-                mean=fmt(conc.mean_ms),
-                rate=fmt(conc.per_second),
+            _result_row(
+                mode,
+                f"chain({args.chain_length}) of set, {args.concurrency} clients",
+                conc,
                 target=f"≥ {TARGET_RATE[mode]:g} exec/s" if mode in TARGET_RATE else "(target is distributed)",
                 verdict=verdict(conc.per_second is not None and conc.per_second >= TARGET_RATE[mode])
                 if mode in TARGET_RATE
@@ -357,14 +363,10 @@ def bench_mode(mode: str, args: argparse.Namespace, report: Report) -> None:
                 headers=headers,
             )
             report.rows.append(
-                Row(
-                    mode=mode,
-                    scenario=f"chain({args.chain_length}) with 1 code node, sequential",
-                    runs=_runs(code),
-                    p50=fmt(code.p50_ms),
-                    p99=fmt(code.p99_ms),
-                    mean=fmt(code.mean_ms),
-                    rate=fmt(code.per_second),
+                _result_row(
+                    mode,
+                    f"chain({args.chain_length}) with 1 code node, sequential",
+                    code,
                     notes=_notes(code, "informational (no target)"),
                 )
             )
@@ -385,14 +387,10 @@ def bench_mode(mode: str, args: argparse.Namespace, report: Report) -> None:
                 time_limit=args.phase_time_limit,
             )
             report.rows.append(
-                Row(
-                    mode=mode,
-                    scenario=scenario,
-                    runs=_runs(hooks),
-                    p50=fmt(hooks.p50_ms),
-                    p99=fmt(hooks.p99_ms),
-                    mean=fmt(hooks.mean_ms),
-                    rate=fmt(hooks.per_second),
+                _result_row(
+                    mode,
+                    scenario,
+                    hooks,
                     target=_webhook_target(mode),
                     verdict=verdict(
                         hooks.per_second is not None
@@ -451,14 +449,10 @@ def bench_http_call(url: str, headers: dict[str, str], mode: str, args: argparse
             headers=headers,
         )
     report.rows.append(
-        Row(
-            mode=mode,
-            scenario="http_request to a local server, sequential",
-            runs=_runs(seq),
-            p50=fmt(seq.p50_ms),
-            p99=fmt(seq.p99_ms),
-            mean=fmt(seq.mean_ms),
-            rate=fmt(seq.per_second),
+        _result_row(
+            mode,
+            "http_request to a local server, sequential",
+            seq,
             target=f"p50 ≤ {TARGET_HTTP_P50_MS[mode]:g} ms"
             if mode in TARGET_HTTP_P50_MS
             else "(target is distributed)",
@@ -480,14 +474,10 @@ def bench_library_chain(url: str, headers: dict[str, str], mode: str, args: argp
     )
     length = len(library_chain.STEPS) + 1
     report.rows.append(
-        Row(
-            mode=mode,
-            scenario=f"chain({length}) of library nodes, sequential",
-            runs=_runs(seq),
-            p50=fmt(seq.p50_ms),
-            p99=fmt(seq.p99_ms),
-            mean=fmt(seq.mean_ms),
-            rate=fmt(seq.per_second),
+        _result_row(
+            mode,
+            f"chain({length}) of library nodes, sequential",
+            seq,
             notes=_notes(seq, "informational: compare with the set chain"),
         )
     )
@@ -503,14 +493,10 @@ def bench_library_chain(url: str, headers: dict[str, str], mode: str, args: argp
         headers=headers,
     )
     report.rows.append(
-        Row(
-            mode=mode,
-            scenario=f"chain({length}) of library nodes, {args.concurrency} clients",
-            runs=_runs(conc),
-            p50=fmt(conc.p50_ms),
-            p99=fmt(conc.p99_ms),
-            mean=fmt(conc.mean_ms),
-            rate=fmt(conc.per_second),
+        _result_row(
+            mode,
+            f"chain({length}) of library nodes, {args.concurrency} clients",
+            conc,
             notes=_notes(conc, "informational: compare with the set chain"),
         )
     )

@@ -57,6 +57,6 @@ def expect() -> Callable[[dict[str, Any]], bool]:
 
     def check(execution: dict[str, Any]) -> bool:
         output = execution.get("output") or [{}]
-        return output[0].get("echoed") == 1
+        return bool(output[0].get("echoed") == 1)
 
     return check
