@@ -165,6 +165,17 @@ def test_retention_prunes_by_policy_and_keeps_failed_runs(kept: Platform) -> Non
         failed = api.get(f"/api/v1/executions/{plain_failed[0]}").json()
         assert failed["status"] == "failed" and "asked to fail" in (failed["error"] or "")
 
+        # a rebuild of the read models keeps the pruned summaries (their log is gone, their row is all there is)
+        assert api.post("/api/v1/admin/projections/rebuild").status_code == 202
+        deadline = time.monotonic() + 60
+        while api.get("/api/v1/admin/projections").json()["state"] != "done":
+            assert time.monotonic() < deadline, "the rebuild did not finish within a minute"
+            time.sleep(0.3)
+        rebuilt = {
+            item["id"]: item for item in api.get("/api/v1/executions", params={"workflow_id": plain}).json()["items"]
+        }
+        assert rebuilt == listed
+
         # nothing is left to prune: a second pass removes nothing
         again = api.post("/api/v1/admin/retention/run", json={"dry_run": False}).json()
         assert again["runs"] == 0 and again["events"] == 0
