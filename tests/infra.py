@@ -80,7 +80,8 @@ def postgres_database(prefix: str = "flowtape_test") -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def wait_ready(url: str, timeout: float = 60.0, process: subprocess.Popen[bytes] | None = None) -> None:
+def wait_ready(url: str, timeout: float = 180.0, process: subprocess.Popen[bytes] | None = None) -> None:
+    """Until ``url`` answers /readyz; generous, because several platforms may start at once on a shared machine."""
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:

@@ -79,6 +79,10 @@ def _run(api: httpx.Client, workflow_id: str, item: dict[str, Any]) -> str:
 def test_retention_prunes_by_policy_and_keeps_failed_runs(kept: Platform) -> None:
     assert kept.admin is not None
     with httpx.Client(base_url=kept.gateway, headers=kept.admin.headers, timeout=60) as api:
+        # a policy that is not one is refused with the error shape
+        response = api.post("/api/v1/workflows", json=flaky(f"bad-{uuid.uuid4().hex[:6]}", {"days": "soon"}))
+        assert response.status_code == 422 and "settings.retention.days" in response.text, response.text
+
         # a workflow of its own policy: the newest 2 runs, failed ones 30 days, no age limit on the rest
         response = api.post(
             "/api/v1/workflows",

@@ -4,6 +4,7 @@ import { Notifications } from "@mantine/notifications";
 import { QueryClientProvider } from "@tanstack/react-query";
 import { useState } from "react";
 import { RouterProvider } from "react-router-dom";
+import { AcceptInvitation, ResetPassword, VerifyEmail } from "@/features/auth/Links";
 import { SignIn } from "@/features/auth/SignIn";
 import { MeProvider, useMeQuery } from "@/lib/auth";
 import { makeQueryClient } from "@/lib/query-client";
@@ -12,6 +13,14 @@ import { router } from "./router";
 const theme = createTheme({ primaryColor: "blue", defaultRadius: "md" });
 
 function Gate() {
+  const path = window.location.pathname;
+  if (path === "/reset-password") return <ResetPassword />;
+  if (path === "/verify-email") return <VerifyEmail />;
+  if (path === "/accept-invitation") return <AcceptInvitation />;
+  return <SignedIn />;
+}
+
+function SignedIn() {
   const me = useMeQuery();
   if (me.isLoading) {
     return (

@@ -8,6 +8,7 @@ import {
   IconInbox,
   IconKey,
   IconListDetails,
+  IconUserCircle,
   IconUsers,
 } from "@tabler/icons-react";
 import { useQueryClient } from "@tanstack/react-query";
@@ -23,6 +24,7 @@ const LINKS: { to: string; label: string; icon: typeof IconGauge; role: Role }[]
   { to: "/users", label: "Users & API keys", icon: IconUsers, role: "admin" },
   { to: "/audit", label: "Audit trail", icon: IconListDetails, role: "admin" },
   { to: "/dead-letters", label: "Dead letters", icon: IconInbox, role: "operator" },
+  { to: "/account", label: "Your account", icon: IconUserCircle, role: "viewer" },
 ];
 
 export function Layout() {
@@ -39,7 +41,9 @@ export function Layout() {
             <Title order={4}>Flowtape</Title>
           </Group>
           <Group gap="sm">
-            <Text size="sm" data-testid="me-email">{me.email}</Text>
+            <Text size="sm" data-testid="me-email" component={Link} to="/account">
+              {me.email}
+            </Text>
             <Badge variant="light" data-testid="me-role">{me.role}</Badge>
             <Button
               size="xs"

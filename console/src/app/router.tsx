@@ -1,4 +1,5 @@
 import { createBrowserRouter } from "react-router-dom";
+import { AccountPage } from "@/features/account/AccountPage";
 import { AuditPage } from "@/features/admin/AuditPage";
 import { DeadLettersPage } from "@/features/admin/DeadLettersPage";
 import { UsersPage } from "@/features/admin/UsersPage";
@@ -26,6 +27,7 @@ export const router = createBrowserRouter([
       { path: "/users", element: <UsersPage /> },
       { path: "/audit", element: <AuditPage /> },
       { path: "/dead-letters", element: <DeadLettersPage /> },
+      { path: "/account", element: <AccountPage /> },
       { path: "*", element: <NotFound /> },
     ],
   },

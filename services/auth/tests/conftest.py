@@ -38,10 +38,21 @@ class Clock:
         self.now += timedelta(seconds=seconds)
 
 
-class Harness:
-    """An AuthService on a real store and the in-process bus, with what it broadcast."""
+class Mailbox:
+    """Stands in for the SMTP server (the real one is exercised end to end in tests/test_accounts.py)."""
 
-    def __init__(self, auth: AuthService, clock: Clock, events: list[Any], url: str) -> None:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, str]] = []
+
+    async def send(self, to: str, subject: str, body: str) -> None:
+        self.sent.append((to, subject, body))
+
+
+class Harness:
+    """An AuthService on a real store and the in-process bus, with what it broadcast and mailed."""
+
+    def __init__(self, auth: AuthService, clock: Clock, events: list[Any], url: str, mail: Mailbox) -> None:
+        self.mail = mail
         self.auth = auth
         self.clock = clock
         self.events = events
@@ -103,7 +114,12 @@ async def harness(request: pytest.FixtureRequest, tmp_path: Path, passwords: Pas
 
     bus.subscribe(
         auth_events_broadcast("test", "1"),
-        {msg.PublicKeysPublished: collect, msg.UserAccessChanged: collect, msg.ApiKeyRevoked: collect},
+        {
+            msg.PublicKeysPublished: collect,
+            msg.UserAccessChanged: collect,
+            msg.ApiKeyRevoked: collect,
+            msg.SessionsRevoked: collect,
+        },
         prefetch=1,
     )
     await bus.start()
@@ -123,8 +139,10 @@ async def harness(request: pytest.FixtureRequest, tmp_path: Path, passwords: Pas
         passwords=passwords,
         bus=bus,
         clock=clock,
+        mailer=(mailbox := Mailbox()),
+        public_url="https://flows.example.com/",
     )
-    h = Harness(auth, clock, events, url)
+    h = Harness(auth, clock, events, url, mailbox)
     h.keys = await auth.ensure_keys()
     try:
         yield h

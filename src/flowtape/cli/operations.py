@@ -41,13 +41,30 @@ def register(executions: typer.Typer) -> None:
 
     @executions.command("replay")
     def replay(
-        execution_id: str,
-        from_node: Annotated[str, typer.Option("--from-node", help="the node to run again (and all after it)")],
+        execution_id: Annotated[str | None, typer.Argument(help="one run (or many: --workflow)")] = None,
+        from_node: Annotated[
+            str | None, typer.Option("--from-node", help="the node to run again (bulk: default each run's failed node)")
+        ] = None,
         workflow_version: Annotated[str, typer.Option(help="original | latest | <number>")] = "original",
         input: Annotated[str | None, typer.Option("--input", help="JSON items replacing the node's input")] = None,
+        workflow: Annotated[str | None, typer.Option("--workflow", help="bulk: the runs of this workflow")] = None,
+        status: Annotated[str, typer.Option("--status", help="bulk: runs with this status")] = "failed",
+        since: Annotated[str | None, typer.Option("--since", help="bulk: runs started at or after (ISO)")] = None,
+        canary: Annotated[int, typer.Option("--canary", help="bulk: replay these first; the rest if all pass")] = 1,
+        parallel: Annotated[int, typer.Option("--parallel", min=1, max=32, help="bulk: replays at once")] = 4,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="bulk: list, with replay-check")] = False,
         url: UrlOption = None,
     ) -> None:
-        """Fork an execution at any node, optionally on another version and with an edited input."""
+        """Fork an execution at any node, optionally on another version and with an edited input; with --workflow,
+        replay every matching run: a canary first, the rest only if the canary all succeeded."""
+        if workflow is not None:
+            from flowtape.cli.bulk_replay import BulkReplay
+
+            selection = {"workflow_id": workflow, "status": status, "since": since, "from_node": from_node}
+            BulkReplay(url, workflow_version, **selection).run(canary=canary, parallel=parallel, dry_run=dry_run)
+            return
+        if execution_id is None or from_node is None:
+            raise fail("give an EXECUTION_ID and --from-node, or --workflow for a bulk replay")
         version: str | int = int(workflow_version) if workflow_version.isdigit() else workflow_version
         body: dict[str, Any] = {"from_node": from_node, "workflow_version": version}
         if input is not None:

@@ -44,6 +44,40 @@ function NewUser({ opened, onClose }: { opened: boolean; onClose: () => void }) 
   );
 }
 
+/** An invitation by mail: the invitee follows the link and chooses their own password. */
+function InviteByEmail({ opened, onClose }: { opened: boolean; onClose: () => void }) {
+  const [email, setEmail] = useState("");
+  const [role, setRole] = useState<Role>("viewer");
+  const [error, setError] = useState<string | null>(null);
+  return (
+    <Modal opened={opened} onClose={onClose} title="Invite by email">
+      <Stack>
+        <Text size="sm" c="dimmed">
+          They get a link that works once, for a week, to choose their password.
+        </Text>
+        <TextInput label="Email" value={email} onChange={(e) => setEmail(e.currentTarget.value)} data-testid="invitation-email" />
+        <Select label="Role" data={ROLES} value={role} onChange={(v) => v && setRole(v as Role)} allowDeselect={false} data-testid="invitation-role" />
+        {error && <Alert color="red">{error}</Alert>}
+        <Button
+          data-testid="invitation-send"
+          onClick={async () => {
+            try {
+              await unwrap(client.POST("/api/v1/auth/invitations", { body: { email, role } }));
+              notifications.show({ message: `Invitation sent to ${email}` });
+              setEmail("");
+              onClose();
+            } catch (e) {
+              setError((e as Error).message);
+            }
+          }}
+        >
+          Send the invitation
+        </Button>
+      </Stack>
+    </Modal>
+  );
+}
+
 function NewKey({ opened, onClose }: { opened: boolean; onClose: () => void }) {
   const queryClient = useQueryClient();
   const [name, setName] = useState("");
@@ -96,6 +130,7 @@ export function UsersPage() {
   const users = useQuery({ queryKey: ["users"], queryFn: () => unwrap(client.GET("/api/v1/users", { params: { query: { limit: 500 } } })) });
   const keys = useQuery({ queryKey: ["api-keys"], queryFn: () => unwrap(client.GET("/api/v1/api-keys", { params: { query: { limit: 500 } } })) });
   const [inviting, setInviting] = useState(false);
+  const [invitingByEmail, setInvitingByEmail] = useState(false);
   const [creatingKey, setCreatingKey] = useState(false);
   const change = async (userId: string, body: { role?: Role; disabled?: boolean }) => {
     try {
@@ -116,6 +151,7 @@ export function UsersPage() {
         <Tabs.Panel value="users" pt="md">
           <Group justify="flex-end" mb="sm">
             <Button leftSection={<IconPlus size={16} />} onClick={() => setInviting(true)} data-testid="invite-user">Invite user</Button>
+            <Button variant="light" onClick={() => setInvitingByEmail(true)} data-testid="invite-by-email">Invite by email</Button>
           </Group>
           <Table verticalSpacing="xs" data-testid="users-table">
             <Table.Thead>
@@ -185,6 +221,7 @@ export function UsersPage() {
         </Tabs.Panel>
       </Tabs>
       <NewUser opened={inviting} onClose={() => setInviting(false)} />
+      <InviteByEmail opened={invitingByEmail} onClose={() => setInvitingByEmail(false)} />
       <NewKey opened={creatingKey} onClose={() => setCreatingKey(false)} />
     </Page>
   );

@@ -1,12 +1,76 @@
 /** The first visit creates the admin account; every later visit signs in. */
-import { Alert, Button, Center, Paper, PasswordInput, Stack, Text, TextInput, Title } from "@mantine/core";
+import { Alert, Anchor, Button, Center, Paper, PasswordInput, Stack, Text, TextInput, Title } from "@mantine/core";
 import { useForm } from "@mantine/form";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { client, unwrap } from "@/lib/api-client";
 import { setUp, signIn } from "@/lib/auth";
 
+/** "Forgot your password?": the answer is the same whether the address has an account or not. */
+function ForgotPassword({ onBack }: { onBack: () => void }) {
+  const [email, setEmail] = useState("");
+  const [sent, setSent] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  return (
+    <form
+      onSubmit={async (event) => {
+        event.preventDefault();
+        setBusy(true);
+        setError(null);
+        try {
+          await unwrap(client.POST("/api/v1/auth/password-reset", { body: { email } }));
+          setSent(true);
+        } catch (e) {
+          setError(e instanceof Error ? e.message : String(e));
+        } finally {
+          setBusy(false);
+        }
+      }}
+    >
+      <Stack>
+        <div>
+          <Title order={2}>Reset your password</Title>
+          <Text c="dimmed" size="sm">
+            We mail a link to choose a new one.
+          </Text>
+        </div>
+        {sent ? (
+          <Alert color="blue" data-testid="reset-sent">
+            If {email} has an account, a link to reset its password is on its way. It works once, for an hour.
+          </Alert>
+        ) : (
+          <>
+            {error && <Alert color="red">{error}</Alert>}
+            <TextInput label="Email" autoComplete="username" value={email} onChange={(e) => setEmail(e.currentTarget.value)} data-testid="reset-email" />
+            <Button type="submit" loading={busy} disabled={!/^\S+@\S+$/.test(email)} data-testid="reset-request">
+              Send the link
+            </Button>
+          </>
+        )}
+        <Anchor component="button" type="button" size="sm" onClick={onBack}>
+          Back to sign-in
+        </Anchor>
+      </Stack>
+    </form>
+  );
+}
+
 export function SignIn() {
+  const [forgot, setForgot] = useState(false);
+  if (forgot) {
+    return (
+      <Center h="100vh" bg="gray.0">
+        <Paper withBorder shadow="sm" p="xl" radius="md" w={400}>
+          <ForgotPassword onBack={() => setForgot(false)} />
+        </Paper>
+      </Center>
+    );
+  }
+  return <SignInForm onForgot={() => setForgot(true)} />;
+}
+
+function SignInForm({ onForgot }: { onForgot: () => void }) {
   const queryClient = useQueryClient();
   const status = useQuery({
     queryKey: ["session-status"],
@@ -64,6 +128,11 @@ export function SignIn() {
             <Button type="submit" loading={busy || status.isLoading}>
               {setup ? "Create admin account" : "Sign in"}
             </Button>
+            {!setup && (
+              <Anchor component="button" type="button" size="sm" onClick={onForgot} data-testid="forgot-password">
+                Forgot your password?
+              </Anchor>
+            )}
           </Stack>
         </form>
       </Paper>

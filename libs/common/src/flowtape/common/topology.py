@@ -64,6 +64,7 @@ AUTH_AUDIT = Route(COMMANDS, "auth.audit")
 AUTH_KEYS_PUBLISHED = Route(EVENTS, "auth.keys.published")
 AUTH_USER_CHANGED = Route(EVENTS, "auth.access.user-changed")
 AUTH_API_KEY_REVOKED = Route(EVENTS, "auth.access.api-key-revoked")
+AUTH_SESSIONS_REVOKED = Route(EVENTS, "auth.access.sessions-revoked")
 TRIGGERS_CHANGED = Route(EVENTS, "triggers.registrations.changed")
 CANCEL_TASKS = Route(EVENTS, "engine.tasks.cancelled")
 WORKFLOW_CHANGED = Route(EVENTS, "engine.workflow.changed")
@@ -76,6 +77,8 @@ _ROUTES: dict[type[Message], Route] = {
     engine.SetWorkflowActive: ENGINE_REQUESTS,
     engine.GetWorkflow: ENGINE_REQUESTS,
     engine.ListWorkflows: ENGINE_REQUESTS,
+    engine.ImportWorkflow: ENGINE_REQUESTS,
+    engine.DuplicateWorkflow: ENGINE_REQUESTS,
     engine.ListWorkflowVersions: ENGINE_REQUESTS,
     engine.GetExecution: ENGINE_REQUESTS,
     engine.GetExecutionEvents: ENGINE_REQUESTS,
@@ -96,6 +99,7 @@ _ROUTES: dict[type[Message], Route] = {
     engine.WorkflowChanged: WORKFLOW_CHANGED,
     connectors.RunNodeTask: CONNECTORS_TASKS,
     connectors.GetNodeCatalog: CONNECTORS_QUERIES,
+    connectors.TestNodeStep: CONNECTORS_QUERIES,
     connectors.GetBinary: CONNECTORS_QUERIES,
     connectors.NodeCatalogPublished: CATALOG_PUBLISHED,
     connectors.GetCredentialSealingKey: CONNECTORS_CREDENTIALS,
@@ -122,11 +126,22 @@ _ROUTES: dict[type[Message], Route] = {
     auth.GetAccessState: AUTH_REQUESTS,
     auth.RotateKeys: AUTH_REQUESTS,
     auth.ListAudit: AUTH_REQUESTS,
+    auth.ListSessions: AUTH_REQUESTS,
+    auth.RevokeSession: AUTH_REQUESTS,
+    auth.RequestPasswordReset: AUTH_REQUESTS,
+    auth.ResetPassword: AUTH_REQUESTS,
+    auth.RequestEmailVerification: AUTH_REQUESTS,
+    auth.VerifyEmail: AUTH_REQUESTS,
+    auth.Invite: AUTH_REQUESTS,
+    auth.ListInvitations: AUTH_REQUESTS,
+    auth.RevokeInvitation: AUTH_REQUESTS,
+    auth.AcceptInvitation: AUTH_REQUESTS,
     auth.RecordAudit: AUTH_AUDIT,
     auth.PublicKeysPublished: AUTH_KEYS_PUBLISHED,
     auth.UserAccessChanged: AUTH_USER_CHANGED,
     auth.ApiKeyRevoked: AUTH_API_KEY_REVOKED,
     ops.StatusAsked: OPS_STATUS_ASKED,
+    auth.SessionsRevoked: AUTH_SESSIONS_REVOKED,
 }
 
 

@@ -80,6 +80,7 @@ class Workflow(BaseModel):
     nodes: list[dict[str, Any]]
     edges: list[dict[str, Any]]
     settings: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
     created_at: str
     updated_at: str
 
@@ -89,6 +90,7 @@ class WorkflowSummary(BaseModel):
     name: str
     version: int
     active: bool
+    tags: list[str] = Field(default_factory=list)
     created_at: str
     updated_at: str
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -60,6 +60,13 @@ class WorkflowDefinition(BaseModel):
     nodes: list[NodeSpec] = Field(min_length=1)
     edges: list[EdgeSpec] = Field(default_factory=list)
     settings: dict[str, Any] = Field(default_factory=dict)
+    #: labels to find workflows by (``GET /api/v1/workflows?tag=``); None keeps older definitions as they were
+    tags: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(default=None, max_length=50)
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_once_each(cls, tags: list[str] | None) -> list[str] | None:
+        return None if tags is None else list(dict.fromkeys(tags))
 
     @field_validator("settings")
     @classmethod

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import logging
 import re
+import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -25,8 +26,17 @@ from flowtape.auth.domain import keys as keyring
 from flowtape.auth.domain import throttling, tokens
 from flowtape.auth.domain.passwords import Passwords, policy_problem
 from flowtape.auth.domain.users import ensure_an_admin_remains, normalize_email
+from flowtape.auth.mail import Mailer
 from flowtape.auth.settings import AuthSettings
-from flowtape.auth.store import ApiKeyRecord, AuthStore, AuthTx, UserRecord
+from flowtape.auth.store import (
+    ApiKeyRecord,
+    AuthStore,
+    AuthTx,
+    InvitationRecord,
+    MailedToken,
+    SessionRecord,
+    UserRecord,
+)
 from flowtape.common.bus import Bus
 from flowtape.common.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthorized
 from flowtape.common.messages import auth as msg
@@ -41,14 +51,52 @@ _KEY_HASH = re.compile(r"^[0-9a-f]{64}$")
 _LAST_USED_RESOLUTION = timedelta(seconds=60)
 _WRONG = "wrong email or password"
 _USES: tuple[keyring.KeyUse, ...] = ("sig", "enc")
+_RESET = "reset"
+_VERIFY = "verify"
+_BAD_LINK = "this link is not valid any more (it was used, it expired, or it was never issued); ask for a new one"
 
 
-def _user_view(user: UserRecord) -> msg.UserView:
+def _session_view(session: SessionRecord, now: datetime) -> msg.SessionView:
+    return msg.SessionView(
+        id=session.id,
+        user_id=session.user_id,
+        method=session.method,
+        client_address=session.client_address,
+        user_agent=session.user_agent,
+        created_at=session.created_at,
+        expires_at=session.expires_at,
+        ended_at=session.ended_at,
+        end_reason=session.end_reason,
+        active=session.active_at(now),
+    )
+
+
+def _invitation_view(invitation: InvitationRecord) -> msg.InvitationView:
+    return msg.InvitationView(
+        id=invitation.id,
+        email=invitation.email,
+        role=invitation.role,
+        invited_by=invitation.invited_by,
+        created_at=invitation.created_at,
+        expires_at=invitation.expires_at,
+        accepted_at=invitation.accepted_at,
+        revoked_at=invitation.revoked_at,
+        user_id=invitation.user_id,
+    )
+
+
+def _link_token_hash(token: str) -> str:
+    """Link tokens carry 256 random bits: a fast hash suffices, and only the hash is stored."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _user_view(user: UserRecord, verified: dict[str, str] | None = None) -> msg.UserView:
     return msg.UserView(
         id=user.id,
         email=user.email,
         role=user.role,
         disabled=user.disabled,
+        email_verified=(verified or {}).get(user.id) == user.email,
         created_at=user.created_at,
         updated_at=user.updated_at,
     )
@@ -86,7 +134,12 @@ class AuthService:
         bus: Bus,
         clock: Clock,
         metrics: AuthMetrics | None = None,
+        mailer: Mailer | None = None,
+        public_url: str | None = None,
     ) -> None:
+        self._mailer = mailer
+        self._public_url = (public_url or "http://localhost:8080").rstrip("/")
+        self._mailing: set[asyncio.Task[None]] = set()
         self._store = store
         self._settings = settings
         self._vault = vault
@@ -218,7 +271,9 @@ class AuthService:
         log.info("set up: created the first admin %s", user.id)
         return _user_view(user)
 
-    async def login(self, email: str, sealed_password: str, client_address: str | None) -> msg.TokenGranted:
+    async def login(
+        self, email: str, sealed_password: str, client_address: str | None, user_agent: str | None = None
+    ) -> msg.TokenGranted:
         now = self._clock()
         subjects = _ThrottleSubjects.of(email, client_address)
         async with self._store.reading() as tx:
@@ -242,13 +297,7 @@ class AuthService:
             await tx.forget_addresses(now - self._throttling.known_for)
             if new_hash is not None:
                 await tx.update_user(user.id, password_hash=new_hash)
-            await tx.append_audit(
-                at=now,
-                actor=Actor(kind="user", user_id=user.id, email=user.email, client_address=client_address),
-                action="login.succeeded",
-                target_type="user",
-                target_id=user.id,
-            )
+            session = await self._open_session(tx, user, "password", client_address, user_agent, now)
         signing = keyring.current(keys, "sig")
         assert signing is not None, "ensure_keys runs before any request"
         token = tokens.issue(
@@ -259,9 +308,40 @@ class AuthService:
             key=self._private_key(signing),
             now=now,
             ttl=self._ttl,
+            session_id=session.id,
         )
         self._metrics.logins.labels("ok").inc()
-        return msg.TokenGranted(access_token=token, expires_in=int(self._ttl.total_seconds()))
+        return msg.TokenGranted(access_token=token, expires_in=int(self._ttl.total_seconds()), session_id=session.id)
+
+    async def _open_session(
+        self,
+        tx: AuthTx,
+        user: UserRecord,
+        method: str,
+        client_address: str | None,
+        user_agent: str | None,
+        now: datetime,
+    ) -> SessionRecord:
+        """Record a sign-in (the login history) in the transaction that grants its token."""
+        session = SessionRecord(
+            id=uuid.uuid4().hex,
+            user_id=user.id,
+            method=method,
+            client_address=client_address,
+            user_agent=user_agent,
+            created_at=now,
+            expires_at=now + self._ttl,
+        )
+        await tx.insert_session(session)
+        await tx.append_audit(
+            at=now,
+            actor=Actor(kind="user", user_id=user.id, email=user.email, client_address=client_address),
+            action="login.succeeded",
+            target_type="user",
+            target_id=user.id,
+            details={"method": method, "session_id": session.id},
+        )
+        return session
 
     async def _check_throttle(self, tx: AuthTx, subjects: _ThrottleSubjects, now: datetime) -> None:
         policy = self._throttling
@@ -329,12 +409,14 @@ class AuthService:
 
     async def get_user(self, user_id: str) -> msg.UserView:
         async with self._store.reading() as tx:
-            return _user_view(await _existing_user(tx, user_id))
+            user = await _existing_user(tx, user_id)
+            return _user_view(user, await tx.verified_emails([user.id]))
 
     async def list_users(self, limit: int, cursor: str | None) -> msg.UserPage:
         async with self._store.reading() as tx:
             found, next_cursor = await tx.list_users(limit, cursor)
-        return msg.UserPage(items=[_user_view(u) for u in found], next_cursor=next_cursor)
+            verified = await tx.verified_emails([u.id for u in found])
+        return msg.UserPage(items=[_user_view(u, verified) for u in found], next_cursor=next_cursor)
 
     async def update_user(self, user_id: str, role: Role | None, disabled: bool | None, actor: Actor) -> msg.UserView:
         now = self._clock()
@@ -350,6 +432,8 @@ class AuthService:
             ensure_an_admin_remains(await tx.count_active_admins(), losing_one=was_admin and not stays_admin)
             generation = user.generation + 1
             await tx.update_user(user.id, role=new_role, disabled=new_disabled, generation=generation, updated_at=now)
+            if new_disabled and not user.disabled:
+                await tx.end_sessions(user.id, now, "disabled")
             if new_role != user.role:
                 await tx.append_audit(
                     at=now,
@@ -376,7 +460,283 @@ class AuthService:
 
     async def access_state(self) -> msg.AccessState:
         async with self._store.reading() as tx:
-            return msg.AccessState(generations=await tx.generations())
+            return msg.AccessState(
+                generations=await tx.generations(), revoked_sessions=await tx.revoked_sessions(self._clock())
+            )
+
+    # ---- sessions (the login history)
+
+    async def list_sessions(self, user_id: str, active_only: bool, limit: int, cursor: str | None) -> msg.SessionPage:
+        now = self._clock()
+        async with self._store.reading() as tx:
+            await _existing_user(tx, user_id)
+            found, next_cursor = await tx.list_sessions(user_id, now if active_only else None, limit, cursor)
+        return msg.SessionPage(items=[_session_view(s, now) for s in found], next_cursor=next_cursor)
+
+    async def revoke_session(
+        self, session_id: str, owner_id: str | None, actor: Actor, reason: str = "revoked"
+    ) -> msg.SessionView:
+        """End one session. A session of someone else (when ``owner_id`` restricts) is NotFound, as is an
+        unknown one: a caller learns nothing about other people's sessions."""
+        now = self._clock()
+        async with self._store.transaction() as tx:
+            session = await tx.session(session_id)
+            if session is None or (owner_id is not None and session.user_id != owner_id):
+                raise NotFound(f"session {session_id} does not exist")
+            ended = await tx.end_sessions(session.user_id, now, reason, session_id=session_id)
+            if ended:
+                await tx.append_audit(
+                    at=now,
+                    actor=actor,
+                    action="session.revoked",
+                    target_type="session",
+                    target_id=session_id,
+                    details={"user_id": session.user_id, "reason": reason},
+                )
+            session = await tx.session(session_id)
+        assert session is not None
+        if ended:
+            await self._publish(msg.SessionsRevoked(user_id=session.user_id, session_ids=ended, until=now + self._ttl))
+        return _session_view(session, now)
+
+    # ---- password reset and email verification
+
+    async def request_password_reset(self, email: str, client_address: str | None) -> msg.MailAccepted:
+        """Mail a reset link when the address has an active account. The answer and the work done before it
+        are the same either way (the mail goes out after the reply), so it tells nobody who has an account."""
+        try:
+            address = normalize_email(email)
+        except InvalidInput:
+            return msg.MailAccepted()
+        now = self._clock()
+        async with self._store.transaction() as tx:
+            user = await tx.user_by_email(address)
+            token = await self._issue_link_token(tx, user, _RESET, now)
+            if token is not None and user is not None:
+                await tx.append_audit(
+                    at=now,
+                    actor=Actor(kind="anonymous", client_address=client_address),
+                    action="password_reset.requested",
+                    target_type="user",
+                    target_id=user.id,
+                )
+        if token is not None and user is not None:
+            minutes = self._settings.reset_token_ttl_seconds // 60
+            self._mail_later(
+                user.email,
+                "Reset your Flowtape password",
+                "Someone (hopefully you) asked to reset the password of your Flowtape account.\n\n"
+                f"Choose a new password here (the link works once, for {minutes} minutes):\n"
+                f"{self._public_url}/reset-password#token={token}\n\n"
+                "If you did not ask for this, ignore this mail: your password stays as it is.\n",
+            )
+        return msg.MailAccepted()
+
+    async def reset_password(self, token: str, sealed_password: str, client_address: str | None) -> msg.UserView:
+        now = self._clock()
+        async with self._store.reading() as tx:
+            password = await self._unseal(tx, sealed_password)
+        password_hash = await self._hash(password)
+        async with self._store.transaction() as tx:
+            claimed = await tx.use_mailed_token(_link_token_hash(token), _RESET, now)
+            user = await tx.user_by_id(claimed.user_id) if claimed is not None else None
+            if claimed is None or user is None or user.disabled or user.email != claimed.email:
+                raise InvalidInput(_BAD_LINK, details=[{"field": "token", "message": "not valid"}])
+            generation = user.generation + 1
+            await tx.update_user(user.id, password_hash=password_hash, generation=generation, updated_at=now)
+            ended = await tx.end_sessions(user.id, now, "password_reset")
+            # following the mailed link proved the address is theirs
+            await tx.mark_email_verified(user.id, user.email, now)
+            await tx.append_audit(
+                at=now,
+                actor=Actor(kind="user", user_id=user.id, email=user.email, client_address=client_address),
+                action="password_reset.completed",
+                target_type="user",
+                target_id=user.id,
+                details={"sessions_ended": len(ended)},
+            )
+            await tx.prune_mailed_tokens(now)
+            updated = await _existing_user(tx, user.id)
+            verified = await tx.verified_emails([user.id])
+        await self._publish(
+            msg.UserAccessChanged(user_id=user.id, generation=generation, role=updated.role, disabled=updated.disabled)
+        )
+        if ended:
+            await self._publish(msg.SessionsRevoked(user_id=user.id, session_ids=ended, until=now + self._ttl))
+        return _user_view(updated, verified)
+
+    async def request_email_verification(self, user_id: str, client_address: str | None) -> msg.MailAccepted:
+        now = self._clock()
+        async with self._store.transaction() as tx:
+            user = await _existing_user(tx, user_id)
+            token = await self._issue_link_token(tx, user, _VERIFY, now)
+        if token is not None:
+            hours = self._settings.verification_token_ttl_seconds // 3600
+            self._mail_later(
+                user.email,
+                "Confirm your email address for Flowtape",
+                "Confirm that this address belongs to your Flowtape account "
+                f"(the link works once, for {hours} hours):\n"
+                f"{self._public_url}/verify-email#token={token}\n",
+            )
+        return msg.MailAccepted()
+
+    async def verify_email(self, token: str, client_address: str | None) -> msg.UserView:
+        now = self._clock()
+        async with self._store.transaction() as tx:
+            claimed = await tx.use_mailed_token(_link_token_hash(token), _VERIFY, now)
+            user = await tx.user_by_id(claimed.user_id) if claimed is not None else None
+            if claimed is None or user is None or user.email != claimed.email:
+                raise InvalidInput(_BAD_LINK, details=[{"field": "token", "message": "not valid"}])
+            await tx.mark_email_verified(user.id, user.email, now)
+            await tx.append_audit(
+                at=now,
+                actor=Actor(kind="user", user_id=user.id, email=user.email, client_address=client_address),
+                action="email.verified",
+                target_type="user",
+                target_id=user.id,
+                details={"email": user.email},
+            )
+            verified = await tx.verified_emails([user.id])
+        return _user_view(user, verified)
+
+    async def _issue_link_token(self, tx: AuthTx, user: UserRecord | None, purpose: str, now: datetime) -> str | None:
+        """A fresh link token for an active ``user`` (None for nobody, a disabled account or a mail sent within
+        ``mail_interval_seconds``); only its hash is stored."""
+        if user is None or user.disabled:
+            return None
+        last = await tx.last_mailed_at(user.id, purpose)
+        if last is not None and now - last < timedelta(seconds=self._settings.mail_interval_seconds):
+            return None
+        ttl = (
+            self._settings.reset_token_ttl_seconds
+            if purpose == _RESET
+            else self._settings.verification_token_ttl_seconds
+        )
+        token = secrets.token_urlsafe(32)
+        await tx.insert_mailed_token(
+            MailedToken(
+                token_hash=_link_token_hash(token),
+                purpose=purpose,
+                user_id=user.id,
+                email=user.email,
+                created_at=now,
+                expires_at=now + timedelta(seconds=ttl),
+            )
+        )
+        return token
+
+    # ---- invitations
+
+    async def invite(self, email: str, role: Role, actor: Actor) -> msg.InvitationView:
+        address = normalize_email(email)
+        now = self._clock()
+        token = secrets.token_urlsafe(32)
+        invitation = InvitationRecord(
+            id=uuid.uuid4().hex,
+            token_hash=_link_token_hash(token),
+            email=address,
+            role=role,
+            invited_by=actor.user_id,
+            created_at=now,
+            expires_at=now + timedelta(seconds=self._settings.invitation_ttl_seconds),
+        )
+        async with self._store.transaction() as tx:
+            if await tx.user_by_email(address) is not None:
+                raise Conflict(f"{address} has an account already")
+            await tx.insert_invitation(invitation)
+            await tx.append_audit(
+                at=now,
+                actor=actor,
+                action="invitation.created",
+                target_type="invitation",
+                target_id=invitation.id,
+                details={"email": address, "role": role},
+            )
+        days = self._settings.invitation_ttl_seconds // 86400
+        inviter = actor.email or "An administrator"
+        self._mail_later(
+            address,
+            "You are invited to Flowtape",
+            f"{inviter} invited you to Flowtape as {role}.\n\n"
+            f"Choose your password here (the link works once, for {days} days):\n"
+            f"{self._public_url}/accept-invitation#token={token}\n",
+        )
+        return _invitation_view(invitation)
+
+    async def list_invitations(self, limit: int, cursor: str | None) -> msg.InvitationPage:
+        async with self._store.reading() as tx:
+            found, next_cursor = await tx.list_invitations(limit, cursor)
+        return msg.InvitationPage(items=[_invitation_view(i) for i in found], next_cursor=next_cursor)
+
+    async def revoke_invitation(self, invitation_id: str, actor: Actor) -> msg.InvitationView:
+        now = self._clock()
+        async with self._store.transaction() as tx:
+            invitation = await tx.invitation(invitation_id)
+            if invitation is None:
+                raise NotFound(f"invitation {invitation_id} does not exist")
+            if invitation.accepted_at is not None:
+                raise Conflict("this invitation was accepted already; disable the user instead")
+            if invitation.revoked_at is None:
+                await tx.update_invitation(invitation_id, revoked_at=now)
+                await tx.append_audit(
+                    at=now,
+                    actor=actor,
+                    action="invitation.revoked",
+                    target_type="invitation",
+                    target_id=invitation_id,
+                    details={"email": invitation.email},
+                )
+            updated = await tx.invitation(invitation_id)
+        assert updated is not None
+        return _invitation_view(updated)
+
+    async def accept_invitation(self, token: str, sealed_password: str, client_address: str | None) -> msg.UserView:
+        """The invitee's account, with the invited role and the password they chose."""
+        async with self._store.reading() as tx:
+            password = await self._unseal(tx, sealed_password)
+        password_hash = await self._hash(password)
+        now = self._clock()
+        async with self._store.transaction() as tx:
+            invitation = await tx.claim_invitation(_link_token_hash(token), now)
+            if invitation is None:
+                raise InvalidInput(_BAD_LINK, details=[{"field": "token", "message": "not valid"}])
+            user = UserRecord(uuid.uuid4().hex, invitation.email, password_hash, invitation.role, False, 0, now, now)
+            await tx.insert_user(user)  # Conflict (and no claim) when the address signed up meanwhile
+            await tx.update_invitation(invitation.id, user_id=user.id)
+            await tx.mark_email_verified(user.id, user.email, now)
+            await tx.append_audit(
+                at=now,
+                actor=Actor(kind="user", user_id=user.id, email=user.email, client_address=client_address),
+                action="user.created",
+                target_type="user",
+                target_id=user.id,
+                details={"email": user.email, "role": user.role, "via": "invitation", "invitation_id": invitation.id},
+            )
+            verified = await tx.verified_emails([user.id])
+        return _user_view(user, verified)
+
+    def _mail_later(self, to: str, subject: str, body: str) -> None:
+        """Send after the reply: the caller's wait must not depend on whether a mail goes out."""
+        if self._mailer is None:
+            log.warning("no mailer: a %r mail was not sent", subject)
+            return
+        mailer = self._mailer
+
+        async def send() -> None:
+            try:
+                await mailer.send(to, subject, body)
+            except Exception as exc:  # the link is in the body: never log the body
+                log.warning("could not send a %r mail (%s: %s)", subject, type(exc).__name__, exc)
+
+        task = asyncio.get_running_loop().create_task(send())
+        self._mailing.add(task)
+        task.add_done_callback(self._mailing.discard)
+
+    async def drain_mail(self) -> None:
+        """Wait for the mails being sent (on shutdown, and in tests)."""
+        while self._mailing:
+            await asyncio.gather(*list(self._mailing), return_exceptions=True)
 
     # ---- API keys
 

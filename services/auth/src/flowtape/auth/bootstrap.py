@@ -13,7 +13,8 @@ from flowtape.auth import bus as handlers
 from flowtape.auth.application import AuthMetrics, AuthService
 from flowtape.auth.domain.keys import KeyVault
 from flowtape.auth.domain.passwords import Passwords
-from flowtape.auth.settings import AuthSettings
+from flowtape.auth.mail import SmtpMailer
+from flowtape.auth.settings import AuthSettings, MailSettings
 from flowtape.auth.store import SCHEMA, AuthStore
 from flowtape.common.bus import Bus
 from flowtape.common.db import async_engine, ping
@@ -53,6 +54,8 @@ class AuthRuntime(BaseRuntime):
             bus=self._bus,
             clock=_now,
             metrics=self._metrics,
+            mailer=SmtpMailer(MailSettings()),
+            public_url=self._settings.public_url,
         )
         await self.auth.ensure_keys()
 
@@ -68,6 +71,8 @@ class AuthRuntime(BaseRuntime):
             )
 
     async def close(self) -> None:
+        if hasattr(self, "auth"):
+            await self.auth.drain_mail()
         if hasattr(self, "_db"):
             await self._db.dispose()
 

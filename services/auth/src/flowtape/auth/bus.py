@@ -15,7 +15,7 @@ def subscribe(bus: Bus, auth: AuthService) -> None:
         return await auth.set_up(m.email, m.sealed_password, m.client_address)
 
     async def login(m: msg.Login) -> Any:
-        return await auth.login(m.email, m.sealed_password, m.client_address)
+        return await auth.login(m.email, m.sealed_password, m.client_address, m.user_agent)
 
     async def create_user(m: msg.CreateUser) -> Any:
         return await auth.create_user(m.email, m.sealed_password, m.role, m.actor)
@@ -53,6 +53,36 @@ def subscribe(bus: Bus, auth: AuthService) -> None:
     async def list_audit(m: msg.ListAudit) -> Any:
         return await auth.list_audit(m.limit, m.cursor, m.action, m.actor_id)
 
+    async def list_sessions(m: msg.ListSessions) -> Any:
+        return await auth.list_sessions(m.user_id, m.active_only, m.limit, m.cursor)
+
+    async def revoke_session(m: msg.RevokeSession) -> Any:
+        return await auth.revoke_session(m.session_id, m.owner_id, m.actor, m.reason)
+
+    async def request_password_reset(m: msg.RequestPasswordReset) -> Any:
+        return await auth.request_password_reset(m.email, m.client_address)
+
+    async def reset_password(m: msg.ResetPassword) -> Any:
+        return await auth.reset_password(m.token, m.sealed_password, m.client_address)
+
+    async def request_email_verification(m: msg.RequestEmailVerification) -> Any:
+        return await auth.request_email_verification(m.user_id, m.client_address)
+
+    async def verify_email(m: msg.VerifyEmail) -> Any:
+        return await auth.verify_email(m.token, m.client_address)
+
+    async def invite(m: msg.Invite) -> Any:
+        return await auth.invite(m.email, m.role, m.actor)
+
+    async def list_invitations(m: msg.ListInvitations) -> Any:
+        return await auth.list_invitations(m.limit, m.cursor)
+
+    async def revoke_invitation(m: msg.RevokeInvitation) -> Any:
+        return await auth.revoke_invitation(m.invitation_id, m.actor)
+
+    async def accept_invitation(m: msg.AcceptInvitation) -> Any:
+        return await auth.accept_invitation(m.token, m.sealed_password, m.client_address)
+
     async def record_audit(m: msg.RecordAudit) -> None:
         await auth.record(m)
 
@@ -73,6 +103,16 @@ def subscribe(bus: Bus, auth: AuthService) -> None:
             msg.GetAccessState: access_state,
             msg.RotateKeys: rotate_keys,
             msg.ListAudit: list_audit,
+            msg.ListSessions: list_sessions,
+            msg.RevokeSession: revoke_session,
+            msg.RequestPasswordReset: request_password_reset,
+            msg.ResetPassword: reset_password,
+            msg.RequestEmailVerification: request_email_verification,
+            msg.VerifyEmail: verify_email,
+            msg.Invite: invite,
+            msg.ListInvitations: list_invitations,
+            msg.RevokeInvitation: revoke_invitation,
+            msg.AcceptInvitation: accept_invitation,
         },
         prefetch=32,
     )

@@ -5,7 +5,9 @@ The defaults suit production; tests tighten the rate limits rather than loosen a
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,3 +36,29 @@ class AuthSettings(BaseSettings):
     leeway_seconds: int = Field(default=30, ge=0)
     #: argon2 hashes run in threads; this many at once (each takes ~64 MiB)
     hashing_concurrency: int = Field(default=2, ge=1)
+    #: how long a password reset link works (it works once)
+    reset_token_ttl_seconds: int = Field(default=3600, ge=60)
+    #: how long an email verification link works (it works once)
+    verification_token_ttl_seconds: int = Field(default=3 * 24 * 3600, ge=60)
+    #: how long an invitation link works (it works once)
+    invitation_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    #: at most one reset (or verification) mail per account this often, so nobody can flood an inbox
+    mail_interval_seconds: int = Field(default=60, ge=0)
+
+
+class MailSettings(BaseSettings):
+    """The platform's outgoing mail (``FLOWTAPE_SMTP_*``, ``FLOWTAPE_MAIL_FROM``): password reset and email
+    verification links. Unset ``smtp_host``: no mail is sent (a warning says so), everything else works."""
+
+    model_config = SettingsConfigDict(env_prefix="FLOWTAPE_", env_file=".env", extra="ignore")
+
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    #: ``starttls`` (port 587), ``tls`` (implicit TLS, port 465) or ``none`` (a relay on a trusted network)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    #: verify the server's certificate (turn off only for a relay with a self-signed one)
+    smtp_verify_certificate: bool = True
+    smtp_timeout_seconds: float = Field(default=20.0, gt=0)
+    mail_from: str = "Flowtape <flowtape@localhost>"

@@ -133,6 +133,62 @@ login_known_addresses = Table(
     Column("last_success_at", DateTime(timezone=True), nullable=False, index=True),
 )
 
+#: every sign-in, which is also the login history; a token names its session in ``sid``
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", String(32), nullable=False),
+    Column("method", String(64), nullable=False),
+    Column("client_address", String(64)),
+    Column("user_agent", String(512)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("end_reason", String(32)),
+    Index("sessions_by_user", "user_id", "created_at"),
+)
+
+#: single-use tokens mailed in links (password reset, email verification), kept as SHA-256 hashes only
+mailed_tokens = Table(
+    "mailed_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("purpose", String(16), nullable=False),
+    Column("user_id", String(32), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("used_at", DateTime(timezone=True)),
+    Index("mailed_tokens_by_user", "user_id", "purpose", "created_at"),
+)
+
+#: a separate table rather than a column of ``users``, so that existing installations need no migration
+email_verifications = Table(
+    "email_verifications",
+    metadata,
+    Column("user_id", String(32), primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("verified_at", DateTime(timezone=True), nullable=False),
+)
+
+#: invitations to join; the token mailed in the link is kept as its SHA-256 only. A project (and its role) can
+#: be added as columns when projects exist: the invitation then grants that project's role on acceptance.
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("email", String(320), nullable=False, index=True),
+    Column("role", String(16), nullable=False),
+    Column("invited_by", String(32)),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("accepted_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("user_id", String(32)),
+)
+
 _APPEND_ONLY = {
     "postgresql": [
         """CREATE OR REPLACE FUNCTION auth.audit_log_append_only() RETURNS trigger AS $$
@@ -181,6 +237,76 @@ class UserRecord:
     generation: int
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    id: str
+    user_id: str
+    method: str
+    client_address: str | None
+    user_agent: str | None
+    created_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None = None
+    end_reason: str | None = None
+
+    def active_at(self, now: datetime) -> bool:
+        return self.ended_at is None and self.expires_at > now
+
+
+@dataclass(frozen=True)
+class MailedToken:
+    token_hash: str
+    purpose: str
+    user_id: str
+    email: str
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class InvitationRecord:
+    id: str
+    token_hash: str
+    email: str
+    role: Role
+    invited_by: str | None
+    created_at: datetime
+    expires_at: datetime
+    accepted_at: datetime | None = None
+    revoked_at: datetime | None = None
+    user_id: str | None = None
+
+
+def _invitation(row: Any) -> InvitationRecord:
+    return InvitationRecord(
+        id=row["id"],
+        token_hash=row["token_hash"],
+        email=row["email"],
+        role=row["role"],
+        invited_by=row["invited_by"],
+        created_at=utc(row["created_at"]) or datetime.now(UTC),
+        expires_at=utc(row["expires_at"]) or datetime.now(UTC),
+        accepted_at=utc(row["accepted_at"]),
+        revoked_at=utc(row["revoked_at"]),
+        user_id=row["user_id"],
+    )
+
+
+def _session(row: Any) -> SessionRecord:
+    return SessionRecord(
+        id=row["id"],
+        user_id=row["user_id"],
+        method=row["method"],
+        client_address=row["client_address"],
+        user_agent=row["user_agent"],
+        created_at=utc(row["created_at"]) or datetime.now(UTC),
+        expires_at=utc(row["expires_at"]) or datetime.now(UTC),
+        ended_at=utc(row["ended_at"]),
+        end_reason=row["end_reason"],
+    )
 
 
 @dataclass(frozen=True)
@@ -323,6 +449,178 @@ class AuthTx:
     async def generations(self) -> dict[str, int]:
         rows = await self._conn.execute(select(users.c.id, users.c.generation))
         return {row[0]: int(row[1]) for row in rows}
+
+    # -- sessions
+    async def insert_session(self, session: SessionRecord) -> None:
+        await self._conn.execute(
+            insert(sessions).values(
+                id=session.id,
+                user_id=session.user_id,
+                method=session.method[:64],
+                client_address=(session.client_address or None) and session.client_address[:64],
+                user_agent=(session.user_agent or None) and session.user_agent[:512],
+                created_at=session.created_at,
+                expires_at=session.expires_at,
+            )
+        )
+
+    async def session(self, session_id: str) -> SessionRecord | None:
+        row = (await self._conn.execute(select(sessions).where(sessions.c.id == session_id))).mappings().first()
+        return _session(row) if row else None
+
+    async def list_sessions(
+        self, user_id: str, active_at: datetime | None, limit: int, cursor: str | None
+    ) -> tuple[list[SessionRecord], str | None]:
+        """Newest first; with ``active_at`` only those still active then."""
+        query = select(sessions).where(sessions.c.user_id == user_id)
+        if active_at is not None:
+            query = query.where(sessions.c.ended_at.is_(None), sessions.c.expires_at > active_at)
+        if cursor:
+            at, key = _decode_cursor(cursor)
+            moment = datetime.fromisoformat(at)
+            query = query.where(
+                or_(sessions.c.created_at < moment, and_(sessions.c.created_at == moment, sessions.c.id < key))
+            )
+        query = query.order_by(sessions.c.created_at.desc(), sessions.c.id.desc()).limit(limit + 1)
+        rows = (await self._conn.execute(query)).mappings().all()
+        found = [_session(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        return found, _encode_cursor(found[-1].created_at.isoformat(), found[-1].id) if more else None
+
+    async def end_sessions(self, user_id: str, at: datetime, reason: str, session_id: str | None = None) -> list[str]:
+        """End the user's active sessions (or just ``session_id``); the ids of those that were active."""
+        active = and_(sessions.c.user_id == user_id, sessions.c.ended_at.is_(None), sessions.c.expires_at > at)
+        if session_id is not None:
+            active = and_(active, sessions.c.id == session_id)
+        ids = list((await self._conn.execute(select(sessions.c.id).where(active))).scalars())
+        if ids:
+            await self._conn.execute(
+                update(sessions).where(sessions.c.id.in_(ids)).values(ended_at=at, end_reason=reason)
+            )
+        return ids
+
+    async def revoked_sessions(self, now: datetime) -> list[str]:
+        """Sessions that ended while their tokens are still unexpired: what gateways must refuse."""
+        query = select(sessions.c.id).where(sessions.c.ended_at.is_not(None), sessions.c.expires_at > now)
+        return list((await self._conn.execute(query)).scalars())
+
+    # -- mailed tokens and verified addresses
+    async def insert_mailed_token(self, token: MailedToken) -> None:
+        await self._conn.execute(
+            insert(mailed_tokens).values(
+                token_hash=token.token_hash,
+                purpose=token.purpose,
+                user_id=token.user_id,
+                email=token.email,
+                created_at=token.created_at,
+                expires_at=token.expires_at,
+            )
+        )
+
+    async def last_mailed_at(self, user_id: str, purpose: str) -> datetime | None:
+        query = select(func.max(mailed_tokens.c.created_at)).where(
+            mailed_tokens.c.user_id == user_id, mailed_tokens.c.purpose == purpose
+        )
+        return utc(await self._conn.scalar(query))
+
+    async def use_mailed_token(self, token_hash: str, purpose: str, now: datetime) -> MailedToken | None:
+        """Mark the token used and return it, or None when it is unknown, used or expired. A single UPDATE, so
+        two requests racing with one token cannot both win."""
+        claimed = await self._conn.execute(
+            update(mailed_tokens)
+            .where(
+                mailed_tokens.c.token_hash == token_hash,
+                mailed_tokens.c.purpose == purpose,
+                mailed_tokens.c.used_at.is_(None),
+                mailed_tokens.c.expires_at > now,
+            )
+            .values(used_at=now)
+        )
+        if claimed.rowcount != 1:
+            return None
+        row = (
+            (await self._conn.execute(select(mailed_tokens).where(mailed_tokens.c.token_hash == token_hash)))
+            .mappings()
+            .one()
+        )
+        return MailedToken(
+            token_hash=row["token_hash"],
+            purpose=row["purpose"],
+            user_id=row["user_id"],
+            email=row["email"],
+            created_at=utc(row["created_at"]) or now,
+            expires_at=utc(row["expires_at"]) or now,
+            used_at=now,
+        )
+
+    async def prune_mailed_tokens(self, before: datetime) -> None:
+        await self._conn.execute(delete(mailed_tokens).where(mailed_tokens.c.expires_at <= before))
+
+    async def mark_email_verified(self, user_id: str, email: str, at: datetime) -> None:
+        await self._conn.execute(delete(email_verifications).where(email_verifications.c.user_id == user_id))
+        await self._conn.execute(insert(email_verifications).values(user_id=user_id, email=email, verified_at=at))
+
+    async def verified_emails(self, user_ids: list[str]) -> dict[str, str]:
+        """user id -> the address they verified (it counts only while it is still their address)."""
+        if not user_ids:
+            return {}
+        query = select(email_verifications.c.user_id, email_verifications.c.email).where(
+            email_verifications.c.user_id.in_(user_ids)
+        )
+        return {row[0]: row[1] for row in await self._conn.execute(query)}
+
+    # -- invitations
+    async def insert_invitation(self, invitation: InvitationRecord) -> None:
+        await self._conn.execute(
+            insert(invitations).values(
+                id=invitation.id,
+                token_hash=invitation.token_hash,
+                email=invitation.email,
+                role=invitation.role,
+                invited_by=invitation.invited_by,
+                created_at=invitation.created_at,
+                expires_at=invitation.expires_at,
+            )
+        )
+
+    async def invitation(self, invitation_id: str) -> InvitationRecord | None:
+        query = select(invitations).where(invitations.c.id == invitation_id)
+        row = (await self._conn.execute(query)).mappings().first()
+        return _invitation(row) if row else None
+
+    async def update_invitation(self, invitation_id: str, **changes: Any) -> None:
+        await self._conn.execute(update(invitations).where(invitations.c.id == invitation_id).values(**changes))
+
+    async def claim_invitation(self, token_hash: str, now: datetime) -> InvitationRecord | None:
+        """Mark the pending invitation of this token accepted (one UPDATE: two racing accepts cannot both win)."""
+        claimed = await self._conn.execute(
+            update(invitations)
+            .where(
+                invitations.c.token_hash == token_hash,
+                invitations.c.accepted_at.is_(None),
+                invitations.c.revoked_at.is_(None),
+                invitations.c.expires_at > now,
+            )
+            .values(accepted_at=now)
+        )
+        if claimed.rowcount != 1:
+            return None
+        query = select(invitations).where(invitations.c.token_hash == token_hash)
+        return _invitation((await self._conn.execute(query)).mappings().one())
+
+    async def list_invitations(self, limit: int, cursor: str | None) -> tuple[list[InvitationRecord], str | None]:
+        query = select(invitations)
+        if cursor:
+            at, key = _decode_cursor(cursor)
+            moment = datetime.fromisoformat(at)
+            query = query.where(
+                or_(invitations.c.created_at < moment, and_(invitations.c.created_at == moment, invitations.c.id < key))
+            )
+        query = query.order_by(invitations.c.created_at.desc(), invitations.c.id.desc()).limit(limit + 1)
+        rows = (await self._conn.execute(query)).mappings().all()
+        found = [_invitation(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        return found, _encode_cursor(found[-1].created_at.isoformat(), found[-1].id) if more else None
 
     # -- API keys
     async def insert_api_key(self, key: ApiKeyRecord) -> None:

@@ -44,6 +44,10 @@ def subscribe(
     async def catalog(_: GetNodeCatalog) -> Any:
         return runner.catalog()
 
+    async def test_step(query: msg.TestNodeStep) -> Any:
+        completed = await runner.run(query.task)
+        return completed.model_dump(mode="json", include={"outcome", "ports", "error", "error_code"})
+
     async def binary(query: msg.GetBinary) -> Any:
         return await binaries.download(query.binary_id, query.workflow_id)
 
@@ -87,7 +91,11 @@ def subscribe(
         return await authorizations.complete(command)
 
     bus.subscribe(CONNECTORS_TASKS_QUEUE, {RunNodeTask: run}, prefetch=concurrency)
-    bus.subscribe(CONNECTORS_QUERIES_QUEUE, {GetNodeCatalog: catalog, msg.GetBinary: binary}, prefetch=4)
+    bus.subscribe(
+        CONNECTORS_QUERIES_QUEUE,
+        {GetNodeCatalog: catalog, msg.GetBinary: binary, msg.TestNodeStep: test_step},
+        prefetch=4,
+    )
     bus.subscribe(
         CONNECTORS_CREDENTIALS_QUEUE,
         {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flowtape.common import views
 from flowtape.common.audit import AuditRecorder, workflow_audit
 from flowtape.common.bus import Bus
 from flowtape.common.bus.base import Handlers
@@ -27,7 +28,7 @@ from flowtape.engine.dead_letters import DeadLetters
 from flowtape.engine.queries import ExecutionQueries
 from flowtape.engine.rebuild import Rebuilds
 from flowtape.engine.retention import Retention
-from flowtape.engine.workflows import Workflows
+from flowtape.engine.workflows import Workflows, WorkflowSearch
 
 
 def partition_handlers(commands: ExecutionCommands) -> Handlers:
@@ -104,7 +105,21 @@ def subscribe(
         return await workflows.get_workflow(m.workflow_id, m.version)
 
     async def list_workflows(m: msg.ListWorkflows) -> Any:
-        return await workflows.list_workflows(m.limit, m.cursor)
+        search = WorkflowSearch(name=m.name, tag=m.tag, node_type=m.node_type)
+        return await workflows.list_workflows(m.limit, m.cursor, search)
+
+    async def import_workflow(m: msg.ImportWorkflow) -> Any:
+        imported = await workflows.import_workflow(m.workflow_id, m.definition, m.as_copy)
+        workflow = views.Workflow.model_validate(imported["workflow"])
+        audited = workflow_audit(workflow)
+        audited["details"] = {**audited["details"], "outcome": imported["outcome"], "source_id": str(m.workflow_id)}
+        await audit.record(m, m.actor, "workflow.imported", **audited)
+        return imported
+
+    async def duplicate_workflow(m: msg.DuplicateWorkflow) -> Any:
+        workflow = await workflows.duplicate_workflow(m.workflow_id, m.name)
+        await audit.record(m, m.actor, "workflow.created", **workflow_audit(workflow))
+        return workflow
 
     async def list_versions(m: msg.ListWorkflowVersions) -> Any:
         return await workflows.list_versions(m.workflow_id)
@@ -159,6 +174,8 @@ def subscribe(
             msg.SetWorkflowActive: set_active,
             msg.GetWorkflow: get_workflow,
             msg.ListWorkflows: list_workflows,
+            msg.ImportWorkflow: import_workflow,
+            msg.DuplicateWorkflow: duplicate_workflow,
             msg.ListWorkflowVersions: list_versions,
             msg.ListActiveWorkflows: list_active,
             msg.ReplayCheck: replay_check,

@@ -503,6 +503,16 @@ class Projections:
         next_cursor = _encode_cursor(rows[limit - 1][1], rows[limit - 1][0]) if len(rows) > limit else None
         return [row[0] for row in rows[:limit]], next_cursor
 
+    async def scan_workflows(self, *, limit: int, cursor: str | None) -> list[tuple[str, str]]:
+        """Workflow ids in list order, each with the cursor that continues after it (for filtered listings)."""
+        ids, _ = await self.list_workflows(limit=limit, cursor=cursor)
+        if not ids:
+            return []
+        query = select(workflows.c.id, workflows.c.created_at).where(workflows.c.id.in_(ids))
+        async with self._engine.connect() as conn:
+            created = {row[0]: row[1] for row in (await conn.execute(query)).all()}
+        return [(workflow_id, _encode_cursor(created[workflow_id], workflow_id)) for workflow_id in ids]
+
 
 def _iso(value: datetime | None) -> str | None:
     if value is None:

@@ -123,6 +123,7 @@ def workflow_view(workflow: Workflow, version: int | None = None) -> views.Workf
         nodes=definition["nodes"],
         edges=definition.get("edges", []),
         settings=definition.get("settings", {}),
+        tags=definition.get("tags") or [],
         created_at=iso(workflow.created_on) or "",
         updated_at=iso(workflow.saved_at[number - 1]) or "",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -28,6 +29,36 @@ from flowtape.engine.views import workflow_view
 
 #: saves of one workflow change tried before giving up on a workflow that keeps changing under it
 CHANGE_ATTEMPTS = 3
+#: workflows read per step of a filtered listing
+SEARCH_BATCH = 200
+
+
+@dataclass(frozen=True)
+class WorkflowSearch:
+    """What ``GET /api/v1/workflows`` filters by; every filter given must hold."""
+
+    name: str | None = None
+    tag: str | None = None
+    node_type: str | None = None
+
+    def filters(self) -> bool:
+        return any(value is not None for value in (self.name, self.tag, self.node_type))
+
+    def matches(self, definition: Mapping[str, Any]) -> bool:
+        if self.name is not None and self.name.casefold() not in str(definition.get("name", "")).casefold():
+            return False
+        if self.tag is not None and self.tag not in (definition.get("tags") or []):
+            return False
+        types = {node.get("type") for node in definition.get("nodes", [])}
+        return self.node_type is None or self.node_type in types
+
+
+def _imported(outcome: str, workflow: views.Workflow) -> dict[str, Any]:
+    return {"outcome": outcome, "workflow": workflow.model_dump(mode="json")}
+
+
+def _listed(workflow: Workflow) -> views.WorkflowSummary:
+    return views.WorkflowSummary.model_validate(workflow_view(workflow), from_attributes=True)
 
 
 def parse_id(value: str, what: str) -> UUID:
@@ -218,8 +249,12 @@ class Workflows:
             ]
         )
 
-    async def list_workflows(self, limit: int, cursor: str | None) -> views.WorkflowPage:
+    async def list_workflows(
+        self, limit: int, cursor: str | None, search: WorkflowSearch | None = None
+    ) -> views.WorkflowPage:
         await self._writer.projected()
+        if search is not None and search.filters():
+            return await self._search(limit, cursor, search)
         ids, next_cursor = await self._projections.list_workflows(limit=limit, cursor=cursor)
         items = []
         for workflow_id in ids:
@@ -227,8 +262,61 @@ class Workflows:
                 workflow = await self.load(workflow_id)
             except NotFound:
                 continue
-            items.append(views.WorkflowSummary.model_validate(workflow_view(workflow), from_attributes=True))
+            items.append(_listed(workflow))
         return views.WorkflowPage(items=items, next_cursor=next_cursor)
+
+    async def _search(self, limit: int, cursor: str | None, search: WorkflowSearch) -> views.WorkflowPage:
+        """A filtered page: workflows are read in list order until the page is full (the cursor continues after
+        the last one that matched)."""
+        items: list[views.WorkflowSummary] = []
+        while True:
+            rows = await self._projections.scan_workflows(limit=SEARCH_BATCH, cursor=cursor)
+            for index, (workflow_id, row_cursor) in enumerate(rows):
+                try:
+                    workflow = await self.load(workflow_id)
+                except NotFound:
+                    continue
+                if search.matches(workflow.definition()):
+                    items.append(_listed(workflow))
+                    if len(items) == limit:
+                        more = index + 1 < len(rows) or len(rows) == SEARCH_BATCH
+                        return views.WorkflowPage(items=items, next_cursor=row_cursor if more else None)
+            if len(rows) < SEARCH_BATCH:
+                return views.WorkflowPage(items=items, next_cursor=None)
+            cursor = rows[-1][1]
+
+    async def import_workflow(self, workflow_id: UUID, definition: dict[str, Any], as_copy: bool) -> dict[str, Any]:
+        """An exported workflow, put in under the id it was exported with: the same file imported again is the
+        same workflow (``unchanged``, or ``updated`` to a new version when it differs). A workflow deleted here
+        since, or ``as_copy``, makes a new workflow (``copied``), named as the file says."""
+        parsed, _ = await self._validated(definition)
+        if as_copy:
+            return _imported("copied", await self.create_workflow(parsed.dump()))
+        try:
+            existing = await self.load(str(workflow_id))
+        except NotFound:
+            if await self._exists(workflow_id):  # deleted here: its id cannot come back
+                return _imported("copied", await self.create_workflow(parsed.dump()))
+            workflow = Workflow.imported(workflow_id, name=parsed.name, definition=parsed.dump())
+            await self._save(workflow)
+            return _imported("created", workflow_view(workflow))
+        if existing.definition() == parsed.dump():
+            return _imported("unchanged", workflow_view(existing))
+        return _imported("updated", await self.update_workflow(str(workflow_id), parsed.dump()))
+
+    async def _exists(self, workflow_id: UUID) -> bool:
+        try:
+            await asyncio.to_thread(self._store.repository.get, workflow_id)
+        except AggregateNotFoundError:
+            return False
+        return True
+
+    async def duplicate_workflow(self, workflow_id: str, name: str | None) -> views.Workflow:
+        """A new, inactive workflow with the latest version's definition (named ``<name> (copy)`` by default)."""
+        source = await self.load(workflow_id)
+        definition = dict(source.definition())
+        definition["name"] = name or f"{definition.get('name', source.name)} (copy)"[:200]
+        return await self.create_workflow(definition)
 
     async def graph(self, workflow_id: str, version: int, workflow: Workflow | None = None) -> WorkflowGraph:
         """The graph of an exact version (immutable, so cached for good)."""

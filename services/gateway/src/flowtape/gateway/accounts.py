@@ -32,10 +32,62 @@ class Accounts:
             msg.SetUp(email=email, sealed_password=self._seal(password), client_address=client_address)
         )
 
-    async def login(self, email: str, password: str, client_address: str | None) -> Any:
+    async def login(self, email: str, password: str, client_address: str | None, user_agent: str | None = None) -> Any:
         return await self._ask(
-            msg.Login(email=email, sealed_password=self._seal(password), client_address=client_address)
+            msg.Login(
+                email=email,
+                sealed_password=self._seal(password),
+                client_address=client_address,
+                user_agent=user_agent[:512] if user_agent else None,
+            )
         )
+
+    async def list_sessions(self, user_id: str, active_only: bool, limit: int, cursor: str | None) -> Any:
+        return await self._ask(msg.ListSessions(user_id=user_id, active_only=active_only, limit=limit, cursor=cursor))
+
+    async def revoke_session(self, session_id: str, who: Principal, *, any_owner: bool, reason: str = "revoked") -> Any:
+        """End a session: the caller's own, or anyone's when ``any_owner`` (an admin). Applied here at once; the
+        other replicas hear auth's broadcast."""
+        view = msg.SessionView.model_validate(
+            await self._ask(
+                msg.RevokeSession(
+                    session_id=session_id,
+                    owner_id=None if any_owner else who.user_id,
+                    actor=who.actor(),
+                    reason="signed_out" if reason == "signed_out" else "revoked",
+                )
+            )
+        )
+        self._guard.learn_revoked_sessions([view.id], view.expires_at.timestamp())
+        return view
+
+    async def request_password_reset(self, email: str, client_address: str | None) -> Any:
+        return await self._ask(msg.RequestPasswordReset(email=email, client_address=client_address))
+
+    async def reset_password(self, token: str, password: str, client_address: str | None) -> Any:
+        return await self._ask(
+            msg.ResetPassword(token=token, sealed_password=self._seal(password), client_address=client_address)
+        )
+
+    async def request_email_verification(self, who: Principal) -> Any:
+        return await self._ask(msg.RequestEmailVerification(user_id=who.user_id, client_address=who.client_address))
+
+    async def invite(self, email: str, role: Role, who: Principal) -> Any:
+        return await self._ask(msg.Invite(email=email, role=role, actor=who.actor()))
+
+    async def list_invitations(self, limit: int, cursor: str | None) -> Any:
+        return await self._ask(msg.ListInvitations(limit=limit, cursor=cursor))
+
+    async def revoke_invitation(self, invitation_id: str, who: Principal) -> Any:
+        return await self._ask(msg.RevokeInvitation(invitation_id=invitation_id, actor=who.actor()))
+
+    async def accept_invitation(self, token: str, password: str, client_address: str | None) -> Any:
+        return await self._ask(
+            msg.AcceptInvitation(token=token, sealed_password=self._seal(password), client_address=client_address)
+        )
+
+    async def verify_email(self, token: str, client_address: str | None) -> Any:
+        return await self._ask(msg.VerifyEmail(token=token, client_address=client_address))
 
     async def create_user(self, email: str, password: str, role: Role, who: Principal) -> Any:
         return await self._ask(

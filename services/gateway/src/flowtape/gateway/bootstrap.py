@@ -14,7 +14,7 @@ from flowtape.common import telemetry
 from flowtape.common.bus import Bus
 from flowtape.common.db import async_engine, is_sqlite
 from flowtape.common.hosting import BaseRuntime
-from flowtape.common.messages.auth import ApiKeyRevoked, PublicKeysPublished, UserAccessChanged
+from flowtape.common.messages.auth import ApiKeyRevoked, PublicKeysPublished, SessionsRevoked, UserAccessChanged
 from flowtape.common.messages.engine import ExecutionFinished
 from flowtape.common.messages.triggers import TriggersChanged
 from flowtape.common.ops import Check
@@ -26,6 +26,7 @@ from flowtape.common.topology import (
 )
 from flowtape.gateway import console, console_session, errors
 from flowtape.gateway.accounts import Accounts
+from flowtape.gateway.api_schema import document_errors
 from flowtape.gateway.audit import AuditTrail
 from flowtape.gateway.clients import Platform
 from flowtape.gateway.counters import PostgresCounters
@@ -45,6 +46,7 @@ from flowtape.gateway.routes import (
     hooks,
     nodes,
     resume,
+    templates,
     triggers,
     users,
     workflows,
@@ -100,6 +102,7 @@ class GatewayRuntime(BaseRuntime):
                 PublicKeysPublished: self.guard.on_keys_published,
                 UserAccessChanged: self.guard.on_user_changed,
                 ApiKeyRevoked: self.guard.on_api_key_revoked,
+                SessionsRevoked: self.guard.on_sessions_revoked,
             },
             prefetch=1,
         )
@@ -136,6 +139,7 @@ class GatewayRuntime(BaseRuntime):
                 credentials.router,
                 admin.router,
                 triggers.router,
+                templates.router,
             ),
             console.router(console.console_dir()),  # last: the console's catch-all sees only what no other route claims
         )
@@ -149,6 +153,7 @@ class GatewayRuntime(BaseRuntime):
         app.state.vault = self.vault
         app.state.first_run = self.first_run
         app.state.rate_limits = self.rate_limits
+        document_errors(app)
         errors.install(app)  # innermost: the last-resort 500 passes through everything below
         app.add_middleware(
             RequestLimits, limit=self._settings.max_body_bytes, max_json_depth=self._settings.max_json_depth

@@ -13,7 +13,7 @@ from flowtape.common.messages import engine as msg
 from flowtape.common.messages.connectors import GetNodeCatalog
 from flowtape.gateway.finished import FinishedExecutions
 
-_CHANGES_REGISTRATIONS = (msg.SetWorkflowActive, msg.UpdateWorkflow, msg.DeleteWorkflow)
+_CHANGES_REGISTRATIONS = (msg.SetWorkflowActive, msg.UpdateWorkflow, msg.DeleteWorkflow, msg.ImportWorkflow)
 
 
 class Platform:

@@ -17,7 +17,7 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
-from flowtape.gateway.errors import error_response
+from flowtape.gateway.errors import allowed_methods, error_response, method_not_allowed
 
 #: first path segments that belong to the API, the webhooks and the operations endpoints, never to the console
 RESERVED = ("api", "hooks", "healthz", "readyz", "metrics")
@@ -52,6 +52,9 @@ def router(root: Path | None) -> APIRouter:
     def serve_console(path: str, request: Request) -> Response:  # sync: it looks at files (FastAPI threads it)
         first = path.split("/", 1)[0]
         if first in RESERVED:
+            served = allowed_methods(request)  # the path exists, for other methods than GET
+            if served:
+                return method_not_allowed(request, served)
             return error_response(404, "not_found", f"no such endpoint: {request.method} /{path}")
         if base is None:
             return HTMLResponse(_NOT_BUILT, status_code=200 if not path else 404)

@@ -30,17 +30,26 @@ from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from flowtape.common.bus import Bus
-from flowtape.common.errors import Forbidden
+from flowtape.common.errors import Forbidden, Unauthorized
 from flowtape.common.messages import auth as msg
 from flowtape.gateway.deps import AccountsDep, client_address
 from flowtape.gateway.routes.auth import Credentials
+from flowtape.gateway.security import Guard
 
 SESSION_COOKIE = "flowtape_session"
 CSRF_COOKIE = "flowtape_csrf"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: public endpoints that never need the session (signing in with a stale cookie must still work)
-_PUBLIC = ("/api/v1/auth/session", "/api/v1/auth/login", "/api/v1/auth/setup")
+_PUBLIC = (
+    "/api/v1/auth/session",
+    "/api/v1/auth/login",
+    "/api/v1/auth/setup",
+    "/api/v1/auth/password-reset",
+    "/api/v1/auth/password-reset/confirm",
+    "/api/v1/auth/email-verification/confirm",
+    "/api/v1/auth/invitations/accept",
+)
 
 
 def csrf_token(access_token: str) -> str:
@@ -150,7 +159,9 @@ async def open_session(body: Credentials, request: Request, response: Response, 
         # another site's page must not sign this browser in (to an account of its choosing)
         raise Forbidden("the console signs in from its own origin only")
     granted = msg.TokenGranted.model_validate(
-        await accounts.login(body.email, body.password.get_secret_value(), client_address(request))
+        await accounts.login(
+            body.email, body.password.get_secret_value(), client_address(request), request.headers.get("user-agent")
+        )
     )
     secure = request.url.scheme == "https"
     csrf = csrf_token(granted.access_token)
@@ -170,7 +181,16 @@ async def open_session(body: Credentials, request: Request, response: Response, 
 
 
 @router.delete("", status_code=204)
-async def close_session(response: Response) -> None:
-    """Sign the console out (the token itself stays valid until it expires, as any bearer token does)."""
+async def close_session(request: Request, response: Response, accounts: AccountsDep) -> None:
+    """Sign the console out: the cookies go, and the session ends on every gateway (its token with it)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        guard: Guard = request.app.state.guard
+        try:
+            who = await guard.authenticate(token, None, client_address(request))
+        except Unauthorized:
+            who = None  # expired or revoked already: nothing to end
+        if who is not None and who.session_id is not None:
+            await accounts.revoke_session(who.session_id, who, any_owner=False, reason="signed_out")
     response.delete_cookie(SESSION_COOKIE, path="/api", httponly=True, samesite="strict")
     response.delete_cookie(CSRF_COOKIE, path="/", samesite="strict")

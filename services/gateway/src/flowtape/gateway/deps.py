@@ -20,6 +20,7 @@ from flowtape.gateway.audit import AuditTrail
 from flowtape.gateway.clients import Platform
 from flowtape.gateway.rate_limits import RateLimits
 from flowtape.gateway.security import Guard, Principal
+from flowtape.gateway.transfers import WorkflowTransfers
 from flowtape.gateway.vault import VaultClient
 
 
@@ -51,6 +52,11 @@ async def _vault(request: Request) -> VaultClient:
     return vault
 
 
+async def _transfers(request: Request) -> WorkflowTransfers:
+    return WorkflowTransfers(await _platform(request), await _vault(request))
+
+
+TransfersDep = Annotated[WorkflowTransfers, Depends(_transfers)]
 AccountsDep = Annotated[Accounts, Depends(_accounts)]
 AuditDep = Annotated[AuditTrail, Depends(_audit)]
 VaultDep = Annotated[VaultClient, Depends(_vault)]

@@ -8,6 +8,7 @@ the bus say about the platform's insides is rewritten before it gets here (:mod:
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -90,6 +91,40 @@ class LastResort:
             await send_error(send, 500, "internal_error", INTERNAL_ERROR)
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """The methods the OpenAPI document lists for the request's path. A path may be served by several routes
+    (one per method) and Starlette's own 405 names only the first one's; the document is what clients rely on."""
+    patterns: list[tuple[re.Pattern[str], tuple[int, int], list[str]]] | None = getattr(
+        request.app.state, "allowed", None
+    )
+    if patterns is None:
+        patterns = []
+        for template, operations in request.app.openapi().get("paths", {}).items():
+            parts = re.split(r"(\{[^}]+\})", template)
+            # a webhook path may hold slashes; any other parameter is one segment
+            regex = "".join(
+                (".+" if part == "{path}" else "[^/]+") if part.startswith("{") else re.escape(part) for part in parts
+            )
+            literal = sum(len(part) for part in parts if not part.startswith("{"))
+            specificity = (sum(part.startswith("{") for part in parts), -literal)
+            patterns.append((re.compile(f"^{regex}$"), specificity, sorted(m.upper() for m in operations)))
+        request.app.state.allowed = patterns
+    matching = [(rank, listed) for pattern, rank, listed in patterns if pattern.match(request.url.path)]
+    if not matching:
+        return []
+    # the most literal template names the resource (/credentials/types, not /credentials/{credential_id})
+    best = min(rank for rank, _ in matching)
+    return sorted({method for rank, listed in matching if rank == best for method in listed})
+
+
+def method_not_allowed(request: Request, methods: list[str]) -> JSONResponse:
+    response = error_response(
+        405, "method_not_allowed", f"{request.method} is not served here; try {', '.join(methods)}"
+    )
+    response.headers["Allow"] = ", ".join(methods)
+    return response
+
+
 def install(app: FastAPI) -> None:
     app.add_middleware(LastResort)
 
@@ -115,8 +150,12 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail))
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        response = error_response(exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail))
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # RFC 9110: Allow lists what the resource takes, over every route of the path
+            response.headers["Allow"] = ", ".join(allowed_methods(request))
+        return response
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -2,7 +2,9 @@
 
 - Access tokens (ES256 JWTs) are verified against auth's public keys, learned over the bus when the gateway
   starts, whenever auth publishes them (rotation) and every ``auth_refresh_seconds`` as a backstop. A token
-  whose ``gen`` is older than its user's current token generation was revoked (user disabled, role changed).
+  whose ``gen`` is older than its user's current token generation was revoked (user disabled, role changed,
+  password reset); a token whose ``sid`` names a revoked session is void too. Auth broadcasts both to every
+  replica at once; the pull every ``auth_refresh_seconds`` (5 s) bounds the delay when a broadcast is lost.
 - API keys (``ftk_<id>_<secret>``) are generated here and only their SHA-256 travels to auth; a verified key
   is cached for ``api_key_cache_seconds``, and dropped at once when auth announces a revocation.
 - Passwords are sealed here (JWE to auth's encryption key) before they go on the bus.
@@ -50,8 +52,9 @@ class SecuritySettings(BaseSettings):
 
     #: how long a verified API key is trusted without asking auth again (revocations also arrive as events)
     api_key_cache_seconds: float = Field(default=10.0, ge=0)
-    #: how often the gateway pulls auth's keys and token generations, in case an event was missed
-    auth_refresh_seconds: float = Field(default=15.0, gt=0)
+    #: how often the gateway pulls auth's keys, token generations and revoked sessions, in case an event was
+    #: missed: the longest a revocation can take to reach a replica whose broadcast was lost
+    auth_refresh_seconds: float = Field(default=5.0, gt=0)
     #: clock skew tolerated on ``exp``/``iat``
     leeway_seconds: int = Field(default=10, ge=0)
 
@@ -98,6 +101,8 @@ class Principal:
     via: Literal["token", "api_key"]
     key_id: str | None = None
     client_address: str | None = None
+    #: the sign-in session of a token (None for API keys and tokens issued before sessions existed)
+    session_id: str | None = None
 
     def actor(self) -> Actor:
         return Actor(
@@ -132,6 +137,8 @@ class Guard:
         self._keys: msg.PublicKeySet | None = None
         self._verifying = KeySet([])
         self._generations: dict[str, int] = {}
+        #: revoked session id -> when its tokens expire anyway (then it is forgotten)
+        self._revoked_sessions: dict[str, float] = {}
         self._api_keys: OrderedDict[str, _CachedKey] = OrderedDict()
         #: tokens whose signature and claims were checked: token -> (principal, generation, expiry)
         self._verified: OrderedDict[str, tuple[Principal, int, float]] = OrderedDict()
@@ -168,6 +175,14 @@ class Guard:
         if generation > self._generations.get(user_id, -1):
             self._generations[user_id] = generation
 
+    def learn_revoked_sessions(self, session_ids: list[str], until: float) -> None:
+        now = self._clock()
+        for session_id in session_ids:
+            self._revoked_sessions[session_id] = max(until, self._revoked_sessions.get(session_id, 0.0))
+        for session_id, expiry in list(self._revoked_sessions.items()):
+            if expiry + self._settings.leeway_seconds < now:
+                del self._revoked_sessions[session_id]
+
     def forget_api_keys(self, *, key_id: str | None = None, owner_id: str | None = None) -> None:
         for digest, cached in list(self._api_keys.items()):
             if cached.principal.key_id == key_id or cached.owner_id == owner_id:
@@ -180,6 +195,8 @@ class Guard:
         self.learn_keys(keys)
         for user_id, generation in state.generations.items():
             self.learn_generation(user_id, generation)
+        # the pulled list holds every session still worth refusing: hold them until the longest token lifetime
+        self.learn_revoked_sessions(state.revoked_sessions, self._clock() + 7 * 24 * 3600)
 
     async def refresh_forever(self) -> None:
         """Pull keys and generations now and then; retry quickly while auth has not answered yet."""
@@ -202,6 +219,9 @@ class Guard:
     async def on_user_changed(self, event: msg.UserAccessChanged) -> None:
         self.learn_generation(event.user_id, event.generation)
         self.forget_api_keys(owner_id=event.user_id)
+
+    async def on_sessions_revoked(self, event: msg.SessionsRevoked) -> None:
+        self.learn_revoked_sessions(event.session_ids, event.until.timestamp())
 
     async def on_api_key_revoked(self, event: msg.ApiKeyRevoked) -> None:
         self.forget_api_keys(key_id=event.key_id)
@@ -235,6 +255,8 @@ class Guard:
             if self._clock() < expires + self._settings.leeway_seconds:
                 if generation < self._generations.get(principal.user_id, 0):
                     raise self._refuse("revoked", "the token was revoked (the account changed); sign in again")
+                if principal.session_id is not None and principal.session_id in self._revoked_sessions:
+                    raise self._refuse("revoked", "this session was ended; sign in again")
                 return principal
             del self._verified[token]
         principal, generation, expires = await self._check_token(token)
@@ -270,12 +292,18 @@ class Guard:
             raise self._refuse("expired", "the token has expired; sign in again") from None
         except JoseError:
             raise self._refuse("invalid", "the token is not valid") from None
-        role, generation = claims.get("role"), claims.get("gen")
+        role, generation, session_id = claims.get("role"), claims.get("gen"), claims.get("sid")
         if role not in ROLES or not isinstance(generation, int) or not isinstance(claims.get("email"), str):
+            raise self._refuse("invalid", "the token is not valid")
+        if session_id is not None and not isinstance(session_id, str):
             raise self._refuse("invalid", "the token is not valid")
         if generation < self._generations.get(str(claims["sub"]), 0):
             raise self._refuse("revoked", "the token was revoked (the account changed); sign in again")
-        principal = Principal(user_id=str(claims["sub"]), email=claims["email"], role=role, via="token")
+        if session_id is not None and session_id in self._revoked_sessions:
+            raise self._refuse("revoked", "this session was ended; sign in again")
+        principal = Principal(
+            user_id=str(claims["sub"]), email=claims["email"], role=role, via="token", session_id=session_id
+        )
         return principal, generation, float(claims["exp"])
 
     async def _refresh_soon(self) -> bool:

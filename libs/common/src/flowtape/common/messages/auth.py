@@ -60,6 +60,8 @@ class UserView(_Frozen):
     email: str
     role: Role
     disabled: bool = False
+    #: whether the user proved they read this address (a verification or reset link was followed)
+    email_verified: bool = False
     created_at: datetime
     updated_at: datetime
 
@@ -73,6 +75,55 @@ class TokenGranted(_Frozen):
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int
+    #: the sign-in session the token belongs to (its ``sid`` claim): revoking it voids the token
+    session_id: str | None = None
+
+
+class SessionView(_Frozen):
+    """One sign-in: when, how and from where; active until it expires, is revoked or the password is reset."""
+
+    id: str
+    user_id: str
+    method: str
+    client_address: str | None = None
+    user_agent: str | None = None
+    created_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None = None
+    #: ``revoked`` (by the user or an admin), ``password_reset``, ``signed_out``
+    end_reason: str | None = None
+    active: bool
+
+
+class SessionPage(_Frozen):
+    items: list[SessionView]
+    next_cursor: str | None = None
+
+
+class InvitationView(_Frozen):
+    """An invitation to join with a role; pending until accepted, revoked or expired."""
+
+    id: str
+    email: str
+    role: Role
+    invited_by: str | None = None
+    created_at: datetime
+    expires_at: datetime
+    accepted_at: datetime | None = None
+    revoked_at: datetime | None = None
+    #: the account the invitation became
+    user_id: str | None = None
+
+
+class InvitationPage(_Frozen):
+    items: list[InvitationView]
+    next_cursor: str | None = None
+
+
+class MailAccepted(_Frozen):
+    """The same answer whether or not the address has an account."""
+
+    accepted: bool = True
 
 
 class PrincipalView(_Frozen):
@@ -114,9 +165,11 @@ class PublicKeySet(_Frozen):
 
 
 class AccessState(_Frozen):
-    """Each user's token generation: a token that names an older one was revoked (disabled, role changed)."""
+    """Each user's token generation: a token that names an older one was revoked (disabled, role changed);
+    and the sessions ended before their tokens expire (a token whose ``sid`` is listed is void)."""
 
     generations: dict[str, int]
+    revoked_sessions: list[str] = Field(default_factory=list)
 
 
 class AuditEntry(_Frozen):
@@ -154,6 +207,7 @@ class Login(Message):
     email: StoredText
     sealed_password: str
     client_address: str | None = None
+    user_agent: StoredText | None = None
 
 
 class CreateUser(Message):
@@ -252,6 +306,105 @@ class ListAudit(Message):
     actor_id: str | None = None
 
 
+class ListSessions(Message):
+    """A user's sign-ins, newest first; ``active_only`` leaves out those that ended or expired."""
+
+    type_name = "auth.ListSessions.v1"
+    kind = "query"
+
+    user_id: str
+    active_only: bool = False
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = None
+
+
+class RevokeSession(Message):
+    """End a session; with ``owner_id`` only a session of that user (else NotFound, so ids do not leak)."""
+
+    type_name = "auth.RevokeSession.v1"
+    kind = "command"
+
+    session_id: str
+    owner_id: str | None = None
+    actor: Actor
+    reason: Literal["revoked", "signed_out"] = "revoked"
+
+
+class RequestPasswordReset(Message):
+    """Mail a reset link if the address has an account; answered with :class:`MailAccepted` either way."""
+
+    type_name = "auth.RequestPasswordReset.v1"
+    kind = "command"
+
+    email: StoredText
+    client_address: str | None = None
+
+
+class ResetPassword(Message):
+    """Set a new password with a reset link's token (single use); ends every session of the account."""
+
+    type_name = "auth.ResetPassword.v1"
+    kind = "command"
+
+    token: StoredText
+    sealed_password: str
+    client_address: str | None = None
+
+
+class RequestEmailVerification(Message):
+    type_name = "auth.RequestEmailVerification.v1"
+    kind = "command"
+
+    user_id: str
+    client_address: str | None = None
+
+
+class VerifyEmail(Message):
+    type_name = "auth.VerifyEmail.v1"
+    kind = "command"
+
+    token: StoredText
+    client_address: str | None = None
+
+
+class Invite(Message):
+    """Mail ``email`` a single-use link to join with ``role``; Conflict when the address has an account."""
+
+    type_name = "auth.Invite.v1"
+    kind = "command"
+
+    email: StoredText
+    role: Role
+    actor: Actor
+
+
+class ListInvitations(Message):
+    type_name = "auth.ListInvitations.v1"
+    kind = "query"
+
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = None
+
+
+class RevokeInvitation(Message):
+    type_name = "auth.RevokeInvitation.v1"
+    kind = "command"
+
+    invitation_id: str
+    actor: Actor
+
+
+class AcceptInvitation(Message):
+    """Create the invited account with its password (the address counts as verified: the link was mailed)."""
+
+    type_name = "auth.AcceptInvitation.v1"
+    kind = "command"
+
+    token: StoredText
+    sealed_password: str
+    client_address: str | None = None
+
+
 # ---- commands (auth.audit) ----
 
 
@@ -289,6 +442,17 @@ class UserAccessChanged(Message):
     generation: int
     role: Role
     disabled: bool
+
+
+class SessionsRevoked(Message):
+    """Sessions ended before their tokens expired: every gateway refuses tokens naming them from now on."""
+
+    type_name = "auth.SessionsRevoked.v1"
+
+    user_id: str
+    session_ids: list[str]
+    #: when the last of their tokens expires: a gateway may forget the ids after that
+    until: datetime
 
 
 class ApiKeyRevoked(Message):

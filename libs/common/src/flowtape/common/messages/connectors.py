@@ -62,6 +62,15 @@ class RunNodeTask(Message):
         return task_key(self.execution_id, self.node_id, self.attempt, self.run)
 
 
+class TestNodeStep(Message):
+    """Run one node once, now, outside any execution (the editor's "test step"): answered with the outcome as a
+    :class:`NodeTaskCompleted` would carry it (outputs redacted as always); nothing is recorded anywhere."""
+
+    type_name = "connectors.TestNodeStep.v1"
+    kind = "query"
+    task: RunNodeTask
+
+
 class NodeTaskCompleted(Message):
     """The outcome of a node task, success or failure, as the worker saw it."""
 

@@ -64,6 +64,30 @@ class ListWorkflows(Message):
     kind = "query"
     limit: int = Field(default=50, ge=1, le=500)
     cursor: str | None = None
+    #: filters (all that are given must hold): a part of the name (any case), a tag, a node type used
+    name: str | None = None
+    tag: str | None = None
+    node_type: str | None = None
+
+
+class ImportWorkflow(Message):
+    """Put an exported workflow in: under its exported id, so importing the same file again is the same workflow
+    (unchanged when the definition is, a new version when it is not); ``as_copy`` makes a new workflow instead."""
+
+    type_name = "engine.ImportWorkflow.v1"
+    kind = "command"
+    workflow_id: UUID
+    definition: dict[str, Any]
+    as_copy: bool = False
+    actor: Actor | None = None
+
+
+class DuplicateWorkflow(Message):
+    type_name = "engine.DuplicateWorkflow.v1"
+    kind = "command"
+    workflow_id: str
+    name: str | None = None
+    actor: Actor | None = None
 
 
 class ListWorkflowVersions(Message):

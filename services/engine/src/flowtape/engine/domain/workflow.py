@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -15,6 +16,13 @@ class Workflow(Aggregate):
         self.saved_at = [self.created_on]
         self.active = False
         self.deleted = False
+
+    @classmethod
+    def imported(cls, workflow_id: UUID, name: str, definition: dict[str, Any]) -> Workflow:
+        """A workflow created under an id it had elsewhere (an exported file), so importing it again finds it."""
+        event_class = cls.WorkflowCreated  # type: ignore[attr-defined]  # declared by @event("WorkflowCreated")
+        created: Workflow = cls._create(event_class, id=workflow_id, name=name, definition=definition)
+        return created
 
     @property
     def latest_version(self) -> int:

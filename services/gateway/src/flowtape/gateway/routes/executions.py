@@ -11,8 +11,10 @@ from fastapi import APIRouter, Path, Query, Response
 from flowtape.common.binary import BINARY_ID_PATTERN
 from flowtape.common.messages import engine as msg
 from flowtape.common.messages.connectors import BinaryContent, GetBinary
+from flowtape.common.run_diff import diff_executions
 from flowtape.common.views import Execution, ExecutionEvents, ExecutionPage
 from flowtape.gateway.deps import PlatformDep, Viewer
+from flowtape.gateway.schemas import ExecutionDiff
 
 router = APIRouter(prefix="/api/v1/executions", tags=["executions"])
 
@@ -77,3 +79,11 @@ async def get_binary(
             "Cache-Control": "private, max-age=3600",
         },
     )
+
+
+@router.get("/{execution_id}/diff/{other_id}", response_model=ExecutionDiff)
+async def diff(execution_id: str, other_id: str, platform: PlatformDep, _: Viewer) -> Any:
+    """Node by node, what changed from run ``execution_id`` (a) to run ``other_id`` (b)."""
+    a = await platform.ask(msg.GetExecution(execution_id=execution_id))
+    b = await platform.ask(msg.GetExecution(execution_id=other_id))
+    return diff_executions(a, b)

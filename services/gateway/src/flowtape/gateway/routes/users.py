@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool
 
 from flowtape.common.limits import StoredText
 from flowtape.common.messages.auth import Role, UserPage, UserView
@@ -28,7 +28,7 @@ class UserChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Role | None = None
-    disabled: bool | None = None
+    disabled: StrictBool | None = None  # not 0/1 or "yes": a flag that locks people out takes a real boolean
 
 
 @router.post("", status_code=201, response_model=UserView)

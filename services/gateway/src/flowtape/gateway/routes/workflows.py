@@ -10,8 +10,18 @@ from fastapi.responses import Response
 from flowtape.common.messages import engine as msg
 from flowtape.common.views import Execution, Workflow, WorkflowPage, WorkflowVersions
 from flowtape.common.workflow import WorkflowDefinition
-from flowtape.gateway.deps import Editor, Operator, PlatformDep, Viewer
-from flowtape.gateway.schemas import ExecutionAccepted, RunRequest
+from flowtape.gateway.deps import Editor, Operator, PlatformDep, TransfersDep, Viewer
+from flowtape.gateway.schemas import (
+    DuplicateRequest,
+    ExecutionAccepted,
+    ImportReport,
+    RunRequest,
+    StepTestRequest,
+    StepTestResult,
+    WorkflowExport,
+    WorkflowImport,
+)
+from flowtape.gateway.steps import StepTests
 
 router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"])
 
@@ -27,14 +37,64 @@ async def create_workflow(body: WorkflowDefinition, platform: PlatformDep, who: 
 
 @router.get("", response_model=WorkflowPage)
 async def list_workflows(
-    platform: PlatformDep, _: Viewer, limit: int = Query(50, ge=1, le=500), cursor: str | None = None
+    platform: PlatformDep,
+    _: Viewer,
+    limit: int = Query(50, ge=1, le=500),
+    cursor: str | None = None,
+    name: str | None = Query(None, min_length=1, max_length=200, description="a part of the name, any case"),
+    tag: str | None = Query(None, min_length=1, max_length=64, description="workflows with this tag"),
+    node_type: str | None = Query(None, min_length=1, max_length=200, description="workflows using this node type"),
 ) -> Any:
-    return await platform.ask(msg.ListWorkflows(limit=limit, cursor=cursor))
+    return await platform.ask(msg.ListWorkflows(limit=limit, cursor=cursor, name=name, tag=tag, node_type=node_type))
+
+
+@router.get("/export", response_model=WorkflowExport)
+async def export_workflows(
+    transfers: TransfersDep,
+    _: Viewer,
+    ids: list[str] | None = Query(None, description="the workflows to export (repeat the parameter); all if none"),
+) -> Any:
+    """A set of workflows, or all of them, as one file; credentials by name, never their data."""
+    return await transfers.export(ids)
+
+
+@router.post("/import", response_model=ImportReport)
+async def import_workflows(
+    body: WorkflowImport,
+    transfers: TransfersDep,
+    who: Editor,
+    as_copy: bool = Query(False, description="always make new workflows instead of finding the exported ones"),
+) -> Any:
+    """Importing the same file again is idempotent: each workflow keeps its exported id (unchanged, or a new
+    version when the file differs); ``as_copy``, or a workflow deleted here since, makes new ones."""
+    return await transfers.import_(body, as_copy, who.actor())
 
 
 @router.get("/{workflow_id}", response_model=Workflow)
 async def get_workflow(workflow_id: str, platform: PlatformDep, _: Viewer) -> Any:
     return await platform.ask(msg.GetWorkflow(workflow_id=workflow_id))
+
+
+@router.get("/{workflow_id}/export", response_model=WorkflowExport)
+async def export_workflow(workflow_id: str, transfers: TransfersDep, _: Viewer) -> Any:
+    return await transfers.export([workflow_id])
+
+
+@router.post("/{workflow_id}/duplicate", status_code=201, response_model=Workflow)
+async def duplicate_workflow(
+    workflow_id: str, platform: PlatformDep, who: Editor, body: DuplicateRequest | None = None
+) -> Any:
+    """A new, inactive workflow with this one's latest definition."""
+    name = body.name if body else None
+    return await platform.ask(msg.DuplicateWorkflow(workflow_id=workflow_id, name=name, actor=who.actor()))
+
+
+@router.post("/{workflow_id}/nodes/{node_id}/test", response_model=StepTestResult)
+async def test_step(workflow_id: str, node_id: str, body: StepTestRequest, platform: PlatformDep, _: Operator) -> Any:
+    """Run one node now with ``items`` (or the input it had in ``execution_id``); no execution is started."""
+    return await StepTests(platform).test(
+        workflow_id, node_id, items=body.items, execution_id=body.execution_id, version=body.version
+    )
 
 
 @router.put("/{workflow_id}", response_model=Workflow)
