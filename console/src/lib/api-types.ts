@@ -8107,6 +8107,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description retention pruned the run: its events are gone (code pruned) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the body is over the limit (FLOWTAPE_MAX_BODY_BYTES) */
             413: {
                 headers: {
@@ -8205,6 +8214,15 @@ export interface operations {
             };
             /** @description no such resource (or one the caller may not see) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description retention pruned the run: its events are gone (code pruned) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
