@@ -1024,6 +1024,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/retention/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run Retention
+         * @description Apply the retention policies now: counts and ids of the runs pruned (or, dry, that would be).
+         */
+        post: operations["run_retention_api_v1_admin_retention_run_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/projections": {
         parameters: {
             query?: never;
@@ -1438,6 +1458,12 @@ export interface components {
             parent?: {
                 [key: string]: unknown;
             } | null;
+            /**
+             * Pruned
+             * @description retention removed its log: only this summary remains
+             * @default false
+             */
+            pruned: boolean;
             /** Nodes */
             nodes: {
                 [key: string]: components["schemas"]["NodeState"];
@@ -1473,6 +1499,11 @@ export interface components {
             }[];
             /** Events */
             events: number;
+            /**
+             * Pruned At
+             * @description when retention removed its log
+             */
+            pruned_at?: string | null;
         };
         /** ExecutionAccepted */
         ExecutionAccepted: {
@@ -1550,6 +1581,12 @@ export interface components {
             parent?: {
                 [key: string]: unknown;
             } | null;
+            /**
+             * Pruned
+             * @description retention removed its log: only this summary remains
+             * @default false
+             */
+            pruned: boolean;
         };
         /** ExportedCredential */
         ExportedCredential: {
@@ -1990,6 +2027,20 @@ export interface components {
         ResetRequest: {
             /** Email */
             email: string;
+        };
+        /** RetentionRun */
+        RetentionRun: {
+            /**
+             * Dry Run
+             * @description only say which runs would be pruned
+             * @default false
+             */
+            dry_run: boolean;
+            /**
+             * Limit
+             * @description prune at most this many in this pass
+             */
+            limit?: number | null;
         };
         /** RetryPolicy */
         RetryPolicy: {
@@ -8056,6 +8107,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description retention pruned the run: its events are gone (code pruned) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the body is over the limit (FLOWTAPE_MAX_BODY_BYTES) */
             413: {
                 headers: {
@@ -8154,6 +8214,15 @@ export interface operations {
             };
             /** @description no such resource (or one the caller may not see) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description retention pruned the run: its events are gone (code pruned) */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9847,6 +9916,120 @@ export interface operations {
         responses: {
             /** @description Successful Response */
             202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description the request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no valid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource (or one the caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the change conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the limit (FLOWTAPE_MAX_BODY_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the input fails validation; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over a rate limit; Retry-After says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a service the answer needs is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a service the answer needs did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    run_retention_api_v1_admin_retention_run_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RetentionRun"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
                 headers: {
                     [name: string]: unknown;
                 };

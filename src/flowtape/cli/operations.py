@@ -144,6 +144,31 @@ def rebuild_projections(url: UrlOption = None) -> None:
     console.print("read models rebuilt from the logs")
 
 
+@admin.command("retention")
+def retention(
+    url: UrlOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="only list the runs that would be pruned")] = False,
+) -> None:
+    """Prune finished runs past their retention policy (global FLOWTAPE_RETENTION_* or the workflow's own)."""
+    plan = _call(url, "POST", "/api/v1/admin/retention/run", json={"dry_run": True})
+    if dry_run:
+        for execution_id in plan["execution_ids"]:
+            console.print(execution_id)
+        statuses = ", ".join(f"{count} {status}" for status, count in sorted(plan["by_status"].items()))
+        console.print(f"{plan['runs']} runs would be pruned" + (f" ({statuses})" if statuses else ""))
+        return
+    runs = events = 0
+    with Progress(TextColumn("pruning runs"), BarColumn(), TextColumn("{task.completed}/{task.total}")) as bar:
+        task = bar.add_task("pruning", total=plan["runs"])
+        while True:
+            done = _call(url, "POST", "/api/v1/admin/retention/run", json={"dry_run": False, "limit": 50})
+            runs, events = runs + done["runs"], events + done["events"]
+            bar.update(task, completed=runs, total=max(plan["runs"], runs + done["remaining"]))
+            if not done["remaining"] or not done["runs"]:
+                break
+    console.print(f"pruned {runs} runs ({events} events removed from the log)")
+
+
 @dlq.command("list")
 def dlq_list(
     url: UrlOption = None, all: Annotated[bool, typer.Option("--all", help="include replayed ones")] = False

@@ -6,6 +6,7 @@
     │   ├── InvalidCredential     invalid_credential  credential data does not fit its type (names fields)
     │   └── InvalidMessage        invalid_message   a bus message failed its contract (dead-lettered)
     ├── NotFound                  not_found
+    │   └── Pruned                pruned          retention removed the run's log (its summary remains): 410
     ├── Conflict                  conflict
     ├── PayloadTooLarge           payload_too_large
     ├── Unauthorized              unauthorized
@@ -72,6 +73,12 @@ class InvalidMessage(InvalidInput):
 
 class NotFound(FlowtapeError):
     code = "not_found"
+
+
+class Pruned(NotFound):
+    """What asked for a run's log (events, time travel) after retention removed it."""
+
+    code = "pruned"
 
 
 class Conflict(FlowtapeError):

@@ -94,6 +94,14 @@ class Settings(BaseSettings):
     public_url: str | None = None
     #: how deep execute_workflow calls may nest (a workflow calling itself stops there with a clear error)
     max_call_depth: int = Field(default=10, ge=1, le=100)
+    #: retention (off by default): finished runs older than this many days are pruned from the log
+    retention_days: int | None = Field(default=None, ge=0)
+    #: keep only each workflow's newest N finished runs
+    retention_runs: int | None = Field(default=None, ge=0)
+    #: failed runs are kept this many days instead (set it longer than retention_days)
+    retention_failed_days: int | None = Field(default=None, ge=0)
+    #: how often the engine applies the policies (0: only when asked, ``flowtape admin retention``)
+    retention_interval_seconds: float = Field(default=3600.0, ge=0)
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -86,6 +86,7 @@ _ROUTES: dict[type[Message], Route] = {
     engine.ListActiveWorkflows: ENGINE_REQUESTS,
     engine.ReplayCheck: ENGINE_REQUESTS,
     engine.RebuildProjections: ENGINE_REQUESTS,
+    engine.RunRetention: ENGINE_REQUESTS,
     engine.GetProjectionStatus: ENGINE_REQUESTS,
     engine.ListDeadLetters: ENGINE_REQUESTS,
     engine.ReplayDeadLetters: ENGINE_REQUESTS,

@@ -37,6 +37,7 @@ class ExecutionSummary(BaseModel):
     started_at: str | None = None
     finished_at: str | None = None
     parent: dict[str, Any] | None = None
+    pruned: bool = Field(default=False, description="retention removed its log: only this summary remains")
 
 
 class Execution(ExecutionSummary):
@@ -51,6 +52,7 @@ class Execution(ExecutionSummary):
         default_factory=list, description="runs this one's execute_workflow nodes started"
     )
     events: int
+    pruned_at: str | None = Field(default=None, description="when retention removed its log")
 
 
 class ExecutionPage(BaseModel):

@@ -73,6 +73,13 @@ class WorkflowDefinition(BaseModel):
     def _settings_have_their_types(cls, settings: dict[str, Any]) -> dict[str, Any]:
         if "code_network" in settings and not isinstance(settings["code_network"], bool):
             raise ValueError("settings.code_network must be true or false")
+        retention = settings.get("retention")
+        if retention is not None:
+            if not isinstance(retention, dict) or set(retention) - {"days", "runs", "failed_days"}:
+                raise ValueError("settings.retention takes only days, runs and failed_days")
+            for key, value in retention.items():
+                if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                    raise ValueError(f"settings.retention.{key} must be a whole number of at least 0, or null")
         return settings
 
     def dump(self) -> dict[str, Any]:

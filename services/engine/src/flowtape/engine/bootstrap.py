@@ -34,6 +34,7 @@ from flowtape.engine.projections import SCHEMA, Projections
 from flowtape.engine.queries import ExecutionQueries
 from flowtape.engine.rebuild import Rebuilds
 from flowtape.engine.recovery import Recovery
+from flowtape.engine.retention import Retention, RetentionPolicy
 from flowtape.engine.static_data import StaticDataStore
 from flowtape.engine.store import ExecutionLog, LogWriter, WorkflowStore, open_event_log
 from flowtape.engine.workflows import Workflows
@@ -170,10 +171,29 @@ class EngineRuntime(BaseRuntime):
             metrics=self._metrics,
         )
         self.rebuilds = Rebuilds(self.projections, [self.workflow_store, self.execution_log])
+        self.retention = Retention(
+            store=self.execution_log,
+            projections=self.projections,
+            workflows=self.workflows,
+            decisions=self.decisions,
+            policy=RetentionPolicy(
+                days=self._settings.retention_days,
+                runs=self._settings.retention_runs,
+                failed_days=self._settings.retention_failed_days,
+            ),
+            clock=_now,
+        )
 
     def subscribe(self, bus: Bus) -> None:
         handlers.subscribe(
-            bus, self.replica, self.workflows, self.queries, self.catalog, self.rebuilds, self.dead_letters
+            bus,
+            self.replica,
+            self.workflows,
+            self.queries,
+            self.catalog,
+            self.rebuilds,
+            self.dead_letters,
+            self.retention,
         )
 
     async def started(self) -> None:
@@ -182,6 +202,8 @@ class EngineRuntime(BaseRuntime):
             asyncio.create_task(self._learn_catalog()),
             asyncio.create_task(self._sweep()),
         ]
+        if self._settings.retention_interval_seconds > 0:
+            self._background.append(asyncio.create_task(self._apply_retention()))
         await self.partitions.start()
         log.info("engine replica %s decides partitions %s", self.replica, self.partitions.held)
 
@@ -205,6 +227,17 @@ class EngineRuntime(BaseRuntime):
                 await self.recovery.sweep()
             except Exception:
                 log.exception("the overdue-task sweep failed; it runs again shortly")
+
+    async def _apply_retention(self) -> None:
+        """Prune by policy now and then; the replica deciding partition 0 does it, so replicas do not race."""
+        while True:
+            await asyncio.sleep(self._settings.retention_interval_seconds)
+            if 0 not in self.partitions.held:
+                continue
+            try:
+                await self.retention.run(dry_run=False)
+            except Exception:
+                log.exception("applying the retention policies failed; they are applied again shortly")
 
     async def close(self) -> None:
         for task in self._background:

@@ -27,6 +27,7 @@ from flowtape.engine.commands import ExecutionCommands
 from flowtape.engine.dead_letters import DeadLetters
 from flowtape.engine.queries import ExecutionQueries
 from flowtape.engine.rebuild import Rebuilds
+from flowtape.engine.retention import Retention
 from flowtape.engine.workflows import Workflows, WorkflowSearch
 
 
@@ -75,6 +76,7 @@ def subscribe(
     catalog: NodeCatalog,
     rebuilds: Rebuilds,
     dead_letters: DeadLetters,
+    retention: Retention,
 ) -> None:
     audit = AuditRecorder(bus)  # the entry goes out once the write is saved, before the answer
 
@@ -140,6 +142,9 @@ def subscribe(
     async def rebuild(_: msg.RebuildProjections) -> Any:
         return rebuilds.start()
 
+    async def run_retention(m: msg.RunRetention) -> Any:
+        return await retention.run(dry_run=m.dry_run, limit=m.limit)
+
     async def rebuild_status(_: msg.GetProjectionStatus) -> Any:
         return await rebuilds.status()
 
@@ -179,6 +184,7 @@ def subscribe(
             msg.ListExecutions: list_executions,
             msg.RebuildProjections: rebuild,
             msg.GetProjectionStatus: rebuild_status,
+            msg.RunRetention: run_retention,
             msg.ListDeadLetters: list_dead_letters,
             msg.ReplayDeadLetters: replay_dead_letters,
         },

@@ -94,6 +94,17 @@ failures = Table(
     Column("at", DateTime(timezone=True), nullable=False),
 )
 
+#: runs retention removed from the log: their summary row stays, this says so (and keeps the error it had)
+pruned = Table(
+    "pruned_executions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("error", String(2000)),
+    Column("pruned_at", DateTime(timezone=True), nullable=False),
+    #: the log rows are gone too (false between marking and deleting them)
+    Column("purged", Boolean, nullable=False, default=False),
+)
+
 positions = Table(
     "projection_positions",
     metadata,
@@ -243,7 +254,10 @@ class Projections:
         async with self._lock:
             self._rebuilding.add(app.name)
             async with self._engine.begin() as conn:
-                await conn.execute(delete(table))
+                if table is executions:  # pruned runs have no log left to rebuild their summary from
+                    await conn.execute(delete(table).where(table.c.id.not_in(select(pruned.c.id))))
+                else:
+                    await conn.execute(delete(table))
                 await conn.execute(delete(positions).where(positions.c.name == app.name))
                 await conn.execute(delete(failures).where(failures.c.name == app.name))
         return await self.catch_up(app, progress, notify=False)
@@ -358,7 +372,9 @@ class Projections:
     async def list_executions(
         self, *, workflow_id: str | None, status: str | None, limit: int, cursor: str | None
     ) -> dict[str, Any]:
-        query = select(executions)
+        query = select(executions, pruned.c.id.is_not(None).label("pruned")).outerjoin(
+            pruned, pruned.c.id == executions.c.id
+        )
         if workflow_id:
             query = query.where(executions.c.workflow_id == workflow_id)
         if status:
@@ -376,6 +392,55 @@ class Projections:
             _encode_cursor(rows[limit - 1]["started_at"], rows[limit - 1]["id"]) if len(rows) > limit else None
         )
         return {"items": items, "next_cursor": next_cursor}
+
+    async def retention_candidates(self) -> list[dict[str, Any]]:
+        """Finished runs not pruned yet, each workflow's newest first."""
+        query = (
+            select(executions.c.id, executions.c.workflow_id, executions.c.status, executions.c.finished_at)
+            .outerjoin(pruned, pruned.c.id == executions.c.id)
+            .where(executions.c.status.in_(_FINAL), executions.c.finished_at.is_not(None), pruned.c.id.is_(None))
+            .order_by(executions.c.workflow_id, executions.c.finished_at.desc(), executions.c.id.desc())
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [{**row, "finished_at": _aware(row["finished_at"])} for row in rows]
+
+    async def mark_pruned(self, rows: list[dict[str, Any]], at: datetime) -> None:
+        if not rows:
+            return
+        async with self._engine.begin() as conn:
+            await self._upsert_many(
+                conn,
+                pruned,
+                [
+                    {
+                        "id": row["id"],
+                        "error": (row["error"] or None) and row["error"][:2000],
+                        "pruned_at": at,
+                        "purged": False,
+                    }
+                    for row in rows
+                ],
+            )
+
+    async def unpurged(self) -> list[str]:
+        async with self._engine.connect() as conn:
+            return [
+                str(i) for i in (await conn.execute(select(pruned.c.id).where(pruned.c.purged.is_(False)))).scalars()
+            ]
+
+    async def purged(self, execution_ids: list[str]) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(pruned.update().where(pruned.c.id.in_(execution_ids)).values(purged=True))
+
+    async def pruned_summary(self, execution_id: str) -> dict[str, Any] | None:
+        """A pruned run's summary (with its error and when it was pruned), or None if it was not pruned."""
+        query = select(executions, pruned.c.error, pruned.c.pruned_at).join(pruned, pruned.c.id == executions.c.id)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query.where(executions.c.id == execution_id))).mappings().first()
+        if row is None:
+            return None
+        return {**_execution_row(row), "pruned": True, "error": row["error"], "pruned_at": _iso(row["pruned_at"])}
 
     async def pending_notices(self) -> list[str]:
         async with self._engine.connect() as conn:
@@ -455,8 +520,13 @@ def _iso(value: datetime | None) -> str | None:
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
 
 
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def _execution_row(row: Any) -> dict[str, Any]:
     return {
+        "pruned": bool(row.get("pruned")),
         "id": row["id"],
         "workflow_id": row["workflow_id"],
         "workflow_version": row["workflow_version"],

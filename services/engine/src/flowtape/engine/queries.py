@@ -10,7 +10,7 @@ import asyncio
 from typing import Any
 
 from flowtape.common import views
-from flowtape.common.errors import NotFound
+from flowtape.common.errors import NotFound, Pruned
 from flowtape.common.messages import engine as msg
 from flowtape.common.nodes.sdk import NodeType
 from flowtape.engine.decisions import Decisions
@@ -41,6 +41,17 @@ class ExecutionQueries:
         self._replayable = {name: node for name, node in inline.items() if type(node).deterministic}
 
     async def get(self, execution_id: str, at: int | None) -> views.Execution:
+        try:
+            return await self._get(execution_id, at)
+        except NotFound:
+            summary = await self._projections.pruned_summary(execution_id)
+            if summary is None:
+                raise
+            if at is not None:
+                raise Pruned(_pruned_message(execution_id, summary), {"pruned_at": summary["pruned_at"]}) from None
+            return views.Execution(**summary, nodes={}, output=[], events=0)
+
+    async def _get(self, execution_id: str, at: int | None) -> views.Execution:
         if at is not None:
             past = await self._decisions.read(execution_id, version=at)
             if past.version < at:
@@ -62,6 +73,9 @@ class ExecutionQueries:
             lambda: list(self._store.events.get(parse_id(execution_id, "execution"), gt=after or None))
         )
         if not events and after == 0:
+            summary = await self._projections.pruned_summary(execution_id)
+            if summary is not None:
+                raise Pruned(_pruned_message(execution_id, summary), {"pruned_at": summary["pruned_at"]})
             raise NotFound(f"execution {execution_id} does not exist")
         return views.ExecutionEvents(items=[event_view(event) for event in events])
 
@@ -97,3 +111,10 @@ class ExecutionQueries:
             "differing": len(differing),
             "executions": differing,
         }
+
+
+def _pruned_message(execution_id: str, summary: dict[str, Any]) -> str:
+    return (
+        f"execution {execution_id} was pruned by the retention policy at {summary['pruned_at']}: "
+        "its events are gone, only its summary remains"
+    )

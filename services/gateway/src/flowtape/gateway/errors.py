@@ -26,6 +26,7 @@ STATUS: dict[type[errors.FlowtapeError], int] = {
     errors.InvalidCredential: 422,
     errors.InvalidMessage: 500,
     errors.InvalidInput: 400,
+    errors.Pruned: 410,
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.PayloadTooLarge: 413,

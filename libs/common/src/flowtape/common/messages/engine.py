@@ -288,6 +288,15 @@ class RebuildProjections(Message):
     kind = "command"
 
 
+class RunRetention(Message):
+    """Prune finished runs past their retention policy (``dry_run``: only say which); ``limit`` bounds one pass."""
+
+    type_name = "engine.RunRetention.v1"
+    kind = "command"
+    dry_run: bool = False
+    limit: int | None = Field(default=None, ge=1, le=100_000)
+
+
 class GetProjectionStatus(Message):
     type_name = "engine.GetProjectionStatus.v1"
     kind = "query"

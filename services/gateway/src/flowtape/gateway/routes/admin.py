@@ -1,4 +1,4 @@
-"""Operators' endpoints: projection rebuilds, dead letters and replay checks."""
+"""Operators' endpoints: projection rebuilds, retention, dead letters and replay checks."""
 
 from __future__ import annotations
 
@@ -23,6 +23,13 @@ class ReplayCheckRequest(BaseModel):
     limit: int = Field(default=100, ge=1, le=10_000)
 
 
+class RetentionRun(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dry_run: bool = Field(default=False, description="only say which runs would be pruned")
+    limit: int | None = Field(default=None, ge=1, le=100_000, description="prune at most this many in this pass")
+
+
 class DeadLetterReplay(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -32,6 +39,12 @@ class DeadLetterReplay(BaseModel):
 @router.post("/projections/rebuild", status_code=202)
 async def rebuild_projections(platform: PlatformDep, _: Admin) -> Any:
     return await platform.ask(msg.RebuildProjections())
+
+
+@router.post("/retention/run")
+async def run_retention(body: RetentionRun, platform: PlatformDep, _: Admin) -> Any:
+    """Apply the retention policies now: counts and ids of the runs pruned (or, dry, that would be)."""
+    return await platform.ask(msg.RunRetention(dry_run=body.dry_run, limit=body.limit), timeout=300)
 
 
 @router.get("/projections")

@@ -38,12 +38,21 @@ async def get_execution(execution_id: str, platform: PlatformDep, _: Viewer) -> 
     return await platform.ask(msg.GetExecution(execution_id=execution_id))
 
 
-@router.get("/{execution_id}/events", response_model=ExecutionEvents)
+#: what the log of a run retention pruned answers (its summary still answers GET /executions/{id})
+_PRUNED: dict[int | str, dict[str, Any]] = {
+    410: {
+        "description": "retention pruned the run: its events are gone (code pruned)",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+}
+
+
+@router.get("/{execution_id}/events", response_model=ExecutionEvents, responses=_PRUNED)
 async def get_events(execution_id: str, platform: PlatformDep, _: Viewer) -> Any:
     return await platform.ask(msg.GetExecutionEvents(execution_id=execution_id))
 
 
-@router.get("/{execution_id}/state", response_model=Execution)
+@router.get("/{execution_id}/state", response_model=Execution, responses=_PRUNED)
 async def get_state(execution_id: str, platform: PlatformDep, _: Viewer, at: int = Query(..., ge=1)) -> Any:
     return await platform.ask(msg.GetExecution(execution_id=execution_id, at=at))
 
