@@ -2419,7 +2419,7 @@ export interface components {
             /** Exported At */
             exported_at?: string | null;
             /** Workflows */
-            workflows: components["schemas"]["ExportedWorkflow"][];
+            workflows?: components["schemas"]["ExportedWorkflow"][];
             /**
              * Credentials
              * @description the credentials the workflows name, by name and type

@@ -81,13 +81,15 @@ class WorkflowExport(BaseModel):
     format: Literal["flowtape.workflows"] = "flowtape.workflows"
     format_version: Literal[1] = 1
     exported_at: str | None = None
-    workflows: list[ExportedWorkflow] = Field(min_length=1, max_length=1000)
+    #: an export of a platform without workflows has none; an import needs at least one (below)
+    workflows: list[ExportedWorkflow] = Field(default_factory=list)
     credentials: list[ExportedCredential] = Field(
         default_factory=list, description="the credentials the workflows name, by name and type"
     )
 
 
 class WorkflowImport(WorkflowExport):
+    workflows: list[ExportedWorkflow] = Field(min_length=1, max_length=1000)
     credentials_map: dict[str, str] = Field(
         default_factory=dict, description="a credential name in the file → the name of the one to use here"
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4, uuid5
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -16,6 +16,9 @@ from flowtape.common.views import Execution
 ExecutionStatus = Literal["running", "waiting", "succeeded", "failed", "cancelled"]
 #: the namespace of execution ids derived from idempotency keys (a schedule's fire key, a message's id)
 _START_KEYS = UUID("6f7c1b9e-53f4-4b0e-9a55-3c2f7f4b8d21")
+
+#: a dead letter's id (a PostgreSQL integer: a number outside it names none, and is refused as such)
+DeadLetterId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
 class CreateWorkflow(Message):
@@ -314,4 +317,4 @@ class ReplayDeadLetters(Message):
 
     type_name = "engine.ReplayDeadLetters.v1"
     kind = "command"
-    ids: list[int] = Field(default_factory=list)
+    ids: list[DeadLetterId] = Field(default_factory=list)

@@ -24,16 +24,17 @@ class ReplayCheckRequest(BaseModel):
 
 
 class RetentionRun(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    #: strict: JSON `true` is not the number 1
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     dry_run: bool = Field(default=False, description="only say which runs would be pruned")
     limit: int | None = Field(default=None, ge=1, le=100_000, description="prune at most this many in this pass")
 
 
 class DeadLetterReplay(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    ids: list[int] = Field(default_factory=list, description="empty: every dead letter not replayed yet")
+    ids: list[msg.DeadLetterId] = Field(default_factory=list, description="empty: every dead letter not replayed yet")
 
 
 @router.post("/projections/rebuild", status_code=202)
