@@ -40,6 +40,10 @@ def _screenshot_workflow(fake_api: FakeApi, name: str) -> dict[str, Any]:
     }
 
 
+#: a cold Chromium's first start in its sandbox took over 20 s on a busy CI machine
+BROWSER_SECONDS = 120
+
+
 def _viewer(platform: Platform, api: httpx.Client) -> dict[str, str]:
     email = f"viewer-{secrets.token_hex(4)}@flowtape.test"
     password = remember_secret(secrets.token_urlsafe(16))
@@ -51,7 +55,9 @@ def _viewer(platform: Platform, api: httpx.Client) -> dict[str, str]:
 def test_a_screenshot_is_binary_data_outside_the_log_and_downloadable(
     platform: Platform, api: httpx.Client, anonymous: httpx.Client, fake_api: FakeApi
 ) -> None:
-    execution = run_workflow(api, _screenshot_workflow(fake_api, f"binary-{secrets.token_hex(4)}"))
+    execution = run_workflow(
+        api, _screenshot_workflow(fake_api, f"binary-{secrets.token_hex(4)}"), timeout=BROWSER_SECONDS
+    )
     assert execution["status"] == "succeeded", execution
     [item] = execution["nodes"]["browse"]["output"]
     assert item["price"] == "19.00 EUR"
@@ -83,7 +89,9 @@ def test_a_screenshot_is_binary_data_outside_the_log_and_downloadable(
 
 
 def test_binary_data_is_not_served_under_another_workflows_execution(api: httpx.Client, fake_api: FakeApi) -> None:
-    first = run_workflow(api, _screenshot_workflow(fake_api, f"binary-a-{secrets.token_hex(4)}"))
+    first = run_workflow(
+        api, _screenshot_workflow(fake_api, f"binary-a-{secrets.token_hex(4)}"), timeout=BROWSER_SECONDS
+    )
     other = run_workflow(
         api,
         {
@@ -119,7 +127,9 @@ def test_embedded_mode_keeps_binary_data_in_the_data_directory(tmp_path: Path, f
             wait_ready(url, process=process)
             admin = set_up_admin(url)
             with httpx.Client(base_url=url, headers=admin.headers, timeout=60) as api:
-                execution = run_workflow(api, _screenshot_workflow(fake_api, "embedded-binary"))
+                execution = run_workflow(
+                    api, _screenshot_workflow(fake_api, "embedded-binary"), timeout=BROWSER_SECONDS
+                )
                 assert execution["status"] == "succeeded", execution
                 ref = execution["nodes"]["browse"]["output"][0]["shot"]["$binary"]
                 download = api.get(f"/api/v1/executions/{execution['id']}/binary/{ref['id']}")

@@ -50,10 +50,15 @@ def echo_workflow(url: str, credential: str, name: str = "vault-echo") -> dict[s
     }
 
 
-def run_workflow(api: httpx.Client, definition: dict[str, Any]) -> dict[str, Any]:
+def run_workflow(api: httpx.Client, definition: dict[str, Any], timeout: float = 30) -> dict[str, Any]:
     created = api.post("/api/v1/workflows", json=definition)
     assert created.status_code == 201, created.text
-    ran = api.post(f"/api/v1/workflows/{created.json()['id']}/run", params={"wait": "true"}, json={"input": []})
+    ran = api.post(
+        f"/api/v1/workflows/{created.json()['id']}/run",
+        params={"wait": "true", "timeout": str(timeout)},
+        json={"input": []},
+        timeout=timeout + 30,
+    )
     assert ran.status_code == 200, ran.text
     return dict(ran.json())
 
