@@ -156,6 +156,7 @@ _PARTITION_KEYS: dict[type[Message], Callable[[Any], object]] = {
     engine.CallWorkflow: lambda m: m.execution_id,
     engine.ChildExecutionFinished: lambda m: m.execution_id,
     engine.ResumeExecution: lambda m: m.execution_id,
+    engine.DebugExecution: lambda m: m.execution_id,
 }
 
 

@@ -10,6 +10,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+#: what a run's status may be: ``paused`` at a debug breakpoint or by a pause of starts (the kill switch),
+#: ``queued`` until the workflow's ``max_concurrent_runs`` (or a pause) lets it start
+ExecutionStatus = Literal["queued", "running", "waiting", "paused", "succeeded", "failed", "cancelled"]
+
 
 class NodeState(BaseModel):
     status: Literal["pending", "scheduled", "running", "waiting", "succeeded", "failed", "skipped"]
@@ -33,7 +37,7 @@ class ExecutionSummary(BaseModel):
     id: str
     workflow_id: str
     workflow_version: int
-    status: Literal["running", "waiting", "succeeded", "failed", "cancelled"]
+    status: ExecutionStatus
     started_at: str | None = None
     finished_at: str | None = None
     parent: dict[str, Any] | None = None
@@ -53,6 +57,9 @@ class Execution(ExecutionSummary):
     )
     events: int
     pruned_at: str | None = Field(default=None, description="when retention removed its log")
+    debug: dict[str, Any] | None = Field(
+        default=None, description="a debug run: its breakpoints, conditions and where it is paused (paused_at)"
+    )
 
 
 class ExecutionPage(BaseModel):
@@ -114,5 +121,5 @@ class ExecutionStarted(BaseModel):
     """The engine's answer to a start: the id, and the finished run when it finished within the decision."""
 
     execution_id: str
-    status: Literal["running", "waiting", "succeeded", "failed", "cancelled"]
+    status: ExecutionStatus
     execution: Execution | None = None

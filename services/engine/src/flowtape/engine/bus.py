@@ -56,7 +56,11 @@ def partition_handlers(commands: ExecutionCommands) -> Handlers:
     async def resume(m: msg.ResumeExecution) -> Any:
         return await commands.resume(m)
 
+    async def debug(m: msg.DebugExecution) -> Any:
+        return await commands.debug(m)
+
     return {
+        msg.DebugExecution: debug,
         msg.StartExecution: start,
         msg.CancelExecution: cancel,
         msg.RetryExecution: retry,

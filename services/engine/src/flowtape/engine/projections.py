@@ -113,10 +113,13 @@ positions = Table(
 )
 
 _FINAL = ("succeeded", "failed", "cancelled")
+_UNFINISHED = ("queued", "running", "waiting", "paused")
 
 _EXECUTION_STATUS = {
     "ExecutionPaused": "waiting",
     "ExecutionResumed": "running",
+    "BreakpointReached": "paused",
+    "BreakpointReleased": "running",
     "ExecutionSucceeded": "succeeded",
     "ExecutionFailed": "failed",
     "ExecutionCancelled": "cancelled",
@@ -476,7 +479,7 @@ class Projections:
             return int(await conn.scalar(query) or 0)
 
     async def unfinished_executions(self) -> list[str]:
-        query = select(executions.c.id).where(executions.c.status.in_(("running", "waiting")))
+        query = select(executions.c.id).where(executions.c.status.in_(_UNFINISHED))
         async with self._engine.connect() as conn:
             return [str(row) for row in (await conn.execute(query)).scalars().all()]
 

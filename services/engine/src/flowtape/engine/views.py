@@ -84,7 +84,15 @@ def execution_view(
         calls=[{"execution_id": call["execution_id"], "node": call["node"]} for call in execution.calls],
         events=execution.version,
         children=children,
+        debug=_debug(execution),
     )
+
+
+def _debug(execution: Execution) -> dict[str, Any] | None:
+    debug = execution.debug
+    if debug is None:
+        return None
+    return {**debug, "paused_at": execution.breakpoint, "stepping": execution.stepping}
 
 
 def _caller(execution: Execution) -> dict[str, Any] | None:

@@ -7,12 +7,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from flowtape.common.messages.engine import DebugOptions
+
 
 class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     input: list[dict[str, Any]] = Field(default_factory=list, description="the trigger items")
     version: int | None = Field(default=None, ge=1, description="run this version instead of the latest")
+    debug: DebugOptions | None = Field(
+        default=None, description="run in debug mode: stop before these nodes, or when a node's condition holds"
+    )
 
 
 class ExecutionAccepted(BaseModel):

@@ -27,6 +27,8 @@ from flowtape.common.limits import DEFAULT_LIMITS, Limits, check_output
 from flowtape.common.nodes.builtin import DEFAULT_CALL_TIMEOUT_SECONDS
 from flowtape.common.nodes.sdk import NodeContext, NodeType, execute_node, resolve_params
 from flowtape.common.workflow import ERROR_PORT, NodeSpec, RetryPolicy
+from flowtape.engine.domain import breakpoints
+from flowtape.engine.domain.breakpoints import DebugInputEdited, DebugReleased
 from flowtape.engine.domain.execution import Execution, Items, NodeRun
 from flowtape.engine.domain.graph import LOOP, LOOP_PORT, WorkflowGraph
 from flowtape.engine.domain.scheduling import all_settled, body_settled, final_output, ready_nodes
@@ -112,7 +114,17 @@ class CancelRequested:
     reason: str
 
 
-Happened = Started | Continue | TaskCompleted | TimerFired | CancelRequested | ChildFinished | ResumeCalled
+Happened = (
+    Started
+    | Continue
+    | TaskCompleted
+    | TimerFired
+    | CancelRequested
+    | ChildFinished
+    | ResumeCalled
+    | DebugInputEdited
+    | DebugReleased
+)
 
 
 def child_execution_id(execution_id: str, node_id: str, run: int, attempt: int) -> str:
@@ -182,6 +194,8 @@ def decide(execution: Execution, graph: WorkflowGraph, happened: Happened, now: 
         return decision
     if isinstance(happened, ResumeCalled):
         _check_call(execution, happened)
+    if isinstance(happened, DebugInputEdited | DebugReleased):
+        breakpoints.paused_at(execution)
     if execution.finished:
         decision.ignored = True
         return decision
@@ -195,6 +209,11 @@ def decide(execution: Execution, graph: WorkflowGraph, happened: Happened, now: 
             return decision
     elif isinstance(happened, ResumeCalled):
         _resume_called(execution, happened)
+    elif isinstance(happened, DebugInputEdited):
+        breakpoints.edit_input(execution, happened)
+        return decision
+    elif isinstance(happened, DebugReleased):
+        breakpoints.release(execution, happened)
     elif isinstance(happened, TimerFired):
         if happened.kind == "deadline":
             return _deadline_passed(execution, graph, decision)
@@ -327,7 +346,7 @@ def _deadline_passed(execution: Execution, graph: WorkflowGraph, decision: Decis
 def _advance(execution: Execution, graph: WorkflowGraph, now: Circumstances, decision: Decision) -> None:
     """Run the scheduling core until nothing more can happen without the outside world (or the budget ends)."""
     evaluated = 0
-    while not execution.finished:
+    while not execution.finished and execution.breakpoint is None:
         step = ready_nodes(graph, execution.nodes, execution.trigger, execution.input_overrides)
         if step.empty:
             if evaluated >= now.budget and _loop_ready(execution, graph) is not None:
@@ -340,6 +359,11 @@ def _advance(execution: Execution, graph: WorkflowGraph, now: Circumstances, dec
         if step.skip:
             execution.skip_nodes(step.skip)
         for node_id, items in step.ready:
+            if execution.debug is not None and (
+                reason := breakpoints.stop_before(execution, node_id, items, context(execution, node_id, 1, now, graph))
+            ):
+                execution.reach_breakpoint(node_id, execution.nodes[node_id].runs, reason)
+                return
             spec = graph.nodes[node_id]
             inline = now.node(spec)
             if spec.type == "wait":
@@ -360,7 +384,7 @@ def _advance(execution: Execution, graph: WorkflowGraph, now: Circumstances, dec
                 _dispatch(execution, graph, node_id, 1, items, now, decision)
             if execution.finished:
                 return
-    if not execution.finished and all_settled(execution.nodes):
+    if not execution.finished and execution.breakpoint is None and all_settled(execution.nodes):
         execution.succeed(final_output(graph, execution.nodes, execution.finish_order))
 
 
