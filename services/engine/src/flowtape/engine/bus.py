@@ -20,11 +20,13 @@ from flowtape.common.topology import (
     ENGINE_CATALOG_QUEUE,
     ENGINE_REQUESTS_QUEUE,
     ENGINE_TASK_RESULTS_QUEUE,
+    run_pauses_broadcast,
     workflow_changed_broadcast,
 )
 from flowtape.engine.catalog import NodeCatalog
 from flowtape.engine.commands import ExecutionCommands
 from flowtape.engine.dead_letters import DeadLetters
+from flowtape.engine.pauses import RunPauses
 from flowtape.engine.queries import ExecutionQueries
 from flowtape.engine.rebuild import Rebuilds
 from flowtape.engine.retention import Retention
@@ -59,7 +61,11 @@ def partition_handlers(commands: ExecutionCommands) -> Handlers:
     async def debug(m: msg.DebugExecution) -> Any:
         return await commands.debug(m)
 
+    async def admit(m: msg.AdmitExecution) -> None:
+        await commands.admit(m.execution_id)
+
     return {
+        msg.AdmitExecution: admit,
         msg.DebugExecution: debug,
         msg.StartExecution: start,
         msg.CancelExecution: cancel,
@@ -81,6 +87,7 @@ def subscribe(
     rebuilds: Rebuilds,
     dead_letters: DeadLetters,
     retention: Retention,
+    pauses: RunPauses,
 ) -> None:
     audit = AuditRecorder(bus)  # the entry goes out once the write is saved, before the answer
 
@@ -158,6 +165,19 @@ def subscribe(
     async def replay_dead_letters(m: msg.ReplayDeadLetters) -> Any:
         return await dead_letters.replay(m.ids)
 
+    async def pause_runs(m: msg.PauseRuns) -> Any:
+        state = await pauses.set(m.workflow_id, m.paused)
+        action = "runs.paused" if m.paused else "runs.resumed"
+        scope = "workflow" if m.workflow_id else "platform"
+        await audit.record(m, m.actor, action, target_type=scope, target_id=m.workflow_id)
+        return state
+
+    async def get_pauses(_: msg.GetRunPauses) -> Any:
+        return await pauses.state()
+
+    async def pauses_changed(_: msg.RunPausesChanged) -> None:
+        await pauses.changed()
+
     async def forward_to_partition(m: NodeTaskCompleted) -> None:
         """An outcome sent where they went before executions were partitioned (connectors of an older
         version, during an upgrade): on to the partition that decides its execution."""
@@ -191,10 +211,13 @@ def subscribe(
             msg.RunRetention: run_retention,
             msg.ListDeadLetters: list_dead_letters,
             msg.ReplayDeadLetters: replay_dead_letters,
+            msg.PauseRuns: pause_runs,
+            msg.GetRunPauses: get_pauses,
         },
         prefetch=64,
     )
     bus.subscribe(ENGINE_TASK_RESULTS_QUEUE, {NodeTaskCompleted: forward_to_partition}, prefetch=16)
     bus.subscribe(ENGINE_CATALOG_QUEUE, {NodeCatalogPublished: catalog_published}, prefetch=1)
     bus.subscribe(workflow_changed_broadcast(replica), {msg.WorkflowChanged: workflow_changed}, prefetch=16)
+    bus.subscribe(run_pauses_broadcast(replica), {msg.RunPausesChanged: pauses_changed}, prefetch=4)
     bus.subscribe_raw(DEAD_LETTER_QUEUE, dead_letters.keep, prefetch=4)

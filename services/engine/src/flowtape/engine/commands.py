@@ -18,9 +18,10 @@ from flowtape.common.limits import DEFAULT_LIMITS, Limits, check_items
 from flowtape.common.messages import engine as msg
 from flowtape.common.messages.connectors import NodeTaskCompleted
 from flowtape.common.resume_tokens import ResumeTokens
+from flowtape.engine.admission import Admissions
 from flowtape.engine.decisions import Clock, Decisions
 from flowtape.engine.domain.breakpoints import DebugInputEdited, DebugReleased, checked_debug
-from flowtape.engine.domain.decider import CancelRequested, ChildFinished, ResumeCalled, TaskCompleted
+from flowtape.engine.domain.decider import Admitted, CancelRequested, ChildFinished, ResumeCalled, TaskCompleted
 from flowtape.engine.domain.execution import Execution, Items
 from flowtape.engine.domain.graph import WorkflowGraph
 from flowtape.engine.integration import child_notice
@@ -46,7 +47,9 @@ class ExecutionCommands:
         projections: Projections,
         clock: Clock,
         limits: Limits = DEFAULT_LIMITS,
+        admissions: Admissions | None = None,
     ) -> None:
+        self._admissions = admissions
         self._decisions = decisions
         self._workflows = workflows
         self._projections = projections
@@ -94,7 +97,14 @@ class ExecutionCommands:
         meta = dict(command.trigger)
         if command.debug is not None:
             meta["debug"] = checked_debug(command.debug.model_dump(), set(graph.nodes))
+        limit = graph.definition.settings.get("max_concurrent_runs")
+        queued: str | None = None
+        if self._admissions is not None and await self._admissions.gated(command.workflow_id, limit):
+            meta["gated"] = True  # its finish frees its place (see flowtape.engine.admission)
+            queued = await self._admissions.enter(command.workflow_id, str(command.execution_id), limit)
         execution = self._new(graph, command.workflow_id, version, command.input or [{}], meta, command.execution_id)
+        if queued is not None:
+            execution.queue(queued)
         if command.idempotency_key:
             await self._projections.remember_key(command.idempotency_key, str(execution.id))
         return started_reply(await self._decisions.begin(execution, graph))
@@ -285,6 +295,10 @@ class ExecutionCommands:
         check_items(command.body, self._limits, what="the resume call's body")
         resumed = await self._decisions.apply(command.execution_id, ResumeCalled(found[0], found[1], command.body))
         return {"execution_id": command.execution_id, "node": found[0], "status": resumed.status}
+
+    async def admit(self, execution_id: str) -> None:
+        """A queued run got its place: it begins (a run already admitted ignores it)."""
+        await self._decisions.apply(execution_id, Admitted())
 
     async def debug(self, command: msg.DebugExecution) -> views.Execution:
         """An operator's move on a debug run paused at a breakpoint: edit the paused node's input, step, continue."""

@@ -149,6 +149,36 @@ class DebugExecution(Message):
     input: JsonItems | None = None
 
 
+class AdmitExecution(Message):
+    """Engine → the partition of a queued run: its workflow has room for it now (or starts were resumed)."""
+
+    type_name = "engine.AdmitExecution.v1"
+    kind = "command"
+    execution_id: str
+
+
+class PauseRuns(Message):
+    """Stop new starts (they queue) and hold running runs at their next decision: of one workflow, or of all
+    when ``workflow_id`` is None. ``paused`` False resumes them."""
+
+    type_name = "engine.PauseRuns.v1"
+    kind = "command"
+    workflow_id: str | None = None
+    paused: bool = True
+    actor: Actor | None = None
+
+
+class GetRunPauses(Message):
+    type_name = "engine.GetRunPauses.v1"
+    kind = "query"
+
+
+class RunPausesChanged(Message):
+    """Engine → every engine replica: a pause was set or lifted; hold or release the runs it decides."""
+
+    type_name = "engine.RunPausesChanged.v1"
+
+
 class GetExecution(Message):
     type_name = "engine.GetExecution.v1"
     kind = "query"

@@ -110,6 +110,11 @@ class TimerFired:
 
 
 @dataclass(frozen=True)
+class Admitted:
+    """A queued run may begin: its workflow has room for it, or starts were resumed."""
+
+
+@dataclass(frozen=True)
 class CancelRequested:
     reason: str
 
@@ -124,6 +129,7 @@ Happened = (
     | ResumeCalled
     | DebugInputEdited
     | DebugReleased
+    | Admitted
 )
 
 
@@ -151,6 +157,8 @@ class Circumstances:
     max_call_depth: int = DEFAULT_MAX_CALL_DEPTH
     #: where the resume URLs of waits for a call are shown (None: not shown, e.g. in a replay check)
     resume_url: ResumeUrl | None = None
+    #: workflows whose runs are paused (the kill switch; ``*``: all): their runs are held at this decision
+    paused: frozenset[str] = frozenset()
 
     def node(self, spec: NodeSpec) -> NodeType[Any] | None:
         """The inline node type ``spec`` names, at the version it was saved with; None when it is not inline."""
@@ -214,6 +222,11 @@ def decide(execution: Execution, graph: WorkflowGraph, happened: Happened, now: 
         return decision
     elif isinstance(happened, DebugReleased):
         breakpoints.release(execution, happened)
+    elif isinstance(happened, Admitted):
+        if not execution.queued:
+            decision.ignored = True
+            return decision
+        execution.admit()
     elif isinstance(happened, TimerFired):
         if happened.kind == "deadline":
             return _deadline_passed(execution, graph, decision)
@@ -345,6 +358,8 @@ def _deadline_passed(execution: Execution, graph: WorkflowGraph, decision: Decis
 
 def _advance(execution: Execution, graph: WorkflowGraph, now: Circumstances, decision: Decision) -> None:
     """Run the scheduling core until nothing more can happen without the outside world (or the budget ends)."""
+    if execution.queued or _held(execution, now):
+        return
     evaluated = 0
     while not execution.finished and execution.breakpoint is None:
         step = ready_nodes(graph, execution.nodes, execution.trigger, execution.input_overrides)
@@ -386,6 +401,16 @@ def _advance(execution: Execution, graph: WorkflowGraph, now: Circumstances, dec
                 return
     if not execution.finished and execution.breakpoint is None and all_settled(execution.nodes):
         execution.succeed(final_output(graph, execution.nodes, execution.finish_order))
+
+
+def _held(execution: Execution, now: Circumstances) -> bool:
+    """A pause of runs holds the run here (recorded once); a lifted one releases it."""
+    paused = "*" in now.paused or execution.workflow_id in now.paused
+    if paused and not execution.held:
+        execution.hold()
+    elif not paused and execution.held:
+        execution.release()
+    return paused
 
 
 def _dispatch(

@@ -335,8 +335,11 @@ class Execution(Aggregate):
         self.status = self._moving_status()
 
     def _moving_status(self) -> str:
-        """What a run that is not finished shows: paused at a breakpoint, waiting in a wait node, or running."""
-        if self.breakpoint is not None:
+        """What a run that is not finished shows: queued, paused (a breakpoint or a hold), waiting in a wait node,
+        or running."""
+        if self.queued:
+            return "queued"
+        if self.breakpoint is not None or self.held:
             return "paused"
         return "waiting" if any(run.status == "waiting" for run in self.nodes.values()) else "running"
 
@@ -358,6 +361,38 @@ class Execution(Aggregate):
         """Nodes a breakpoint let through, by the run it let through (a loop body's next run stops again)."""
         released: dict[str, int] = getattr(self, "_released", {})
         return released
+
+    @property
+    def queued(self) -> bool:
+        """Waiting for its workflow's concurrency limit (or a pause of starts) to let it begin."""
+        return bool(getattr(self, "_queued", False))
+
+    @property
+    def held(self) -> bool:
+        """Held by a pause of runs (the kill switch) at its last decision."""
+        return bool(getattr(self, "_held", False))
+
+    @event("ExecutionQueued")
+    def queue(self, reason: str) -> None:
+        """The run waits to begin (``reason``: the workflow's ``max_concurrent_runs``, or a pause of starts)."""
+        self._queued = True
+        self.status = "queued"
+
+    @event("ExecutionAdmitted")
+    def admit(self) -> None:
+        self._queued = False
+        self.status = self._moving_status()
+
+    @event("ExecutionHeld")
+    def hold(self) -> None:
+        """A pause of runs holds this one: nothing new starts until it is resumed."""
+        self._held = True
+        self.status = self._moving_status()
+
+    @event("ExecutionReleased")
+    def release(self) -> None:
+        self._held = False
+        self.status = self._moving_status()
 
     @property
     def debug(self) -> dict[str, Any] | None:
