@@ -72,10 +72,15 @@ class Platform:
             return started
         notice = await self._finished.wait(str(execution_id), timeout)
         if notice is None:
+            why = (
+                " (it was queued: the workflow's runs are paused or at their settings.max_concurrent_runs)"
+                if started.status == "queued"
+                else ""
+            )
             raise TimedOut(
-                f"execution {execution_id} did not finish within {timeout:g} s; it goes on: "
+                f"execution {execution_id} did not finish within {timeout:g} s{why}; it goes on: "
                 f"GET /api/v1/executions/{execution_id} shows its progress",
-                details={"execution_id": str(execution_id)},
+                details={"execution_id": str(execution_id), "status": started.status},
             )
         execution = notice.execution or views.Execution.model_validate(
             await self.ask(msg.GetExecution(execution_id=str(execution_id)))
