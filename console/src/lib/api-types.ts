@@ -709,6 +709,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/executions/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start Bulk Replay
+         * @description Select the runs (oldest first) and start replaying them; a dry run answers the finished plan.
+         */
+        post: operations["start_bulk_replay_api_v1_executions_replay_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/executions/replay/{job_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Bulk Replay */
+        get: operations["get_bulk_replay_api_v1_executions_replay__job_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/executions": {
         parameters: {
             query?: never;
@@ -1400,6 +1437,133 @@ export interface components {
             items: components["schemas"]["AuditEntry"][];
             /** Next Cursor */
             next_cursor?: string | null;
+        };
+        /**
+         * BulkReplayItem
+         * @description One selected run of a bulk replay, and what became of it.
+         */
+        BulkReplayItem: {
+            /**
+             * Source
+             * @description the run replayed
+             */
+            source: string;
+            /** Source Version */
+            source_version: number;
+            /** Started At */
+            started_at?: string | null;
+            /**
+             * Phase
+             * @enum {string}
+             */
+            phase: "canary" | "rest";
+            /**
+             * Execution Id
+             * @description its replay, once started
+             */
+            execution_id?: string | null;
+            /**
+             * Outcome
+             * @default pending
+             * @enum {string}
+             */
+            outcome: "pending" | "running" | "succeeded" | "failed" | "cancelled" | "skipped" | "not_started";
+            /** Note */
+            note?: string | null;
+            /**
+             * Other Path
+             * @description dry run on a target version: the nodes where it would take another path
+             */
+            other_path?: string[] | null;
+        };
+        /**
+         * BulkReplayJob
+         * @description A bulk replay: the query, the runs it selected (oldest first) and its progress.
+         */
+        BulkReplayJob: {
+            /** Id */
+            id: string;
+            /** Workflow Id */
+            workflow_id: string;
+            /** Status */
+            status: string;
+            /** Since */
+            since?: string | null;
+            /** From Node */
+            from_node?: string | null;
+            /** Workflow Version */
+            workflow_version: ("original" | "latest") | number;
+            /** Canary */
+            canary: number;
+            /** Parallelism */
+            parallelism: number;
+            /** Dry Run */
+            dry_run: boolean;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "planned" | "running" | "canary_failed" | "succeeded" | "failed" | "interrupted";
+            /** Total */
+            total: number;
+            /**
+             * Done
+             * @default 0
+             */
+            done: number;
+            /** Items */
+            items: components["schemas"]["BulkReplayItem"][];
+            /** Created At */
+            created_at: string;
+            /** Finished At */
+            finished_at?: string | null;
+            /** Error */
+            error?: string | null;
+        };
+        /** BulkReplayRequest */
+        BulkReplayRequest: {
+            /** Workflow Id */
+            workflow_id: string;
+            /**
+             * Status
+             * @description replay the runs with this status
+             * @default failed
+             * @enum {string}
+             */
+            status: "queued" | "running" | "waiting" | "paused" | "succeeded" | "failed" | "cancelled";
+            /**
+             * Since
+             * @description only runs started at or after this time
+             */
+            since?: string | null;
+            /**
+             * From Node
+             * @description default: each run's failed node
+             */
+            from_node?: string | null;
+            /**
+             * Workflow Version
+             * @default original
+             */
+            workflow_version: ("original" | "latest") | number;
+            /**
+             * Canary
+             * @description replay this many first; the rest only if all succeed
+             * @default 0
+             */
+            canary: number;
+            /**
+             * Parallelism
+             * @description replays at a time
+             * @default 4
+             */
+            parallelism: number;
+            /**
+             * Dry Run
+             * @description start nothing: list the runs and which would take another path
+             * @default false
+             */
+            dry_run: boolean;
         };
         /** CancelRequest */
         CancelRequest: {
@@ -7962,6 +8126,223 @@ export interface operations {
             };
             /** @description the change conflicts with the current state */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the limit (FLOWTAPE_MAX_BODY_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the input fails validation; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over a rate limit; Retry-After says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a service the answer needs is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a service the answer needs did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    start_bulk_replay_api_v1_executions_replay_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkReplayRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkReplayJob"];
+                };
+            };
+            /** @description the request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no valid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource (or one the caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the change conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the limit (FLOWTAPE_MAX_BODY_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the input fails validation; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over a rate limit; Retry-After says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a service the answer needs is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a service the answer needs did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_bulk_replay_api_v1_executions_replay__job_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkReplayJob"];
+                };
+            };
+            /** @description the request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no valid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource (or one the caller may not see) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

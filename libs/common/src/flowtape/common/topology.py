@@ -100,6 +100,8 @@ _ROUTES: dict[type[Message], Route] = {
     engine.WorkflowChanged: WORKFLOW_CHANGED,
     engine.RunPausesChanged: RUN_PAUSES_CHANGED,
     engine.PauseRuns: ENGINE_REQUESTS,
+    engine.StartBulkReplay: ENGINE_REQUESTS,
+    engine.GetBulkReplay: ENGINE_REQUESTS,
     engine.GetRunPauses: ENGINE_REQUESTS,
     connectors.RunNodeTask: CONNECTORS_TASKS,
     connectors.GetNodeCatalog: CONNECTORS_QUERIES,

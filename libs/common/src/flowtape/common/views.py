@@ -123,3 +123,39 @@ class ExecutionStarted(BaseModel):
     execution_id: str
     status: ExecutionStatus
     execution: Execution | None = None
+
+
+class BulkReplayItem(BaseModel):
+    """One selected run of a bulk replay, and what became of it."""
+
+    source: str = Field(description="the run replayed")
+    source_version: int
+    started_at: str | None = None
+    phase: Literal["canary", "rest"]
+    execution_id: str | None = Field(default=None, description="its replay, once started")
+    outcome: Literal["pending", "running", "succeeded", "failed", "cancelled", "skipped", "not_started"] = "pending"
+    note: str | None = None
+    other_path: list[str] | None = Field(
+        default=None, description="dry run on a target version: the nodes where it would take another path"
+    )
+
+
+class BulkReplayJob(BaseModel):
+    """A bulk replay: the query, the runs it selected (oldest first) and its progress."""
+
+    id: str
+    workflow_id: str
+    status: str
+    since: str | None = None
+    from_node: str | None = None
+    workflow_version: Literal["original", "latest"] | int
+    canary: int
+    parallelism: int
+    dry_run: bool
+    state: Literal["planned", "running", "canary_failed", "succeeded", "failed", "interrupted"]
+    total: int
+    done: int = 0
+    items: list[BulkReplayItem]
+    created_at: str
+    finished_at: str | None = None
+    error: str | None = None

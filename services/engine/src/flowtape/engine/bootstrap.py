@@ -24,6 +24,7 @@ from flowtape.common.resume_tokens import ResumeTokens
 from flowtape.common.settings import Settings
 from flowtape.engine import bus as handlers
 from flowtape.engine.admission import Admissions
+from flowtape.engine.bulk_replays import BulkReplays
 from flowtape.engine.catalog import NodeCatalog
 from flowtape.engine.commands import ExecutionCommands
 from flowtape.engine.dead_letters import DeadLetters
@@ -179,6 +180,17 @@ class EngineRuntime(BaseRuntime):
             resume=self.recovery.recover,
             metrics=self._metrics,
         )
+        self.bulk_replays = BulkReplays(
+            engine=self._db,
+            bus=self._bus,
+            projections=self.projections,
+            decisions=self.decisions,
+            workflows=self.workflows,
+            queries=self.queries,
+            replica=self.replica,
+            clock=_now,
+        )
+        await self.bulk_replays.create()
         self.rebuilds = Rebuilds(self.projections, [self.workflow_store, self.execution_log])
         self.retention = Retention(
             store=self.execution_log,
@@ -204,6 +216,7 @@ class EngineRuntime(BaseRuntime):
             self.dead_letters,
             self.retention,
             self.pauses,
+            self.bulk_replays,
         )
 
     async def started(self) -> None:
@@ -266,6 +279,7 @@ class EngineRuntime(BaseRuntime):
         if hasattr(self, "decisions"):
             await self.decisions.stop()  # no timer may decide anything once stopping began
             await self.pauses.stop()
+            await self.bulk_replays.stop()
             await self.partitions.stop()
             await self.outbox.stop()
             await self._execution_writer.stop()

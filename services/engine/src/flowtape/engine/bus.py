@@ -23,6 +23,7 @@ from flowtape.common.topology import (
     run_pauses_broadcast,
     workflow_changed_broadcast,
 )
+from flowtape.engine.bulk_replays import BulkReplays
 from flowtape.engine.catalog import NodeCatalog
 from flowtape.engine.commands import ExecutionCommands
 from flowtape.engine.dead_letters import DeadLetters
@@ -88,6 +89,7 @@ def subscribe(
     dead_letters: DeadLetters,
     retention: Retention,
     pauses: RunPauses,
+    bulk_replays: BulkReplays,
 ) -> None:
     audit = AuditRecorder(bus)  # the entry goes out once the write is saved, before the answer
 
@@ -172,6 +174,17 @@ def subscribe(
         await audit.record(m, m.actor, action, target_type=scope, target_id=m.workflow_id)
         return state
 
+    async def start_bulk_replay(m: msg.StartBulkReplay) -> Any:
+        job = await bulk_replays.start(m)
+        details = {"dry_run": m.dry_run, "runs": job.total, "canary": job.canary, "job": job.id}
+        await audit.record(
+            m, m.actor, "executions.bulk_replay", target_type="workflow", target_id=m.workflow_id, details=details
+        )
+        return job
+
+    async def get_bulk_replay(m: msg.GetBulkReplay) -> Any:
+        return await bulk_replays.get(m.job_id)
+
     async def get_pauses(_: msg.GetRunPauses) -> Any:
         return await pauses.state()
 
@@ -213,6 +226,8 @@ def subscribe(
             msg.ReplayDeadLetters: replay_dead_letters,
             msg.PauseRuns: pause_runs,
             msg.GetRunPauses: get_pauses,
+            msg.StartBulkReplay: start_bulk_replay,
+            msg.GetBulkReplay: get_bulk_replay,
         },
         prefetch=64,
     )

@@ -476,6 +476,12 @@ class Projections:
         async with self._engine.connect() as conn:
             return [str(row) for row in (await conn.execute(query)).scalars().all()]
 
+    async def status_of(self, execution_id: str) -> str | None:
+        """The run's status in the read model (None before its first event is projected)."""
+        async with self._engine.connect() as conn:
+            status = await conn.scalar(select(executions.c.status).where(executions.c.id == execution_id))
+        return str(status) if status is not None else None
+
     async def running_count(self, workflow_id: str) -> int:
         """How many of the workflow's runs are under way (started, neither finished nor parked in a wait)."""
         query = select(func.count()).where(executions.c.workflow_id == workflow_id, executions.c.status == "running")

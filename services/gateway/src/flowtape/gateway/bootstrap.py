@@ -40,6 +40,7 @@ from flowtape.gateway.routes import (
     api_keys,
     audit,
     auth,
+    bulk_replays,
     credentials,
     debug,
     execution_actions,
@@ -135,6 +136,7 @@ class GatewayRuntime(BaseRuntime):
                 api_keys.router,
                 audit.router,
                 workflows.router,
+                bulk_replays.router,  # before executions': /executions/replay is not an execution id
                 executions.router,
                 execution_actions.router,
                 debug.router,

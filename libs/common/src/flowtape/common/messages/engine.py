@@ -330,6 +330,29 @@ class ReplayExecution(Message):
     fork_id: UUID = Field(default_factory=uuid4)
 
 
+class StartBulkReplay(Message):
+    """Replay every run of a workflow with ``status`` started at or after ``since``, a canary of ``canary`` first
+    (see ``flowtape.engine.bulk_replays``); answered with the job."""
+
+    type_name = "engine.StartBulkReplay.v1"
+    kind = "command"
+    workflow_id: str
+    status: ExecutionStatus = "failed"
+    since: datetime | None = None
+    from_node: str | None = Field(default=None, min_length=1, max_length=128)
+    workflow_version: Literal["original", "latest"] | Annotated[int, Field(ge=1)] = "original"
+    canary: int = Field(default=0, ge=0, le=10_000)
+    parallelism: int = Field(default=4, ge=1, le=64)
+    dry_run: bool = False
+    actor: Actor | None = None
+
+
+class GetBulkReplay(Message):
+    type_name = "engine.GetBulkReplay.v1"
+    kind = "query"
+    job_id: str
+
+
 class ReplayCheck(Message):
     """Re-drive ``version``'s scheduling over recorded executions of the workflow, with no side effects."""
 
