@@ -12,6 +12,8 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.persistence import IntegrityError
+
 from flowtape.common import telemetry, views
 from flowtape.common.errors import Conflict, FlowtapeError, InvalidInput, NotFound, RateLimited
 from flowtape.common.limits import DEFAULT_LIMITS, Limits, check_items
@@ -26,6 +28,7 @@ from flowtape.engine.domain.execution import Execution, Items
 from flowtape.engine.domain.graph import WorkflowGraph
 from flowtape.engine.integration import child_notice
 from flowtape.engine.projections import Projections
+from flowtape.engine.run_counts import RunningCounts
 from flowtape.engine.views import execution_view
 from flowtape.engine.workflows import Workflows
 
@@ -56,6 +59,7 @@ class ExecutionCommands:
         self._clock = clock
         self._limits = limits
         self._key_locks: dict[str, asyncio.Lock] = {}
+        self._running = RunningCounts(projections.running_count)
 
     # -- starting ----------------------------------------------------------------------------------------
 
@@ -65,9 +69,14 @@ class ExecutionCommands:
             chosen = str(command.execution_id)
             async with self._key_locks.setdefault(chosen, asyncio.Lock()):
                 try:
-                    return started_reply(await self._decisions.load(chosen))
-                except NotFound:
+                    known = self._decisions.cached(chosen)
+                    if known is not None:
+                        return started_reply(known)
+                    # a start is new far more often than it is repeated: insert first, rather than read the log
+                    # for every start; a repeated one (a redelivery, a gateway's retry) meets the run in the log
                     return await self._start_keyed(command)
+                except IntegrityError:
+                    return started_reply(await self._decisions.load(chosen))
                 finally:
                     self._key_locks.pop(chosen, None)
         return await self._start_keyed(command)
@@ -113,7 +122,7 @@ class ExecutionCommands:
         """Refuse a start while the workflow has ``max_queued_runs_per_workflow`` runs under way. The count is the
         read model's (shared by every engine replica): starts racing at the bound may pass it by a few."""
         bound = self._limits.max_queued_runs_per_workflow
-        running = await self._projections.running_count(workflow_id)
+        running = await self._running.count(workflow_id, bound)
         if running >= bound:
             raise RateLimited(
                 f"workflow {workflow_id} has {running} runs under way, the most it may queue "

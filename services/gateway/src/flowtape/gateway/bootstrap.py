@@ -82,7 +82,19 @@ class GatewayRuntime(BaseRuntime):
         # rate-limit counters: in the gateway's PostgreSQL schema, shared by every replica; in memory on SQLite
         # (the embedded platform: one process). The gateway keeps nothing else in its database.
         database_url = settings.database_url_for("gateway")
-        self._counters_engine = None if is_sqlite(database_url) else async_engine(database_url, "gateway", pool_size=4)
+        self._counters_engine = (
+            None
+            if is_sqlite(database_url)
+            else async_engine(
+                # every request counts one hit: connections enough for concurrent requests not to open and close
+                # overflow ones, and no ping per hit (a counter that meets a dropped connection lets that one call
+                # through, as it does whenever the counters are unreachable)
+                database_url,
+                "gateway",
+                pool_size=8,
+                pre_ping=False,
+            )
+        )
         self._counters = PostgresCounters(self._counters_engine) if self._counters_engine is not None else None
         self.rate_limits = RateLimits(RateLimitSettings(), self._counters, registry)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -59,29 +60,31 @@ class Platform:
             execution_id=execution_id,
             debug=debug,
         )
-        try:
-            reply = await self.ask(command)
-        except TimedOut:
-            raise TimedOut(
-                f"the engine did not confirm the start of execution {execution_id} within {self._timeout:g} s; "
-                f"it may still run: GET /api/v1/executions/{execution_id} shows whether it did",
-                details={"execution_id": str(execution_id)},
-            ) from None
-        started = views.ExecutionStarted.model_validate(reply)
-        if not wait or started.execution is not None:
-            return started
-        notice = await self._finished.wait(str(execution_id), timeout)
-        if notice is None:
-            why = (
-                " (it was queued: the workflow's runs are paused or at their settings.max_concurrent_runs)"
-                if started.status == "queued"
-                else ""
-            )
-            raise TimedOut(
-                f"execution {execution_id} did not finish within {timeout:g} s{why}; it goes on: "
-                f"GET /api/v1/executions/{execution_id} shows its progress",
-                details={"execution_id": str(execution_id), "status": started.status},
-            )
+        with self._finished.expect(str(execution_id)) as finished:
+            try:
+                reply = await self.ask(command)
+            except TimedOut:
+                raise TimedOut(
+                    f"the engine did not confirm the start of execution {execution_id} within {self._timeout:g} s; "
+                    f"it may still run: GET /api/v1/executions/{execution_id} shows whether it did",
+                    details={"execution_id": str(execution_id)},
+                ) from None
+            started = views.ExecutionStarted.model_validate(reply)
+            if not wait or started.execution is not None:
+                return started
+            try:
+                notice = await asyncio.wait_for(finished, timeout)
+            except TimeoutError:
+                why = (
+                    " (it was queued: the workflow's runs are paused or at their settings.max_concurrent_runs)"
+                    if started.status == "queued"
+                    else ""
+                )
+                raise TimedOut(
+                    f"execution {execution_id} did not finish within {timeout:g} s{why}; it goes on: "
+                    f"GET /api/v1/executions/{execution_id} shows its progress",
+                    details={"execution_id": str(execution_id), "status": started.status},
+                ) from None
         execution = notice.execution or views.Execution.model_validate(
             await self.ask(msg.GetExecution(execution_id=str(execution_id)))
         )
