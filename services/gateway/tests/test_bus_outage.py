@@ -1,5 +1,6 @@
 """While the gateway's connection to RabbitMQ is down (a broker restart), every route that needs the bus answers
 API.md's 503 with a Retry-After, never a 500 "unhandled error"; once the broker is back, the same routes work.
+While only a peer is down, what the gateway already knows still serves (webhook routes).
 
 The gateway runs in process on a real RabbitMQ virtual host of its own; the outage is that vhost's connections
 closed and refused (:func:`tests.infra.broker_outage`), so the machine's broker is never restarted.
@@ -16,11 +17,15 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from flowtape.common.bus.factory import rabbit_bus
+from flowtape.common.bus.memory import MemoryBus
+from flowtape.common.errors import Unavailable
 from flowtape.common.hosting import build_app
 from flowtape.common.messages import engine as msg
+from flowtape.common.messages.triggers import ResolveWebhook
 from flowtape.common.settings import Settings
-from flowtape.common.topology import ENGINE_REQUESTS_QUEUE
+from flowtape.common.topology import ENGINE_REQUESTS_QUEUE, TRIGGERS_REQUESTS_QUEUE
 from flowtape.gateway.bootstrap import GatewayRuntime
+from flowtape.gateway.webhooks import WebhookRoutes
 from services.gateway.tests.conftest import Gateway
 from tests.infra import broker_outage, rabbitmq_vhost
 
@@ -89,6 +94,8 @@ async def test_routes_answer_503_with_retry_after_while_the_broker_is_down(
         assert error["code"] == "unavailable", name
         assert "message bus is unavailable" in error["message"] and "retry" in error["message"], name
         assert response.headers["retry-after"] == "5", name
+        if name == "run a workflow":  # a caller of a run learns which run did not start
+            assert error["details"]["execution_id"], f"{name}: {response.text}"
         for internal in ("amqp", "Channel", "RabbitMQ did not", "Traceback"):
             assert internal not in response.text, f"{name} leaked {internal!r}: {response.text}"
 
@@ -103,3 +110,26 @@ async def test_the_same_routes_work_once_the_broker_is_back(gateway_on_rabbit: G
             assert answer.status_code == 503, answer.text
             await asyncio.sleep(0.5)
         assert answer.status_code == 200 and answer.json()["items"] == []
+
+
+async def test_a_known_webhook_route_serves_while_the_triggers_service_is_down() -> None:
+    """Webhook routes belong to the triggers service; its restart must not refuse callers of a path it resolved."""
+    bus = MemoryBus()
+    up = True
+
+    async def resolve(m: ResolveWebhook) -> dict[str, object]:
+        if not up:
+            raise Unavailable("the triggers database is restarting")
+        return {"workflow_id": "w-1", "version": 3, "method": m.method, "path": m.path}
+
+    bus.subscribe(TRIGGERS_REQUESTS_QUEUE, {ResolveWebhook: resolve})
+    await bus.start()
+    try:
+        routes = WebhookRoutes(bus, ttl=0)  # every call asks the triggers service again
+        assert (await routes.resolve("POST", "orders")).version == 3
+        up = False
+        assert (await routes.resolve("post", "/orders/")).version == 3, "the route it gave before"
+        with pytest.raises(Unavailable):  # a path never resolved cannot be guessed
+            await routes.resolve("POST", "refunds")
+    finally:
+        await bus.stop()
