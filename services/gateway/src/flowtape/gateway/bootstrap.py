@@ -75,7 +75,7 @@ class GatewayRuntime(BaseRuntime):
         self.webhook_routes = WebhookRoutes(peers)
         self.platform.on_registrations_changed.append(self.webhook_routes.invalidate)
         self.webhooks = Webhooks(self.webhook_routes, self.platform, settings.request_timeout_seconds)
-        self.first_run = console_session.FirstRun(bus, settings.request_timeout_seconds)
+        self.first_run = console_session.FirstRun(peers, settings.request_timeout_seconds)
         # rate-limit counters: in the gateway's PostgreSQL schema, shared by every replica; in memory on SQLite
         # (the embedded platform: one process). The gateway keeps nothing else in its database.
         database_url = settings.database_url_for("gateway")

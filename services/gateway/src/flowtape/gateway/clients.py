@@ -9,7 +9,7 @@ from typing import Any
 
 from flowtape.common import views
 from flowtape.common.bus import Bus
-from flowtape.common.errors import TimedOut
+from flowtape.common.errors import TimedOut, Unavailable
 from flowtape.common.messages import engine as msg
 from flowtape.common.messages.connectors import GetNodeCatalog
 from flowtape.gateway.finished import FinishedExecutions
@@ -62,6 +62,12 @@ class Platform:
                     f"the engine did not confirm the start of execution {execution_id} within {self._timeout:g} s; "
                     f"it may still run: GET /api/v1/executions/{execution_id} shows whether it did",
                     details={"execution_id": str(execution_id)},
+                ) from None
+            except Unavailable as exc:
+                details = exc.details if isinstance(exc.details, dict) else {}
+                raise Unavailable(
+                    f"{exc.message}; execution {execution_id} was not started",
+                    details={**details, "execution_id": str(execution_id)},
                 ) from None
             started = views.ExecutionStarted.model_validate(reply)
             if not wait or started.execution is not None:
