@@ -53,6 +53,10 @@ class Execution(ExecutionSummary):
     )
     events: int
     pruned_at: str | None = Field(default=None, description="when retention removed its log")
+    variables: dict[str, str] = Field(
+        default_factory=dict,
+        description="the variables (vars.NAME) the run recorded at its start; secret ones as [secret]",
+    )
 
 
 class ExecutionPage(BaseModel):

@@ -24,6 +24,7 @@ from flowtape.engine.domain.execution import Execution, Items
 from flowtape.engine.domain.graph import WorkflowGraph
 from flowtape.engine.integration import child_notice
 from flowtape.engine.projections import Projections
+from flowtape.engine.run_variables import RunVariables
 from flowtape.engine.views import execution_view
 from flowtape.engine.workflows import Workflows
 
@@ -45,8 +46,11 @@ class ExecutionCommands:
         projections: Projections,
         clock: Clock,
         limits: Limits = DEFAULT_LIMITS,
+        variables: RunVariables | None = None,
     ) -> None:
+        """Without ``variables``, runs see no ``vars``."""
         self._decisions = decisions
+        self._variables = variables
         self._workflows = workflows
         self._projections = projections
         self._clock = clock
@@ -90,9 +94,10 @@ class ExecutionCommands:
             raise NotFound(f"workflow {command.workflow_id} has no version {version}")
         await self._check_queue(command.workflow_id)
         graph = await self._workflows.graph(command.workflow_id, version, workflow)
-        execution = self._new(
-            graph, command.workflow_id, version, command.input or [{}], command.trigger, command.execution_id
-        )
+        meta = dict(command.trigger)
+        if self._variables is not None:
+            meta.update(await self._variables.for_start(command.workflow_id, graph))
+        execution = self._new(graph, command.workflow_id, version, command.input or [{}], meta, command.execution_id)
         if command.idempotency_key:
             await self._projections.remember_key(command.idempotency_key, str(execution.id))
         return started_reply(await self._decisions.begin(execution, graph))

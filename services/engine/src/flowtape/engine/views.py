@@ -84,6 +84,7 @@ def execution_view(
         calls=[{"execution_id": call["execution_id"], "node": call["node"]} for call in execution.calls],
         events=execution.version,
         children=children,
+        variables=execution.trigger_meta.get("variables") or {},
     )
 
 

@@ -49,6 +49,7 @@ from flowtape.gateway.routes import (
     templates,
     triggers,
     users,
+    variables,
     workflows,
 )
 from flowtape.gateway.security import Guard
@@ -140,6 +141,7 @@ class GatewayRuntime(BaseRuntime):
                 admin.router,
                 triggers.router,
                 templates.router,
+                variables.router,
             ),
             console.router(console.console_dir()),  # last: the console's catch-all sees only what no other route claims
         )

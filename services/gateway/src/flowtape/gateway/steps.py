@@ -10,6 +10,7 @@ from typing import Any
 from flowtape.common.errors import InvalidWorkflow, NotFound
 from flowtape.common.messages import engine as msg
 from flowtape.common.messages.connectors import RunNodeTask, TestNodeStep
+from flowtape.common.messages.variables import SECRET_PLACEHOLDER, ResolvedVariables, ResolveVariables
 from flowtape.gateway.clients import Platform
 
 #: how long a tested step may run when the node names no timeout
@@ -39,8 +40,12 @@ class StepTests:
             raise NotFound(f"workflow {workflow_id} (version {workflow['version']}) has no node {node_id!r}")
         trigger: list[dict[str, Any]] = []
         outputs: dict[str, list[dict[str, Any]]] = {}
+        resolved = ResolvedVariables.model_validate(await self._platform.ask(ResolveVariables(workflow_id=workflow_id)))
+        variables = {**resolved.plain, **{name: SECRET_PLACEHOLDER for name in resolved.secret}}
         if execution_id is not None:
             execution = await self._platform.ask(msg.GetExecution(execution_id=execution_id))
+            # the past run's variables, as it recorded them (its secret ones filled in as they are now)
+            variables = execution.get("variables") or variables
             if execution["workflow_id"] != workflow_id:
                 raise _refused("execution_id", f"execution {execution_id} is not a run of workflow {workflow_id}")
             recorded = execution["nodes"].get(node_id) or {}
@@ -68,6 +73,8 @@ class StepTests:
             node_outputs=outputs,
             timeout_seconds=timeout,
             workflow_settings=workflow.get("settings", {}),
+            variables=variables,
+            secret_variables=[name for name, value in variables.items() if value == SECRET_PLACEHOLDER],
         )
         outcome = await self._platform.ask(TestNodeStep(task=task), timeout=timeout + 10)
         ports = outcome.get("ports") or {}
