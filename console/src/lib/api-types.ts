@@ -615,7 +615,8 @@ export interface paths {
         put?: never;
         /**
          * Test Step
-         * @description Run one node now with ``items`` (or the input it had in ``execution_id``); no execution is started.
+         * @description Run one node now with ``items`` (or the input it had in ``execution_id``); no execution is started. A node
+         *     whose output is pinned answers that output without running (unless ``ignore_pin``).
          */
         post: operations["test_step_api_v1_workflows__workflow_id__nodes__node_id__test_post"];
         delete?: never;
@@ -704,6 +705,24 @@ export interface paths {
         /** Run Workflow */
         post: operations["run_workflow_api_v1_workflows__workflow_id__run_post"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflows/{workflow_id}/pins/{node_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Pin Node Output */
+        put: operations["pin_node_output_api_v1_workflows__workflow_id__pins__node_id__put"];
+        post?: never;
+        /** Unpin Node Output */
+        delete: operations["unpin_node_output_api_v1_workflows__workflow_id__pins__node_id__delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1584,6 +1603,12 @@ export interface components {
             variables?: {
                 [key: string]: string;
             };
+            /**
+             * Test
+             * @description a test run from the editor: pinned outputs stood in for nodes
+             * @default false
+             */
+            test: boolean;
         };
         /** ExecutionAccepted */
         ExecutionAccepted: {
@@ -2053,6 +2078,22 @@ export interface components {
              */
             expires_at: string;
         };
+        /** PinRequest */
+        PinRequest: {
+            /**
+             * Items
+             * @description the output items the node is taken to have produced
+             */
+            items: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * Port
+             * @description the port they leave by
+             * @default main
+             */
+            port: string;
+        };
         /**
          * PublicKey
          * @description A public JWK (with ``kid``, ``use`` and ``alg``) and the time after which nothing it vouches for is valid.
@@ -2174,6 +2215,12 @@ export interface components {
              * @description run this version instead of the latest
              */
             version?: number | null;
+            /**
+             * Test
+             * @description a test run (the editor's): nodes with a pinned output are not run, it stands in
+             * @default false
+             */
+            test: boolean;
         };
         /** SessionOpened */
         SessionOpened: {
@@ -2245,6 +2292,12 @@ export interface components {
              * @description the workflow version's node (default: latest)
              */
             version?: number | null;
+            /**
+             * Ignore Pin
+             * @description run the node even when its output is pinned
+             * @default false
+             */
+            ignore_pin: boolean;
         };
         /** StepTestResult */
         StepTestResult: {
@@ -2279,6 +2332,12 @@ export interface components {
             error?: string | null;
             /** Error Code */
             error_code?: string | null;
+            /**
+             * Pinned
+             * @description the node's pinned output, given back without running it
+             * @default false
+             */
+            pinned: boolean;
         };
         /** TemplateInfo */
         TemplateInfo: {
@@ -2504,6 +2563,17 @@ export interface components {
             created_at: string;
             /** Updated At */
             updated_at: string;
+            /**
+             * Pinned
+             * @description outputs pinned in the draft, by node and port: used instead of running the node in test runs
+             */
+            pinned?: {
+                [key: string]: {
+                    [key: string]: {
+                        [key: string]: unknown;
+                    }[];
+                };
+            };
         };
         /** WorkflowDefinition */
         WorkflowDefinition: {
@@ -7869,6 +7939,236 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ExecutionAccepted"];
+                };
+            };
+            /** @description the request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no valid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource (or one the caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the change conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the limit (FLOWTAPE_MAX_BODY_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the input fails validation; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over a rate limit; Retry-After says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a service the answer needs is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a service the answer needs did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    pin_node_output_api_v1_workflows__workflow_id__pins__node_id__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workflow_id: string;
+                node_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PinRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Workflow"];
+                };
+            };
+            /** @description the request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no valid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource (or one the caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the change conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the limit (FLOWTAPE_MAX_BODY_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the input fails validation; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over a rate limit; Retry-After says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a service the answer needs is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a service the answer needs did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    unpin_node_output_api_v1_workflows__workflow_id__pins__node_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                workflow_id: string;
+                node_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Workflow"];
                 };
             };
             /** @description the request is malformed */

@@ -23,6 +23,7 @@ from flowtape.engine.domain.decider import CancelRequested, ChildFinished, Resum
 from flowtape.engine.domain.execution import Execution, Items
 from flowtape.engine.domain.graph import WorkflowGraph
 from flowtape.engine.integration import child_notice
+from flowtape.engine.pinned import pinned_nodes, use_pinned_outputs
 from flowtape.engine.projections import Projections
 from flowtape.engine.run_variables import RunVariables
 from flowtape.engine.views import execution_view
@@ -97,7 +98,11 @@ class ExecutionCommands:
         meta = dict(command.trigger)
         if self._variables is not None:
             meta.update(await self._variables.for_start(command.workflow_id, graph))
+        pinned = pinned_nodes(graph, workflow) if command.test else []
+        if command.test:
+            meta.update(test=True, pinned=pinned)
         execution = self._new(graph, command.workflow_id, version, command.input or [{}], meta, command.execution_id)
+        use_pinned_outputs(execution, workflow, pinned)
         if command.idempotency_key:
             await self._projections.remember_key(command.idempotency_key, str(execution.id))
         return started_reply(await self._decisions.begin(execution, graph))
