@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flowtape.common.messages import auth, connectors, engine, ops, triggers
+from flowtape.common.messages import auth, connectors, engine, ops, pins, triggers, variables
 from flowtape.common.messages.base import Message
 
 COMMANDS = "flowtape.commands"
@@ -73,6 +73,8 @@ OPS_STATUS_ASKED = Route(EVENTS, "ops.status.asked")
 _ROUTES: dict[type[Message], Route] = {
     engine.CreateWorkflow: ENGINE_REQUESTS,
     engine.UpdateWorkflow: ENGINE_REQUESTS,
+    pins.PinNodeOutput: ENGINE_REQUESTS,
+    pins.UnpinNodeOutput: ENGINE_REQUESTS,
     engine.DeleteWorkflow: ENGINE_REQUESTS,
     engine.SetWorkflowActive: ENGINE_REQUESTS,
     engine.GetWorkflow: ENGINE_REQUESTS,
@@ -112,6 +114,10 @@ _ROUTES: dict[type[Message], Route] = {
     connectors.OpenTriggerCredential: CONNECTORS_CREDENTIALS,
     connectors.StartOAuth2Authorization: CONNECTORS_CREDENTIALS,
     connectors.CompleteOAuth2Authorization: CONNECTORS_CREDENTIALS,
+    variables.SetVariable: CONNECTORS_CREDENTIALS,
+    variables.UnsetVariable: CONNECTORS_CREDENTIALS,
+    variables.ListVariables: CONNECTORS_CREDENTIALS,
+    variables.ResolveVariables: CONNECTORS_CREDENTIALS,
     auth.SetUp: AUTH_REQUESTS,
     auth.Login: AUTH_REQUESTS,
     auth.CreateUser: AUTH_REQUESTS,

@@ -25,8 +25,10 @@ from flowtape.engine.domain.decider import CancelRequested, ChildFinished, Resum
 from flowtape.engine.domain.execution import Execution, Items
 from flowtape.engine.domain.graph import WorkflowGraph
 from flowtape.engine.integration import child_notice
+from flowtape.engine.pinned import pinned_nodes, use_pinned_outputs
 from flowtape.engine.projections import Projections
 from flowtape.engine.run_counts import RunningCounts
+from flowtape.engine.run_variables import RunVariables
 from flowtape.engine.views import execution_view
 from flowtape.engine.workflows import Workflows
 
@@ -48,8 +50,11 @@ class ExecutionCommands:
         projections: Projections,
         clock: Clock,
         limits: Limits = DEFAULT_LIMITS,
+        variables: RunVariables | None = None,
     ) -> None:
+        """Without ``variables``, runs see no ``vars``."""
         self._decisions = decisions
+        self._variables = variables
         self._workflows = workflows
         self._projections = projections
         self._clock = clock
@@ -99,9 +104,14 @@ class ExecutionCommands:
             raise NotFound(f"workflow {command.workflow_id} has no version {version}")
         await self._check_queue(command.workflow_id)
         graph = await self._workflows.graph(command.workflow_id, version, workflow)
-        execution = self._new(
-            graph, command.workflow_id, version, command.input or [{}], command.trigger, command.execution_id
-        )
+        meta = dict(command.trigger)
+        if self._variables is not None:
+            meta.update(await self._variables.for_start(command.workflow_id, graph))
+        pinned = pinned_nodes(graph, workflow) if command.test else []
+        if command.test:
+            meta.update(test=True, pinned=pinned)
+        execution = self._new(graph, command.workflow_id, version, command.input or [{}], meta, command.execution_id)
+        use_pinned_outputs(execution, workflow, pinned)
         if command.idempotency_key:
             await self._projections.remember_key(command.idempotency_key, str(execution.id))
         return started_reply(await self._decisions.begin(execution, graph))

@@ -45,10 +45,12 @@ from flowtape.gateway.routes import (
     executions,
     hooks,
     nodes,
+    pins,
     resume,
     templates,
     triggers,
     users,
+    variables,
     workflows,
 )
 from flowtape.gateway.security import Guard
@@ -145,6 +147,7 @@ class GatewayRuntime(BaseRuntime):
                 api_keys.router,
                 audit.router,
                 workflows.router,
+                pins.router,
                 executions.router,
                 execution_actions.router,
                 nodes.router,
@@ -152,6 +155,7 @@ class GatewayRuntime(BaseRuntime):
                 admin.router,
                 triggers.router,
                 templates.router,
+                variables.router,
             ),
             console.router(console.console_dir()),  # last: the console's catch-all sees only what no other route claims
         )

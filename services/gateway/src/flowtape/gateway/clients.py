@@ -44,6 +44,7 @@ class Platform:
         timeout: float,
         version: int | None = None,
         trigger: dict[str, Any] | None = None,
+        test: bool = False,
     ) -> views.ExecutionStarted:
         """Start a run; with ``wait`` return the finished execution or raise TimedOut naming it.
 
@@ -52,7 +53,12 @@ class Platform:
         """
         execution_id = uuid.uuid4()
         command = msg.StartExecution(
-            workflow_id=workflow_id, input=items, version=version, trigger=trigger or {}, execution_id=execution_id
+            workflow_id=workflow_id,
+            input=items,
+            version=version,
+            trigger=trigger or {},
+            execution_id=execution_id,
+            test=test,
         )
         with self._finished.expect(str(execution_id)) as finished:
             try:
