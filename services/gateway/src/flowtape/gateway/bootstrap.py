@@ -46,6 +46,7 @@ from flowtape.gateway.routes import (
     hooks,
     nodes,
     resume,
+    sso,
     templates,
     triggers,
     users,
@@ -124,11 +125,19 @@ class GatewayRuntime(BaseRuntime):
 
     def routers(self) -> Sequence[APIRouter]:
         # resume URLs before the webhook catch-all
-        public = (auth.public_router, console_session.router, resume.router, hooks.router, credentials.public_router)
+        public = (
+            auth.public_router,
+            sso.public_router,
+            console_session.router,
+            resume.router,
+            hooks.router,
+            credentials.public_router,
+        )
         return (
             *public,
             secured(
                 auth.router,
+                sso.router,
                 users.router,
                 api_keys.router,
                 audit.router,
