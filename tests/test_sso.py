@@ -5,7 +5,9 @@ require-SSO with the first admin's break-glass password sign-in; groups mapped t
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -14,7 +16,7 @@ import httpx
 import pytest
 
 from tests.identity_providers import FakeGitHub, FakeOpenIDProvider
-from tests.infra import Platform, login, remember_secret
+from tests.infra import FLOWTAPE, Platform, login, remember_secret
 from tests.test_accounts import new_user
 
 
@@ -240,3 +242,35 @@ def test_a_sign_in_through_github(api: httpx.Client, platform: Platform) -> None
         assert "did not vouch" in refusal(through_provider(platform, name), 403)
         for token in github.tokens:
             remember_secret(token)
+
+
+def test_the_cli_manages_providers(platform: Platform, idp: FakeOpenIDProvider) -> None:
+    assert platform.admin is not None
+    env = {**os.environ, "FLOWTAPE_URL": platform.gateway, "FLOWTAPE_TOKEN": platform.admin.token}
+    name = f"cli-{secrets.token_hex(3)}"
+    secret = remember_secret(f"cli-secret-{secrets.token_hex(8)}")
+
+    def flowtape(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [FLOWTAPE, "sso", *args], input=stdin, env=env, capture_output=True, text=True, timeout=60
+        )
+
+    added = flowtape(
+        "add",
+        name,
+        "--discovery-url",
+        idp.discovery_url,
+        "--client-id",
+        "cli-client",
+        "--client-secret-stdin",
+        "--grant",
+        "eng=editor",
+        stdin=f"{secret}\n",
+    )
+    assert added.returncode == 0, added.stderr
+    listed = flowtape("list")
+    assert listed.returncode == 0 and name in listed.stdout and "eng=editor" in listed.stdout
+    assert secret not in listed.stdout + added.stdout
+    assert flowtape("update", name, "--disable").returncode == 0
+    assert flowtape("remove", name).returncode == 0
+    assert name not in flowtape("list").stdout

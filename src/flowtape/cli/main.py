@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flowtape.cli import accounts, lifecycle, node_reference, operations, scaffold
+from flowtape.cli import accounts, lifecycle, node_reference, operations, scaffold, sso
 from flowtape.cli.client import ApiClient, ApiError, fail
 
 app = typer.Typer(help="Flowtape: workflow automation with an event-sourced execution log.", no_args_is_help=True)
@@ -21,6 +21,7 @@ lifecycle.register(executions)
 app.add_typer(lifecycle.workflows, name="workflows")
 app.add_typer(operations.admin, name="admin")
 accounts.register(app, operations.admin)
+app.add_typer(sso.sso, name="sso")
 nodes = typer.Typer(help="Write node types of your own (plugins).", no_args_is_help=True)
 app.add_typer(nodes, name="nodes")
 console = Console()
