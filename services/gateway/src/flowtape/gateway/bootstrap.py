@@ -50,6 +50,7 @@ from flowtape.gateway.routes import (
     pauses,
     pins,
     resume,
+    sso,
     templates,
     triggers,
     users,
@@ -141,11 +142,19 @@ class GatewayRuntime(BaseRuntime):
 
     def routers(self) -> Sequence[APIRouter]:
         # resume URLs before the webhook catch-all
-        public = (auth.public_router, console_session.router, resume.router, hooks.router, credentials.public_router)
+        public = (
+            auth.public_router,
+            sso.public_router,
+            console_session.router,
+            resume.router,
+            hooks.router,
+            credentials.public_router,
+        )
         return (
             *public,
             secured(
                 auth.router,
+                sso.router,
                 users.router,
                 api_keys.router,
                 audit.router,
