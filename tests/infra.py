@@ -61,6 +61,19 @@ def rabbitmq_vhost(prefix: str = "flowtape-test") -> Iterator[str]:
 
 
 @contextmanager
+def broker_outage(amqp_url: str) -> Iterator[None]:
+    """RabbitMQ gone for one virtual host only, as clients see a broker restart: its connections are closed and
+    no new one is let in until the block ends. The machine's broker (and every other platform) is left alone."""
+    vhost = amqp_url.rsplit("/", 1)[1]
+    _rabbitmqctl("set_vhost_limits", "-p", vhost, '{"max-connections": 0}')
+    try:
+        _rabbitmqctl("close_all_connections", "-p", vhost, "a test's broker outage")
+        yield
+    finally:
+        _rabbitmqctl("clear_vhost_limits", "-p", vhost)
+
+
+@contextmanager
 def postgres_database(prefix: str = "flowtape_test") -> Iterator[str]:
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     try:

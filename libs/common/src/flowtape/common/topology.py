@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flowtape.common.messages import auth, connectors, engine, ops, triggers
+from flowtape.common.messages import auth, connectors, engine, ops, pins, triggers, variables
 from flowtape.common.messages.base import Message
 
 COMMANDS = "flowtape.commands"
@@ -74,6 +74,8 @@ OPS_STATUS_ASKED = Route(EVENTS, "ops.status.asked")
 _ROUTES: dict[type[Message], Route] = {
     engine.CreateWorkflow: ENGINE_REQUESTS,
     engine.UpdateWorkflow: ENGINE_REQUESTS,
+    pins.PinNodeOutput: ENGINE_REQUESTS,
+    pins.UnpinNodeOutput: ENGINE_REQUESTS,
     engine.DeleteWorkflow: ENGINE_REQUESTS,
     engine.SetWorkflowActive: ENGINE_REQUESTS,
     engine.GetWorkflow: ENGINE_REQUESTS,
@@ -118,6 +120,10 @@ _ROUTES: dict[type[Message], Route] = {
     connectors.OpenTriggerCredential: CONNECTORS_CREDENTIALS,
     connectors.StartOAuth2Authorization: CONNECTORS_CREDENTIALS,
     connectors.CompleteOAuth2Authorization: CONNECTORS_CREDENTIALS,
+    variables.SetVariable: CONNECTORS_CREDENTIALS,
+    variables.UnsetVariable: CONNECTORS_CREDENTIALS,
+    variables.ListVariables: CONNECTORS_CREDENTIALS,
+    variables.ResolveVariables: CONNECTORS_CREDENTIALS,
     auth.SetUp: AUTH_REQUESTS,
     auth.Login: AUTH_REQUESTS,
     auth.CreateUser: AUTH_REQUESTS,
@@ -142,6 +148,14 @@ _ROUTES: dict[type[Message], Route] = {
     auth.ListInvitations: AUTH_REQUESTS,
     auth.RevokeInvitation: AUTH_REQUESTS,
     auth.AcceptInvitation: AUTH_REQUESTS,
+    auth.CreateSsoProvider: AUTH_REQUESTS,
+    auth.UpdateSsoProvider: AUTH_REQUESTS,
+    auth.DeleteSsoProvider: AUTH_REQUESTS,
+    auth.ListSsoProviders: AUTH_REQUESTS,
+    auth.GetSsoOptions: AUTH_REQUESTS,
+    auth.SetSsoSettings: AUTH_REQUESTS,
+    auth.StartSsoSignIn: AUTH_REQUESTS,
+    auth.CompleteSsoSignIn: AUTH_REQUESTS,
     auth.RecordAudit: AUTH_AUDIT,
     auth.PublicKeysPublished: AUTH_KEYS_PUBLISHED,
     auth.UserAccessChanged: AUTH_USER_CHANGED,

@@ -57,6 +57,11 @@ class Execution(ExecutionSummary):
     )
     events: int
     pruned_at: str | None = Field(default=None, description="when retention removed its log")
+    variables: dict[str, str] = Field(
+        default_factory=dict,
+        description="the variables (vars.NAME) the run recorded at its start; secret ones as [secret]",
+    )
+    test: bool = Field(default=False, description="a test run from the editor: pinned outputs stood in for nodes")
     debug: dict[str, Any] | None = Field(
         default=None, description="a debug run: its breakpoints, conditions and where it is paused (paused_at)"
     )
@@ -90,6 +95,10 @@ class Workflow(BaseModel):
     tags: list[str] = Field(default_factory=list)
     created_at: str
     updated_at: str
+    pinned: dict[str, dict[str, list[dict[str, Any]]]] = Field(
+        default_factory=dict,
+        description="outputs pinned in the draft, by node and port: used instead of running the node in test runs",
+    )
 
 
 class WorkflowSummary(BaseModel):

@@ -65,6 +65,8 @@ Admit = Callable[[list[str]], Awaitable[None]]
 class Admissions:
     def __init__(self, engine: AsyncEngine, clock: Clock) -> None:
         self._engine = engine
+        #: the one-statement check every start of a workflow without a limit makes: no BEGIN ... ROLLBACK
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -118,7 +120,7 @@ class Admissions:
         """Whether a start of ``workflow_id`` goes through :meth:`enter` (it has a limit, or its runs are paused)."""
         if limit is not None:
             return True
-        async with self._engine.connect() as conn:
+        async with self._autocommit.connect() as conn:
             return await self._is_paused(conn, workflow_id)
 
     async def leave(self, workflow_id: str, execution_id: str) -> list[str]:

@@ -39,6 +39,7 @@ from flowtape.engine.queries import ExecutionQueries
 from flowtape.engine.rebuild import Rebuilds
 from flowtape.engine.recovery import Recovery
 from flowtape.engine.retention import Retention, RetentionPolicy
+from flowtape.engine.run_variables import RunVariables
 from flowtape.engine.static_data import StaticDataStore
 from flowtape.engine.store import ExecutionLog, LogWriter, WorkflowStore, open_event_log
 from flowtape.engine.workflows import Workflows
@@ -151,6 +152,7 @@ class EngineRuntime(BaseRuntime):
             projections=self.projections,
             clock=_now,
             limits=self._settings.limits,
+            variables=RunVariables(self._bus, self._settings.request_timeout_seconds),
             admissions=self.admissions,
         )
         self.pauses = RunPauses(

@@ -14,6 +14,7 @@ from flowtape.common.audit import AuditRecorder, workflow_audit
 from flowtape.common.bus import Bus
 from flowtape.common.bus.base import Handlers
 from flowtape.common.messages import engine as msg
+from flowtape.common.messages import pins
 from flowtape.common.messages.connectors import NodeCatalogPublished, NodeTaskCompleted
 from flowtape.common.topology import (
     DEAD_LETTER_QUEUE,
@@ -114,6 +115,20 @@ def subscribe(
         await audit.record(m, m.actor, action, **workflow_audit(workflow))
         return workflow
 
+    async def pin_output(m: pins.PinNodeOutput) -> Any:
+        workflow = await workflows.pin_output(m.workflow_id, m.node_id, m.port, m.items)
+        audited = workflow_audit(workflow)
+        audited["details"] = {**audited["details"], "node": m.node_id}
+        await audit.record(m, m.actor, "workflow.output_pinned", **audited)
+        return workflow
+
+    async def unpin_output(m: pins.UnpinNodeOutput) -> Any:
+        workflow = await workflows.unpin_output(m.workflow_id, m.node_id)
+        audited = workflow_audit(workflow)
+        audited["details"] = {**audited["details"], "node": m.node_id}
+        await audit.record(m, m.actor, "workflow.output_unpinned", **audited)
+        return workflow
+
     async def get_workflow(m: msg.GetWorkflow) -> Any:
         return await workflows.get_workflow(m.workflow_id, m.version)
 
@@ -210,6 +225,8 @@ def subscribe(
             msg.DeleteWorkflow: delete,
             msg.SetWorkflowActive: set_active,
             msg.GetWorkflow: get_workflow,
+            pins.PinNodeOutput: pin_output,
+            pins.UnpinNodeOutput: unpin_output,
             msg.ListWorkflows: list_workflows,
             msg.ImportWorkflow: import_workflow,
             msg.DuplicateWorkflow: duplicate_workflow,

@@ -27,8 +27,10 @@ from flowtape.engine.domain.decider import Admitted, CancelRequested, ChildFinis
 from flowtape.engine.domain.execution import Execution, Items
 from flowtape.engine.domain.graph import WorkflowGraph
 from flowtape.engine.integration import child_notice
+from flowtape.engine.pinned import pinned_nodes, use_pinned_outputs
 from flowtape.engine.projections import Projections
 from flowtape.engine.run_counts import RunningCounts
+from flowtape.engine.run_variables import RunVariables
 from flowtape.engine.views import execution_view
 from flowtape.engine.workflows import Workflows
 
@@ -50,10 +52,13 @@ class ExecutionCommands:
         projections: Projections,
         clock: Clock,
         limits: Limits = DEFAULT_LIMITS,
+        variables: RunVariables | None = None,
         admissions: Admissions | None = None,
     ) -> None:
+        """Without ``variables``, runs see no ``vars``."""
         self._admissions = admissions
         self._decisions = decisions
+        self._variables = variables
         self._workflows = workflows
         self._projections = projections
         self._clock = clock
@@ -104,6 +109,11 @@ class ExecutionCommands:
         await self._check_queue(command.workflow_id)
         graph = await self._workflows.graph(command.workflow_id, version, workflow)
         meta = dict(command.trigger)
+        if self._variables is not None:
+            meta.update(await self._variables.for_start(command.workflow_id, graph))
+        pinned = pinned_nodes(graph, workflow) if command.test else []
+        if command.test:
+            meta.update(test=True, pinned=pinned)
         if command.debug is not None:
             meta["debug"] = checked_debug(command.debug.model_dump(), set(graph.nodes))
         limit = graph.definition.settings.get("max_concurrent_runs")
@@ -112,6 +122,7 @@ class ExecutionCommands:
             meta["gated"] = True  # its finish frees its place (see flowtape.engine.admission)
             queued = await self._admissions.enter(command.workflow_id, str(command.execution_id), limit)
         execution = self._new(graph, command.workflow_id, version, command.input or [{}], meta, command.execution_id)
+        use_pinned_outputs(execution, workflow, pinned)
         if queued is not None:
             execution.queue(queued)
         if command.idempotency_key:

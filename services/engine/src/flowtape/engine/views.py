@@ -84,6 +84,8 @@ def execution_view(
         calls=[{"execution_id": call["execution_id"], "node": call["node"]} for call in execution.calls],
         events=execution.version,
         children=children,
+        variables=execution.trigger_meta.get("variables") or {},
+        test=bool(execution.trigger_meta.get("test")),
         debug=_debug(execution),
     )
 
@@ -134,4 +136,5 @@ def workflow_view(workflow: Workflow, version: int | None = None) -> views.Workf
         tags=definition.get("tags") or [],
         created_at=iso(workflow.created_on) or "",
         updated_at=iso(workflow.saved_at[number - 1]) or "",
+        pinned=workflow.pinned,
     )

@@ -48,10 +48,13 @@ from flowtape.gateway.routes import (
     hooks,
     nodes,
     pauses,
+    pins,
     resume,
+    sso,
     templates,
     triggers,
     users,
+    variables,
     workflows,
 )
 from flowtape.gateway.security import Guard
@@ -78,7 +81,7 @@ class GatewayRuntime(BaseRuntime):
         self.webhook_routes = WebhookRoutes(peers)
         self.platform.on_registrations_changed.append(self.webhook_routes.invalidate)
         self.webhooks = Webhooks(self.webhook_routes, self.platform, settings.request_timeout_seconds)
-        self.first_run = console_session.FirstRun(bus, settings.request_timeout_seconds)
+        self.first_run = console_session.FirstRun(peers, settings.request_timeout_seconds)
         # rate-limit counters: in the gateway's PostgreSQL schema, shared by every replica; in memory on SQLite
         # (the embedded platform: one process). The gateway keeps nothing else in its database.
         database_url = settings.database_url_for("gateway")
@@ -139,15 +142,24 @@ class GatewayRuntime(BaseRuntime):
 
     def routers(self) -> Sequence[APIRouter]:
         # resume URLs before the webhook catch-all
-        public = (auth.public_router, console_session.router, resume.router, hooks.router, credentials.public_router)
+        public = (
+            auth.public_router,
+            sso.public_router,
+            console_session.router,
+            resume.router,
+            hooks.router,
+            credentials.public_router,
+        )
         return (
             *public,
             secured(
                 auth.router,
+                sso.router,
                 users.router,
                 api_keys.router,
                 audit.router,
                 workflows.router,
+                pins.router,
                 bulk_replays.router,  # before executions': /executions/replay is not an execution id
                 executions.router,
                 execution_actions.router,
@@ -158,6 +170,7 @@ class GatewayRuntime(BaseRuntime):
                 admin.router,
                 triggers.router,
                 templates.router,
+                variables.router,
             ),
             console.router(console.console_dir()),  # last: the console's catch-all sees only what no other route claims
         )

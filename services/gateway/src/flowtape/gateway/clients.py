@@ -9,7 +9,7 @@ from typing import Any
 
 from flowtape.common import views
 from flowtape.common.bus import Bus
-from flowtape.common.errors import TimedOut
+from flowtape.common.errors import TimedOut, Unavailable
 from flowtape.common.messages import engine as msg
 from flowtape.common.messages.connectors import GetNodeCatalog
 from flowtape.gateway.finished import FinishedExecutions
@@ -44,6 +44,7 @@ class Platform:
         timeout: float,
         version: int | None = None,
         trigger: dict[str, Any] | None = None,
+        test: bool = False,
         debug: msg.DebugOptions | None = None,
     ) -> views.ExecutionStarted:
         """Start a run; with ``wait`` return the finished execution or raise TimedOut naming it.
@@ -58,6 +59,7 @@ class Platform:
             version=version,
             trigger=trigger or {},
             execution_id=execution_id,
+            test=test,
             debug=debug,
         )
         with self._finished.expect(str(execution_id)) as finished:
@@ -68,6 +70,12 @@ class Platform:
                     f"the engine did not confirm the start of execution {execution_id} within {self._timeout:g} s; "
                     f"it may still run: GET /api/v1/executions/{execution_id} shows whether it did",
                     details={"execution_id": str(execution_id)},
+                ) from None
+            except Unavailable as exc:
+                details = exc.details if isinstance(exc.details, dict) else {}
+                raise Unavailable(
+                    f"{exc.message}; execution {execution_id} was not started",
+                    details={**details, "execution_id": str(execution_id)},
                 ) from None
             started = views.ExecutionStarted.model_validate(reply)
             if not wait or started.execution is not None:

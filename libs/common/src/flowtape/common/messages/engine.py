@@ -120,6 +120,8 @@ class StartExecution(Message):
     version: int | None = None
     input: JsonItems = Field(default_factory=list)
     trigger: dict[str, Any] = Field(default_factory=dict)
+    #: a test run from the editor: nodes with a pinned output are not run, their pinned output stands in
+    test: bool = False
     #: a second StartExecution with the same key returns the first one's execution instead of starting anew
     idempotency_key: StoredText | None = Field(default=None, max_length=300)
     #: the id the new execution takes (a UUID the caller chose, so that a caller who stops waiting can still name

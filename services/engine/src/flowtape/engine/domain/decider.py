@@ -653,6 +653,7 @@ def context(
         limits=limits,
         run=execution.nodes[node_id].runs if node_id in execution.nodes else 1,
         resume_urls=links,
+        variables=execution.trigger_meta.get("variables") or {},
     )
 
 
