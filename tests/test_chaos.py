@@ -67,6 +67,7 @@ class Tally:
     connections_cut: int = 0
     #: processes killed and not ready again yet
     down: set[str] = field(default_factory=set)
+    failed_restarts: list[str] = field(default_factory=list)
     kills: int = 0
     restarts: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -125,9 +126,9 @@ class Clients:
 
 def kill_and_restart(
     platform: Platform, tally: Tally, names: list[str], down_for: float, during: Any = None
-) -> datetime:
-    """SIGKILL ``names``, call ``during`` while they are down, start them again after ``down_for`` seconds;
-    returns when the restarts began."""
+) -> threading.Thread:
+    """SIGKILL ``names``, call ``during`` while they are down, start them again after ``down_for`` seconds; the
+    thread returned marks them up once they are ready (the next kill need not wait for their start-up)."""
     for name in names:
         tally.down.add(name)
         platform.stop(name, kill=True)
@@ -136,13 +137,22 @@ def kill_and_restart(
     if during is not None:
         during()
     time.sleep(max(0.0, back - time.monotonic()))
-    restarted = datetime.now(UTC)
-    for name in names:
-        process = platform.start(name.split("-")[0], name=name)
-        wait_ready(process.url, process=process.popen)
-        tally.down.discard(name)
-        tally.restarts += 1
-    return restarted
+    processes = {name: platform.start(name.split("-")[0], name=name) for name in names}
+
+    def ready() -> None:
+        for name, process in processes.items():
+            try:
+                wait_ready(process.url, process=process.popen)
+            except RuntimeError as exc:
+                tally.failed_restarts.append(f"{name}: {exc}")
+                continue
+            with tally.lock:
+                tally.down.discard(name)
+                tally.restarts += 1
+
+    thread = threading.Thread(target=ready)
+    thread.start()
+    return thread
 
 
 def workflows(server: FakeApi) -> dict[str, dict[str, Any]]:
@@ -214,19 +224,25 @@ def test_every_service_killed_in_turn_under_load_loses_no_run(chaos: Platform) -
         def never_resolved_webhook() -> None:  # only the triggers service knows whether this path exists
             peers_down.append(clients.call("POST", "/hooks/never-resolved", json={}))
 
+        restarting = []
         for wave, service in enumerate(KILL_ORDER):
             clients.start_runs(ids["calls"], wave * RUNS_PER_WAVE)
             if service == "triggers":  # both replicas: ticks fall due with nobody to fire them
                 outage["from"] = datetime.now(UTC)
                 probe = threading.Thread(target=never_resolved_webhook)
-                kill_and_restart(chaos, tally, ["triggers", "triggers-2"], TRIGGERS_OUTAGE_SECONDS, during=probe.start)
+                kill_and_restart(
+                    chaos, tally, ["triggers", "triggers-2"], TRIGGERS_OUTAGE_SECONDS, during=probe.start
+                ).join()
                 outage["to"] = datetime.now(UTC)
                 probe.join()
             elif service == "auth":  # the surviving replica signs callers in
                 sign_in = lambda: logins.append(clients.call("POST", "/api/v1/auth/login", json=credentials))  # noqa: E731
-                kill_and_restart(chaos, tally, ["auth"], 1.0, during=sign_in)
+                restarting.append(kill_and_restart(chaos, tally, ["auth"], 1.0, during=sign_in))
             else:
-                kill_and_restart(chaos, tally, [service], 1.0)
+                restarting.append(kill_and_restart(chaos, tally, [service], 1.0))
+        for thread in restarting:
+            thread.join()
+        assert not tally.failed_restarts, tally.failed_restarts
         settled = datetime.now(UTC)
         clients.stopping.set()
         callers.shutdown(wait=True)
