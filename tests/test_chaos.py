@@ -24,8 +24,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.infra import SERVICES, FakeApi, Platform, running_platform, wait_ready
-from tests.test_replicas import until, waits_then_calls
+from tests.infra import SERVICES, FakeApi, Platform, running_platform, until, wait_ready
+from tests.workflows import waits_then_calls
 
 #: runs of the wait-then-call workflow, started in one wave before each kill
 RUNS_PER_WAVE = 40
