@@ -241,6 +241,10 @@ class FakeApi:
         self.counts: Counter[str] = Counter()
         self.flaky_calls: Counter[str] = Counter()
         self.effects: Counter[str] = Counter()
+        #: ``/concurrent/<key>?n=&seconds=``: calls answered slowly, counted while in flight, and the order they came
+        self.in_flight: Counter[str] = Counter()
+        self.most_in_flight: Counter[str] = Counter()
+        self.arrivals: dict[str, list[str]] = {}
         self.lock = threading.Lock()
         api = self
 
@@ -268,6 +272,17 @@ class FakeApi:
                 elif self.path.startswith("/slow"):
                     time.sleep(3)
                     status, payload = 200, {"slow": True}
+                elif self.path.startswith("/concurrent/"):
+                    key = self.path.split("/")[2].split("?")[0]
+                    query = dict(parse_qsl(urlsplit(self.path).query))
+                    with api.lock:
+                        api.in_flight[key] += 1
+                        api.most_in_flight[key] = max(api.most_in_flight[key], api.in_flight[key])
+                        api.arrivals.setdefault(key, []).append(query.get("n", ""))
+                    time.sleep(float(query.get("seconds", 1)))
+                    with api.lock:
+                        api.in_flight[key] -= 1
+                    status, payload = 200, {"key": key, "n": query.get("n")}
                 elif self.path.startswith("/flaky/"):
                     # fails the first call for each key, succeeds after: a transient outage
                     key = self.path.split("/")[2].split("?")[0]

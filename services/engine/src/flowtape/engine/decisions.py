@@ -99,6 +99,10 @@ class Decisions:
         self._finished: OrderedDict[str, Execution] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
         self._continuing: set[asyncio.Task[Any]] = set()
+        #: the scopes whose runs are paused (see :mod:`flowtape.engine.pauses`): held at their next decision
+        self.paused: frozenset[str] = frozenset()
+        #: called with each run this owner saw finish, once its last event is saved
+        self.on_finished: list[Callable[[Execution], None]] = []
 
     # -- deciding ----------------------------------------------------------------------------------------
 
@@ -187,6 +191,7 @@ class Decisions:
             older=self._older,
             max_call_depth=self._max_call_depth,
             resume_url=self.resume_tokens.url if self.resume_tokens is not None else None,
+            paused=self.paused,
         )
 
     async def _commit(
@@ -220,6 +225,8 @@ class Decisions:
             self._timers.cancel_all(execution_id)
             self._retire(execution_id, execution)
             messages.extend(finish_notices(execution, with_view=not answered))
+            for hook in self.on_finished:
+                hook(execution)
         else:
             self._arm_timers(execution)
         self._outbox.put(messages)

@@ -16,6 +16,7 @@ from flowtape.common.resume_tokens import ResumeTokens
 from flowtape.engine.domain.decider import EXECUTE_WORKFLOW, resume_urls
 from flowtape.engine.domain.execution import Execution
 from flowtape.engine.domain.graph import WorkflowGraph
+from flowtape.engine.run_variables import recorded_variables, secret_variables
 from flowtape.engine.views import execution_view
 
 
@@ -57,6 +58,8 @@ def node_task(
         request=execution.trigger_meta.get("request"),
         workflow_settings=graph.definition.settings,
         resume_urls=links,
+        variables=recorded_variables(execution.trigger_meta),
+        secret_variables=secret_variables(execution.trigger_meta),
     )
 
 

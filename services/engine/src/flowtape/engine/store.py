@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, InterfaceError, Mapper, OperationalError, Recording
+from eventsourcing.persistence import IntegrityError, InterfaceError, Mapper, OperationalError, Recording, Transcoder
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from flowtape.common.db import is_sqlite
 from flowtape.engine.blobs import DEFAULT_OFFLOAD_BYTES, BlobStore, FileBlobs, OffloadingMapper, PostgresBlobs
+from flowtape.engine.codec import FastJSONTranscoder
 
 log = logging.getLogger("flowtape.engine")
 E = TypeVar("E", bound="EventLog")
@@ -45,6 +46,11 @@ class EventLog(Application[Any]):
         self.blobs = blobs
         self._offload_bytes = offload_bytes
         super().__init__(env=env)
+
+    def construct_transcoder(self) -> Transcoder:
+        transcoder = FastJSONTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def construct_mapper(self) -> Mapper[Any]:
         return OffloadingMapper(self.construct_transcoder(), self.blobs, self._offload_bytes)

@@ -44,6 +44,8 @@ class Platform:
         timeout: float,
         version: int | None = None,
         trigger: dict[str, Any] | None = None,
+        test: bool = False,
+        debug: msg.DebugOptions | None = None,
     ) -> views.ExecutionStarted:
         """Start a run; with ``wait`` return the finished execution or raise TimedOut naming it.
 
@@ -52,7 +54,13 @@ class Platform:
         """
         execution_id = uuid.uuid4()
         command = msg.StartExecution(
-            workflow_id=workflow_id, input=items, version=version, trigger=trigger or {}, execution_id=execution_id
+            workflow_id=workflow_id,
+            input=items,
+            version=version,
+            trigger=trigger or {},
+            execution_id=execution_id,
+            test=test,
+            debug=debug,
         )
         with self._finished.expect(str(execution_id)) as finished:
             try:
@@ -75,10 +83,15 @@ class Platform:
             try:
                 notice = await asyncio.wait_for(finished, timeout)
             except TimeoutError:
+                why = (
+                    " (it was queued: the workflow's runs are paused or at their settings.max_concurrent_runs)"
+                    if started.status == "queued"
+                    else ""
+                )
                 raise TimedOut(
-                    f"execution {execution_id} did not finish within {timeout:g} s; it goes on: "
+                    f"execution {execution_id} did not finish within {timeout:g} s{why}; it goes on: "
                     f"GET /api/v1/executions/{execution_id} shows its progress",
-                    details={"execution_id": str(execution_id)},
+                    details={"execution_id": str(execution_id), "status": started.status},
                 ) from None
         execution = notice.execution or views.Execution.model_validate(
             await self.ask(msg.GetExecution(execution_id=str(execution_id)))
