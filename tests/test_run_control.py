@@ -203,5 +203,19 @@ def test_a_pause_holds_running_runs_and_queues_starts_until_resumed(
     assert api.get("/api/v1/admin/pause").json() == {"all": True, "workflows": []}
     later = start(api, workflow_id, 3)
     assert status_of(api, later) == "queued"
+    waited = api.post(f"/api/v1/workflows/{workflow_id}/run", params={"wait": "true", "timeout": 1}, json={})
+    assert waited.status_code == 504 and "it was queued" in waited.json()["error"]["message"]
+    hook = create(
+        api,
+        {
+            "name": "hooked",
+            "nodes": [{"id": "hook", "type": "webhook", "params": {"path": "paused-hook", "respond": "immediately"}}],
+        },
+    )
+    assert api.post(f"/api/v1/workflows/{hook}/activate").status_code == 200
+    hooked = httpx.post(f"{control.gateway}/hooks/paused-hook", json={"n": 5}, timeout=30)
+    assert hooked.status_code == 202 and hooked.json()["status"] == "queued", hooked.text
     assert api.post("/api/v1/admin/resume").json() == {"all": False, "workflows": []}
     assert finished(api, later)["status"] == "succeeded"
+    assert finished(api, hooked.json()["execution_id"])["status"] == "succeeded"
+    assert finished(api, waited.json()["error"]["details"]["execution_id"])["status"] == "succeeded"

@@ -24,6 +24,7 @@ from flowtape.common.resume_tokens import ResumeTokens
 from flowtape.common.settings import Settings
 from flowtape.engine import bus as handlers
 from flowtape.engine.admission import Admissions
+from flowtape.engine.archive import RunArchive, open_archive
 from flowtape.engine.bulk_replays import BulkReplays
 from flowtape.engine.catalog import NodeCatalog
 from flowtape.engine.commands import ExecutionCommands
@@ -205,6 +206,17 @@ class EngineRuntime(BaseRuntime):
                 failed_days=self._settings.retention_failed_days,
             ),
             clock=_now,
+            archive=self._archive(),
+        )
+
+    def _archive(self) -> RunArchive | None:
+        secret = self._settings.retention_archive_s3_secret_access_key
+        return open_archive(
+            self._settings.retention_archive,
+            endpoint_url=self._settings.retention_archive_s3_endpoint_url,
+            region=self._settings.retention_archive_s3_region,
+            access_key_id=self._settings.retention_archive_s3_access_key_id,
+            secret_access_key=secret.get_secret_value() if secret is not None else None,
         )
 
     def subscribe(self, bus: Bus) -> None:

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flowtape.common import views
 from flowtape.common.bus import Bus
-from flowtape.common.errors import FlowtapeError, NotFound
+from flowtape.common.errors import FlowtapeError, NotFound, TimedOut
 from flowtape.common.messages import engine as msg
 from flowtape.engine.decisions import Clock, Decisions
 from flowtape.engine.partitions import LEASE_SECONDS, replicas
@@ -37,6 +37,8 @@ log = logging.getLogger("flowtape.engine")
 #: how long one replay may take before the job stops waiting for it (it is then reported ``running``)
 REPLAY_TIMEOUT = 300.0
 POLL_SECONDS = 0.25
+#: how long a replay's start may take to be confirmed
+ASK_TIMEOUT = 30.0
 _FINAL: dict[str | None, Literal["succeeded", "failed", "cancelled"]] = {
     "succeeded": "succeeded",
     "failed": "failed",
@@ -213,25 +215,26 @@ class BulkReplays:
                 item.outcome, item.note = "skipped", "no failed node to replay from"
                 return
             fork_id = uuid.uuid5(_REPLAY_IDS, f"{job.id}:{item.source}")
-            started = await self._bus.ask(
-                msg.ReplayExecution(
-                    execution_id=item.source,
-                    from_node=from_node,
-                    workflow_version=job.workflow_version,
-                    fork_id=fork_id,
-                )
+            replay = msg.ReplayExecution(
+                execution_id=item.source, from_node=from_node, workflow_version=job.workflow_version, fork_id=fork_id
             )
+            await self._bus.ask(replay, timeout=ASK_TIMEOUT)
+        except TimedOut:
+            pass  # the fork may still be made (its id is known): its summary tells
         except FlowtapeError as exc:
             item.outcome, item.note = "not_started", exc.message
             return
-        item.execution_id = str(started["execution_id"])
+        item.execution_id = str(fork_id)
         item.outcome = "running"
         await self._save(job)
-        deadline = time.monotonic() + REPLAY_TIMEOUT
-        while time.monotonic() < deadline:
+        started = time.monotonic()
+        while time.monotonic() < started + REPLAY_TIMEOUT:
             status = await self._projections.status_of(item.execution_id)
             if status in _FINAL:
                 item.outcome = _FINAL[status]
+                return
+            if status is None and time.monotonic() > started + ASK_TIMEOUT * 2:
+                item.outcome, item.note = "not_started", "the engine did not start the replay"
                 return
             await asyncio.sleep(POLL_SECONDS)
 

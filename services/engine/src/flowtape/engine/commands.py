@@ -205,7 +205,8 @@ class ExecutionCommands:
         if input_override is not None:
             check_items(input_override, self._limits, what=f"the input given for node {from_node}")
         parent_trace = parent.trigger_meta.get("trace")
-        meta = {key: value for key, value in parent.trigger_meta.items() if key != "debug"}  # a replay runs through
+        # a replay runs through (no breakpoints) and takes no place among its workflow's concurrent runs
+        meta = {key: value for key, value in parent.trigger_meta.items() if key not in ("debug", "gated")}
         execution = self._new(graph, parent.workflow_id, version, parent.trigger, meta, fork_id, parent_trace)
         execution.fork_from(parent_id=execution_id, node_id=from_node, input_override=input_override)
         if input_override is not None and graph.loops_around(from_node):

@@ -193,6 +193,9 @@ class Webhooks:
             trigger={"request": request.metadata()},
         )
         if not wait:
-            return WebhookResponse(status=202, body={"execution_id": started.execution_id}, headers={})
+            body = {"execution_id": started.execution_id}
+            if started.status == "queued":  # paused, or at its max_concurrent_runs: it starts later
+                body["status"] = "queued"
+            return WebhookResponse(status=202, body=body, headers={})
         assert started.execution is not None  # run_workflow(wait=True) answers with the finished run or raises
         return finished_answer(route, started.execution)
