@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -377,6 +378,17 @@ def _shop_page(path: str) -> str:
             f"<p id='stock' data-count='{stock}'>in stock</p></body></html>"
         )
     return "<html><body>no such page</body></html>"
+
+
+def until(check: Any, timeout: float) -> Any:
+    """``check()``'s first truthy value, asked every 0.5 s; fails after ``timeout`` seconds saying what it was."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"not reached within {timeout:g} s: {check()}")
 
 
 def python() -> str:

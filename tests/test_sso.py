@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.identity_providers import FakeGitHub, FakeOpenIDProvider
-from tests.infra import FLOWTAPE, Platform, login, remember_secret
+from tests.infra import FLOWTAPE, ROOT, Platform, login, remember_secret
 from tests.test_accounts import new_user
 
 
@@ -30,7 +30,7 @@ def idp() -> Iterator[FakeOpenIDProvider]:
 
 
 @pytest.fixture(scope="module")
-def corp(api: httpx.Client, idp: FakeOpenIDProvider) -> str:
+def corp(api: httpx.Client, idp: FakeOpenIDProvider) -> Iterator[str]:
     """An OpenID provider mapping group ``eng`` to editor and ``ops`` to operator; others sign up as viewers."""
     name = f"corp-{secrets.token_hex(3)}"
     created = api.post(
@@ -49,7 +49,8 @@ def corp(api: httpx.Client, idp: FakeOpenIDProvider) -> str:
     assert created.status_code == 201, created.text
     view = created.json()
     assert view["has_client_secret"] is True and idp.client_secret not in created.text
-    return name
+    yield name
+    assert api.delete(f"/api/v1/auth/sso/providers/{name}").status_code == 200  # the shared platform's sign-in page
 
 
 def person(email: str, *, verified: bool = True, groups: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -242,6 +243,7 @@ def test_a_sign_in_through_github(api: httpx.Client, platform: Platform) -> None
         assert "did not vouch" in refusal(through_provider(platform, name), 403)
         for token in github.tokens:
             remember_secret(token)
+        assert api.delete(f"/api/v1/auth/sso/providers/{name}").status_code == 200
 
 
 def test_the_cli_manages_providers(platform: Platform, idp: FakeOpenIDProvider) -> None:
@@ -274,3 +276,24 @@ def test_the_cli_manages_providers(platform: Platform, idp: FakeOpenIDProvider) 
     assert flowtape("update", name, "--disable").returncode == 0
     assert flowtape("remove", name).returncode == 0
     assert name not in flowtape("list").stdout
+
+
+@pytest.mark.timeout(300)
+def test_sign_in_with_the_provider_in_chromium(platform: Platform, idp: FakeOpenIDProvider, corp: str) -> None:
+    """The sign-in page's button, through the provider and back, in real Chromium (console/e2e/sso.spec.ts)."""
+    from tests.test_console import CHROMIUM, _npx
+
+    assert platform.admin is not None
+    idp.person = person(f"chris-{secrets.token_hex(3)}@corp.test", groups=("eng",))
+    (ROOT / "docs" / "screenshots").mkdir(parents=True, exist_ok=True)
+    env = {
+        "FLOWTAPE_URL": platform.gateway,
+        "CHROMIUM": CHROMIUM,
+        "CI": "1",
+        "FLOWTAPE_SSO_PROVIDER": corp,
+        "FLOWTAPE_SSO_EMAIL": idp.person["email"],
+        "FLOWTAPE_SSO_ADMIN_EMAIL": platform.admin.email,
+        "FLOWTAPE_SSO_ADMIN_PASSWORD": platform.admin.password,
+    }
+    result = _npx("playwright", "test", "e2e/sso.spec.ts", timeout=240, env=env)
+    assert result.returncode == 0, f"{result.stdout[-8000:]}\n{result.stderr[-3000:]}"

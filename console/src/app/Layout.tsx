@@ -8,6 +8,7 @@ import {
   IconInbox,
   IconKey,
   IconListDetails,
+  IconLogin2,
   IconUserCircle,
   IconUsers,
 } from "@tabler/icons-react";
@@ -22,6 +23,7 @@ const LINKS: { to: string; label: string; icon: typeof IconGauge; role: Role }[]
   { to: "/credentials", label: "Credentials", icon: IconKey, role: "viewer" },
   { to: "/triggers", label: "Triggers", icon: IconClockPlay, role: "viewer" },
   { to: "/users", label: "Users & API keys", icon: IconUsers, role: "admin" },
+  { to: "/sso", label: "Single sign-on", icon: IconLogin2, role: "admin" },
   { to: "/audit", label: "Audit trail", icon: IconListDetails, role: "admin" },
   { to: "/dead-letters", label: "Dead letters", icon: IconInbox, role: "operator" },
   { to: "/account", label: "Your account", icon: IconUserCircle, role: "viewer" },
