@@ -123,6 +123,7 @@ async def test_require_sso_leaves_only_the_first_admin_a_password(harness: Harne
     with pytest.raises(Conflict, match="enabled provider"):
         await sso.set_settings(True, CLI)
     await harness.auth.set_up("boss@example.com", harness.seal(PASSWORD), None)
+    harness.clock.advance(1)  # the test's clock stands still: the second account is made a second later
     await harness.auth.create_user("second@example.com", harness.seal(PASSWORD), "admin", CLI)
     await add_corp(harness, sso)
     await sso.set_settings(True, CLI)

@@ -25,6 +25,15 @@ def _call(url: str | None, method: str, path: str, **kwargs: Any) -> Any:
         raise fail(str(exc)) from None
 
 
+def parse_items(text: str, option: str) -> Any:
+    """Items given as JSON on the command line: an object is one item."""
+    try:
+        parsed = json.loads(text)
+    except ValueError as exc:
+        raise fail(f"{option} is not JSON: {exc}") from None
+    return [parsed] if isinstance(parsed, dict) else parsed
+
+
 def _brief(value: Any, width: int = 40) -> str:
     text = json.dumps(value, default=str)
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -145,14 +154,45 @@ def test_step(
     """Run one node now, with given items or a past run's input; no execution is started."""
     body: dict[str, Any] = {}
     if items is not None:
-        try:
-            parsed = json.loads(items)
-        except ValueError as exc:
-            raise fail(f"--items is not JSON: {exc}") from None
-        body["items"] = [parsed] if isinstance(parsed, dict) else parsed
+        body["items"] = parse_items(items, "--items")
     if execution is not None:
         body["execution_id"] = execution
     result = _call(url, "POST", f"/api/v1/workflows/{workflow_id}/nodes/{node_id}/test", json=body)
     console.print_json(json.dumps({k: result[k] for k in ("status", "ports", "error")}))
+    if result["status"] != "succeeded":
+        raise typer.Exit(code=1)
+
+
+@workflows.command("pin")
+def pin(
+    workflow_id: str,
+    node_id: str,
+    items: Annotated[str, typer.Option("--items", help="JSON items (an object is one item)")],
+    port: Annotated[str, typer.Option("--port", help="the port they leave by")] = "main",
+    url: UrlOption = None,
+) -> None:
+    """Pin a node's output in the draft: test runs and test-step use it instead of running the node."""
+    body = {"items": parse_items(items, "--items"), "port": port}
+    _call(url, "PUT", f"/api/v1/workflows/{workflow_id}/pins/{node_id}", json=body)
+    console.print(f"pinned the output of {node_id}")
+
+
+@workflows.command("unpin")
+def unpin(workflow_id: str, node_id: str, url: UrlOption = None) -> None:
+    """Remove a node's pinned output: test runs run the node again."""
+    _call(url, "DELETE", f"/api/v1/workflows/{workflow_id}/pins/{node_id}")
+    console.print(f"unpinned the output of {node_id}")
+
+
+@workflows.command("test-run")
+def test_run(
+    workflow_id: str,
+    input_items: Annotated[str | None, typer.Option("--input", help="JSON trigger items")] = None,
+    url: UrlOption = None,
+) -> None:
+    """Run the workflow as the editor's test does (pinned outputs stand in for their nodes) and wait for it."""
+    body = {"input": parse_items(input_items, "--input") if input_items else [], "test": True}
+    result = _call(url, "POST", f"/api/v1/workflows/{workflow_id}/run", params={"wait": "true"}, json=body)
+    console.print_json(json.dumps({k: result[k] for k in ("id", "status", "output")}))
     if result["status"] != "succeeded":
         raise typer.Exit(code=1)

@@ -10,7 +10,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flowtape.cli import accounts, lifecycle, node_reference, operations, scaffold, sso
+from flowtape.cli import (
+    accounts,
+    debugging,
+    lifecycle,
+    node_reference,
+    operations,
+    pauses,
+    scaffold,
+    sso,
+    variables,
+)
 from flowtape.cli.client import ApiClient, ApiError, fail
 
 app = typer.Typer(help="Flowtape: workflow automation with an event-sourced execution log.", no_args_is_help=True)
@@ -18,9 +28,12 @@ executions = typer.Typer(help="Inspect executions.", no_args_is_help=True)
 app.add_typer(executions, name="executions")
 operations.register(executions)
 lifecycle.register(executions)
+executions.add_typer(debugging.debug, name="debug")
 app.add_typer(lifecycle.workflows, name="workflows")
 app.add_typer(operations.admin, name="admin")
+app.add_typer(variables.variables, name="variables")
 accounts.register(app, operations.admin)
+pauses.register(operations.admin)
 app.add_typer(sso.sso, name="sso")
 nodes = typer.Typer(help="Write node types of your own (plugins).", no_args_is_help=True)
 app.add_typer(nodes, name="nodes")

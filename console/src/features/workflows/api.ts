@@ -51,9 +51,13 @@ export function setActive(id: string, active: boolean) {
   return unwrap(active ? client.POST("/api/v1/workflows/{workflow_id}/activate", path) : client.POST("/api/v1/workflows/{workflow_id}/deactivate", path));
 }
 
+/** The editor's run is a test run: outputs pinned in the draft stand in for their nodes (never in triggered runs). */
 export async function runWorkflow(id: string, input: Record<string, unknown>[], version?: number): Promise<string> {
   const accepted = await unwrap(
-    client.POST("/api/v1/workflows/{workflow_id}/run", { params: { path: { workflow_id: id } }, body: { input, version } }),
+    client.POST("/api/v1/workflows/{workflow_id}/run", {
+      params: { path: { workflow_id: id } },
+      body: { input, version, test: true },
+    }),
   );
   return (accepted as { execution_id: string }).execution_id;
 }

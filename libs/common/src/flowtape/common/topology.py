@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flowtape.common.messages import auth, connectors, engine, ops, triggers
+from flowtape.common.messages import auth, connectors, engine, ops, pins, triggers, variables
 from flowtape.common.messages.base import Message
 
 COMMANDS = "flowtape.commands"
@@ -68,11 +68,14 @@ AUTH_SESSIONS_REVOKED = Route(EVENTS, "auth.access.sessions-revoked")
 TRIGGERS_CHANGED = Route(EVENTS, "triggers.registrations.changed")
 CANCEL_TASKS = Route(EVENTS, "engine.tasks.cancelled")
 WORKFLOW_CHANGED = Route(EVENTS, "engine.workflow.changed")
+RUN_PAUSES_CHANGED = Route(EVENTS, "engine.run-pauses.changed")
 OPS_STATUS_ASKED = Route(EVENTS, "ops.status.asked")
 
 _ROUTES: dict[type[Message], Route] = {
     engine.CreateWorkflow: ENGINE_REQUESTS,
     engine.UpdateWorkflow: ENGINE_REQUESTS,
+    pins.PinNodeOutput: ENGINE_REQUESTS,
+    pins.UnpinNodeOutput: ENGINE_REQUESTS,
     engine.DeleteWorkflow: ENGINE_REQUESTS,
     engine.SetWorkflowActive: ENGINE_REQUESTS,
     engine.GetWorkflow: ENGINE_REQUESTS,
@@ -97,6 +100,11 @@ _ROUTES: dict[type[Message], Route] = {
     triggers.TriggersChanged: TRIGGERS_CHANGED,
     engine.ExecutionFinished: EXECUTION_FINISHED,
     engine.WorkflowChanged: WORKFLOW_CHANGED,
+    engine.RunPausesChanged: RUN_PAUSES_CHANGED,
+    engine.PauseRuns: ENGINE_REQUESTS,
+    engine.StartBulkReplay: ENGINE_REQUESTS,
+    engine.GetBulkReplay: ENGINE_REQUESTS,
+    engine.GetRunPauses: ENGINE_REQUESTS,
     connectors.RunNodeTask: CONNECTORS_TASKS,
     connectors.GetNodeCatalog: CONNECTORS_QUERIES,
     connectors.TestNodeStep: CONNECTORS_QUERIES,
@@ -112,6 +120,10 @@ _ROUTES: dict[type[Message], Route] = {
     connectors.OpenTriggerCredential: CONNECTORS_CREDENTIALS,
     connectors.StartOAuth2Authorization: CONNECTORS_CREDENTIALS,
     connectors.CompleteOAuth2Authorization: CONNECTORS_CREDENTIALS,
+    variables.SetVariable: CONNECTORS_CREDENTIALS,
+    variables.UnsetVariable: CONNECTORS_CREDENTIALS,
+    variables.ListVariables: CONNECTORS_CREDENTIALS,
+    variables.ResolveVariables: CONNECTORS_CREDENTIALS,
     auth.SetUp: AUTH_REQUESTS,
     auth.Login: AUTH_REQUESTS,
     auth.CreateUser: AUTH_REQUESTS,
@@ -164,6 +176,8 @@ _PARTITION_KEYS: dict[type[Message], Callable[[Any], object]] = {
     engine.CallWorkflow: lambda m: m.execution_id,
     engine.ChildExecutionFinished: lambda m: m.execution_id,
     engine.ResumeExecution: lambda m: m.execution_id,
+    engine.DebugExecution: lambda m: m.execution_id,
+    engine.AdmitExecution: lambda m: m.execution_id,
 }
 
 
@@ -238,6 +252,13 @@ def workflow_changed_broadcast(replica: str) -> QueueSpec:
     """Each engine replica hears every workflow change, to drop the versions it holds in memory."""
     return QueueSpec(
         name=f"engine.{replica}.workflow-changed", exchange=EVENTS, binding=WORKFLOW_CHANGED.routing_key, broadcast=True
+    )
+
+
+def run_pauses_broadcast(replica: str) -> QueueSpec:
+    """Each engine replica hears every pause and resume of runs, to hold or release the runs it decides."""
+    return QueueSpec(
+        name=f"engine.{replica}.run-pauses", exchange=EVENTS, binding=RUN_PAUSES_CHANGED.routing_key, broadcast=True
     )
 
 

@@ -27,6 +27,7 @@ from flowtape.connectors.completed import CompletedTasks
 from flowtape.connectors.metrics import ConnectorMetrics
 from flowtape.connectors.redaction import Redactor
 from flowtape.connectors.registry import NodeRegistry
+from flowtape.connectors.variables import Variables
 from flowtape.connectors.vault import Vault
 
 log = logging.getLogger("flowtape.connectors")
@@ -44,9 +45,11 @@ class NodeRunner:
         vault: Vault | None = None,
         limits: Limits = DEFAULT_LIMITS,
         binaries: BinaryStore | None = None,
+        variables: Variables | None = None,
     ) -> None:
         """Without a ``vault``, nodes that ask for a credential fail saying credentials are not available;
-        without ``binaries``, nodes that store or read binary data fail saying so.
+        without ``binaries``, nodes that store or read binary data fail saying so; without ``variables``,
+        secret variables read as their placeholder.
 
         An output beyond ``limits`` fails its node here, so it never crosses the bus.
         """
@@ -56,6 +59,7 @@ class NodeRunner:
         self._metrics = metrics or ConnectorMetrics()
         self._vault = vault
         self._binaries = binaries
+        self._variables = variables
         self._running: dict[str, set[asyncio.Task[NodeTaskCompleted]]] = {}
         self._in_flight: dict[str, asyncio.Task[NodeTaskCompleted]] = {}
         #: recently cancelled executions (bounded): a task of theirs arriving late is not started
@@ -154,6 +158,11 @@ class NodeRunner:
         outcome: dict[str, Any]
         try:
             node = self._registry.get(task.node_type, task.node_version)
+            variables = dict(task.variables)
+            if task.secret_variables and self._variables is not None:
+                secrets = await self._variables.secret_values(task.workflow_id, task.secret_variables)
+                redactor.add(secrets.values())
+                variables.update(secrets)
             ctx = NodeContext(
                 execution_id=task.execution_id,
                 workflow_id=task.workflow_id,
@@ -169,6 +178,7 @@ class NodeRunner:
                 limits=self._limits,
                 run=task.run,
                 resume_urls=task.resume_urls,
+                variables=variables,
                 binary_store=(
                     self._binaries.for_task(task.workflow_id, task.execution_id) if self._binaries is not None else None
                 ),

@@ -32,6 +32,7 @@ from flowtape.connectors.rate_limits import HostLimits, LocalLimits, PostgresLim
 from flowtape.connectors.registry import NodeRegistry
 from flowtape.connectors.runtimes import LanguageUnavailable, node_runtime
 from flowtape.connectors.sandbox import Sandbox
+from flowtape.connectors.variables import Variables, VariableStore
 from flowtape.connectors.vault import Vault
 
 log = logging.getLogger("flowtape.connectors")
@@ -66,6 +67,9 @@ class ConnectorsRuntime(BaseRuntime):
         await store.create()
         self.vault = Vault(store, self._settings.secret_key)
         await self.vault.check_readable()
+        variable_store = VariableStore(self._db)
+        await variable_store.create()
+        self.variables = Variables(variable_store, self._settings.secret_key)
         if self._db.dialect.name == "postgresql":
             permits: LocalLimits | PostgresLimits = PostgresLimits(self._db)
             await permits.create()
@@ -96,7 +100,13 @@ class ConnectorsRuntime(BaseRuntime):
             code_network_allowed=self._settings.code_network == "per_workflow",
         )
         self.runner = NodeRunner(
-            registry, completed, self._metrics, self.vault, limits=self._settings.limits, binaries=self.binaries
+            registry,
+            completed,
+            self._metrics,
+            self.vault,
+            limits=self._settings.limits,
+            binaries=self.binaries,
+            variables=self.variables,
         )
 
     async def _check_code_isolation(self, sandbox: Sandbox) -> None:
@@ -123,6 +133,7 @@ class ConnectorsRuntime(BaseRuntime):
             self.binaries,
             self.credential_checks,
             self.authorizations,
+            self.variables,
             self._settings.connectors_concurrency,
             self._replica,
         )

@@ -7,6 +7,7 @@ from typing import Any
 from flowtape.common.audit import AuditRecorder
 from flowtape.common.bus import Bus
 from flowtape.common.messages import connectors as msg
+from flowtape.common.messages import variables as var
 from flowtape.common.messages.connectors import CancelNodeTasks, GetNodeCatalog, RunNodeTask
 from flowtape.common.topology import (
     CONNECTORS_CREDENTIALS_QUEUE,
@@ -18,6 +19,7 @@ from flowtape.connectors.application import NodeRunner
 from flowtape.connectors.binaries import BinaryStore
 from flowtape.connectors.credential_checks import CredentialChecks
 from flowtape.connectors.oauth2 import OAuth2Authorizations
+from flowtape.connectors.variables import Variables
 from flowtape.connectors.vault import Vault
 
 CredentialCommand = msg.CreateCredential | msg.UpdateCredential | msg.DeleteCredential
@@ -30,6 +32,7 @@ def subscribe(
     binaries: BinaryStore,
     checks: CredentialChecks,
     authorizations: OAuth2Authorizations,
+    variables: Variables,
     concurrency: int,
     replica: str,
 ) -> None:
@@ -90,6 +93,28 @@ def subscribe(
     async def authorized(command: msg.CompleteOAuth2Authorization) -> Any:
         return await authorizations.complete(command)
 
+    async def set_variable(command: var.SetVariable) -> Any:
+        view = await variables.set(command)
+        details = {"name": view.name, "workflow_id": view.workflow_id, "secret": view.secret}
+        await audit.record(
+            command, command.actor, "variable.set", target_type="variable", target_id=view.name, details=details
+        )
+        return view
+
+    async def unset_variable(command: var.UnsetVariable) -> Any:
+        view = await variables.unset(command)
+        details = {"name": view.name, "workflow_id": view.workflow_id}
+        await audit.record(
+            command, command.actor, "variable.unset", target_type="variable", target_id=view.name, details=details
+        )
+        return view
+
+    async def list_variables(query: var.ListVariables) -> Any:
+        return await variables.list(query.workflow_id)
+
+    async def resolve_variables(query: var.ResolveVariables) -> Any:
+        return await variables.resolve(query.workflow_id)
+
     bus.subscribe(CONNECTORS_TASKS_QUEUE, {RunNodeTask: run}, prefetch=concurrency)
     bus.subscribe(
         CONNECTORS_QUERIES_QUEUE,
@@ -109,6 +134,10 @@ def subscribe(
             msg.OpenTriggerCredential: for_trigger,
             msg.StartOAuth2Authorization: authorize,
             msg.CompleteOAuth2Authorization: authorized,
+            var.SetVariable: set_variable,
+            var.UnsetVariable: unset_variable,
+            var.ListVariables: list_variables,
+            var.ResolveVariables: resolve_variables,
         },
         prefetch=8,
     )

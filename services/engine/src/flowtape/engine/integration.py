@@ -16,6 +16,7 @@ from flowtape.common.resume_tokens import ResumeTokens
 from flowtape.engine.domain.decider import EXECUTE_WORKFLOW, resume_urls
 from flowtape.engine.domain.execution import Execution
 from flowtape.engine.domain.graph import WorkflowGraph
+from flowtape.engine.run_variables import recorded_variables, secret_variables
 from flowtape.engine.views import execution_view
 
 
@@ -57,6 +58,8 @@ def node_task(
         request=execution.trigger_meta.get("request"),
         workflow_settings=graph.definition.settings,
         resume_urls=links,
+        variables=recorded_variables(execution.trigger_meta),
+        secret_variables=secret_variables(execution.trigger_meta),
     )
 
 
@@ -82,16 +85,20 @@ def workflow_call(execution: Execution, node_id: str) -> CallWorkflow:
 NOTICE_VIEW_BYTES = 256 * 1024
 
 
-def finished_notice(execution: Execution) -> ExecutionFinished:
-    view = execution_view(execution, children=[])  # a run that just finished has no forks yet
-    small = json_size(view.model_dump(), NOTICE_VIEW_BYTES) <= NOTICE_VIEW_BYTES
+def finished_notice(execution: Execution, *, with_view: bool = True) -> ExecutionFinished:
+    """``with_view`` False: nobody waits on the notice for the run (its start's reply answers the caller)."""
+    view = None
+    if with_view:
+        view = execution_view(execution, children=[])  # a run that just finished has no forks yet
+        if json_size(view.model_dump(), NOTICE_VIEW_BYTES) > NOTICE_VIEW_BYTES:
+            view = None
     return ExecutionFinished(
         workflow_id=execution.workflow_id,
         execution_id=str(execution.id),
         workflow_version=execution.workflow_version,
         status=execution.status,
         error=execution.error,
-        execution=view if small else None,
+        execution=view,
     )
 
 
@@ -111,9 +118,9 @@ def child_notice(execution: Execution) -> ChildExecutionFinished | None:
     )
 
 
-def finish_notices(execution: Execution) -> list[Message]:
+def finish_notices(execution: Execution, *, with_view: bool = True) -> list[Message]:
     """Everything a finished execution tells others: that it finished, and its outcome to a caller."""
-    notices: list[Message] = [finished_notice(execution)]
+    notices: list[Message] = [finished_notice(execution, with_view=with_view)]
     child = child_notice(execution)
     if child is not None:
         notices.append(child)

@@ -84,7 +84,17 @@ def execution_view(
         calls=[{"execution_id": call["execution_id"], "node": call["node"]} for call in execution.calls],
         events=execution.version,
         children=children,
+        variables=execution.trigger_meta.get("variables") or {},
+        test=bool(execution.trigger_meta.get("test")),
+        debug=_debug(execution),
     )
+
+
+def _debug(execution: Execution) -> dict[str, Any] | None:
+    debug = execution.debug
+    if debug is None:
+        return None
+    return {**debug, "paused_at": execution.breakpoint, "stepping": execution.stepping}
 
 
 def _caller(execution: Execution) -> dict[str, Any] | None:
@@ -126,4 +136,5 @@ def workflow_view(workflow: Workflow, version: int | None = None) -> views.Workf
         tags=definition.get("tags") or [],
         created_at=iso(workflow.created_on) or "",
         updated_at=iso(workflow.saved_at[number - 1]) or "",
+        pinned=workflow.pinned,
     )

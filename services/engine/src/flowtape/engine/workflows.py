@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from flowtape.common import views
 from flowtape.common.bus import Bus
 from flowtape.common.errors import Conflict, InvalidWorkflow, NotFound
-from flowtape.common.limits import DEFAULT_LIMITS, Limits
+from flowtape.common.limits import DEFAULT_LIMITS, Limits, check_items
 from flowtape.common.messages import engine as msg
 from flowtape.common.workflow import WorkflowDefinition
 from flowtape.engine.catalog import NodeCatalog
@@ -211,6 +211,28 @@ class Workflows:
                 workflow.deactivate()
 
         return workflow_view(await self._change(workflow_id, activate))
+
+    async def pin_output(
+        self, workflow_id: str, node_id: str, port: str, items: list[dict[str, Any]]
+    ) -> views.Workflow:
+        """Pin ``items`` as the output of a node of the latest version (replacing an earlier pin); no version."""
+        check_items(items, self._limits, what=f"the output pinned for node {node_id}")
+
+        async def pin(workflow: Workflow) -> None:
+            graph = await self.graph(workflow_id, workflow.latest_version, workflow)
+            if node_id not in graph.nodes:
+                raise NotFound(f"workflow {workflow_id} (version {workflow.latest_version}) has no node {node_id!r}")
+            workflow.pin_output(node_id=node_id, port=port, items=items)
+
+        return workflow_view(await self._change(workflow_id, pin))
+
+    async def unpin_output(self, workflow_id: str, node_id: str) -> views.Workflow:
+        async def unpin(workflow: Workflow) -> None:
+            if node_id not in workflow.pinned:
+                raise NotFound(f"workflow {workflow_id} has no output pinned for node {node_id!r}")
+            workflow.unpin_output(node_id=node_id)
+
+        return workflow_view(await self._change(workflow_id, unpin))
 
     async def _sync_triggers(self, workflow_id: str, version: int | None, definition: dict[str, Any] | None) -> None:
         """The triggers service registers first (and may refuse, e.g. a webhook path already taken)."""

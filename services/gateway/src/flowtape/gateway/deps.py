@@ -21,6 +21,7 @@ from flowtape.gateway.clients import Platform
 from flowtape.gateway.rate_limits import RateLimits
 from flowtape.gateway.security import Guard, Principal
 from flowtape.gateway.transfers import WorkflowTransfers
+from flowtape.gateway.variables import VariablesClient
 from flowtape.gateway.vault import VaultClient
 
 
@@ -56,7 +57,12 @@ async def _transfers(request: Request) -> WorkflowTransfers:
     return WorkflowTransfers(await _platform(request), await _vault(request))
 
 
+async def _variables(request: Request) -> VariablesClient:
+    return VariablesClient(await _platform(request), await _vault(request))
+
+
 TransfersDep = Annotated[WorkflowTransfers, Depends(_transfers)]
+VariablesDep = Annotated[VariablesClient, Depends(_variables)]
 AccountsDep = Annotated[Accounts, Depends(_accounts)]
 AuditDep = Annotated[AuditTrail, Depends(_audit)]
 VaultDep = Annotated[VaultClient, Depends(_vault)]

@@ -7,12 +7,20 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from flowtape.common.messages.engine import DebugOptions
+
 
 class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     input: list[dict[str, Any]] = Field(default_factory=list, description="the trigger items")
     version: int | None = Field(default=None, ge=1, description="run this version instead of the latest")
+    test: bool = Field(
+        default=False, description="a test run (the editor's): nodes with a pinned output are not run, it stands in"
+    )
+    debug: DebugOptions | None = Field(
+        default=None, description="run in debug mode: stop before these nodes, or when a node's condition holds"
+    )
 
 
 class ExecutionAccepted(BaseModel):
@@ -124,6 +132,7 @@ class StepTestRequest(BaseModel):
         "other nodes' outputs, in scope of expressions, are taken from it",
     )
     version: int | None = Field(default=None, ge=1, description="the workflow version's node (default: latest)")
+    ignore_pin: bool = Field(default=False, description="run the node even when its output is pinned")
 
 
 class StepTestResult(BaseModel):
@@ -137,3 +146,4 @@ class StepTestResult(BaseModel):
     output: list[dict[str, Any]] | None = None
     error: str | None = None
     error_code: str | None = None
+    pinned: bool = Field(default=False, description="the node's pinned output, given back without running it")

@@ -56,6 +56,9 @@ class RunNodeTask(Message):
     run: int = 1
     #: the resume URLs of the workflow's wait-for-call nodes, in scope of expressions as ``execution.resume_urls``
     resume_urls: dict[str, str] = Field(default_factory=dict)
+    #: the run's recorded ``vars`` (secret ones as a placeholder), and which of them the connectors fill in
+    variables: dict[str, str] = Field(default_factory=dict)
+    secret_variables: list[str] = Field(default_factory=list)
 
     @property
     def idempotency_key(self) -> str:

@@ -122,6 +122,8 @@ class NodeContext:
     static_data: StaticData | None = field(default=None, repr=False, compare=False)
     #: set by the connectors: where binary data on items is kept (:mod:`flowtape.common.binary`)
     binary_store: Binaries | None = field(default=None, repr=False, compare=False)
+    #: ``vars`` in expressions: the values the run recorded (the connectors fill in secret ones)
+    variables: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def binaries(self) -> Binaries:
@@ -256,10 +258,16 @@ def _scope(ctx: NodeContext, items: list[Item], item: Item | None) -> dict[str, 
             "workflow_version": ctx.workflow_version,
             "resume_urls": dict(ctx.resume_urls),
         },
+        "vars": dict(ctx.variables),
     }
     if ctx.request is not None:
         scope["request"] = dict(ctx.request)
     return scope
+
+
+def expression_scope(ctx: NodeContext, items: list[Item], item: Item | None = None) -> dict[str, Any]:
+    """What an expression about ``item`` (one of ``items``, the input of ``ctx``'s node) sees, as in its params."""
+    return _scope(ctx, items, item)
 
 
 def _validated(node: type[NodeType[Any]], raw: Mapping[str, Any], scope: dict[str, Any]) -> NodeParams:

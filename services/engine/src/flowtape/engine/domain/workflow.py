@@ -16,6 +16,8 @@ class Workflow(Aggregate):
         self.saved_at = [self.created_on]
         self.active = False
         self.deleted = False
+        #: outputs pinned in the draft (by node, then port): no part of any version, used only by test runs
+        self.pinned: dict[str, dict[str, list[dict[str, Any]]]] = {}
 
     @classmethod
     def imported(cls, workflow_id: UUID, name: str, definition: dict[str, Any]) -> Workflow:
@@ -44,6 +46,14 @@ class Workflow(Aggregate):
     @event("WorkflowDeactivated")
     def deactivate(self) -> None:
         self.active = False
+
+    @event("NodeOutputPinned")
+    def pin_output(self, node_id: str, port: str, items: list[dict[str, Any]]) -> None:
+        self.pinned[node_id] = {port: items}
+
+    @event("NodeOutputUnpinned")
+    def unpin_output(self, node_id: str) -> None:
+        self.pinned.pop(node_id, None)
 
     @event("WorkflowDeleted")
     def delete(self) -> None:

@@ -91,9 +91,15 @@ async def duplicate_workflow(
 
 @router.post("/{workflow_id}/nodes/{node_id}/test", response_model=StepTestResult)
 async def test_step(workflow_id: str, node_id: str, body: StepTestRequest, platform: PlatformDep, _: Operator) -> Any:
-    """Run one node now with ``items`` (or the input it had in ``execution_id``); no execution is started."""
+    """Run one node now with ``items`` (or the input it had in ``execution_id``); no execution is started. A node
+    whose output is pinned answers that output without running (unless ``ignore_pin``)."""
     return await StepTests(platform).test(
-        workflow_id, node_id, items=body.items, execution_id=body.execution_id, version=body.version
+        workflow_id,
+        node_id,
+        items=body.items,
+        execution_id=body.execution_id,
+        version=body.version,
+        ignore_pin=body.ignore_pin,
     )
 
 
@@ -145,7 +151,13 @@ async def run_workflow(
 ) -> Any:
     request = body or RunRequest()
     started = await platform.run_workflow(
-        workflow_id, request.input, wait=wait, timeout=timeout, version=request.version
+        workflow_id,
+        request.input,
+        wait=wait,
+        timeout=timeout,
+        version=request.version,
+        test=request.test,
+        debug=request.debug,
     )
     if wait and started.execution is not None:
         return Response(started.execution.model_dump_json(), media_type="application/json")

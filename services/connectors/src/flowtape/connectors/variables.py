@@ -1,0 +1,179 @@
+"""Variables (``vars.NAME`` in expressions): ``connectors.variables``, one row per (scope, name).
+
+The connectors own them because a secret variable is a small credential: its value is encrypted at rest with
+the vault's data key (``FLOWTAPE_SECRET_KEY``, the scope and name as associated data), arrives sealed like
+credential data, and is filled into a node's expressions only here, where credentials are resolved, and taken
+out of the node's output again by the task's redactor. Plain values are stored as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Boolean, Column, DateTime, LargeBinary, MetaData, String, Table, and_, delete, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from flowtape.common.db import ensure_schema
+from flowtape.common.errors import InvalidInput, NotFound, Unavailable
+from flowtape.common.messages import variables as msg
+from flowtape.connectors.completed import SCHEMA
+from flowtape.connectors.keys import DataCipher, SealingKey
+
+metadata = MetaData(schema=SCHEMA)
+#: the scope of platform variables (a workflow's own are scoped by its id)
+PLATFORM = ""
+
+variables = Table(
+    "variables",
+    metadata,
+    Column("scope", String(64), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("secret", Boolean, nullable=False),
+    Column("value", LargeBinary, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class StoredVariable:
+    scope: str
+    name: str
+    secret: bool
+    #: UTF-8 text for a plain variable, ciphertext for a secret one
+    value: bytes
+    updated_at: datetime
+
+
+def _row(row: object) -> StoredVariable:
+    mapping = row._mapping  # type: ignore[attr-defined]
+    moment = mapping["updated_at"]
+    return StoredVariable(
+        scope=mapping["scope"],
+        name=mapping["name"],
+        secret=bool(mapping["secret"]),
+        value=bytes(mapping["value"]),
+        updated_at=moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC),
+    )
+
+
+class VariableStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def create(self) -> None:
+        await ensure_schema(self._engine, SCHEMA)
+        async with self._engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+
+    async def put(self, variable: StoredVariable) -> None:
+        key = and_(variables.c.scope == variable.scope, variables.c.name == variable.name)
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(variables).where(key))
+            await conn.execute(
+                variables.insert().values(
+                    scope=variable.scope,
+                    name=variable.name,
+                    secret=variable.secret,
+                    value=variable.value,
+                    updated_at=variable.updated_at,
+                )
+            )
+
+    async def remove(self, scope: str, name: str) -> StoredVariable | None:
+        key = and_(variables.c.scope == scope, variables.c.name == name)
+        async with self._engine.begin() as conn:
+            row = (await conn.execute(select(variables).where(key))).first()
+            if row is not None:
+                await conn.execute(delete(variables).where(key))
+        return _row(row) if row is not None else None
+
+    async def in_scopes(self, *scopes: str) -> list[StoredVariable]:
+        query = select(variables).where(variables.c.scope.in_(scopes)).order_by(variables.c.name)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_row(row) for row in rows]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _scope(workflow_id: str | None) -> str:
+    return workflow_id or PLATFORM
+
+
+def _aad(scope: str, name: str) -> str:
+    """A ciphertext copied onto another variable's row does not open."""
+    return f"variable:{scope}:{name}"
+
+
+def _view(stored: StoredVariable) -> msg.VariableView:
+    return msg.VariableView(
+        name=stored.name,
+        workflow_id=stored.scope or None,
+        secret=stored.secret,
+        value=None if stored.secret else stored.value.decode(),
+        updated_at=stored.updated_at,
+    )
+
+
+class Variables:
+    def __init__(self, store: VariableStore, secret_key: str, clock: Callable[[], datetime] = _now) -> None:
+        self._store = store
+        self._cipher = DataCipher(secret_key)
+        self._sealing = SealingKey(secret_key)
+        self._clock = clock
+
+    async def set(self, command: msg.SetVariable) -> msg.VariableView:
+        scope = _scope(command.workflow_id)
+        if command.secret:
+            if command.sealed_value is None:
+                raise InvalidInput("a secret variable's value must arrive sealed to the connectors' key")
+            opened = self._sealing.open(command.sealed_value).get("value")
+            if not isinstance(opened, str):
+                raise InvalidInput("the sealed value of a secret variable must be a string")
+            value = self._cipher.encrypt({"value": opened}, _aad(scope, command.name))
+        else:
+            if command.value is None:
+                raise InvalidInput(f"variable {command.name!r} needs a value")
+            value = command.value.encode()
+        stored = StoredVariable(scope, command.name, command.secret, value, self._clock())
+        await self._store.put(stored)
+        return _view(stored)
+
+    async def unset(self, command: msg.UnsetVariable) -> msg.VariableView:
+        removed = await self._store.remove(_scope(command.workflow_id), command.name)
+        if removed is None:
+            where = f"workflow {command.workflow_id}" if command.workflow_id else "the platform"
+            raise NotFound(f"{where} has no variable {command.name!r}")
+        return _view(removed)
+
+    async def list(self, workflow_id: str | None) -> msg.VariableList:
+        return msg.VariableList(items=[_view(found) for found in await self._store.in_scopes(_scope(workflow_id))])
+
+    async def _effective(self, workflow_id: str) -> dict[str, StoredVariable]:
+        """The platform's variables, overridden by the workflow's own of the same name."""
+        found = await self._store.in_scopes(PLATFORM, workflow_id)
+        return {stored.name: stored for stored in sorted(found, key=lambda stored: stored.scope == workflow_id)}
+
+    async def resolve(self, workflow_id: str) -> msg.ResolvedVariables:
+        effective = await self._effective(workflow_id)
+        return msg.ResolvedVariables(
+            plain={name: stored.value.decode() for name, stored in effective.items() if not stored.secret},
+            secret=[name for name, stored in effective.items() if stored.secret],
+        )
+
+    async def secret_values(self, workflow_id: str, names: list[str]) -> dict[str, str]:
+        """The current values of a task's secret variables; one deleted since the run started reads as empty."""
+        try:
+            effective = await self._effective(workflow_id)
+        except Exception as exc:
+            raise Unavailable(f"the variables store is unavailable ({type(exc).__name__}); try again") from None
+        values: dict[str, str] = {}
+        for name in names:
+            stored = effective.get(name)
+            if stored is not None and stored.secret:
+                values[name] = str(self._cipher.decrypt(stored.value, _aad(stored.scope, name))["value"])
+        return values
