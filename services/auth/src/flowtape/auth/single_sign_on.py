@@ -425,7 +425,7 @@ class SingleSignOn:
             return sso.verify_id_token(
                 id_token,
                 keys,
-                issuer=str(metadata.issuer),
+                issuer=sso.expected_issuer(str(metadata.issuer), id_token),
                 client_id=provider.client_id,
                 nonce=nonce,
                 now=now,
