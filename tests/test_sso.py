@@ -72,6 +72,8 @@ def through_provider(platform: Platform, name: str, tamper: dict[str, str] | Non
     callback = urlsplit(at_provider.headers["location"])
     assert callback.path == f"/api/v1/auth/sso/{name}/callback"
     params = {k: v[0] for k, v in parse_qs(callback.query).items()} | (tamper or {})
+    for one_use in (query["state"][0], params.get("code", "")):
+        remember_secret(one_use)  # the log scan looks for them too
     answer = browser.get(f"{callback.path}?{urlencode(params)}")
     answer.browser = browser  # type: ignore[attr-defined]
     answer.callback = f"{callback.path}?{urlencode(params)}"  # type: ignore[attr-defined]

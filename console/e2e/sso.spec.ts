@@ -45,5 +45,9 @@ test("sign in with the OpenID provider, and see why a refused one failed", async
   await expect(adminPage.getByTestId(`sso-row-${PROVIDER}`)).toContainText("eng → editor");
   await adminPage.waitForTimeout(400);
   await adminPage.screenshot({ path: `${SHOTS}/sso-providers.png` });
+  await adminPage.getByTestId(`sso-edit-${PROVIDER}`).click();
+  await adminPage.getByTestId("sso-edit-grants").fill("eng=editor\nops=operator\nqa=viewer");
+  await adminPage.getByTestId("sso-save").click();
+  await expect(adminPage.getByTestId(`sso-row-${PROVIDER}`)).toContainText("qa → viewer");
   await admin.close();
 });

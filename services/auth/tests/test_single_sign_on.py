@@ -109,6 +109,8 @@ async def test_a_pending_sign_in_is_taken_once_and_only_while_recent(harness: Ha
     assert granted.session_id == sessions.items[0].id and sessions.items[0].method == "sso:corp"
     with pytest.raises(Unauthorized, match="could not be matched"):
         await sso.complete("corp", started.state, "code", None, None, None, None)
+    with pytest.raises(Unauthorized, match="wrong email or password"):  # the SSO-made account has no password
+        await harness.auth.login("ada@example.com", harness.seal("!sso"), None)
 
     late = await sso.start("corp", CALLBACK)
     harness.clock.advance(11 * 60)

@@ -104,3 +104,17 @@ def test_presets() -> None:
     assert "/contoso-id/v2.0/" in sso.preset("microsoft", tenant="contoso-id")
     with pytest.raises(ValueError):
         sso.preset("myspace")
+
+
+def test_microsofts_multi_tenant_issuer_takes_the_tokens_tenant() -> None:
+    template = "https://login.microsoftonline.com/{tenantid}/v2.0"
+    tenant = "9188040d-6c67-4c5b-b112-36a304b66dad"
+    token = id_token(iss=f"https://login.microsoftonline.com/{tenant}/v2.0", tid=tenant)
+    issuer = sso.expected_issuer(template, token)
+    assert issuer == f"https://login.microsoftonline.com/{tenant}/v2.0"
+    assert sso.verify_id_token(token, published(), issuer=issuer, client_id=CLIENT, nonce="the-nonce", now=NOW)
+    assert sso.expected_issuer(ISSUER, token) == ISSUER
+    with pytest.raises(Unauthorized):
+        sso.expected_issuer(template, id_token())  # no tid
+    with pytest.raises(Unauthorized):
+        sso.expected_issuer(template, id_token(tid="../evil"))

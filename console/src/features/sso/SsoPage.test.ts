@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { callbackUrl, newProviderBody } from "./SsoPage";
+import { callbackUrl, changeBody, newProviderBody } from "./SsoPage";
 
 const form = {
   kind: "oidc" as const,
@@ -38,5 +38,32 @@ describe("newProviderBody", () => {
   });
   it("shows the redirect URI to register", () => {
     expect(callbackUrl("corp", "https://flows.test")).toBe("https://flows.test/api/v1/auth/sso/corp/callback");
+  });
+});
+
+describe("changeBody", () => {
+  const provider = {
+    name: "corp",
+    kind: "oidc",
+    display_name: "Corp SSO",
+    enabled: true,
+    client_id: "client",
+    has_client_secret: true,
+    grants: [{ group: "eng", role: "editor" }],
+    default_role: null,
+    created_at: "2026-12-01T00:00:00Z",
+    updated_at: "2026-12-01T00:00:00Z",
+  } as Parameters<typeof changeBody>[0];
+  const unchanged = { displayName: "Corp SSO", clientId: "client", clientSecret: "", grants: "eng=editor", defaultRole: "none" };
+
+  it("sends nothing that did not change, and keeps the secret when the field is empty", () => {
+    expect(changeBody(provider, unchanged).body).toEqual({});
+  });
+  it("sends the grants, the default role and a new secret when they changed", () => {
+    expect(changeBody(provider, { ...unchanged, clientSecret: "new", grants: "eng=admin", defaultRole: "viewer" }).body).toEqual({
+      client_secret: "new",
+      grants: [{ group: "eng", role: "admin" }],
+      default_role: "viewer",
+    });
   });
 });

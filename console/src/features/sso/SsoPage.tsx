@@ -10,7 +10,7 @@ import { useState } from "react";
 import { Page } from "@/components/page";
 import { client, unwrap, type Schemas } from "@/lib/api-client";
 import type { Role } from "@/lib/auth";
-import { parseGrants, ROLES } from "./grants";
+import { formatGrants, parseGrants, ROLES } from "./grants";
 
 type Provider = Schemas["SsoProviderView"];
 type Kind = "oidc" | "google" | "microsoft" | "github";
@@ -137,8 +137,78 @@ function NewProvider({ opened, onClose }: { opened: boolean; onClose: () => void
   );
 }
 
+type EditForm = { displayName: string; clientId: string; clientSecret: string; grants: string; defaultRole: string };
+
+/** The body of PATCH .../providers/{name}: only what the form changed (a blank secret keeps the stored one). */
+export function changeBody(provider: Provider, form: EditForm): { body?: Schemas["SsoProviderChange"]; problem?: string } {
+  const { grants, problem } = parseGrants(form.grants);
+  if (problem) return { problem };
+  const body: Schemas["SsoProviderChange"] = {};
+  if (form.displayName.trim() && form.displayName.trim() !== provider.display_name) body.display_name = form.displayName.trim();
+  if (form.clientId.trim() && form.clientId.trim() !== provider.client_id) body.client_id = form.clientId.trim();
+  if (form.clientSecret) body.client_secret = form.clientSecret;
+  if (formatGrants(grants) !== formatGrants(provider.grants ?? [])) body.grants = grants;
+  const role = form.defaultRole === NO_SIGN_UP ? null : (form.defaultRole as Role);
+  if (role !== (provider.default_role ?? null)) body.default_role = role;
+  return { body };
+}
+
+function EditProvider({ provider, onClose }: { provider: Provider; onClose: () => void }) {
+  const queryClient = useQueryClient();
+  const [form, setForm] = useState<EditForm>({
+    displayName: provider.display_name,
+    clientId: provider.client_id,
+    clientSecret: "",
+    grants: formatGrants(provider.grants ?? []),
+    defaultRole: provider.default_role ?? NO_SIGN_UP,
+  });
+  const [error, setError] = useState<string | null>(null);
+  const text = (field: keyof EditForm) => ({
+    value: form[field],
+    onChange: (e: ChangeEvent<HTMLInputElement | HTMLTextAreaElement>) => {
+      const value = e.currentTarget.value;
+      setForm((f) => ({ ...f, [field]: value }));
+    },
+  });
+  return (
+    <Modal opened onClose={onClose} title={`Edit ${provider.display_name}`} size="lg">
+      <Stack>
+        <TextInput label="Button text" {...text("displayName")} />
+        <TextInput label="Client ID" {...text("clientId")} />
+        <PasswordInput label="New client secret" description="leave empty to keep the stored one" {...text("clientSecret")} />
+        <Textarea label="Groups → roles" description="one group=role a line" autosize minRows={2} {...text("grants")} data-testid="sso-edit-grants" />
+        <Select
+          label="Role of new accounts no group matched"
+          data={[{ value: NO_SIGN_UP, label: "no account (sign-up off)" }, ...ROLES.map((r) => ({ value: r, label: r }))]}
+          value={form.defaultRole}
+          onChange={(v) => v && setForm((f) => ({ ...f, defaultRole: v }))}
+          allowDeselect={false}
+        />
+        {error && <Alert color="red">{error}</Alert>}
+        <Button
+          data-testid="sso-save"
+          onClick={async () => {
+            const { body, problem } = changeBody(provider, form);
+            if (!body) return setError(problem ?? "incomplete");
+            try {
+              await unwrap(client.PATCH("/api/v1/auth/sso/providers/{provider}", { params: { path: { provider: provider.name } }, body }));
+              await queryClient.invalidateQueries({ queryKey: ["sso"] });
+              onClose();
+            } catch (e) {
+              setError((e as Error).message);
+            }
+          }}
+        >
+          Save
+        </Button>
+      </Stack>
+    </Modal>
+  );
+}
+
 function ProviderRow({ provider }: { provider: Provider }) {
   const queryClient = useQueryClient();
+  const [editing, setEditing] = useState(false);
   const change = async (body: Schemas["SsoProviderChange"]) => {
     try {
       await unwrap(client.PATCH("/api/v1/auth/sso/providers/{provider}", { params: { path: { provider: provider.name } }, body }));
@@ -175,25 +245,31 @@ function ProviderRow({ provider }: { provider: Provider }) {
         <Switch checked={provider.enabled} onChange={(e) => change({ enabled: e.currentTarget.checked })} aria-label={`enable ${provider.name}`} />
       </Table.Td>
       <Table.Td>
-        <Button
-          size="xs"
-          variant="subtle"
-          color="red"
-          onClick={() =>
-            modals.openConfirmModal({
-              title: `Remove ${provider.display_name}?`,
-              children: <Text size="sm">Its accounts stay; they sign in another way.</Text>,
-              labels: { confirm: "Remove", cancel: "Keep" },
-              confirmProps: { color: "red" },
-              onConfirm: async () => {
-                await unwrap(client.DELETE("/api/v1/auth/sso/providers/{provider}", { params: { path: { provider: provider.name } } }));
-                await queryClient.invalidateQueries({ queryKey: ["sso"] });
-              },
-            })
-          }
-        >
-          Remove
-        </Button>
+        {editing && <EditProvider provider={provider} onClose={() => setEditing(false)} />}
+        <Group gap={4} wrap="nowrap">
+          <Button size="xs" variant="subtle" onClick={() => setEditing(true)} data-testid={`sso-edit-${provider.name}`}>
+            Edit
+          </Button>
+          <Button
+            size="xs"
+            variant="subtle"
+            color="red"
+            onClick={() =>
+              modals.openConfirmModal({
+                title: `Remove ${provider.display_name}?`,
+                children: <Text size="sm">Its accounts stay; they sign in another way.</Text>,
+                labels: { confirm: "Remove", cancel: "Keep" },
+                confirmProps: { color: "red" },
+                onConfirm: async () => {
+                  await unwrap(client.DELETE("/api/v1/auth/sso/providers/{provider}", { params: { path: { provider: provider.name } } }));
+                  await queryClient.invalidateQueries({ queryKey: ["sso"] });
+                },
+              })
+            }
+          >
+            Remove
+          </Button>
+        </Group>
       </Table.Td>
     </Table.Tr>
   );

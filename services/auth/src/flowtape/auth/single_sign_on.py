@@ -29,6 +29,7 @@ from joserfc.jwk import KeySet
 from flowtape.auth.application import AuthService
 from flowtape.auth.domain import sso
 from flowtape.auth.domain.keys import KeyVault
+from flowtape.auth.domain.passwords import NO_PASSWORD
 from flowtape.auth.domain.users import normalize_email
 from flowtape.auth.store import AuthStore, AuthTx, UserRecord
 from flowtape.common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
@@ -49,8 +50,6 @@ PENDING_LIFETIME = timedelta(minutes=10)
 #: discovery documents and key sets are fetched again after this (and at once for an unknown ``kid``)
 METADATA_TTL_SECONDS = 300.0
 HTTP_TIMEOUT_SECONDS = 15.0
-#: SSO-made accounts have no password: this is no argon2 hash, so no password ever matches it
-NO_PASSWORD = "!sso"
 REQUIRE_SSO = "require_sso"
 
 
@@ -426,7 +425,7 @@ class SingleSignOn:
             return sso.verify_id_token(
                 id_token,
                 keys,
-                issuer=str(metadata.issuer),
+                issuer=sso.expected_issuer(str(metadata.issuer), id_token),
                 client_id=provider.client_id,
                 nonce=nonce,
                 now=now,

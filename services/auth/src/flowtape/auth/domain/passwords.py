@@ -26,12 +26,18 @@ class Passwords:
     def verify(self, stored_hash: str | None, password: str) -> bool:
         """True when ``password`` matches; with no stored hash, spends the same time and says False."""
         try:
-            return self._hasher.verify(stored_hash or self._dummy, password) and stored_hash is not None
+            usable = stored_hash if stored_hash != NO_PASSWORD else None
+            return self._hasher.verify(usable or self._dummy, password) and usable is not None
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
     def needs_rehash(self, stored_hash: str) -> bool:
         return self._hasher.check_needs_rehash(stored_hash)
+
+
+#: the stored "hash" of an account made by single sign-on: no password matches it, and checking one against it
+#: takes the time of checking against no account (the dummy hash), so it tells nobody such an account exists
+NO_PASSWORD = "!sso"
 
 
 def policy_problem(password: str) -> str | None:

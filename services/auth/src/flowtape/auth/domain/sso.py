@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -144,6 +145,22 @@ class Identity:
     email: str | None
     email_verified: bool
     groups: tuple[str, ...] = ()
+
+
+def expected_issuer(issuer: str, token: str) -> str:
+    """The issuer an ID token must name. Microsoft's multi-tenant discovery (``common``, ``organizations``)
+    publishes ``https://login.microsoftonline.com/{tenantid}/v2.0``: the token's own ``tid`` fills it in (the
+    signature is still checked against the provider's keys, so a token cannot pick a tenant it was not issued by)."""
+    if "{tenantid}" not in issuer:
+        return issuer
+    try:
+        payload = token.split(".")[1]
+        tid = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))).get("tid")
+    except (IndexError, ValueError, AttributeError):
+        tid = None
+    if not isinstance(tid, str) or not re.fullmatch(r"[0-9a-fA-F-]{1,64}", tid):
+        raise Unauthorized("the identity provider's ID token names no tenant (tid)")
+    return issuer.replace("{tenantid}", tid)
 
 
 def verify_id_token(

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool
 
 from flowtape.common.errors import FlowtapeError, Unauthorized
 from flowtape.common.limits import StoredText
@@ -43,7 +43,7 @@ class _ProviderSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     display_name: StoredText | None = Field(default=None, max_length=100, description="the sign-in button's text")
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
     preset: Literal["google", "microsoft"] | None = Field(default=None, description="fills in discovery_url")
     tenant: StoredText | None = Field(default=None, max_length=100, description="Microsoft's tenant (common)")
     client_id: StoredText | None = Field(default=None, min_length=1, max_length=500)
@@ -84,7 +84,7 @@ class SsoProviderChange(_ProviderSettings):
 class SsoSettingsChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    require_sso: bool
+    require_sso: StrictBool  # not 0/1: a switch that locks people out takes a real boolean
 
 
 def _secret(value: SecretStr | None) -> str | None:
