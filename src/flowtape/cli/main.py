@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flowtape.cli import accounts, lifecycle, node_reference, operations, scaffold, variables
+from flowtape.cli import accounts, backups, lifecycle, node_reference, operations, scaffold, variables
 from flowtape.cli.client import ApiClient, ApiError, fail
 
 app = typer.Typer(help="Flowtape: workflow automation with an event-sourced execution log.", no_args_is_help=True)
@@ -22,6 +22,7 @@ app.add_typer(lifecycle.workflows, name="workflows")
 app.add_typer(operations.admin, name="admin")
 app.add_typer(variables.variables, name="variables")
 accounts.register(app, operations.admin)
+backups.register(operations.admin)
 nodes = typer.Typer(help="Write node types of your own (plugins).", no_args_is_help=True)
 app.add_typer(nodes, name="nodes")
 console = Console()

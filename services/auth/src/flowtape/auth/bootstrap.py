@@ -16,6 +16,7 @@ from flowtape.auth.domain.passwords import Passwords
 from flowtape.auth.mail import SmtpMailer
 from flowtape.auth.settings import AuthSettings, MailSettings
 from flowtape.auth.store import SCHEMA, AuthStore
+from flowtape.common.backup_tables import DataSource, ServiceBackup, TableBackup
 from flowtape.common.bus import Bus
 from flowtape.common.db import async_engine, ping
 from flowtape.common.hosting import BaseRuntime
@@ -27,6 +28,13 @@ log = logging.getLogger("flowtape.auth")
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+#: tables a backup leaves out: this platform's own signing keys (tokens of the old one do not carry over), sign-in
+#: sessions, and short-lived records (failed logins, addresses seen, mailed one-use tokens)
+BACKUP_SKIPS = frozenset(
+    {"keys", "sessions", "login_failures", "login_known_addresses", "mailed_tokens", "email_verifications"}
+)
 
 
 class AuthRuntime(BaseRuntime):
@@ -58,9 +66,17 @@ class AuthRuntime(BaseRuntime):
             public_url=self._settings.public_url,
         )
         await self.auth.ensure_keys()
+        # the first admin may be there already: it is the one who restores (the backup's users replace it)
+        self.backup = ServiceBackup(
+            "auth",
+            TableBackup(
+                "auth", [DataSource(self._db, SCHEMA, skip=BACKUP_SKIPS, append_only=frozenset({"audit_log"}))]
+            ),
+            {"users": ("users", 1), "api_keys": ("API keys", 0)},
+        )
 
     def subscribe(self, bus: Bus) -> None:
-        handlers.subscribe(bus, self.auth)
+        handlers.subscribe(bus, self.auth, self.backup.handlers())
 
     async def started(self) -> None:
         await self.auth.publish_keys()
