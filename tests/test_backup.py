@@ -60,11 +60,13 @@ def platforms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Platfo
         running_platform(tmp_path_factory.mktemp("backup-source"), "flowtape-backup", "flowtape_backup", env),
         running_platform(tmp_path_factory.mktemp("backup-target"), "flowtape-restored", "flowtape_restored", env),
     ]
-    with ExitStack() as stack, ThreadPoolExecutor(2) as pool:
-        started = list(pool.map(lambda manager: manager.__enter__(), managers))
-        for manager in managers:
-            stack.push(manager.__exit__)
-        yield started[0], started[1]
+    with ExitStack() as stack:
+        with ThreadPoolExecutor(2) as pool:
+            starts = [pool.submit(manager.__enter__) for manager in managers]
+        for manager, start in zip(managers, starts, strict=True):
+            if start.exception() is None:  # one that started is stopped again even when the other failed
+                stack.push(manager.__exit__)
+        yield starts[0].result(), starts[1].result()
 
 
 def _populate(api: httpx.Client, platform: Platform, fake_api: FakeApi) -> dict[str, Any]:

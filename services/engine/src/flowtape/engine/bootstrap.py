@@ -208,9 +208,8 @@ class EngineRuntime(BaseRuntime):
     def _backup(self) -> ServiceBackup:
         sources = [DataSource(self._db, SCHEMA, skip=BACKUP_SKIPS)]
         if is_sqlite(self._url):  # the log is a file of its own (its large-event blobs are files beside it)
-            sources.append(
-                DataSource(async_engine(f"sqlite:///{sqlite_events_path(self._url)}", SCHEMA), SCHEMA, "log.")
-            )
+            self._log_db = async_engine(f"sqlite:///{sqlite_events_path(self._url)}", SCHEMA, pool_size=1)
+            sources.append(DataSource(self._log_db, SCHEMA, "log."))
         watched: dict[str, tuple[str, int]]
         if is_sqlite(self._url):  # both logs share one table there
             watched = {"log.stored_events": ("workflow and execution events", 0)}
@@ -277,6 +276,8 @@ class EngineRuntime(BaseRuntime):
             await asyncio.to_thread(self.execution_log.close)
             await asyncio.to_thread(self.workflow_store.close)
             await self._db.dispose()
+        if hasattr(self, "_log_db"):
+            await self._log_db.dispose()
 
     def checks(self) -> Mapping[str, Check]:
         return {"database": lambda: ping(self._db)}
