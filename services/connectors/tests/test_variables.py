@@ -4,35 +4,25 @@ for the node tasks that name them, whose outcomes come out redacted."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from flowtape.common.db import async_engine
 from flowtape.common.errors import InvalidInput, NotFound
 from flowtape.common.messages import connectors as tasks
 from flowtape.common.messages import variables as msg
 from flowtape.common.nodes.builtin import SetNode
 from flowtape.connectors.application import NodeRunner
-from flowtape.connectors.completed import SCHEMA, CompletedTasks
+from flowtape.connectors.completed import CompletedTasks
 from flowtape.connectors.keys import SealingKey
 from flowtape.connectors.registry import NodeRegistry
 from flowtape.connectors.variables import Variables, VariableStore, variables
-from services.connectors.tests.test_vault import SECRET_KEY, sealed_to
+from services.connectors.tests.test_vault import SECRET_KEY, db, postgres_url, sealed_to
+
+__all__ = ["db", "postgres_url"]  # the vault's fixtures: each case runs on SQLite and on PostgreSQL
 
 WORKFLOW = "wf-1"
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = async_engine(f"sqlite:///{(tmp_path / 'connectors.db').resolve()}", SCHEMA, pool_size=2)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture
