@@ -10,6 +10,7 @@ import {
   IconListDetails,
   IconUserCircle,
   IconUsers,
+  IconVariable,
 } from "@tabler/icons-react";
 import { useQueryClient } from "@tanstack/react-query";
 import { Link, Outlet, useLocation } from "react-router-dom";
@@ -20,6 +21,7 @@ const LINKS: { to: string; label: string; icon: typeof IconGauge; role: Role }[]
   { to: "/workflows", label: "Workflows", icon: IconHierarchy2, role: "viewer" },
   { to: "/executions", label: "Executions", icon: IconActivity, role: "viewer" },
   { to: "/credentials", label: "Credentials", icon: IconKey, role: "viewer" },
+  { to: "/variables", label: "Variables", icon: IconVariable, role: "viewer" },
   { to: "/triggers", label: "Triggers", icon: IconClockPlay, role: "viewer" },
   { to: "/users", label: "Users & API keys", icon: IconUsers, role: "admin" },
   { to: "/audit", label: "Audit trail", icon: IconListDetails, role: "admin" },
