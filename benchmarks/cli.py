@@ -9,7 +9,9 @@ Scenarios, per mode:
 5. a webhook -> set -> if -> set flow at 32 clients, once webhook triggers answer (else the row says n/a);
 6. a 20-node chain of the data library's pure nodes (text, dates, hashing, filter, sort...), sequentially and
    from N concurrent clients, next to the ``set`` chain (``benchmarks/library_chain.py``);
-7. a workflow with one ``http_request`` to a local echo server, sequentially (``benchmarks/http_call.py``).
+7. a workflow with one ``http_request`` to a local echo server, sequentially (``benchmarks/http_call.py``);
+8. N runs waiting in a ``wait`` node at once beside a steady webhook load: all finish, memory before, at its
+   peak and after (``benchmarks/waiting.py``).
 
 Everything is bounded: counts, a per-phase time limit and a time limit for the whole run (SIGALRM), after
 which the platforms are stopped and their vhost, database and directories removed.
@@ -34,8 +36,8 @@ from typing import Any
 import httpx
 import psutil
 
-from benchmarks import http_call, library_chain, load
-from benchmarks.platforms import PLATFORMS, use_bytecode_cache
+from benchmarks import http_call, library_chain, load, waiting
+from benchmarks.platforms import PLATFORMS, Target, use_bytecode_cache
 from benchmarks.profile import (
     Recorder,
     cpu_seconds,
@@ -115,6 +117,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--library-runs", type=int, default=200, help="sequential runs of the library-node chain (0 skips it)"
     )
+    parser.add_argument(
+        "--waiting-runs", type=int, default=1000, help="runs waiting in a wait node at once (default 1000; 0 skips)"
+    )
+    parser.add_argument("--waiting-seconds", type=float, default=20.0, help="their wait (default 20 s)")
     parser.add_argument("--phase-time-limit", type=float, default=300.0, help="seconds per phase (default 300)")
     parser.add_argument("--time-limit", type=int, default=1800, help="seconds for the whole run (default 1800)")
     parser.add_argument("--markdown", action="store_true", help="print the results as markdown")
@@ -407,6 +413,8 @@ def bench_mode(mode: str, args: argparse.Namespace, report: Report) -> None:
         after = target.memory_mb()
         report.rows.append(_memory_row(mode, "idle after start", idle, TARGET_IDLE_MB[mode]))
         report.rows.append(_memory_row(mode, "after the load", after, None))
+        if args.waiting_runs:
+            bench_waiting(target, headers, mode, args, report)
         progress(f"{mode}: done, stopping the platform")
 
 
@@ -500,6 +508,39 @@ def bench_library_chain(url: str, headers: dict[str, str], mode: str, args: argp
             notes=_notes(conc, "informational: compare with the set chain"),
         )
     )
+
+
+def bench_waiting(target: Target, headers: dict[str, str], mode: str, args: argparse.Namespace, report: Report) -> None:
+    hook, _ = webhook_call(target.url, headers)
+    progress(f"{mode}: {args.waiting_runs} runs waiting {args.waiting_seconds:g} s at once, webhook load beside")
+    result = waiting.run(
+        target.url,
+        headers,
+        target.memory_mb,
+        runs=args.waiting_runs,
+        wait_seconds=args.waiting_seconds,
+        hook=hook,
+        time_limit=args.phase_time_limit,
+    )
+    report.rows.append(
+        Row(
+            mode=mode,
+            scenario=f"{result.runs} runs waiting {result.wait_seconds:g} s at once",
+            runs=f"{result.succeeded}/{result.runs}",
+            target="all finish",
+            verdict=verdict(result.not_finished == 0),
+            notes=f"started in {result.start_seconds:.1f} s, all done after {result.finish_seconds:.1f} s, "
+            f"at most {result.most_waiting} waiting at once",
+        )
+    )
+    if hook is not None:
+        report.rows.append(
+            _result_row(
+                mode, "webhook→set→if→set beside them, 4 clients", result.webhooks, notes=_notes(result.webhooks)
+            )
+        )
+    for label, memory in (("before", result.before), ("peak", result.peak), ("after", result.after)):
+        report.rows.append(_memory_row(mode, f"{result.runs} waiting runs: {label}", memory, None))
 
 
 def _fail_row(mode: str, error: BaseException) -> Row:

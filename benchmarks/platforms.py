@@ -97,6 +97,18 @@ def use_bytecode_cache() -> None:
     subprocess.run([sys.executable, "-c", script], env=_clean_env(), capture_output=True, timeout=300, check=False)
 
 
+#: the embedded platform's settings beside its defaults (the distributed one takes tests/infra.py's)
+EMBEDDED_SETTINGS = {
+    # the http_request scenario calls the benchmark's own echo server on 127.0.0.1
+    "FLOWTAPE_EGRESS_ALLOW": "127.0.0.1",
+    # one client signed in as one admin sends far more than the default 1200 requests a minute: a load test
+    # measures the platform, not its abuse limits (the distributed platform raises them the same way)
+    "FLOWTAPE_RATE_LIMIT_API": "1000000/minute",
+    "FLOWTAPE_RATE_LIMIT_ANONYMOUS": "1000000/minute",
+    "FLOWTAPE_RATE_LIMIT_WEBHOOK": "1000000/minute",
+}
+
+
 def _clean_env() -> dict[str, str]:
     """The caller's environment without FLOWTAPE_* settings: the platform runs with its defaults."""
     return {k: v for k, v in os.environ.items() if not k.startswith("FLOWTAPE_")}
@@ -151,8 +163,7 @@ def embedded(keep_logs: Path | None = None) -> Iterator[Target]:
         with log.open("ab") as handle:
             process = subprocess.Popen(
                 [FLOWTAPE, "up", "--data-dir", str(workdir / "data"), "--port", str(port), "--host", "127.0.0.1"],
-                # the http_request scenario calls the benchmark's own echo server on 127.0.0.1
-                env={**_clean_env(), "FLOWTAPE_EGRESS_ALLOW": "127.0.0.1"},
+                env={**_clean_env(), **EMBEDDED_SETTINGS},
                 stdout=handle,
                 stderr=subprocess.STDOUT,
                 cwd=workdir,  # no stray .env from the caller's directory

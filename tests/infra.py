@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -58,6 +59,19 @@ def rabbitmq_vhost(prefix: str = "flowtape-test") -> Iterator[str]:
         yield AMQP_BASE_URL.rstrip("/") + "/" + name
     finally:
         subprocess.run(["rabbitmqctl", "delete_vhost", name], capture_output=True, timeout=60)
+
+
+@contextmanager
+def broker_outage(amqp_url: str) -> Iterator[None]:
+    """RabbitMQ gone for one virtual host only, as clients see a broker restart: its connections are closed and
+    no new one is let in until the block ends. The machine's broker (and every other platform) is left alone."""
+    vhost = amqp_url.rsplit("/", 1)[1]
+    _rabbitmqctl("set_vhost_limits", "-p", vhost, '{"max-connections": 0}')
+    try:
+        _rabbitmqctl("close_all_connections", "-p", vhost, "a test's broker outage")
+        yield
+    finally:
+        _rabbitmqctl("clear_vhost_limits", "-p", vhost)
 
 
 @contextmanager
@@ -227,6 +241,10 @@ class FakeApi:
         self.counts: Counter[str] = Counter()
         self.flaky_calls: Counter[str] = Counter()
         self.effects: Counter[str] = Counter()
+        #: ``/concurrent/<key>?n=&seconds=``: calls answered slowly, counted while in flight, and the order they came
+        self.in_flight: Counter[str] = Counter()
+        self.most_in_flight: Counter[str] = Counter()
+        self.arrivals: dict[str, list[str]] = {}
         self.lock = threading.Lock()
         api = self
 
@@ -254,6 +272,17 @@ class FakeApi:
                 elif self.path.startswith("/slow"):
                     time.sleep(3)
                     status, payload = 200, {"slow": True}
+                elif self.path.startswith("/concurrent/"):
+                    key = self.path.split("/")[2].split("?")[0]
+                    query = dict(parse_qsl(urlsplit(self.path).query))
+                    with api.lock:
+                        api.in_flight[key] += 1
+                        api.most_in_flight[key] = max(api.most_in_flight[key], api.in_flight[key])
+                        api.arrivals.setdefault(key, []).append(query.get("n", ""))
+                    time.sleep(float(query.get("seconds", 1)))
+                    with api.lock:
+                        api.in_flight[key] -= 1
+                    status, payload = 200, {"key": key, "n": query.get("n")}
                 elif self.path.startswith("/flaky/"):
                     # fails the first call for each key, succeeds after: a transient outage
                     key = self.path.split("/")[2].split("?")[0]
@@ -349,6 +378,17 @@ def _shop_page(path: str) -> str:
             f"<p id='stock' data-count='{stock}'>in stock</p></body></html>"
         )
     return "<html><body>no such page</body></html>"
+
+
+def until(check: Any, timeout: float) -> Any:
+    """``check()``'s first truthy value, asked every 0.5 s; fails after ``timeout`` seconds saying what it was."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"not reached within {timeout:g} s: {check()}")
 
 
 def python() -> str:

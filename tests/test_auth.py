@@ -34,6 +34,10 @@ PUBLIC_OPERATIONS = {
     ("GET", "/api/v1/auth/session"),
     ("POST", "/api/v1/auth/session"),
     ("DELETE", "/api/v1/auth/session"),
+    # single sign-on: the sign-in page's buttons, and the browser's round trip through the provider
+    ("GET", "/api/v1/auth/sso/options"),
+    ("GET", "/api/v1/auth/sso/{provider}/start"),
+    ("GET", "/api/v1/auth/sso/{provider}/callback"),
     # the OAuth2 redirect target: a browser arrives there from the provider, the one-use state is the proof
     ("GET", "/api/v1/credentials/oauth2/callback"),
 }

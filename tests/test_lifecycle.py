@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -300,6 +301,9 @@ def test_a_step_runs_alone_with_given_items_or_a_past_runs_input(
 
 
 def test_bulk_replay_with_a_canary(api: httpx.Client, platform: Platform, fake_api: Any) -> None:
+    """50 failed runs, a canary of 5: while still broken the canary fails and nothing else starts; once fixed every
+    failed run is replayed exactly once. Through the CLI, which follows the API's job."""
+
     def definition(path: str) -> dict[str, Any]:
         return {
             "name": _unique("bulk"),
@@ -311,33 +315,59 @@ def test_bulk_replay_with_a_canary(api: httpx.Client, platform: Platform, fake_a
         }
 
     workflow = api.post("/api/v1/workflows", json=definition("/status/500")).json()
-    for n in range(6):
-        run = api.post(f"/api/v1/workflows/{workflow['id']}/run", params={"wait": "true"}, json={"input": [{"n": n}]})
-        assert run.json()["status"] == "failed"
 
     def runs() -> list[dict[str, Any]]:
         return api.get("/api/v1/executions", params={"workflow_id": workflow["id"], "limit": 500}).json()["items"]
 
-    bulk = ("executions", "replay", "--workflow", workflow["id"], "--status", "failed", "--parallel", "3")
-    dry = _cli(platform, *bulk, "--canary", "2", "--workflow-version", "latest", "--dry-run")
+    def settled(count: int) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + 120
+        while True:
+            found = runs()
+            if len(found) == count and all(run["status"] in ("succeeded", "failed") for run in found):
+                return found
+            assert time.monotonic() < deadline, f"{count} runs did not finish: {found[:3]}"
+            time.sleep(0.25)
+
+    for n in range(50):
+        assert api.post(f"/api/v1/workflows/{workflow['id']}/run", json={"input": [{"n": n}]}).status_code == 202
+    originals = settled(50)
+    assert {run["status"] for run in originals} == {"failed"}
+    oldest_first = [run["id"] for run in sorted(originals, key=lambda run: run["started_at"])]
+
+    bulk = ("executions", "replay", "--workflow", workflow["id"], "--status", "failed", "--parallel", "8")
+    dry = _cli(platform, *bulk, "--canary", "5", "--workflow-version", "latest", "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert "6 run(s) would be replayed" in dry.stdout and "nothing started" in dry.stdout
-    assert len(runs()) == 6
+    assert "50 run(s) would be replayed" in dry.stdout and "nothing started" in dry.stdout
+    plan = api.post(
+        "/api/v1/executions/replay",
+        json={"workflow_id": workflow["id"], "canary": 5, "workflow_version": "latest", "dry_run": True},
+    )
+    assert plan.status_code == 202 and plan.json()["state"] == "planned"
+    assert [item["source"] for item in plan.json()["items"]] == oldest_first
+    assert [item["phase"] for item in plan.json()["items"]] == ["canary"] * 5 + ["rest"] * 45
+    assert all(item["other_path"] == [] for item in plan.json()["items"])  # replay-check: the same path
+    assert len(runs()) == 50
 
     # still broken: the canary fails and nothing else starts
-    refused = _cli(platform, *bulk, "--canary", "2")
+    refused = _cli(platform, *bulk, "--canary", "5")
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert "nothing else started" in refused.stdout
-    after_canary = runs()
-    assert len(after_canary) == 8 and sum(1 for run in after_canary if run["parent"]) == 2
+    after_canary = settled(55)
+    replayed = [run["parent"]["execution_id"] for run in after_canary if run["parent"]]
+    assert sorted(replayed) == sorted(oldest_first[:5])
 
     # fixed in a new version: every failed run (the canary's replays too) is replayed once, on it
     api.put(f"/api/v1/workflows/{workflow['id']}", json=definition("/fixed")).raise_for_status()
-    failed = {run["id"] for run in after_canary if run["status"] == "failed"}
-    done = _cli(platform, *bulk, "--canary", "2", "--workflow-version", "latest")
+    failed = [run["id"] for run in after_canary if run["status"] == "failed"]
+    done = _cli(platform, *bulk, "--canary", "5", "--workflow-version", "latest")
     assert done.returncode == 0, done.stdout + done.stderr
-    replays = [run for run in runs() if run["parent"] and run["parent"]["execution_id"] in failed]
-    replays = [run for run in replays if run["workflow_version"] == 2]
-    assert sorted(run["parent"]["execution_id"] for run in replays) == sorted(failed)
+    replays = [run for run in settled(110) if run["workflow_version"] == 2]
+    assert sorted(run["parent"]["execution_id"] for run in replays) == sorted(failed)  # each once, none twice
+    assert set(oldest_first) <= {run["parent"]["execution_id"] for run in replays}
     assert all(run["status"] == "succeeded" for run in replays)
     assert "succeeded" in done.stdout
+
+    unknown = api.get("/api/v1/executions/replay/no-such-job")
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
+    bad = api.post("/api/v1/executions/replay", json={"workflow_id": workflow["id"], "parallelism": 0})
+    assert bad.status_code == 422

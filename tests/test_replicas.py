@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.infra import FakeApi, Platform, running_platform, wait_ready
+from tests.infra import FakeApi, Platform, running_platform, until, wait_ready
+from tests.workflows import waits_then_calls
 
 RUNS = 300
 
@@ -39,27 +40,6 @@ def api(replicated: Platform) -> Iterator[httpx.Client]:
         yield client
 
 
-def waits_then_calls(url: str) -> dict[str, Any]:
-    return {
-        "name": "wait-then-call",
-        "nodes": [
-            {"id": "start", "type": "manual_trigger"},
-            {"id": "pause", "type": "wait", "params": {"seconds": 3}},
-            {
-                "id": "call",
-                "type": "http_request",
-                "params": {
-                    "method": "POST",
-                    "url": url + "/effect",
-                    "json": {"n": "{{ item.n }}"},
-                    "send_idempotency_key": True,
-                },
-            },
-        ],
-        "edges": [{"from": "start", "to": "pause"}, {"from": "pause", "to": "call"}],
-    }
-
-
 def owners(replicated: Platform) -> dict[str, int]:
     """How many partitions each live engine replica says it holds (its /metrics gauge)."""
     held = {}
@@ -79,16 +59,6 @@ def shared_by(replicated: Platform, replicas: int) -> dict[str, int] | None:
     if len(held) == replicas and sum(held.values()) == 32 and max(held.values()) <= fair:
         return held
     return None
-
-
-def until(check: Any, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"not reached within {timeout:g} s: {check()}")
 
 
 def test_partitions_are_shared_by_the_live_replicas(replicated: Platform) -> None:

@@ -6,6 +6,7 @@ before and after, so the log is seen to shrink, not only the API to answer diffe
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -47,13 +48,20 @@ def flaky(name: str, retention: dict[str, Any] | None = None) -> dict[str, Any]:
 def kept(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """A platform whose global policy prunes every finished run at once (days 0), failed ones after 30 days;
     the periodic pass is off so that only the test decides when pruning happens."""
+    workdir = tmp_path_factory.mktemp("retention")
     env = {
         "FLOWTAPE_RETENTION_DAYS": "0",
         "FLOWTAPE_RETENTION_FAILED_DAYS": "30",
         "FLOWTAPE_RETENTION_INTERVAL_SECONDS": "0",
+        "FLOWTAPE_RETENTION_ARCHIVE": f"file://{workdir / 'archive'}",
     }
-    with running_platform(tmp_path_factory.mktemp("retention"), "flowtape-keep", "flowtape_keep", env) as platform:
+    with running_platform(workdir, "flowtape-keep", "flowtape_keep", env) as platform:
         yield platform
+
+
+def _archived(platform: Platform, workflow_id: str, execution_id: str) -> list[dict[str, Any]]:
+    path = platform.workdir / "archive" / workflow_id / f"{execution_id}.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def _events_of(database_url: str, ids: list[str]) -> int:
@@ -139,6 +147,8 @@ def test_retention_prunes_by_policy_and_keeps_failed_runs(kept: Platform) -> Non
         assert set(line for line in shown.stdout.split() if line in expected) == expected
         assert f"{len(expected)} runs would be pruned" in shown.stdout
 
+        logs_before = {i: api.get(f"/api/v1/executions/{i}/events").json()["items"] for i in sorted(expected)}
+
         # the real run, through the CLI with its progress bar
         done = subprocess.run([FLOWTAPE, "admin", "retention"], env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
@@ -147,6 +157,14 @@ def test_retention_prunes_by_policy_and_keeps_failed_runs(kept: Platform) -> Non
         kept_ids = [i for i in everything if i not in expected]
         assert _events_of(kept.database_url, kept_ids) == total_before - before
         assert _blobs(kept.database_url) <= blobs_before - 3
+
+        # each pruned run was archived first, its whole log in one JSON-lines file (the big trigger included)
+        for execution_id, events in logs_before.items():
+            workflow_id = plain if execution_id in plain_ok else own
+            [header, *archived_events] = _archived(kept, workflow_id, execution_id)
+            assert header["execution"]["id"] == execution_id and header["execution"]["status"] == "succeeded"
+            assert archived_events == events
+        assert _archived(kept, plain, plain_ok[0])[1]["data"]["trigger"][0]["big"] == big + "0"
 
         # a pruned run still answers its summary, marked; its log and time travel say it was pruned
         pruned = api.get(f"/api/v1/executions/{plain_ok[0]}").json()
@@ -183,6 +201,32 @@ def test_retention_prunes_by_policy_and_keeps_failed_runs(kept: Platform) -> Non
         # nothing is left to prune: a second pass removes nothing
         again = api.post("/api/v1/admin/retention/run", json={"dry_run": False}).json()
         assert again["runs"] == 0 and again["events"] == 0
+
+
+def test_a_run_is_pruned_only_once_its_archive_is_written(kept: Platform) -> None:
+    assert kept.admin is not None
+    with httpx.Client(base_url=kept.gateway, headers=kept.admin.headers, timeout=60) as api:
+        workflow_id = api.post("/api/v1/workflows", json=flaky(f"archived-{uuid.uuid4().hex[:6]}")).json()["id"]
+        runs = [_run(api, workflow_id, {"fail": False, "i": i}) for i in range(2)]
+        blocker = kept.workdir / "archive" / workflow_id
+        blocker.parent.mkdir(parents=True, exist_ok=True)
+        blocker.write_text("a file where the workflow's archive folder goes: every write there fails")
+
+        refused = api.post("/api/v1/admin/retention/run", json={"dry_run": False}).json()
+        assert sorted(failure["execution_id"] for failure in refused["archive_failed"]) == sorted(runs)
+        assert not set(runs) & set(refused["execution_ids"])
+        for execution_id in runs:  # not archived, so not pruned: the log is whole
+            events = api.get(f"/api/v1/executions/{execution_id}/events")
+            assert events.status_code == 200 and events.json()["items"][-1]["type"] == "ExecutionSucceeded"
+        assert _events_of(kept.database_url, runs) > 0
+
+        blocker.unlink()
+        done = api.post("/api/v1/admin/retention/run", json={"dry_run": False}).json()
+        assert sorted(done["execution_ids"]) == sorted(runs) and done["archive_failed"] == []
+        assert _events_of(kept.database_url, runs) == 0
+        assert all(
+            _archived(kept, workflow_id, execution_id)[0]["execution"]["id"] == execution_id for execution_id in runs
+        )
 
 
 def _sqlite_events_of(data_dir: Path, ids: list[str]) -> int:

@@ -87,3 +87,26 @@ def code(source: str, timeout_seconds: float = 10, name: str = "code") -> dict[s
         ],
         "edges": [{"from": "start", "to": "py"}],
     }
+
+
+def waits_then_calls(url: str) -> dict[str, Any]:
+    """A 3 s wait, then a POST carrying the task's idempotency key to ``url``/effect (:class:`tests.infra.FakeApi`
+    counts the keys it is sent)."""
+    return {
+        "name": "wait-then-call",
+        "nodes": [
+            {"id": "start", "type": "manual_trigger"},
+            {"id": "pause", "type": "wait", "params": {"seconds": 3}},
+            {
+                "id": "call",
+                "type": "http_request",
+                "params": {
+                    "method": "POST",
+                    "url": url + "/effect",
+                    "json": {"n": "{{ item.n }}"},
+                    "send_idempotency_key": True,
+                },
+            },
+        ],
+        "edges": [{"from": "start", "to": "pause"}, {"from": "pause", "to": "call"}],
+    }

@@ -12,6 +12,7 @@ import { TriggersPage } from "@/features/triggers/TriggersPage";
 import { EditorPage } from "@/features/workflows/EditorPage";
 import { WorkflowsPage } from "@/features/workflows/WorkflowsPage";
 import { Layout, NotFound } from "./Layout";
+import { SsoPage } from "@/features/sso/SsoPage";
 
 export const router = createBrowserRouter([
   {
@@ -28,6 +29,7 @@ export const router = createBrowserRouter([
       { path: "/triggers", element: <TriggersPage /> },
       { path: "/users", element: <UsersPage /> },
       { path: "/audit", element: <AuditPage /> },
+      { path: "/sso", element: <SsoPage /> },
       { path: "/dead-letters", element: <DeadLettersPage /> },
       { path: "/account", element: <AccountPage /> },
       { path: "*", element: <NotFound /> },

@@ -6,6 +6,8 @@ export const STATUS_COLORS: Record<string, string> = {
   running: "blue",
   scheduled: "cyan",
   waiting: "yellow",
+  paused: "orange",
+  queued: "violet",
   cancelled: "gray",
   skipped: "gray",
   pending: "gray",

@@ -338,3 +338,37 @@ async def test_a_node_outside_the_connectors_has_no_credentials() -> None:
 
     with pytest.raises(NodeError, match="only to nodes run by the connectors"):
         await ctx.credential("anything")
+
+
+# ---- a task delivered twice
+
+
+class CountingNode(NodeType[NodeParams]):
+    """Counts its runs: a side effect that must happen once per attempt."""
+
+    type: ClassVar[str] = "counting"
+    Params = NodeParams
+    runs = 0
+
+    async def run_item(self, ctx: NodeContext, params: NodeParams, item: Item) -> NodeResult:
+        CountingNode.runs += 1
+        return NodeResult.on([{"run": CountingNode.runs}])
+
+
+async def test_a_task_delivered_again_after_it_ran_is_answered_from_its_record_not_run_twice(
+    db: AsyncEngine,
+) -> None:
+    completed = CompletedTasks(db)
+    await completed.create()
+    runner = NodeRunner(NodeRegistry([CountingNode()]), completed)
+    CountingNode.runs = 0
+    attempt = task("counting", {})
+
+    first = await runner.handle(attempt)
+    again = await runner.handle(attempt)  # a redelivery, or a recovering engine dispatching it again
+
+    assert CountingNode.runs == 1
+    assert first is not None and again is not None
+    assert again.ports == first.ports == {"main": [{"run": 1}]}
+    other = await runner.handle(task("counting", {}))  # another attempt runs
+    assert other is not None and other.ports == {"main": [{"run": 2}]}

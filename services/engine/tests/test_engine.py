@@ -11,6 +11,7 @@ import itertools
 import json
 import socket
 import textwrap
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -513,6 +514,24 @@ async def test_workflows_and_executions_outlive_a_restart(storage: Storage) -> N
             after = await second.execution(view["id"])
             assert (after["status"], after["output"], after["nodes"]) == (view["status"], view["output"], view["nodes"])
         assert (await second.run(workflow_id, [{"n": 11}]))["output"] == [{"n": 11, "doubled": 22, "label": "big"}]
+
+
+async def test_a_start_sent_again_answers_the_run_it_started_and_records_it_once(storage: Storage) -> None:
+    """A gateway retries a start it got no answer to, and a broker may deliver one twice: the engine inserts a
+    new run without reading the log first, so a repeated start meets the run there and answers with it."""
+    settings = await storage.new()
+    execution_id = uuid.uuid4()
+    async with platform(settings) as first:
+        workflow_id = await first.create(branching())
+        start = msg.StartExecution(workflow_id=workflow_id, input=[{"n": 3}], execution_id=execution_id)
+        answers = [await first.ask(start), await first.ask(start)]
+    async with platform(settings) as second:  # nothing in memory now: the repeated start meets the log
+        answers.append(await second.ask(start))
+        events = await second.events(str(execution_id))
+
+    assert {answer["execution_id"] for answer in answers} == {str(execution_id)}
+    assert [answer["execution"]["output"] for answer in answers] == [[{"n": 3, "doubled": 6, "label": "small"}]] * 3
+    assert [e["type"] for e in events].count("ExecutionStarted") == 1
 
 
 async def test_an_execution_waiting_across_a_restart_is_finished_by_recover(storage: Storage) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Recording
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flowtape.common.db import async_engine
@@ -140,6 +140,35 @@ async def test_the_writer_splits_a_long_queue_into_batches_of_max_batch(store: S
         await writer.stop()
 
     assert [len({r.domain_event.originator_id for r in batch}) for batch in recorder.batches] == [4, 4, 2]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite has no server to drop them
+async def test_saves_and_reads_carry_on_after_the_database_drops_the_logs_connections(store: Store) -> None:
+    """Pooled connections are not pinged before each use (a round trip per save): one the database closed
+    (a restart, a failover, an idle timeout) must cost a retry on a fresh connection, not a failed save."""
+    writer = LogWriter(store.log)
+    writer.start()
+    try:
+        first = run_to_success(new_execution())
+        await writer.save(first)
+        async with store.db.connect() as conn:
+            dropped = (
+                await conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+            ).all()
+        assert dropped, "the log held a pooled connection to drop"
+        second = run_to_success(new_execution())
+        await writer.save(second)
+    finally:
+        await writer.stop()
+
+    for execution in (first, second):
+        loaded = await asyncio.to_thread(store.log.repository.get, execution.id)
+        assert (loaded.status, loaded.version) == ("succeeded", execution.version)
 
 
 async def test_a_stale_save_raises_and_keeps_the_first_writers_events(store: Store) -> None:

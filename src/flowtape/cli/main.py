@@ -10,7 +10,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flowtape.cli import accounts, backups, lifecycle, node_reference, operations, scaffold, variables
+from flowtape.cli import (
+    accounts,
+    backups,
+    debugging,
+    lifecycle,
+    node_reference,
+    operations,
+    pauses,
+    scaffold,
+    sso,
+    variables,
+)
 from flowtape.cli.client import ApiClient, ApiError, fail
 
 app = typer.Typer(help="Flowtape: workflow automation with an event-sourced execution log.", no_args_is_help=True)
@@ -18,11 +29,14 @@ executions = typer.Typer(help="Inspect executions.", no_args_is_help=True)
 app.add_typer(executions, name="executions")
 operations.register(executions)
 lifecycle.register(executions)
+executions.add_typer(debugging.debug, name="debug")
 app.add_typer(lifecycle.workflows, name="workflows")
 app.add_typer(operations.admin, name="admin")
 app.add_typer(variables.variables, name="variables")
 accounts.register(app, operations.admin)
 backups.register(operations.admin)
+pauses.register(operations.admin)
+app.add_typer(sso.sso, name="sso")
 nodes = typer.Typer(help="Write node types of your own (plugins).", no_args_is_help=True)
 app.add_typer(nodes, name="nodes")
 console = Console()

@@ -5,6 +5,7 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { client, unwrap } from "@/lib/api-client";
 import { setUp, signIn } from "@/lib/auth";
+import { SsoButtons } from "@/features/sso/SsoButtons";
 
 /** "Forgot your password?": the answer is the same whether the address has an account or not. */
 function ForgotPassword({ onBack }: { onBack: () => void }) {
@@ -117,6 +118,7 @@ function SignInForm({ onForgot }: { onForgot: () => void }) {
                 {setup ? "Welcome! Create the administrator account to start." : "Sign in to the console."}
               </Text>
             </div>
+            {!setup && <SsoButtons />}
             {error && <Alert color="red">{error}</Alert>}
             <TextInput label="Email" autoComplete="username" {...form.getInputProps("email")} />
             <PasswordInput

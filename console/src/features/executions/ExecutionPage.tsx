@@ -1,6 +1,7 @@
 /**
  * The run inspector: the graph with node states, the event log, live updates over the SSE stream, the
- * time-travel slider (`?at=<seq>` in the link), and from any node: replay from here; retry; cancel.
+ * time-travel slider (`?at=<seq>` in the link), and from any node: replay from here; retry; cancel; a paused debug
+ * run's Step and Continue.
  */
 import { Alert, Anchor, Badge, Button, Center, Code, Group, Loader, ScrollArea, Stack, Table, Tabs, Text } from "@mantine/core";
 import { modals } from "@mantine/modals";
@@ -20,6 +21,7 @@ import { definitionOf, type Execution } from "@/lib/definition";
 import { TERMINAL, useCatalog, useExecution } from "@/lib/queries";
 import { useExecutionStream } from "@/lib/sse";
 import { cancel, replay, retry, useEvents } from "./api";
+import { DebugControls } from "./components/DebugControls";
 import { ReplayModal } from "./components/ReplayModal";
 import { TimeTravel, eventNode } from "./components/TimeTravel";
 
@@ -198,6 +200,7 @@ export function ExecutionPage() {
           </Group>
         )}
       </Group>
+      {canOperate && <DebugControls run={run} act={act} />}
       {run.error && (
         <Alert color="red" radius={0} py={6}>
           <Text size="sm">

@@ -8,7 +8,7 @@ import { client, unwrap } from "@/lib/api-client";
 import type { ExecutionSummary } from "@/lib/definition";
 import { listExecutions, type ExecutionFilters } from "@/lib/queries";
 
-const STATUSES = ["running", "waiting", "succeeded", "failed", "cancelled"];
+const STATUSES = ["queued", "running", "waiting", "paused", "succeeded", "failed", "cancelled"];
 
 /** All runs, newest first, filtered by workflow and status, refreshed every two seconds. */
 export function ExecutionsPage() {

@@ -30,3 +30,16 @@ export async function retry(executionId: string) {
 export async function cancel(executionId: string) {
   await unwrap(client.POST("/api/v1/executions/{execution_id}/cancel", { params: { path: { execution_id: executionId } }, body: { reason: "cancelled from the console" } }));
 }
+
+/** A debug run paused at a breakpoint: replace the paused node's input, run it and stop again, or run on. */
+export async function debugInput(executionId: string, input: Record<string, unknown>[]) {
+  await unwrap(client.POST("/api/v1/executions/{execution_id}/debug/input", { params: { path: { execution_id: executionId } }, body: { input } }));
+}
+
+export async function debugStep(executionId: string) {
+  await unwrap(client.POST("/api/v1/executions/{execution_id}/debug/step", { params: { path: { execution_id: executionId } } }));
+}
+
+export async function debugContinue(executionId: string) {
+  await unwrap(client.POST("/api/v1/executions/{execution_id}/debug/continue", { params: { path: { execution_id: executionId } } }));
+}

@@ -45,6 +45,7 @@ import { createWorkflow, exportWorkflow, runWorkflow, saveWorkflow, setActive } 
 import { NodePanel } from "./components/NodePanel";
 import { DRAG_TYPE, Palette } from "./components/Palette";
 import { RunDrawer } from "./components/RunDrawer";
+import { RunsPause } from "./components/RunsPause";
 import { VersionsDrawer } from "./components/VersionsDrawer";
 
 const NEW_WORKFLOW: Definition = { name: "New workflow", nodes: [], edges: [], settings: {} };
@@ -425,6 +426,7 @@ function Editor(props: {
               }}
             />
           )}
+          {workflowId && canRun && !oldVersion && <RunsPause workflowId={workflowId} />}
           {workflowId && (
             <Button size="xs" variant="default" leftSection={<IconHistory size={14} />} onClick={() => setVersionsOpen(true)} data-testid="versions-button">
               Versions

@@ -79,3 +79,13 @@ export function parseDefinition(text: string): Definition {
   if (!value || !Array.isArray(value.nodes)) throw new Error("not a workflow definition: it has no list of nodes");
   return { name: value.name ?? "imported", nodes: value.nodes as Definition["nodes"], edges: (value.edges ?? []) as Definition["edges"], settings: (value.settings ?? {}) as Definition["settings"] };
 }
+
+/** The pause of runs (the kill switch): every workflow's (`all`) and single workflows'. */
+export function fetchRunPauses() {
+  return unwrap(client.GET("/api/v1/admin/pause"));
+}
+
+export async function setRunsPaused(workflowId: string, paused: boolean) {
+  const params = { params: { path: { workflow_id: workflowId } } };
+  return unwrap(paused ? client.POST("/api/v1/workflows/{workflow_id}/pause", params) : client.POST("/api/v1/workflows/{workflow_id}/resume", params));
+}

@@ -14,6 +14,7 @@
     ├── RateLimited               rate_limited
     ├── TimedOut                  timeout         an operation or a node ran out of time
     ├── Unavailable               unavailable     a dependency (broker, database, peer service) is down
+    │   └── BusUnavailable        unavailable     this process's own connection to the broker is down (a restart)
     └── NodeError                 node_error      a node failed while running (recorded, not raised to clients)
         ├── OutputTooLarge        output_too_large  its output passed the size or nesting limit (FLOWTAPE_MAX_*)
         ├── EgressRefused         egress_refused  the SSRF guard refused the address a node wanted to reach
@@ -107,6 +108,11 @@ class TimedOut(FlowtapeError):
 
 class Unavailable(FlowtapeError):
     code = "unavailable"
+
+
+class BusUnavailable(Unavailable):
+    """Raised by the bus adapter when the broker refuses or drops the call itself (it is restarting, or out of
+    reach): no peer was asked, so trying again once the connection is back is safe."""
 
 
 class NodeError(FlowtapeError):

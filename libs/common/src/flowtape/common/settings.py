@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     retention_failed_days: int | None = Field(default=None, ge=0)
     #: how often the engine applies the policies (0: only when asked, ``flowtape admin retention``)
     retention_interval_seconds: float = Field(default=3600.0, ge=0)
+    #: archive each run before pruning it: ``file:///path`` or ``s3://bucket/prefix`` (one JSON-lines file per run)
+    retention_archive: str | None = None
+    retention_archive_s3_endpoint_url: str | None = None
+    retention_archive_s3_region: str = "us-east-1"
+    retention_archive_s3_access_key_id: str | None = None
+    retention_archive_s3_secret_access_key: SecretStr | None = None
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -68,6 +68,7 @@ AUTH_SESSIONS_REVOKED = Route(EVENTS, "auth.access.sessions-revoked")
 TRIGGERS_CHANGED = Route(EVENTS, "triggers.registrations.changed")
 CANCEL_TASKS = Route(EVENTS, "engine.tasks.cancelled")
 WORKFLOW_CHANGED = Route(EVENTS, "engine.workflow.changed")
+RUN_PAUSES_CHANGED = Route(EVENTS, "engine.run-pauses.changed")
 OPS_STATUS_ASKED = Route(EVENTS, "ops.status.asked")
 
 _ROUTES: dict[type[Message], Route] = {
@@ -99,6 +100,11 @@ _ROUTES: dict[type[Message], Route] = {
     triggers.TriggersChanged: TRIGGERS_CHANGED,
     engine.ExecutionFinished: EXECUTION_FINISHED,
     engine.WorkflowChanged: WORKFLOW_CHANGED,
+    engine.RunPausesChanged: RUN_PAUSES_CHANGED,
+    engine.PauseRuns: ENGINE_REQUESTS,
+    engine.StartBulkReplay: ENGINE_REQUESTS,
+    engine.GetBulkReplay: ENGINE_REQUESTS,
+    engine.GetRunPauses: ENGINE_REQUESTS,
     connectors.RunNodeTask: CONNECTORS_TASKS,
     connectors.GetNodeCatalog: CONNECTORS_QUERIES,
     connectors.TestNodeStep: CONNECTORS_QUERIES,
@@ -142,6 +148,14 @@ _ROUTES: dict[type[Message], Route] = {
     auth.ListInvitations: AUTH_REQUESTS,
     auth.RevokeInvitation: AUTH_REQUESTS,
     auth.AcceptInvitation: AUTH_REQUESTS,
+    auth.CreateSsoProvider: AUTH_REQUESTS,
+    auth.UpdateSsoProvider: AUTH_REQUESTS,
+    auth.DeleteSsoProvider: AUTH_REQUESTS,
+    auth.ListSsoProviders: AUTH_REQUESTS,
+    auth.GetSsoOptions: AUTH_REQUESTS,
+    auth.SetSsoSettings: AUTH_REQUESTS,
+    auth.StartSsoSignIn: AUTH_REQUESTS,
+    auth.CompleteSsoSignIn: AUTH_REQUESTS,
     auth.RecordAudit: AUTH_AUDIT,
     auth.PublicKeysPublished: AUTH_KEYS_PUBLISHED,
     auth.UserAccessChanged: AUTH_USER_CHANGED,
@@ -162,6 +176,8 @@ _PARTITION_KEYS: dict[type[Message], Callable[[Any], object]] = {
     engine.CallWorkflow: lambda m: m.execution_id,
     engine.ChildExecutionFinished: lambda m: m.execution_id,
     engine.ResumeExecution: lambda m: m.execution_id,
+    engine.DebugExecution: lambda m: m.execution_id,
+    engine.AdmitExecution: lambda m: m.execution_id,
 }
 
 
@@ -255,6 +271,13 @@ def workflow_changed_broadcast(replica: str) -> QueueSpec:
     """Each engine replica hears every workflow change, to drop the versions it holds in memory."""
     return QueueSpec(
         name=f"engine.{replica}.workflow-changed", exchange=EVENTS, binding=WORKFLOW_CHANGED.routing_key, broadcast=True
+    )
+
+
+def run_pauses_broadcast(replica: str) -> QueueSpec:
+    """Each engine replica hears every pause and resume of runs, to hold or release the runs it decides."""
+    return QueueSpec(
+        name=f"engine.{replica}.run-pauses", exchange=EVENTS, binding=RUN_PAUSES_CHANGED.routing_key, broadcast=True
     )
 
 

@@ -10,6 +10,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+#: what a run's status may be: ``paused`` at a debug breakpoint or by a pause of starts (the kill switch),
+#: ``queued`` until the workflow's ``max_concurrent_runs`` (or a pause) lets it start
+ExecutionStatus = Literal["queued", "running", "waiting", "paused", "succeeded", "failed", "cancelled"]
+
 
 class NodeState(BaseModel):
     status: Literal["pending", "scheduled", "running", "waiting", "succeeded", "failed", "skipped"]
@@ -33,7 +37,7 @@ class ExecutionSummary(BaseModel):
     id: str
     workflow_id: str
     workflow_version: int
-    status: Literal["running", "waiting", "succeeded", "failed", "cancelled"]
+    status: ExecutionStatus
     started_at: str | None = None
     finished_at: str | None = None
     parent: dict[str, Any] | None = None
@@ -58,6 +62,9 @@ class Execution(ExecutionSummary):
         description="the variables (vars.NAME) the run recorded at its start; secret ones as [secret]",
     )
     test: bool = Field(default=False, description="a test run from the editor: pinned outputs stood in for nodes")
+    debug: dict[str, Any] | None = Field(
+        default=None, description="a debug run: its breakpoints, conditions and where it is paused (paused_at)"
+    )
 
 
 class ExecutionPage(BaseModel):
@@ -123,5 +130,41 @@ class ExecutionStarted(BaseModel):
     """The engine's answer to a start: the id, and the finished run when it finished within the decision."""
 
     execution_id: str
-    status: Literal["running", "waiting", "succeeded", "failed", "cancelled"]
+    status: ExecutionStatus
     execution: Execution | None = None
+
+
+class BulkReplayItem(BaseModel):
+    """One selected run of a bulk replay, and what became of it."""
+
+    source: str = Field(description="the run replayed")
+    source_version: int
+    started_at: str | None = None
+    phase: Literal["canary", "rest"]
+    execution_id: str | None = Field(default=None, description="its replay, once started")
+    outcome: Literal["pending", "running", "succeeded", "failed", "cancelled", "skipped", "not_started"] = "pending"
+    note: str | None = None
+    other_path: list[str] | None = Field(
+        default=None, description="dry run on a target version: the nodes where it would take another path"
+    )
+
+
+class BulkReplayJob(BaseModel):
+    """A bulk replay: the query, the runs it selected (oldest first) and its progress."""
+
+    id: str
+    workflow_id: str
+    status: str
+    since: str | None = None
+    from_node: str | None = None
+    workflow_version: Literal["original", "latest"] | int
+    canary: int
+    parallelism: int
+    dry_run: bool
+    state: Literal["planned", "running", "canary_failed", "succeeded", "failed", "interrupted"]
+    total: int
+    done: int = 0
+    items: list[BulkReplayItem]
+    created_at: str
+    finished_at: str | None = None
+    error: str | None = None

@@ -80,6 +80,9 @@ class WorkflowDefinition(BaseModel):
             for key, value in retention.items():
                 if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
                     raise ValueError(f"settings.retention.{key} must be a whole number of at least 0, or null")
+        limit = settings.get("max_concurrent_runs")
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100_000):
+            raise ValueError("settings.max_concurrent_runs must be a whole number from 1 to 100000, or null")
         return settings
 
     def dump(self) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from flowtape.auth.store import (
     UserRecord,
 )
 from flowtape.common.bus import Bus
-from flowtape.common.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthorized
+from flowtape.common.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited, Unauthorized
 from flowtape.common.messages import auth as msg
 from flowtape.common.messages.auth import Actor, Role
 
@@ -224,6 +224,10 @@ class AuthService:
             self._private[material.kid] = key
         return key
 
+    async def unseal(self, tx: AuthTx, sealed: str) -> str:
+        """A secret the gateway sealed to auth's encryption key (a password, an SSO client secret)."""
+        return await self._unseal(tx, sealed)
+
     async def _unseal(self, tx: AuthTx, sealed: str) -> str:
         now = self._clock()
         usable = [
@@ -280,6 +284,13 @@ class AuthService:
             await self._check_throttle(tx, subjects, now)
             password = await self._unseal(tx, sealed_password)
             user = await tx.user_by_email(email.strip().lower())
+            if await tx.setting("require_sso", False) and (user is None or user.id != await tx.first_user_id()):
+                # checked before the password, with one answer for every account: nothing learnt by guessing
+                self._metrics.logins.labels("sso_required").inc()
+                raise Forbidden(
+                    "this platform requires single sign-on: use a “Sign in with …” button "
+                    "(only the first admin may still sign in with a password)"
+                )
         async with self._hashing:
             matches = await asyncio.to_thread(self._passwords.verify, user.password_hash if user else None, password)
         rehash = matches and user is not None and self._passwords.needs_rehash(user.password_hash)
@@ -298,6 +309,38 @@ class AuthService:
             if new_hash is not None:
                 await tx.update_user(user.id, password_hash=new_hash)
             session = await self._open_session(tx, user, "password", client_address, user_agent, now)
+        self._metrics.logins.labels("ok").inc()
+        return self._grant(user, session, keys, now)
+
+    async def open_session_for(
+        self, user_id: str, method: str, client_address: str | None, user_agent: str | None
+    ) -> msg.TokenGranted:
+        """A session and its token for someone another way vouched for (single sign-on)."""
+        now = self._clock()
+        async with self._store.transaction() as tx:
+            user = await _existing_user(tx, user_id)
+            if user.disabled:
+                raise Unauthorized("this account is disabled")
+            keys = await tx.keys()
+            session = await self._open_session(tx, user, method, client_address, user_agent, now)
+        self._metrics.logins.labels("ok").inc()
+        return self._grant(user, session, keys, now)
+
+    async def record_login_failure(self, method: str, reason: str, client_address: str | None) -> None:
+        """A refused sign-in other than by password, in the audit trail (the reason names no secret)."""
+        async with self._store.transaction() as tx:
+            await tx.append_audit(
+                at=self._clock(),
+                actor=Actor(kind="anonymous", client_address=client_address),
+                action="login.failed",
+                outcome="failed",
+                details={"method": method, "reason": reason[:300]},
+            )
+        self._metrics.logins.labels("failed").inc()
+
+    def _grant(
+        self, user: UserRecord, session: SessionRecord, keys: list[keyring.KeyMaterial], now: datetime
+    ) -> msg.TokenGranted:
         signing = keyring.current(keys, "sig")
         assert signing is not None, "ensure_keys runs before any request"
         token = tokens.issue(
@@ -310,7 +353,6 @@ class AuthService:
             ttl=self._ttl,
             session_id=session.id,
         )
-        self._metrics.logins.labels("ok").inc()
         return msg.TokenGranted(access_token=token, expires_in=int(self._ttl.total_seconds()), session_id=session.id)
 
     async def _open_session(

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+import httpx
 from prometheus_client import CollectorRegistry
 
 from flowtape.auth import bus as handlers
@@ -15,6 +16,7 @@ from flowtape.auth.domain.keys import KeyVault
 from flowtape.auth.domain.passwords import Passwords
 from flowtape.auth.mail import SmtpMailer
 from flowtape.auth.settings import AuthSettings, MailSettings
+from flowtape.auth.single_sign_on import SingleSignOn
 from flowtape.auth.store import SCHEMA, AuthStore
 from flowtape.common.backup_tables import DataSource, ServiceBackup, TableBackup
 from flowtape.common.bus import Bus
@@ -65,6 +67,15 @@ class AuthRuntime(BaseRuntime):
             mailer=SmtpMailer(MailSettings()),
             public_url=self._settings.public_url,
         )
+        self._http = httpx.AsyncHTTPTransport(retries=1)
+        self.sso = SingleSignOn(
+            auth=self.auth,
+            store=store,
+            vault=KeyVault(self._settings.secret_key, purpose=b"flowtape/auth/sso-secrets/v1"),
+            transport=self._http,
+            clock=_now,
+            leeway_seconds=self._auth_settings.leeway_seconds,
+        )
         await self.auth.ensure_keys()
         # the first admin may be there already: it is the one who restores (the backup's users replace it)
         self.backup = ServiceBackup(
@@ -76,7 +87,7 @@ class AuthRuntime(BaseRuntime):
         )
 
     def subscribe(self, bus: Bus) -> None:
-        handlers.subscribe(bus, self.auth, self.backup.handlers())
+        handlers.subscribe(bus, self.auth, self.sso, self.backup.handlers())
 
     async def started(self) -> None:
         await self.auth.publish_keys()
@@ -89,6 +100,8 @@ class AuthRuntime(BaseRuntime):
     async def close(self) -> None:
         if hasattr(self, "auth"):
             await self.auth.drain_mail()
+        if hasattr(self, "_http"):
+            await self._http.aclose()
         if hasattr(self, "_db"):
             await self._db.dispose()
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from flowtape.auth.application import AuthService
+from flowtape.auth.single_sign_on import SingleSignOn
 from flowtape.common.bus import Bus
 from flowtape.common.bus.base import Handlers
 from flowtape.common.messages import auth as msg
 from flowtape.common.topology import AUTH_AUDIT_QUEUE, AUTH_REQUESTS_QUEUE
 
 
-def subscribe(bus: Bus, auth: AuthService, backup: Handlers | None = None) -> None:
+def subscribe(bus: Bus, auth: AuthService, sso: SingleSignOn, backup: Handlers | None = None) -> None:
     """``backup``: the backup-and-restore handlers, answered on the requests queue too."""
 
     async def set_up(m: msg.SetUp) -> Any:
@@ -86,6 +87,32 @@ def subscribe(bus: Bus, auth: AuthService, backup: Handlers | None = None) -> No
     async def accept_invitation(m: msg.AcceptInvitation) -> Any:
         return await auth.accept_invitation(m.token, m.sealed_password, m.client_address)
 
+    async def list_sso_providers(_: msg.ListSsoProviders) -> Any:
+        return await sso.list_providers()
+
+    async def sso_options(_: msg.GetSsoOptions) -> Any:
+        return await sso.options()
+
+    async def create_sso_provider(m: msg.CreateSsoProvider) -> Any:
+        return await sso.create_provider(m.name, m.provider_kind, m.fields, m.sealed_client_secret, m.actor)
+
+    async def update_sso_provider(m: msg.UpdateSsoProvider) -> Any:
+        return await sso.update_provider(m.name, m.fields, m.sealed_client_secret, m.actor)
+
+    async def delete_sso_provider(m: msg.DeleteSsoProvider) -> Any:
+        return await sso.delete_provider(m.name, m.actor)
+
+    async def set_sso_settings(m: msg.SetSsoSettings) -> Any:
+        return await sso.set_settings(m.require_sso, m.actor)
+
+    async def start_sso(m: msg.StartSsoSignIn) -> Any:
+        return await sso.start(m.provider, m.redirect_uri)
+
+    async def complete_sso(m: msg.CompleteSsoSignIn) -> Any:
+        return await sso.complete(
+            m.provider, m.state, m.code, m.error, m.error_description, m.client_address, m.user_agent
+        )
+
     async def record_audit(m: msg.RecordAudit) -> None:
         await auth.record(m)
 
@@ -117,6 +144,14 @@ def subscribe(bus: Bus, auth: AuthService, backup: Handlers | None = None) -> No
             msg.ListInvitations: list_invitations,
             msg.RevokeInvitation: revoke_invitation,
             msg.AcceptInvitation: accept_invitation,
+            msg.ListSsoProviders: list_sso_providers,
+            msg.GetSsoOptions: sso_options,
+            msg.CreateSsoProvider: create_sso_provider,
+            msg.UpdateSsoProvider: update_sso_provider,
+            msg.DeleteSsoProvider: delete_sso_provider,
+            msg.SetSsoSettings: set_sso_settings,
+            msg.StartSsoSignIn: start_sso,
+            msg.CompleteSsoSignIn: complete_sso,
         },
         prefetch=32,
     )

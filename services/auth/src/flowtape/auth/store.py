@@ -189,6 +189,49 @@ invitations = Table(
     Column("user_id", String(32)),
 )
 
+#: single sign-on providers; ``config`` is JSON (discovery URL, scopes, group grants ...), the client secret is
+#: AES-256-GCM under a key derived from FLOWTAPE_SECRET_KEY (the provider's name bound in)
+sso_providers = Table(
+    "sso_providers",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("config", Text, nullable=False),
+    Column("encrypted_client_secret", LargeBinary),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+#: sign-ins started and not finished yet: what the callback must match, taken once (any auth replica)
+sso_pending = Table(
+    "sso_pending",
+    metadata,
+    Column("state_hash", String(64), primary_key=True),
+    Column("provider", String(64), nullable=False),
+    #: encrypted JSON: nonce, PKCE verifier, redirect URI
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+#: who a provider's subject is here, once linked (by verified email, or by the sign-up)
+sso_identities = Table(
+    "sso_identities",
+    metadata,
+    Column("provider", String(64), primary_key=True),
+    Column("subject", String(255), primary_key=True),
+    Column("user_id", String(32), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+#: platform-wide settings as name → JSON value (``require_sso``)
+auth_settings = Table(
+    "settings",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
 _APPEND_ONLY = {
     "postgresql": [
         """CREATE OR REPLACE FUNCTION auth.audit_log_append_only() RETURNS trigger AS $$
@@ -379,6 +422,24 @@ def _audit(row: Any) -> AuditEntry:
         outcome=row["outcome"],
         details=json.loads(row["details"]),
     )
+
+
+def _sso_provider(row: Any) -> dict[str, Any]:
+    return {
+        **json.loads(row["config"]),
+        "name": row["name"],
+        "kind": row["kind"],
+        "enabled": bool(row["enabled"]),
+        "encrypted_client_secret": bytes(row["encrypted_client_secret"]) if row["encrypted_client_secret"] else None,
+        "created_at": utc(row["created_at"]),
+        "updated_at": utc(row["updated_at"]),
+    }
+
+
+def _sso_row(provider: dict[str, Any]) -> dict[str, Any]:
+    columns = {"name", "kind", "enabled", "encrypted_client_secret", "created_at", "updated_at"}
+    config = {k: v for k, v in provider.items() if k not in columns}
+    return {**{k: provider[k] for k in columns}, "config": json.dumps(config)}
 
 
 class AuthTx:
@@ -734,6 +795,78 @@ class AuthTx:
         rows = (await self._conn.execute(query.order_by(audit_log.c.id.desc()).limit(limit + 1))).mappings().all()
         found = [_audit(r) for r in rows[:limit]]
         return found, _encode_cursor(found[-1].id) if len(rows) > limit else None
+
+    # -- single sign-on
+    async def sso_providers(self) -> list[dict[str, Any]]:
+        rows = (await self._conn.execute(select(sso_providers).order_by(sso_providers.c.name))).mappings().all()
+        return [_sso_provider(r) for r in rows]
+
+    async def sso_provider(self, name: str) -> dict[str, Any] | None:
+        row = (await self._conn.execute(select(sso_providers).where(sso_providers.c.name == name))).mappings().first()
+        return _sso_provider(row) if row else None
+
+    async def insert_sso_provider(self, row: dict[str, Any]) -> None:
+        try:
+            await self._conn.execute(insert(sso_providers).values(**_sso_row(row)))
+        except IntegrityError:
+            raise Conflict(f"a single sign-on provider named {row['name']} exists already") from None
+
+    async def update_sso_provider(self, row: dict[str, Any]) -> None:
+        values = _sso_row(row)
+        await self._conn.execute(update(sso_providers).where(sso_providers.c.name == row["name"]).values(**values))
+
+    async def delete_sso_provider(self, name: str) -> None:
+        await self._conn.execute(delete(sso_providers).where(sso_providers.c.name == name))
+        await self._conn.execute(delete(sso_identities).where(sso_identities.c.provider == name))
+
+    async def insert_sso_pending(self, state_hash: str, provider: str, data: bytes, at: datetime) -> None:
+        await self._conn.execute(
+            insert(sso_pending).values(state_hash=state_hash, provider=provider, data=data, created_at=at)
+        )
+
+    async def take_sso_pending(self, state_hash: str) -> tuple[str, bytes, datetime] | None:
+        """Remove and return a pending sign-in (provider, data, created_at); a DELETE that only one caller wins."""
+        row = (
+            (await self._conn.execute(select(sso_pending).where(sso_pending.c.state_hash == state_hash)))
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        taken = await self._conn.execute(delete(sso_pending).where(sso_pending.c.state_hash == state_hash))
+        if taken.rowcount != 1:
+            return None
+        return row["provider"], bytes(row["data"]), utc(row["created_at"]) or datetime.now(UTC)
+
+    async def prune_sso_pending(self, before: datetime) -> None:
+        await self._conn.execute(delete(sso_pending).where(sso_pending.c.created_at <= before))
+
+    async def sso_identity(self, provider: str, subject: str) -> str | None:
+        query = select(sso_identities.c.user_id).where(
+            sso_identities.c.provider == provider, sso_identities.c.subject == subject
+        )
+        return await self._conn.scalar(query)
+
+    async def link_sso_identity(self, provider: str, subject: str, user_id: str, at: datetime) -> None:
+        await self._conn.execute(
+            insert(sso_identities).values(provider=provider, subject=subject, user_id=user_id, created_at=at)
+        )
+
+    async def setting(self, name: str, default: Any = None) -> Any:
+        value = await self._conn.scalar(select(auth_settings.c.value).where(auth_settings.c.name == name))
+        return default if value is None else json.loads(value)
+
+    async def put_setting(self, name: str, value: Any) -> None:
+        dialect_insert = postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
+        statement = dialect_insert(auth_settings).values(name=name, value=json.dumps(value))
+        await self._conn.execute(
+            statement.on_conflict_do_update(index_elements=["name"], set_={"value": json.dumps(value)})
+        )
+
+    async def first_user_id(self) -> str | None:
+        """The account made first (by set-up or the CLI): the break-glass admin when SSO is required."""
+        query = select(users.c.id).order_by(users.c.created_at, users.c.id).limit(1)
+        return await self._conn.scalar(query)
 
     # -- login throttling
     async def login_failures(self, scope: str, subject: str, since: datetime, most: int) -> list[datetime]:

@@ -20,16 +20,11 @@ import asyncio
 import base64
 import hashlib
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-import httpx
-from botocore.auth import S3SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from sqlalchemy import BigInteger, Column, DateTime, String, Table, delete, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -39,6 +34,7 @@ from flowtape.common.blobs import BlobMissing, BlobStore, FileBlobs, PostgresBlo
 from flowtape.common.db import ensure_schema
 from flowtape.common.errors import NodeError, NotFound
 from flowtape.common.messages.connectors import BinaryContent
+from flowtape.common.s3 import S3Location, S3Objects
 from flowtape.connectors.completed import SCHEMA, metadata
 
 binaries = Table(
@@ -55,74 +51,27 @@ binaries = Table(
 )
 
 
-@dataclass(frozen=True)
-class S3Location:
-    """Where binary data goes when the operator keeps it in S3-compatible storage (``FLOWTAPE_BINARY_S3_*``)."""
-
-    bucket: str
-    access_key_id: str
-    secret_access_key: str = field(repr=False)
-    endpoint_url: str | None = None
-    region: str = "us-east-1"
-    prefix: str = "flowtape/binaries/"
-
-
-class S3Blobs:
-    """Bytes as objects ``<prefix><sha256>`` in an S3-compatible bucket, signed with botocore's SigV4.
-
-    The operator configures this store, not a workflow: its requests do not pass the SSRF guard (it may well
-    live on the internal network)."""
+class S3Blobs(S3Objects):
+    """Bytes as objects ``<prefix><sha256>`` in an S3-compatible bucket (``FLOWTAPE_BINARY_S3_*``)."""
 
     def __init__(self, location: S3Location) -> None:
-        self._location = location
-        self._base = (location.endpoint_url or f"https://s3.{location.region}.amazonaws.com").rstrip("/")
-        self._http = httpx.Client(timeout=60, trust_env=False)
-
-    def _send(self, method: str, key: str, body: bytes = b"") -> httpx.Response:
-        url = f"{self._base}/{self._location.bucket}/{quote(self._location.prefix + key, safe='/~')}"
-        request = AWSRequest(method=method, url=url, data=body, headers={})
-        request.headers["X-Amz-Content-SHA256"] = hashlib.sha256(body).hexdigest()
-        keys = Credentials(self._location.access_key_id, self._location.secret_access_key)
-        S3SigV4Auth(keys, "s3", self._location.region).add_auth(request)
-        try:
-            return self._http.request(method, url, headers=dict(request.headers.items()), content=body or None)
-        except httpx.HTTPError as exc:
-            raise ConnectionError(f"the binary store's S3 endpoint {self._base} is unreachable: {exc}") from None
-
-    def _failed(self, what: str, response: httpx.Response) -> RuntimeError:
-        return RuntimeError(
-            f"the binary store's S3 bucket {self._location.bucket!r} refused {what}: HTTP {response.status_code} "
-            f"{response.text[:200]}; check FLOWTAPE_BINARY_S3_*"
-        )
+        super().__init__(location, store="the binary store", settings="FLOWTAPE_BINARY_S3_*")
 
     def create(self) -> None:
         """Fail at start-up, not at the first screenshot, when the bucket cannot be reached or written."""
         probe = "probe-" + secrets.token_hex(8)
-        response = self._send("PUT", probe, b"flowtape binary store probe")
+        response = self.send("PUT", probe, b"flowtape binary store probe")
         if response.status_code >= 300:
-            raise self._failed("a test write", response)
+            raise self.failed("a test write", response)
         self.delete(probe)
 
-    def put(self, key: str, data: bytes) -> None:
-        response = self._send("PUT", key, data)
-        if response.status_code >= 300:
-            raise self._failed(f"storing {key}", response)
-
     def get(self, key: str) -> bytes:
-        response = self._send("GET", key)
+        response = self.send("GET", key)
         if response.status_code == 404:
             raise BlobMissing(f"body {key} is not in the blob store")
         if response.status_code >= 300:
-            raise self._failed(f"reading {key}", response)
+            raise self.failed(f"reading {key}", response)
         return response.content
-
-    def delete(self, key: str) -> None:
-        response = self._send("DELETE", key)
-        if response.status_code >= 300 and response.status_code != 404:
-            raise self._failed(f"deleting {key}", response)
-
-    def close(self) -> None:
-        self._http.close()
 
 
 def open_blob_store(database_url: str, data_dir: Path, s3: S3Location | None = None) -> BlobStore:

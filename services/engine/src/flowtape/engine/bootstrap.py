@@ -24,6 +24,9 @@ from flowtape.common.ops import Check
 from flowtape.common.resume_tokens import ResumeTokens
 from flowtape.common.settings import Settings
 from flowtape.engine import bus as handlers
+from flowtape.engine.admission import Admissions
+from flowtape.engine.archive import RunArchive, open_archive
+from flowtape.engine.bulk_replays import BulkReplays
 from flowtape.engine.catalog import NodeCatalog
 from flowtape.engine.commands import ExecutionCommands
 from flowtape.engine.dead_letters import DeadLetters
@@ -31,6 +34,7 @@ from flowtape.engine.decisions import Decisions
 from flowtape.engine.metrics import EngineMetrics
 from flowtape.engine.outbox import Outbox
 from flowtape.engine.partitions import Leases, Partitions
+from flowtape.engine.pauses import REFRESH_SECONDS, RunPauses
 from flowtape.engine.projections import SCHEMA, Projections
 from flowtape.engine.queries import ExecutionQueries
 from flowtape.engine.rebuild import Rebuilds
@@ -103,6 +107,7 @@ class EngineRuntime(BaseRuntime):
         self.projections = Projections(self._db)
         self.dead_letters = DeadLetters(self._db, self._bus, self._metrics.dead_letters)
         self.leases = Leases(self._db, self.replica, _now)
+        self.admissions = Admissions(self._db, _now)
         async with creating(self._db, "flowtape.engine.tables"):
             await self.projections.create()
             self.workflow_store, self.execution_log = await asyncio.to_thread(
@@ -113,6 +118,7 @@ class EngineRuntime(BaseRuntime):
             )
             await self.dead_letters.create()
             await self.leases.create()
+            await self.admissions.create()
         await self.projections.catch_up(self.workflow_store)
         await self.projections.catch_up(self.execution_log)
         self._workflow_writer = LogWriter(self.workflow_store, self.projections.apply)
@@ -153,7 +159,12 @@ class EngineRuntime(BaseRuntime):
             clock=_now,
             limits=self._settings.limits,
             variables=RunVariables(self._bus, self._settings.request_timeout_seconds),
+            admissions=self.admissions,
         )
+        self.pauses = RunPauses(
+            admissions=self.admissions, decisions=self.decisions, workflows=self.workflows, bus=self._bus
+        )
+        self.decisions.paused = await self.admissions.paused()
         self.queries = ExecutionQueries(
             store=self.execution_log,
             writer=self._execution_writer,
@@ -178,6 +189,17 @@ class EngineRuntime(BaseRuntime):
             resume=self.recovery.recover,
             metrics=self._metrics,
         )
+        self.bulk_replays = BulkReplays(
+            engine=self._db,
+            bus=self._bus,
+            projections=self.projections,
+            decisions=self.decisions,
+            workflows=self.workflows,
+            queries=self.queries,
+            replica=self.replica,
+            clock=_now,
+        )
+        await self.bulk_replays.create()
         self.rebuilds = Rebuilds(self.projections, [self.workflow_store, self.execution_log])
         self.retention = Retention(
             store=self.execution_log,
@@ -190,6 +212,17 @@ class EngineRuntime(BaseRuntime):
                 failed_days=self._settings.retention_failed_days,
             ),
             clock=_now,
+            archive=self._archive(),
+        )
+
+    def _archive(self) -> RunArchive | None:
+        secret = self._settings.retention_archive_s3_secret_access_key
+        return open_archive(
+            self._settings.retention_archive,
+            endpoint_url=self._settings.retention_archive_s3_endpoint_url,
+            region=self._settings.retention_archive_s3_region,
+            access_key_id=self._settings.retention_archive_s3_access_key_id,
+            secret_access_key=secret.get_secret_value() if secret is not None else None,
         )
 
     def subscribe(self, bus: Bus) -> None:
@@ -202,6 +235,8 @@ class EngineRuntime(BaseRuntime):
             self.rebuilds,
             self.dead_letters,
             self.retention,
+            self.pauses,
+            self.bulk_replays,
             self._backup().handlers(),
         )
 
@@ -226,6 +261,7 @@ class EngineRuntime(BaseRuntime):
         self._background = [
             asyncio.create_task(self._learn_catalog()),
             asyncio.create_task(self._sweep()),
+            asyncio.create_task(self._refresh_pauses()),
         ]
         if self._settings.retention_interval_seconds > 0:
             self._background.append(asyncio.create_task(self._apply_retention()))
@@ -253,6 +289,16 @@ class EngineRuntime(BaseRuntime):
             except Exception:
                 log.exception("the overdue-task sweep failed; it runs again shortly")
 
+    async def _refresh_pauses(self) -> None:
+        """Re-read the pauses now and then (a lost broadcast); the replica deciding partition 0 also repairs
+        admissions a crash left behind."""
+        while True:
+            await asyncio.sleep(REFRESH_SECONDS)
+            try:
+                await self.pauses.refresh(reconcile=0 in self.partitions.held)
+            except Exception:
+                log.exception("refreshing the pauses of runs failed; it is tried again shortly")
+
     async def _apply_retention(self) -> None:
         """Prune by policy now and then; the replica deciding partition 0 does it, so replicas do not race."""
         while True:
@@ -269,6 +315,8 @@ class EngineRuntime(BaseRuntime):
             task.cancel()
         if hasattr(self, "decisions"):
             await self.decisions.stop()  # no timer may decide anything once stopping began
+            await self.pauses.stop()
+            await self.bulk_replays.stop()
             await self.partitions.stop()
             await self.outbox.stop()
             await self._execution_writer.stop()

@@ -21,11 +21,14 @@ from flowtape.common.topology import (
     ENGINE_CATALOG_QUEUE,
     ENGINE_REQUESTS_QUEUE,
     ENGINE_TASK_RESULTS_QUEUE,
+    run_pauses_broadcast,
     workflow_changed_broadcast,
 )
+from flowtape.engine.bulk_replays import BulkReplays
 from flowtape.engine.catalog import NodeCatalog
 from flowtape.engine.commands import ExecutionCommands
 from flowtape.engine.dead_letters import DeadLetters
+from flowtape.engine.pauses import RunPauses
 from flowtape.engine.queries import ExecutionQueries
 from flowtape.engine.rebuild import Rebuilds
 from flowtape.engine.retention import Retention
@@ -57,7 +60,15 @@ def partition_handlers(commands: ExecutionCommands) -> Handlers:
     async def resume(m: msg.ResumeExecution) -> Any:
         return await commands.resume(m)
 
+    async def debug(m: msg.DebugExecution) -> Any:
+        return await commands.debug(m)
+
+    async def admit(m: msg.AdmitExecution) -> None:
+        await commands.admit(m.execution_id)
+
     return {
+        msg.AdmitExecution: admit,
+        msg.DebugExecution: debug,
         msg.StartExecution: start,
         msg.CancelExecution: cancel,
         msg.RetryExecution: retry,
@@ -78,6 +89,8 @@ def subscribe(
     rebuilds: Rebuilds,
     dead_letters: DeadLetters,
     retention: Retention,
+    pauses: RunPauses,
+    bulk_replays: BulkReplays,
     backup: Handlers | None = None,
 ) -> None:
     """``backup``: the backup-and-restore handlers, answered on the requests queue too."""
@@ -171,6 +184,30 @@ def subscribe(
     async def replay_dead_letters(m: msg.ReplayDeadLetters) -> Any:
         return await dead_letters.replay(m.ids)
 
+    async def pause_runs(m: msg.PauseRuns) -> Any:
+        state = await pauses.set(m.workflow_id, m.paused)
+        action = "runs.paused" if m.paused else "runs.resumed"
+        scope = "workflow" if m.workflow_id else "platform"
+        await audit.record(m, m.actor, action, target_type=scope, target_id=m.workflow_id)
+        return state
+
+    async def start_bulk_replay(m: msg.StartBulkReplay) -> Any:
+        job = await bulk_replays.start(m)
+        details = {"dry_run": m.dry_run, "runs": job.total, "canary": job.canary, "job": job.id}
+        await audit.record(
+            m, m.actor, "executions.bulk_replay", target_type="workflow", target_id=m.workflow_id, details=details
+        )
+        return job
+
+    async def get_bulk_replay(m: msg.GetBulkReplay) -> Any:
+        return await bulk_replays.get(m.job_id)
+
+    async def get_pauses(_: msg.GetRunPauses) -> Any:
+        return await pauses.state()
+
+    async def pauses_changed(_: msg.RunPausesChanged) -> None:
+        await pauses.changed()
+
     async def forward_to_partition(m: NodeTaskCompleted) -> None:
         """An outcome sent where they went before executions were partitioned (connectors of an older
         version, during an upgrade): on to the partition that decides its execution."""
@@ -207,10 +244,15 @@ def subscribe(
             msg.RunRetention: run_retention,
             msg.ListDeadLetters: list_dead_letters,
             msg.ReplayDeadLetters: replay_dead_letters,
+            msg.PauseRuns: pause_runs,
+            msg.GetRunPauses: get_pauses,
+            msg.StartBulkReplay: start_bulk_replay,
+            msg.GetBulkReplay: get_bulk_replay,
         },
         prefetch=64,
     )
     bus.subscribe(ENGINE_TASK_RESULTS_QUEUE, {NodeTaskCompleted: forward_to_partition}, prefetch=16)
     bus.subscribe(ENGINE_CATALOG_QUEUE, {NodeCatalogPublished: catalog_published}, prefetch=1)
     bus.subscribe(workflow_changed_broadcast(replica), {msg.WorkflowChanged: workflow_changed}, prefetch=16)
+    bus.subscribe(run_pauses_broadcast(replica), {msg.RunPausesChanged: pauses_changed}, prefetch=4)
     bus.subscribe_raw(DEAD_LETTER_QUEUE, dead_letters.keep, prefetch=4)

@@ -12,19 +12,24 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.persistence import IntegrityError
+
 from flowtape.common import telemetry, views
 from flowtape.common.errors import Conflict, FlowtapeError, InvalidInput, NotFound, RateLimited
 from flowtape.common.limits import DEFAULT_LIMITS, Limits, check_items
 from flowtape.common.messages import engine as msg
 from flowtape.common.messages.connectors import NodeTaskCompleted
 from flowtape.common.resume_tokens import ResumeTokens
+from flowtape.engine.admission import Admissions
 from flowtape.engine.decisions import Clock, Decisions
-from flowtape.engine.domain.decider import CancelRequested, ChildFinished, ResumeCalled, TaskCompleted
+from flowtape.engine.domain.breakpoints import DebugInputEdited, DebugReleased, checked_debug
+from flowtape.engine.domain.decider import Admitted, CancelRequested, ChildFinished, ResumeCalled, TaskCompleted
 from flowtape.engine.domain.execution import Execution, Items
 from flowtape.engine.domain.graph import WorkflowGraph
 from flowtape.engine.integration import child_notice
 from flowtape.engine.pinned import pinned_nodes, use_pinned_outputs
 from flowtape.engine.projections import Projections
+from flowtape.engine.run_counts import RunningCounts
 from flowtape.engine.run_variables import RunVariables
 from flowtape.engine.views import execution_view
 from flowtape.engine.workflows import Workflows
@@ -48,8 +53,10 @@ class ExecutionCommands:
         clock: Clock,
         limits: Limits = DEFAULT_LIMITS,
         variables: RunVariables | None = None,
+        admissions: Admissions | None = None,
     ) -> None:
         """Without ``variables``, runs see no ``vars``."""
+        self._admissions = admissions
         self._decisions = decisions
         self._variables = variables
         self._workflows = workflows
@@ -57,6 +64,7 @@ class ExecutionCommands:
         self._clock = clock
         self._limits = limits
         self._key_locks: dict[str, asyncio.Lock] = {}
+        self._running = RunningCounts(projections.running_count)
 
     # -- starting ----------------------------------------------------------------------------------------
 
@@ -66,9 +74,14 @@ class ExecutionCommands:
             chosen = str(command.execution_id)
             async with self._key_locks.setdefault(chosen, asyncio.Lock()):
                 try:
-                    return started_reply(await self._decisions.load(chosen))
-                except NotFound:
+                    known = self._decisions.cached(chosen)
+                    if known is not None:
+                        return started_reply(known)
+                    # a start is new far more often than it is repeated: insert first, rather than read the log
+                    # for every start; a repeated one (a redelivery, a gateway's retry) meets the run in the log
                     return await self._start_keyed(command)
+                except IntegrityError:
+                    return started_reply(await self._decisions.load(chosen))
                 finally:
                     self._key_locks.pop(chosen, None)
         return await self._start_keyed(command)
@@ -101,8 +114,17 @@ class ExecutionCommands:
         pinned = pinned_nodes(graph, workflow) if command.test else []
         if command.test:
             meta.update(test=True, pinned=pinned)
+        if command.debug is not None:
+            meta["debug"] = checked_debug(command.debug.model_dump(), set(graph.nodes))
+        limit = graph.definition.settings.get("max_concurrent_runs")
+        queued: str | None = None
+        if self._admissions is not None and await self._admissions.gated(command.workflow_id, limit):
+            meta["gated"] = True  # its finish frees its place (see flowtape.engine.admission)
+            queued = await self._admissions.enter(command.workflow_id, str(command.execution_id), limit)
         execution = self._new(graph, command.workflow_id, version, command.input or [{}], meta, command.execution_id)
         use_pinned_outputs(execution, workflow, pinned)
+        if queued is not None:
+            execution.queue(queued)
         if command.idempotency_key:
             await self._projections.remember_key(command.idempotency_key, str(execution.id))
         return started_reply(await self._decisions.begin(execution, graph))
@@ -111,7 +133,7 @@ class ExecutionCommands:
         """Refuse a start while the workflow has ``max_queued_runs_per_workflow`` runs under way. The count is the
         read model's (shared by every engine replica): starts racing at the bound may pass it by a few."""
         bound = self._limits.max_queued_runs_per_workflow
-        running = await self._projections.running_count(workflow_id)
+        running = await self._running.count(workflow_id, bound)
         if running >= bound:
             raise RateLimited(
                 f"workflow {workflow_id} has {running} runs under way, the most it may queue "
@@ -183,7 +205,8 @@ class ExecutionCommands:
         if input_override is not None:
             check_items(input_override, self._limits, what=f"the input given for node {from_node}")
         parent_trace = parent.trigger_meta.get("trace")
-        meta = parent.trigger_meta
+        # a replay runs through (no breakpoints) and takes no place among its workflow's concurrent runs
+        meta = {key: value for key, value in parent.trigger_meta.items() if key not in ("debug", "gated")}
         execution = self._new(graph, parent.workflow_id, version, parent.trigger, meta, fork_id, parent_trace)
         execution.fork_from(parent_id=execution_id, node_id=from_node, input_override=input_override)
         if input_override is not None and graph.loops_around(from_node):
@@ -293,6 +316,23 @@ class ExecutionCommands:
         check_items(command.body, self._limits, what="the resume call's body")
         resumed = await self._decisions.apply(command.execution_id, ResumeCalled(found[0], found[1], command.body))
         return {"execution_id": command.execution_id, "node": found[0], "status": resumed.status}
+
+    async def admit(self, execution_id: str) -> None:
+        """A queued run got its place: it begins (a run already admitted ignores it)."""
+        await self._decisions.apply(execution_id, Admitted())
+
+    async def debug(self, command: msg.DebugExecution) -> views.Execution:
+        """An operator's move on a debug run paused at a breakpoint: edit the paused node's input, step, continue."""
+        happened: DebugInputEdited | DebugReleased
+        if command.action == "input":
+            if command.input is None:
+                raise InvalidInput("give the paused node's new input items", [{"field": "input"}])
+            check_items(command.input, self._limits, what="the edited input")
+            happened = DebugInputEdited(list(command.input))
+        else:
+            happened = DebugReleased(step=command.action == "step")
+        execution = await self._decisions.apply(command.execution_id, happened)
+        return execution_view(execution, tokens=self._decisions.resume_tokens)
 
     async def complete_node_task(self, outcome: NodeTaskCompleted) -> None:
         await self._decisions.apply(

@@ -99,6 +99,10 @@ class Decisions:
         self._finished: OrderedDict[str, Execution] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
         self._continuing: set[asyncio.Task[Any]] = set()
+        #: the scopes whose runs are paused (see :mod:`flowtape.engine.pauses`): held at their next decision
+        self.paused: frozenset[str] = frozenset()
+        #: called with each run this owner saw finish, once its last event is saved
+        self.on_finished: list[Callable[[Execution], None]] = []
 
     # -- deciding ----------------------------------------------------------------------------------------
 
@@ -111,7 +115,9 @@ class Decisions:
             self._live[execution_id] = execution
             with self._timed("Started"), self._span(execution, "start", link=self._parent_trace(execution)):
                 decision = decide(execution, graph, Started(), self._circumstances())
-                await self._commit(execution, graph, decision)
+                # a run that finishes in its first decision is answered by its start's reply (the caller waits
+                # for that), so its finish notice need not carry the view every gateway would decode
+                await self._commit(execution, graph, decision, answered=True)
         return execution
 
     async def apply(self, execution_id: str, happened: Happened) -> Execution:
@@ -185,9 +191,12 @@ class Decisions:
             older=self._older,
             max_call_depth=self._max_call_depth,
             resume_url=self.resume_tokens.url if self.resume_tokens is not None else None,
+            paused=self.paused,
         )
 
-    async def _commit(self, execution: Execution, graph: WorkflowGraph, decision: Decision) -> None:
+    async def _commit(
+        self, execution: Execution, graph: WorkflowGraph, decision: Decision, *, answered: bool = False
+    ) -> None:
         execution_id = str(execution.id)
         self._trace_inline(execution, graph)
         log.debug(
@@ -215,7 +224,9 @@ class Decisions:
                 self._metrics.execution_seconds.labels(execution.workflow_id, execution.status).observe(duration)
             self._timers.cancel_all(execution_id)
             self._retire(execution_id, execution)
-            messages.extend(finish_notices(execution))
+            messages.extend(finish_notices(execution, with_view=not answered))
+            for hook in self.on_finished:
+                hook(execution)
         else:
             self._arm_timers(execution)
         self._outbox.put(messages)

@@ -85,16 +85,20 @@ def workflow_call(execution: Execution, node_id: str) -> CallWorkflow:
 NOTICE_VIEW_BYTES = 256 * 1024
 
 
-def finished_notice(execution: Execution) -> ExecutionFinished:
-    view = execution_view(execution, children=[])  # a run that just finished has no forks yet
-    small = json_size(view.model_dump(), NOTICE_VIEW_BYTES) <= NOTICE_VIEW_BYTES
+def finished_notice(execution: Execution, *, with_view: bool = True) -> ExecutionFinished:
+    """``with_view`` False: nobody waits on the notice for the run (its start's reply answers the caller)."""
+    view = None
+    if with_view:
+        view = execution_view(execution, children=[])  # a run that just finished has no forks yet
+        if json_size(view.model_dump(), NOTICE_VIEW_BYTES) > NOTICE_VIEW_BYTES:
+            view = None
     return ExecutionFinished(
         workflow_id=execution.workflow_id,
         execution_id=str(execution.id),
         workflow_version=execution.workflow_version,
         status=execution.status,
         error=execution.error,
-        execution=view if small else None,
+        execution=view,
     )
 
 
@@ -114,9 +118,9 @@ def child_notice(execution: Execution) -> ChildExecutionFinished | None:
     )
 
 
-def finish_notices(execution: Execution) -> list[Message]:
+def finish_notices(execution: Execution, *, with_view: bool = True) -> list[Message]:
     """Everything a finished execution tells others: that it finished, and its outcome to a caller."""
-    notices: list[Message] = [finished_notice(execution)]
+    notices: list[Message] = [finished_notice(execution, with_view=with_view)]
     child = child_notice(execution)
     if child is not None:
         notices.append(child)

@@ -113,10 +113,17 @@ positions = Table(
 )
 
 _FINAL = ("succeeded", "failed", "cancelled")
+_UNFINISHED = ("queued", "running", "waiting", "paused")
 
 _EXECUTION_STATUS = {
     "ExecutionPaused": "waiting",
     "ExecutionResumed": "running",
+    "BreakpointReached": "paused",
+    "BreakpointReleased": "running",
+    "ExecutionQueued": "queued",
+    "ExecutionAdmitted": "running",
+    "ExecutionHeld": "paused",
+    "ExecutionReleased": "running",
     "ExecutionSucceeded": "succeeded",
     "ExecutionFailed": "failed",
     "ExecutionCancelled": "cancelled",
@@ -469,6 +476,12 @@ class Projections:
         async with self._engine.connect() as conn:
             return [str(row) for row in (await conn.execute(query)).scalars().all()]
 
+    async def status_of(self, execution_id: str) -> str | None:
+        """The run's status in the read model (None before its first event is projected)."""
+        async with self._engine.connect() as conn:
+            status = await conn.scalar(select(executions.c.status).where(executions.c.id == execution_id))
+        return str(status) if status is not None else None
+
     async def running_count(self, workflow_id: str) -> int:
         """How many of the workflow's runs are under way (started, neither finished nor parked in a wait)."""
         query = select(func.count()).where(executions.c.workflow_id == workflow_id, executions.c.status == "running")
@@ -476,7 +489,7 @@ class Projections:
             return int(await conn.scalar(query) or 0)
 
     async def unfinished_executions(self) -> list[str]:
-        query = select(executions.c.id).where(executions.c.status.in_(("running", "waiting")))
+        query = select(executions.c.id).where(executions.c.status.in_(_UNFINISHED))
         async with self._engine.connect() as conn:
             return [str(row) for row in (await conn.execute(query)).scalars().all()]
 

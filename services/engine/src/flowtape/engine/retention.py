@@ -6,11 +6,12 @@ no place among the ``runs`` newest. A workflow's
 ``settings.retention`` overrides the global policy key by key (``null`` switches a key off for it); with no key
 set anywhere nothing is removed.
 
-Pruning leaves each run's summary row (status, times, workflow, version, error) marked pruned, so listings
-still show it; its events, snapshots and unshared blobs go. Only finished runs are candidates: nothing
-decides them any more, so no partition owner can race the delete. The summary is marked before the log rows
-go, and marks whose log rows are not gone yet are finished on the next pass, so a crash in between loses
-nothing but time.
+With an archive (:mod:`flowtape.engine.archive`) each run's whole log is written there first, and only the
+runs written are pruned. Pruning leaves each run's summary row (status, times, workflow, version, error)
+marked pruned, so listings still show it; its events, snapshots and unshared blobs go. Only finished runs are
+candidates: nothing decides them any more, so no partition owner can race the delete. The summary is marked
+before the log rows go, and marks whose log rows are not gone yet are finished on the next pass, so a crash in
+between loses nothing but time.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flowtape.common.errors import NotFound
+from flowtape.engine.archive import RunArchive, archive_lines
 from flowtape.engine.decisions import Decisions
 from flowtape.engine.projections import Projections
 from flowtape.engine.pruning import prune_runs
 from flowtape.engine.store import ExecutionLog
+from flowtape.engine.views import event_view, execution_view
 from flowtape.engine.workflows import Workflows
 
 log = logging.getLogger("flowtape.engine")
@@ -71,7 +74,9 @@ class Retention:
         decisions: Decisions,
         policy: RetentionPolicy,
         clock: Callable[[], datetime],
+        archive: RunArchive | None = None,
     ) -> None:
+        self._archive = archive
         self._store = store
         self._projections = projections
         self._workflows = workflows
@@ -126,6 +131,10 @@ class Retention:
             }
             if dry_run:
                 return report
+            if self._archive is not None:
+                expired, report["archive_failed"] = await self._archived(expired)
+                ids = report["execution_ids"] = [row["id"] for row in expired]
+                report["runs"], report["by_status"] = len(ids), _by_status(expired)
             marks = []
             for row in expired:
                 error = None
@@ -145,6 +154,28 @@ class Retention:
                     "retention pruned %d runs (%d events, %d blobs)", len(ids), removed["events"], removed["blobs"]
                 )
             return report
+
+    async def _archived(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+        """Write each run's whole log to the archive; only the runs written may be pruned."""
+        assert self._archive is not None
+        written: list[dict[str, Any]] = []
+        failed: list[dict[str, str]] = []
+        for row in rows:
+            execution_id = row["id"]
+            try:
+                execution = await self._decisions.read(execution_id)
+                events = await asyncio.to_thread(self._recorded, execution.id)
+                data = archive_lines(execution_view(execution), [event_view(event) for event in events])
+                await asyncio.to_thread(self._archive.write, row["workflow_id"], execution_id, data)
+            except Exception as exc:
+                log.warning("archiving run %s failed, so it is not pruned this time: %s", execution_id, exc)
+                failed.append({"execution_id": execution_id, "error": f"{type(exc).__name__}: {exc}"[:500]})
+                continue
+            written.append(row)
+        return written, failed
+
+    def _recorded(self, execution_id: Any) -> list[Any]:
+        return list(self._store.events.get(execution_id))
 
     async def _purge(self) -> dict[str, int]:
         """Remove the log rows of every run marked pruned whose rows are still there."""

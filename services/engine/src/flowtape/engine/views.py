@@ -86,7 +86,15 @@ def execution_view(
         children=children,
         variables=execution.trigger_meta.get("variables") or {},
         test=bool(execution.trigger_meta.get("test")),
+        debug=_debug(execution),
     )
+
+
+def _debug(execution: Execution) -> dict[str, Any] | None:
+    debug = execution.debug
+    if debug is None:
+        return None
+    return {**debug, "paused_at": execution.breakpoint, "stepping": execution.stepping}
 
 
 def _caller(execution: Execution) -> dict[str, Any] | None:

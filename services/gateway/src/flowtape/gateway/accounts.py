@@ -129,3 +129,64 @@ class Accounts:
 
     async def list_audit(self, limit: int, cursor: str | None, action: str | None, actor_id: str | None) -> Any:
         return await self._ask(msg.ListAudit(limit=limit, cursor=cursor, action=action, actor_id=actor_id))
+
+    # ---- single sign-on
+
+    async def list_sso_providers(self) -> Any:
+        return await self._ask(msg.ListSsoProviders())
+
+    async def sso_options(self) -> Any:
+        return await self._ask(msg.GetSsoOptions())
+
+    async def create_sso_provider(
+        self, name: str, kind: str, fields: msg.SsoProviderFields, client_secret: str | None, who: Principal
+    ) -> Any:
+        sealed = self._seal(client_secret) if client_secret is not None else None
+        return await self._ask(
+            msg.CreateSsoProvider(
+                name=name, provider_kind=kind, fields=fields, sealed_client_secret=sealed, actor=who.actor()
+            )
+        )
+
+    async def update_sso_provider(
+        self, name: str, fields: msg.SsoProviderFields, client_secret: str | None, who: Principal
+    ) -> Any:
+        sealed = self._seal(client_secret) if client_secret is not None else None
+        return await self._ask(
+            msg.UpdateSsoProvider(name=name, fields=fields, sealed_client_secret=sealed, actor=who.actor())
+        )
+
+    async def delete_sso_provider(self, name: str, who: Principal) -> Any:
+        return await self._ask(msg.DeleteSsoProvider(name=name, actor=who.actor()))
+
+    async def set_sso_settings(self, require_sso: bool, who: Principal) -> Any:
+        return await self._ask(msg.SetSsoSettings(require_sso=require_sso, actor=who.actor()))
+
+    async def start_sso(self, provider: str, redirect_uri: str) -> msg.SsoStarted:
+        return msg.SsoStarted.model_validate(
+            await self._ask(msg.StartSsoSignIn(provider=provider, redirect_uri=redirect_uri))
+        )
+
+    async def complete_sso(
+        self,
+        provider: str,
+        state: str,
+        code: str | None,
+        error: str | None,
+        description: str | None,
+        client_address: str | None,
+        user_agent: str | None,
+    ) -> msg.TokenGranted:
+        return msg.TokenGranted.model_validate(
+            await self._ask(
+                msg.CompleteSsoSignIn(
+                    provider=provider,
+                    state=state,
+                    code=code,
+                    error=error,
+                    error_description=description,
+                    client_address=client_address,
+                    user_agent=user_agent[:512] if user_agent else None,
+                )
+            )
+        )

@@ -40,13 +40,17 @@ from flowtape.gateway.routes import (
     api_keys,
     audit,
     auth,
+    bulk_replays,
     credentials,
+    debug,
     execution_actions,
     executions,
     hooks,
     nodes,
+    pauses,
     pins,
     resume,
+    sso,
     templates,
     triggers,
     users,
@@ -77,11 +81,23 @@ class GatewayRuntime(BaseRuntime):
         self.webhook_routes = WebhookRoutes(peers)
         self.platform.on_registrations_changed.append(self.webhook_routes.invalidate)
         self.webhooks = Webhooks(self.webhook_routes, self.platform, settings.request_timeout_seconds)
-        self.first_run = console_session.FirstRun(bus, settings.request_timeout_seconds)
+        self.first_run = console_session.FirstRun(peers, settings.request_timeout_seconds)
         # rate-limit counters: in the gateway's PostgreSQL schema, shared by every replica; in memory on SQLite
         # (the embedded platform: one process). The gateway keeps nothing else in its database.
         database_url = settings.database_url_for("gateway")
-        self._counters_engine = None if is_sqlite(database_url) else async_engine(database_url, "gateway", pool_size=4)
+        self._counters_engine = (
+            None
+            if is_sqlite(database_url)
+            else async_engine(
+                # every request counts one hit: connections enough for concurrent requests not to open and close
+                # overflow ones, and no ping per hit (a counter that meets a dropped connection lets that one call
+                # through, as it does whenever the counters are unreachable)
+                database_url,
+                "gateway",
+                pool_size=8,
+                pre_ping=False,
+            )
+        )
         self._counters = PostgresCounters(self._counters_engine) if self._counters_engine is not None else None
         self.rate_limits = RateLimits(RateLimitSettings(), self._counters, registry)
 
@@ -126,18 +142,29 @@ class GatewayRuntime(BaseRuntime):
 
     def routers(self) -> Sequence[APIRouter]:
         # resume URLs before the webhook catch-all
-        public = (auth.public_router, console_session.router, resume.router, hooks.router, credentials.public_router)
+        public = (
+            auth.public_router,
+            sso.public_router,
+            console_session.router,
+            resume.router,
+            hooks.router,
+            credentials.public_router,
+        )
         return (
             *public,
             secured(
                 auth.router,
+                sso.router,
                 users.router,
                 api_keys.router,
                 audit.router,
                 workflows.router,
                 pins.router,
+                bulk_replays.router,  # before executions': /executions/replay is not an execution id
                 executions.router,
                 execution_actions.router,
+                debug.router,
+                pauses.router,
                 nodes.router,
                 credentials.router,
                 admin.router,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from flowtape.common import views
 from flowtape.common.bus import Bus
-from flowtape.common.errors import TimedOut
+from flowtape.common.errors import TimedOut, Unavailable
 from flowtape.common.messages import engine as msg
 from flowtape.common.messages.connectors import GetNodeCatalog
 from flowtape.gateway.finished import FinishedExecutions
@@ -44,6 +45,7 @@ class Platform:
         version: int | None = None,
         trigger: dict[str, Any] | None = None,
         test: bool = False,
+        debug: msg.DebugOptions | None = None,
     ) -> views.ExecutionStarted:
         """Start a run; with ``wait`` return the finished execution or raise TimedOut naming it.
 
@@ -58,25 +60,39 @@ class Platform:
             trigger=trigger or {},
             execution_id=execution_id,
             test=test,
+            debug=debug,
         )
-        try:
-            reply = await self.ask(command)
-        except TimedOut:
-            raise TimedOut(
-                f"the engine did not confirm the start of execution {execution_id} within {self._timeout:g} s; "
-                f"it may still run: GET /api/v1/executions/{execution_id} shows whether it did",
-                details={"execution_id": str(execution_id)},
-            ) from None
-        started = views.ExecutionStarted.model_validate(reply)
-        if not wait or started.execution is not None:
-            return started
-        notice = await self._finished.wait(str(execution_id), timeout)
-        if notice is None:
-            raise TimedOut(
-                f"execution {execution_id} did not finish within {timeout:g} s; it goes on: "
-                f"GET /api/v1/executions/{execution_id} shows its progress",
-                details={"execution_id": str(execution_id)},
-            )
+        with self._finished.expect(str(execution_id)) as finished:
+            try:
+                reply = await self.ask(command)
+            except TimedOut:
+                raise TimedOut(
+                    f"the engine did not confirm the start of execution {execution_id} within {self._timeout:g} s; "
+                    f"it may still run: GET /api/v1/executions/{execution_id} shows whether it did",
+                    details={"execution_id": str(execution_id)},
+                ) from None
+            except Unavailable as exc:
+                details = exc.details if isinstance(exc.details, dict) else {}
+                raise Unavailable(
+                    f"{exc.message}; execution {execution_id} was not started",
+                    details={**details, "execution_id": str(execution_id)},
+                ) from None
+            started = views.ExecutionStarted.model_validate(reply)
+            if not wait or started.execution is not None:
+                return started
+            try:
+                notice = await asyncio.wait_for(finished, timeout)
+            except TimeoutError:
+                why = (
+                    " (it was queued: the workflow's runs are paused or at their settings.max_concurrent_runs)"
+                    if started.status == "queued"
+                    else ""
+                )
+                raise TimedOut(
+                    f"execution {execution_id} did not finish within {timeout:g} s{why}; it goes on: "
+                    f"GET /api/v1/executions/{execution_id} shows its progress",
+                    details={"execution_id": str(execution_id), "status": started.status},
+                ) from None
         execution = notice.execution or views.Execution.model_validate(
             await self.ask(msg.GetExecution(execution_id=str(execution_id)))
         )

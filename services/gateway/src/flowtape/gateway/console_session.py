@@ -163,6 +163,11 @@ async def open_session(body: Credentials, request: Request, response: Response, 
             body.email, body.password.get_secret_value(), client_address(request), request.headers.get("user-agent")
         )
     )
+    return set_session_cookies(request, response, granted)
+
+
+def set_session_cookies(request: Request, response: Response, granted: msg.TokenGranted) -> dict[str, Any]:
+    """The console's two cookies for a granted token (a password or a single sign-on sign-in)."""
     secure = request.url.scheme == "https"
     csrf = csrf_token(granted.access_token)
     response.set_cookie(

@@ -137,7 +137,8 @@ def install(app: FastAPI) -> None:
         response = error_response(status, exc.code, exc.message, exc.details)
         if isinstance(exc, errors.Unauthorized):
             response.headers["WWW-Authenticate"] = "Bearer"
-        if isinstance(exc, errors.RateLimited) and isinstance(exc.details, dict) and "retry_after" in exc.details:
+        retry_hint = isinstance(exc, errors.RateLimited | errors.Unavailable) and isinstance(exc.details, dict)
+        if retry_hint and "retry_after" in exc.details:
             response.headers["Retry-After"] = str(int(exc.details["retry_after"]))
         return response
 

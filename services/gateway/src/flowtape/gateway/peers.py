@@ -4,20 +4,41 @@ A peer's errors in a caller's terms (not found, conflict, an invalid workflow, a
 judged) pass as they are. What describes the platform's insides does not: a message that broke its contract at
 the peer (a version skew, a body its parser gave up on), an error the peer did not classify, and the bus's own
 failures, which name message types and broker addresses. Those are logged here in full and answered as a plain
-500, or a 503/504 that names only the service.
+500, or a 503/504 that names only the service. The bus itself being down (RabbitMQ restarting) is one 503 on
+every route, with a ``Retry-After``: :data:`BUS_DOWN`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from flowtape.common.bus import Bus
 from flowtape.common.bus.base import Consumer, Handlers, RawHandler
-from flowtape.common.errors import ErrorInfo, FlowtapeError, InvalidMessage, TimedOut, Unavailable
+from flowtape.common.errors import BusUnavailable, ErrorInfo, FlowtapeError, InvalidMessage, TimedOut, Unavailable
 from flowtape.common.messages.base import Message, Reply
 from flowtape.common.topology import QueueSpec
 
 log = logging.getLogger("flowtape.gateway.peers")
+
+T = TypeVar("T")
+
+#: what a client is told while the gateway's connection to the broker is down, and when to try again
+BUS_DOWN = "the platform's message bus is unavailable (it may be restarting); retry in a few seconds"
+BUS_RETRY_AFTER_SECONDS = 5
+
+
+def _bus_down(what: str, exc: BusUnavailable) -> Unavailable:
+    log.warning("%s: %s", what, exc.message)
+    return Unavailable(BUS_DOWN, details={"retry_after": BUS_RETRY_AFTER_SECONDS})
+
+
+async def _over_the_bus(call: Awaitable[T], what: str) -> T:
+    try:
+        return await call
+    except BusUnavailable as exc:
+        raise _bus_down(what, exc) from None
 
 
 def _client_codes() -> frozenset[str]:
@@ -35,7 +56,8 @@ def _service(message: Message) -> str:
 
 
 class PeerBus(Bus):
-    """Delegates everything to ``bus``; only the answers to requests are screened."""
+    """Delegates everything to ``bus``; the answers to requests are screened, and the broker's own failures on any
+    call become :data:`BUS_DOWN`."""
 
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
@@ -45,6 +67,8 @@ class PeerBus(Bus):
         service = _service(message)
         try:
             reply = await self._bus.request(message, timeout=timeout)
+        except BusUnavailable as exc:
+            raise _bus_down(message.type_name, exc) from None
         except TimedOut as exc:
             log.warning("%s: %s", message.type_name, exc.message)
             raise TimedOut(f"the {service} service did not answer within {timeout:g} s; try again") from None
@@ -70,13 +94,13 @@ class PeerBus(Bus):
         return await self._bus.consume(queue, handlers, prefetch=prefetch)
 
     async def publish_raw(self, exchange: str, routing_key: str, body: bytes) -> None:
-        await self._bus.publish_raw(exchange, routing_key, body)
+        await _over_the_bus(self._bus.publish_raw(exchange, routing_key, body), f"a message for {exchange}")
 
     async def publish_to_queue(self, queue: str, body: bytes) -> None:
-        await self._bus.publish_to_queue(queue, body)
+        await _over_the_bus(self._bus.publish_to_queue(queue, body), f"a message for {queue}")
 
     async def publish(self, message: Message) -> None:
-        await self._bus.publish(message)
+        await _over_the_bus(self._bus.publish(message), message.type_name)
 
     async def start(self) -> None:
         await self._bus.start()

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from flowtape.common.messages.engine import DebugOptions
+
 
 class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -15,6 +17,9 @@ class RunRequest(BaseModel):
     version: int | None = Field(default=None, ge=1, description="run this version instead of the latest")
     test: bool = Field(
         default=False, description="a test run (the editor's): nodes with a pinned output are not run, it stands in"
+    )
+    debug: DebugOptions | None = Field(
+        default=None, description="run in debug mode: stop before these nodes, or when a node's condition holds"
     )
 
 

@@ -2,7 +2,8 @@
 
 The route table belongs to the triggers service; the gateway asks it and keeps the answers a few seconds,
 dropping them all whenever a registration changes (``TriggersChanged``, and its own activation calls), so a
-deactivated webhook stops answering at once while a busy one costs no round trip per request.
+deactivated webhook stops answering at once while a busy one costs no round trip per request. While the
+triggers service does not answer, a route it resolved before goes on serving.
 """
 
 from __future__ import annotations
@@ -10,16 +11,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from flowtape.common.bus import Bus
-from flowtape.common.errors import FlowtapeError, NotFound, Unauthorized
+from flowtape.common.errors import FlowtapeError, NotFound, TimedOut, Unauthorized, Unavailable
 from flowtape.common.messages.triggers import ResolveWebhook, TriggersChanged, WebhookRoute
 from flowtape.common.views import Execution
 from flowtape.gateway.clients import Platform
+
+log = logging.getLogger("flowtape.gateway.webhooks")
 
 SIGNATURE_HEADER = "x-flowtape-signature"
 #: credentials the caller sent are not copied into the execution log
@@ -48,6 +52,13 @@ class WebhookRoutes:
                 )
             except NotFound as exc:
                 found = exc
+            except (TimedOut, Unavailable):
+                # the triggers service is down (a restart): a route it gave before still serves its webhook, so
+                # callers of a known path are not refused for an outage of a service their run does not need
+                if cached is None or isinstance(cached[1], FlowtapeError):
+                    raise
+                log.warning("the triggers service did not resolve %s %s: serving the route it gave before", *key)
+                found = cached[1]
             self._cache[key] = (time.monotonic() + self._ttl, found)
         if isinstance(found, FlowtapeError):
             raise found
@@ -182,6 +193,9 @@ class Webhooks:
             trigger={"request": request.metadata()},
         )
         if not wait:
-            return WebhookResponse(status=202, body={"execution_id": started.execution_id}, headers={})
+            body = {"execution_id": started.execution_id}
+            if started.status == "queued":  # paused, or at its max_concurrent_runs: it starts later
+                body["status"] = "queued"
+            return WebhookResponse(status=202, body=body, headers={})
         assert started.execution is not None  # run_workflow(wait=True) answers with the finished run or raises
         return finished_answer(route, started.execution)

@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
-from aiormq.exceptions import ChannelPreconditionFailed
+from aiormq.exceptions import AMQPError, ChannelInvalidStateError, ChannelPreconditionFailed
 from faststream import AckPolicy
 from faststream.message import StreamMessage
 from faststream.rabbit import Channel, ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
@@ -25,7 +26,7 @@ from faststream.rabbit.annotations import RabbitMessage
 from prometheus_client import CollectorRegistry
 
 from flowtape.common.bus.base import Bus, BusMetrics, Consumer, Handlers, RawHandler, dispatch, outgoing
-from flowtape.common.errors import TimedOut, Unavailable
+from flowtape.common.errors import BusUnavailable, TimedOut, Unavailable
 from flowtape.common.messages.base import Message, Reply, RoutedMessage, decode
 from flowtape.common.topology import COMMANDS, DEAD_LETTER_QUEUE, DEAD_LETTERS, EVENTS, QueueSpec, route_of
 
@@ -58,6 +59,19 @@ def rabbit_queue(spec: QueueSpec) -> RabbitQueue:
         routing_key=spec.binding,
         arguments=arguments,
     )
+
+
+@contextmanager
+def _broker_reachable(what: str) -> Iterator[None]:
+    """The one place the broker's own failures become :class:`BusUnavailable`: while RabbitMQ restarts, or the
+    connection is being re-established, aio-pika raises its channel and connection errors (a closed robust
+    channel is a ``RuntimeError``), and callers must see "the bus is down", not an unclassified error."""
+    try:
+        yield
+    except TimeoutError:  # an OSError since Python 3.11, but a peer's silence, not the broker's
+        raise
+    except (AMQPError, ChannelInvalidStateError, ConnectionError, OSError) as exc:
+        raise BusUnavailable(f"RabbitMQ did not take {what}: {type(exc).__name__}: {exc}") from exc
 
 
 class _ChannelConsumer(Consumer):
@@ -349,7 +363,7 @@ class RabbitBus(Bus):
     async def publish(self, message: Message) -> None:
         route = route_of(message)
         self._metrics.published.labels(message.type_name).inc()
-        with outgoing(message) as headers:
+        with outgoing(message) as headers, _broker_reachable(message.type_name):
             await self._broker.publish(
                 message.encode(),
                 exchange=EXCHANGES[route.exchange],
@@ -363,10 +377,12 @@ class RabbitBus(Bus):
 
     async def publish_raw(self, exchange: str, routing_key: str, body: bytes) -> None:
         """Publish bytes as they are: how tests send a poison message."""
-        await self._broker.publish(body, exchange=EXCHANGES[exchange], routing_key=routing_key, persist=True)
+        with _broker_reachable(f"a message for {exchange}"):
+            await self._broker.publish(body, exchange=EXCHANGES[exchange], routing_key=routing_key, persist=True)
 
     async def publish_to_queue(self, queue: str, body: bytes) -> None:
-        await self._broker.publish(body, queue=queue, persist=True, content_type="application/json")
+        with _broker_reachable(f"a message for {queue}"):
+            await self._broker.publish(body, queue=queue, persist=True, content_type="application/json")
 
     async def request(self, message: Message, *, timeout: float = 10.0) -> Reply:
         route = route_of(message)
@@ -374,7 +390,7 @@ class RabbitBus(Bus):
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._waiting[correlation_id] = future
         try:
-            with outgoing(message, "request") as headers:
+            with outgoing(message, "request") as headers, _broker_reachable(message.type_name):
                 await self._broker.publish(
                     message.encode(),
                     exchange=EXCHANGES[route.exchange],

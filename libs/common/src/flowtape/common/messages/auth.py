@@ -126,6 +126,63 @@ class MailAccepted(_Frozen):
     accepted: bool = True
 
 
+class SsoGrantView(_Frozen):
+    """Members of provider group ``group`` get ``role``; platform-wide today (``project_id`` is for projects)."""
+
+    group: str
+    role: Role
+    project_id: str | None = None
+
+
+class SsoProviderView(_Frozen):
+    """A single sign-on provider as admins see it: never its client secret, only whether one is set."""
+
+    name: str
+    kind: Literal["oidc", "github"]
+    display_name: str
+    enabled: bool
+    client_id: str
+    has_client_secret: bool
+    discovery_url: str | None = None
+    #: GitHub only: the web and API base URLs (GitHub Enterprise Server, or a stand-in)
+    github_url: str | None = None
+    api_url: str | None = None
+    scopes: list[str] = Field(default_factory=list)
+    group_claim: str = "groups"
+    grants: list[SsoGrantView] = Field(default_factory=list)
+    #: the role of a new account no grant matched; None: sign-up through this provider is off
+    default_role: Role | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class SsoProviderList(_Frozen):
+    items: list[SsoProviderView]
+
+
+class SsoSignInOption(_Frozen):
+    """What the sign-in page shows for an enabled provider."""
+
+    name: str
+    display_name: str
+    kind: Literal["oidc", "github"]
+
+
+class SsoOptions(_Frozen):
+    providers: list[SsoSignInOption]
+    require_sso: bool = False
+
+
+class SsoSettingsView(_Frozen):
+    #: local password sign-in refused for everyone but the first admin (break-glass)
+    require_sso: bool = False
+
+
+class SsoStarted(_Frozen):
+    authorization_url: str
+    state: str
+
+
 class PrincipalView(_Frozen):
     """Whom an API key stands for, with the role it may act in (the lower of the key's and its owner's)."""
 
@@ -403,6 +460,104 @@ class AcceptInvitation(Message):
     token: StoredText
     sealed_password: str
     client_address: str | None = None
+
+
+class SsoProviderFields(BaseModel):
+    """The settings of a provider a create or an update carries (an update: only those it names)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    display_name: StoredText | None = None
+    enabled: bool | None = None
+    #: ``google`` or ``microsoft``: fills in the discovery URL (Microsoft's with ``tenant``, default ``common``)
+    preset: Literal["google", "microsoft"] | None = None
+    tenant: StoredText | None = None
+    client_id: StoredText | None = None
+    discovery_url: StoredText | None = None
+    github_url: StoredText | None = None
+    api_url: StoredText | None = None
+    scopes: list[StoredText] | None = None
+    group_claim: StoredText | None = None
+    grants: list[SsoGrantView] | None = None
+    default_role: Role | None = None
+    #: whether ``default_role`` was given (None there means "no sign-up")
+    default_role_set: bool = False
+
+
+class CreateSsoProvider(Message):
+    """Add a provider; the client secret crosses sealed, like a password."""
+
+    type_name = "auth.CreateSsoProvider.v1"
+    kind = "command"
+
+    name: StoredText
+    provider_kind: Literal["oidc", "github"]
+    fields: SsoProviderFields
+    sealed_client_secret: str | None = None
+    actor: Actor
+
+
+class UpdateSsoProvider(Message):
+    type_name = "auth.UpdateSsoProvider.v1"
+    kind = "command"
+
+    name: StoredText
+    fields: SsoProviderFields
+    sealed_client_secret: str | None = None
+    actor: Actor
+
+
+class DeleteSsoProvider(Message):
+    type_name = "auth.DeleteSsoProvider.v1"
+    kind = "command"
+
+    name: StoredText
+    actor: Actor
+
+
+class ListSsoProviders(Message):
+    type_name = "auth.ListSsoProviders.v1"
+    kind = "query"
+
+
+class GetSsoOptions(Message):
+    """The enabled providers for the sign-in page (public)."""
+
+    type_name = "auth.GetSsoOptions.v1"
+    kind = "query"
+
+
+class SetSsoSettings(Message):
+    type_name = "auth.SetSsoSettings.v1"
+    kind = "command"
+
+    require_sso: bool
+    actor: Actor
+
+
+class StartSsoSignIn(Message):
+    """Begin a sign-in: auth keeps state, nonce and PKCE verifier (one use) and answers :class:`SsoStarted`."""
+
+    type_name = "auth.StartSsoSignIn.v1"
+    kind = "command"
+
+    provider: StoredText
+    redirect_uri: StoredText
+
+
+class CompleteSsoSignIn(Message):
+    """The provider's redirect came back: exchange the code, check the ID token, answer :class:`TokenGranted`."""
+
+    type_name = "auth.CompleteSsoSignIn.v1"
+    kind = "command"
+
+    provider: StoredText
+    state: StoredText
+    code: StoredText | None = None
+    error: StoredText | None = None
+    error_description: StoredText | None = None
+    client_address: str | None = None
+    user_agent: StoredText | None = None
 
 
 # ---- commands (auth.audit) ----

@@ -67,8 +67,16 @@ class _Envelope(BaseModel):
     body: dict[str, Any]
 
 
+#: how :meth:`Message.encode` frames every message: the type first, then the body
+_TYPE_PREFIX = b'{"type":"'
+_BODY_PREFIX = b'","body":'
+
+
 def decode(raw: bytes) -> Message:
     """Parse a wire message; anything that fails its contract raises :class:`InvalidMessage`."""
+    message = _decode_framed(raw)
+    if message is not None:
+        return message
     try:
         envelope = _Envelope.model_validate_json(raw)
     except ValidationError as exc:
@@ -81,6 +89,24 @@ def decode(raw: bytes) -> Message:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
         raise InvalidMessage(f"{envelope.type} failed validation: {problems}") from exc
+
+
+def _decode_framed(raw: bytes) -> Message | None:
+    """A message as :meth:`Message.encode` framed it, validated from its JSON in one pass (parsing the
+    envelope into dicts and validating those walked every message twice: a quarter of the triggers' CPU).
+    None for anything else, or anything invalid: the general path then says what is wrong."""
+    if not raw.startswith(_TYPE_PREFIX) or not raw.endswith(b"}"):
+        return None
+    end = raw.find(_BODY_PREFIX, len(_TYPE_PREFIX))
+    if end < 0:
+        return None
+    cls = Message._registry.get(raw[len(_TYPE_PREFIX) : end].decode("utf-8", "replace"))
+    if cls is None:
+        return None
+    try:
+        return cls.model_validate_json(raw[end + len(_BODY_PREFIX) : -1])
+    except ValidationError:
+        return None
 
 
 class Reply(Message):

@@ -12,8 +12,8 @@ from flowtape.common.limits import StoredText
 from flowtape.common.messages.auth import Actor
 from flowtape.common.messages.base import JsonItems, Message
 from flowtape.common.views import Execution
+from flowtape.common.views import ExecutionStatus as ExecutionStatus
 
-ExecutionStatus = Literal["running", "waiting", "succeeded", "failed", "cancelled"]
 #: the namespace of execution ids derived from idempotency keys (a schedule's fire key, a message's id)
 _START_KEYS = UUID("6f7c1b9e-53f4-4b0e-9a55-3c2f7f4b8d21")
 
@@ -99,6 +99,18 @@ class ListWorkflowVersions(Message):
     workflow_id: str
 
 
+class DebugOptions(BaseModel):
+    """A run in debug mode stops before each node of ``breakpoints``, and before a node of ``conditions`` when its
+    expression holds for one of the node's input items."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    breakpoints: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        default_factory=list, max_length=1000
+    )
+    conditions: dict[str, Annotated[str, Field(min_length=1, max_length=2000)]] = Field(default_factory=dict)
+
+
 class StartExecution(Message):
     """Run a workflow's latest version (or ``version``) with ``input`` as the trigger items."""
 
@@ -117,6 +129,8 @@ class StartExecution(Message):
     #: the sender gives none it is derived from ``idempotency_key`` (or drawn at random): it names the partition,
     #: and so the engine replica, that decides the run
     execution_id: UUID | None = None
+    #: start in debug mode: stop at these breakpoints
+    debug: DebugOptions | None = None
 
     @model_validator(mode="after")
     def _choose_id(self) -> StartExecution:
@@ -124,6 +138,47 @@ class StartExecution(Message):
             chosen = uuid5(_START_KEYS, self.idempotency_key) if self.idempotency_key else uuid4()
             object.__setattr__(self, "execution_id", chosen)
         return self
+
+
+class DebugExecution(Message):
+    """Operator → the partition of a debug run paused at a breakpoint: ``input`` replaces the paused node's
+    input; ``step`` runs it and stops before the next node; ``continue`` runs on to the next breakpoint."""
+
+    type_name = "engine.DebugExecution.v1"
+    kind = "command"
+    execution_id: str
+    action: Literal["input", "step", "continue"]
+    input: JsonItems | None = None
+
+
+class AdmitExecution(Message):
+    """Engine → the partition of a queued run: its workflow has room for it now (or starts were resumed)."""
+
+    type_name = "engine.AdmitExecution.v1"
+    kind = "command"
+    execution_id: str
+
+
+class PauseRuns(Message):
+    """Stop new starts (they queue) and hold running runs at their next decision: of one workflow, or of all
+    when ``workflow_id`` is None. ``paused`` False resumes them."""
+
+    type_name = "engine.PauseRuns.v1"
+    kind = "command"
+    workflow_id: str | None = None
+    paused: bool = True
+    actor: Actor | None = None
+
+
+class GetRunPauses(Message):
+    type_name = "engine.GetRunPauses.v1"
+    kind = "query"
+
+
+class RunPausesChanged(Message):
+    """Engine → every engine replica: a pause was set or lifted; hold or release the runs it decides."""
+
+    type_name = "engine.RunPausesChanged.v1"
 
 
 class GetExecution(Message):
@@ -275,6 +330,29 @@ class ReplayExecution(Message):
     input: JsonItems | None = None
     #: the new execution's id (it names the partition that decides the fork)
     fork_id: UUID = Field(default_factory=uuid4)
+
+
+class StartBulkReplay(Message):
+    """Replay every run of a workflow with ``status`` started at or after ``since``, a canary of ``canary`` first
+    (see ``flowtape.engine.bulk_replays``); answered with the job."""
+
+    type_name = "engine.StartBulkReplay.v1"
+    kind = "command"
+    workflow_id: str
+    status: ExecutionStatus = "failed"
+    since: datetime | None = None
+    from_node: str | None = Field(default=None, min_length=1, max_length=128)
+    workflow_version: Literal["original", "latest"] | Annotated[int, Field(ge=1)] = "original"
+    canary: int = Field(default=0, ge=0, le=10_000)
+    parallelism: int = Field(default=4, ge=1, le=64)
+    dry_run: bool = False
+    actor: Actor | None = None
+
+
+class GetBulkReplay(Message):
+    type_name = "engine.GetBulkReplay.v1"
+    kind = "query"
+    job_id: str
 
 
 class ReplayCheck(Message):

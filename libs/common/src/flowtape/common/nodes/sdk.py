@@ -265,6 +265,11 @@ def _scope(ctx: NodeContext, items: list[Item], item: Item | None) -> dict[str, 
     return scope
 
 
+def expression_scope(ctx: NodeContext, items: list[Item], item: Item | None = None) -> dict[str, Any]:
+    """What an expression about ``item`` (one of ``items``, the input of ``ctx``'s node) sees, as in its params."""
+    return _scope(ctx, items, item)
+
+
 def _validated(node: type[NodeType[Any]], raw: Mapping[str, Any], scope: dict[str, Any]) -> NodeParams:
     from flowtape.common.expressions import render
 

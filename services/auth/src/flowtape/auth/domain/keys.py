@@ -62,10 +62,11 @@ class KeyMaterial:
 
 
 class KeyVault:
-    """Encrypts private keys at rest under a key derived from the platform's secret key."""
+    """Encrypts private keys at rest under a key derived from the platform's secret key (``purpose`` keeps
+    other secrets, such as SSO client secrets, under a key of their own)."""
 
-    def __init__(self, secret_key: str) -> None:
-        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"flowtape/auth/private-keys/v1")
+    def __init__(self, secret_key: str, purpose: bytes = b"flowtape/auth/private-keys/v1") -> None:
+        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose)
         self._aead = AESGCM(derived.derive(secret_key.encode()))
 
     def seal(self, private_pem: bytes, kid: str) -> bytes:

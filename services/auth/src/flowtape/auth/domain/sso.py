@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,7 +23,7 @@ from joserfc import jwt
 from joserfc.errors import ExpiredTokenError, JoseError
 from joserfc.jwk import KeySet
 
-from flowtape.common.errors import Unauthorized
+from flowtape.common.errors import InvalidInput, Unauthorized
 from flowtape.common.messages.auth import ROLES, Role
 
 ProviderKind = Literal["oidc", "github"]
@@ -58,6 +59,24 @@ class Provider:
     grants: tuple[GroupGrant, ...] = field(default_factory=tuple)
     #: the role of a new account no grant matched (None: such people cannot sign up through this provider)
     default_role: Role | None = "viewer"
+    display_name: str = ""
+    enabled: bool = True
+    #: GitHub's web and API base URLs (GitHub Enterprise Server: ``https://HOST`` and ``https://HOST/api/v3``)
+    github_url: str = "https://github.com"
+    api_url: str = GITHUB_API
+
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def check_name(name: str) -> str:
+    """Provider names appear in URLs (``/api/v1/auth/sso/{name}/start``) and in the login method."""
+    if not NAME.match(name):
+        raise InvalidInput(
+            "a provider's name is 1-63 lowercase letters, digits and dashes (it appears in URLs)",
+            details=[{"field": "name", "message": "invalid"}],
+        )
+    return name
 
 
 def preset(name: str, *, tenant: str = "common") -> str:

@@ -27,6 +27,8 @@ from flowtape.common.limits import DEFAULT_LIMITS, Limits, check_output
 from flowtape.common.nodes.builtin import DEFAULT_CALL_TIMEOUT_SECONDS
 from flowtape.common.nodes.sdk import NodeContext, NodeType, execute_node, resolve_params
 from flowtape.common.workflow import ERROR_PORT, NodeSpec, RetryPolicy
+from flowtape.engine.domain import breakpoints
+from flowtape.engine.domain.breakpoints import DebugInputEdited, DebugReleased
 from flowtape.engine.domain.execution import Execution, Items, NodeRun
 from flowtape.engine.domain.graph import LOOP, LOOP_PORT, WorkflowGraph
 from flowtape.engine.domain.scheduling import all_settled, body_settled, final_output, ready_nodes
@@ -108,11 +110,27 @@ class TimerFired:
 
 
 @dataclass(frozen=True)
+class Admitted:
+    """A queued run may begin: its workflow has room for it, or starts were resumed."""
+
+
+@dataclass(frozen=True)
 class CancelRequested:
     reason: str
 
 
-Happened = Started | Continue | TaskCompleted | TimerFired | CancelRequested | ChildFinished | ResumeCalled
+Happened = (
+    Started
+    | Continue
+    | TaskCompleted
+    | TimerFired
+    | CancelRequested
+    | ChildFinished
+    | ResumeCalled
+    | DebugInputEdited
+    | DebugReleased
+    | Admitted
+)
 
 
 def child_execution_id(execution_id: str, node_id: str, run: int, attempt: int) -> str:
@@ -139,6 +157,8 @@ class Circumstances:
     max_call_depth: int = DEFAULT_MAX_CALL_DEPTH
     #: where the resume URLs of waits for a call are shown (None: not shown, e.g. in a replay check)
     resume_url: ResumeUrl | None = None
+    #: workflows whose runs are paused (the kill switch; ``*``: all): their runs are held at this decision
+    paused: frozenset[str] = frozenset()
 
     def node(self, spec: NodeSpec) -> NodeType[Any] | None:
         """The inline node type ``spec`` names, at the version it was saved with; None when it is not inline."""
@@ -182,6 +202,8 @@ def decide(execution: Execution, graph: WorkflowGraph, happened: Happened, now: 
         return decision
     if isinstance(happened, ResumeCalled):
         _check_call(execution, happened)
+    if isinstance(happened, DebugInputEdited | DebugReleased):
+        breakpoints.paused_at(execution)
     if execution.finished:
         decision.ignored = True
         return decision
@@ -195,6 +217,16 @@ def decide(execution: Execution, graph: WorkflowGraph, happened: Happened, now: 
             return decision
     elif isinstance(happened, ResumeCalled):
         _resume_called(execution, happened)
+    elif isinstance(happened, DebugInputEdited):
+        breakpoints.edit_input(execution, happened)
+        return decision
+    elif isinstance(happened, DebugReleased):
+        breakpoints.release(execution, happened)
+    elif isinstance(happened, Admitted):
+        if not execution.queued:
+            decision.ignored = True
+            return decision
+        execution.admit()
     elif isinstance(happened, TimerFired):
         if happened.kind == "deadline":
             return _deadline_passed(execution, graph, decision)
@@ -326,8 +358,10 @@ def _deadline_passed(execution: Execution, graph: WorkflowGraph, decision: Decis
 
 def _advance(execution: Execution, graph: WorkflowGraph, now: Circumstances, decision: Decision) -> None:
     """Run the scheduling core until nothing more can happen without the outside world (or the budget ends)."""
+    if execution.queued or _held(execution, now):
+        return
     evaluated = 0
-    while not execution.finished:
+    while not execution.finished and execution.breakpoint is None:
         step = ready_nodes(graph, execution.nodes, execution.trigger, execution.input_overrides)
         if step.empty:
             if evaluated >= now.budget and _loop_ready(execution, graph) is not None:
@@ -340,6 +374,11 @@ def _advance(execution: Execution, graph: WorkflowGraph, now: Circumstances, dec
         if step.skip:
             execution.skip_nodes(step.skip)
         for node_id, items in step.ready:
+            if execution.debug is not None and (
+                reason := breakpoints.stop_before(execution, node_id, items, context(execution, node_id, 1, now, graph))
+            ):
+                execution.reach_breakpoint(node_id, execution.nodes[node_id].runs, reason)
+                return
             spec = graph.nodes[node_id]
             inline = now.node(spec)
             if spec.type == "wait":
@@ -360,8 +399,18 @@ def _advance(execution: Execution, graph: WorkflowGraph, now: Circumstances, dec
                 _dispatch(execution, graph, node_id, 1, items, now, decision)
             if execution.finished:
                 return
-    if not execution.finished and all_settled(execution.nodes):
+    if not execution.finished and execution.breakpoint is None and all_settled(execution.nodes):
         execution.succeed(final_output(graph, execution.nodes, execution.finish_order))
+
+
+def _held(execution: Execution, now: Circumstances) -> bool:
+    """A pause of runs holds the run here (recorded once); a lifted one releases it."""
+    paused = "*" in now.paused or execution.workflow_id in now.paused
+    if paused and not execution.held:
+        execution.hold()
+    elif not paused and execution.held:
+        execution.release()
+    return paused
 
 
 def _dispatch(

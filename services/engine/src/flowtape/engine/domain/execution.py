@@ -332,7 +332,92 @@ class Execution(Aggregate):
 
     @event("ExecutionResumed")
     def resume(self, node_id: str) -> None:
-        self.status = "running"
+        self.status = self._moving_status()
+
+    def _moving_status(self) -> str:
+        """What a run that is not finished shows: queued, paused (a breakpoint or a hold), waiting in a wait node,
+        or running."""
+        if self.queued:
+            return "queued"
+        if self.breakpoint is not None or self.held:
+            return "paused"
+        return "waiting" if any(run.status == "waiting" for run in self.nodes.values()) else "running"
+
+    # the debug state is read with defaults, so runs recorded (or snapshotted) before debug runs load unchanged
+
+    @property
+    def breakpoint(self) -> dict[str, Any] | None:
+        """Where a debug run stopped (``{"node", "run", "reason"}``), None when it is not at a breakpoint."""
+        paused: dict[str, Any] | None = getattr(self, "_breakpoint", None)
+        return paused
+
+    @property
+    def stepping(self) -> bool:
+        """A debug run steps: it stops again before the next node that becomes ready."""
+        return bool(getattr(self, "_stepping", False))
+
+    @property
+    def released(self) -> dict[str, int]:
+        """Nodes a breakpoint let through, by the run it let through (a loop body's next run stops again)."""
+        released: dict[str, int] = getattr(self, "_released", {})
+        return released
+
+    @property
+    def queued(self) -> bool:
+        """Waiting for its workflow's concurrency limit (or a pause of starts) to let it begin."""
+        return bool(getattr(self, "_queued", False))
+
+    @property
+    def held(self) -> bool:
+        """Held by a pause of runs (the kill switch) at its last decision."""
+        return bool(getattr(self, "_held", False))
+
+    @event("ExecutionQueued")
+    def queue(self, reason: str) -> None:
+        """The run waits to begin (``reason``: the workflow's ``max_concurrent_runs``, or a pause of starts)."""
+        self._queued = True
+        self.status = "queued"
+
+    @event("ExecutionAdmitted")
+    def admit(self) -> None:
+        self._queued = False
+        self.status = self._moving_status()
+
+    @event("ExecutionHeld")
+    def hold(self) -> None:
+        """A pause of runs holds this one: nothing new starts until it is resumed."""
+        self._held = True
+        self.status = self._moving_status()
+
+    @event("ExecutionReleased")
+    def release(self) -> None:
+        self._held = False
+        self.status = self._moving_status()
+
+    @property
+    def debug(self) -> dict[str, Any] | None:
+        """The breakpoints of a run started in debug mode (``{"breakpoints", "conditions"}``), else None."""
+        debug = self.trigger_meta.get("debug")
+        return debug if isinstance(debug, dict) else None
+
+    @event("BreakpointReached")
+    def reach_breakpoint(self, node_id: str, run: int, reason: str) -> None:
+        """A debug run stopped before ``node_id`` (not scheduled yet: its input may still be edited)."""
+        self._breakpoint: dict[str, Any] | None = {"node": node_id, "run": run, "reason": reason}
+        self.status = "paused"
+
+    @event("NodeInputEdited")
+    def edit_input(self, node_id: str, input: Items) -> None:
+        """An operator replaced the input of the node the run is paused before."""
+        self.input_overrides = {**self.input_overrides, node_id: input}
+
+    @event("BreakpointReleased")
+    def release_breakpoint(self, node_id: str, run: int, step: bool) -> None:
+        """The operator let the paused node run; ``step``: stop again before the next node that becomes ready."""
+        self._breakpoint = None
+        self._stepping = step
+        self._released = {**self.released, node_id: run}
+        self.status = self._moving_status()
 
     @event("ExecutionSucceeded")
     def succeed(self, output: Items) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Response
@@ -12,13 +12,13 @@ from flowtape.common.binary import BINARY_ID_PATTERN
 from flowtape.common.messages import engine as msg
 from flowtape.common.messages.connectors import BinaryContent, GetBinary
 from flowtape.common.run_diff import diff_executions
-from flowtape.common.views import Execution, ExecutionEvents, ExecutionPage
+from flowtape.common.views import Execution, ExecutionEvents, ExecutionPage, ExecutionStatus
 from flowtape.gateway.deps import PlatformDep, Viewer
 from flowtape.gateway.schemas import ExecutionDiff
 
 router = APIRouter(prefix="/api/v1/executions", tags=["executions"])
 
-Status = Literal["running", "waiting", "succeeded", "failed", "cancelled"]
+Status = ExecutionStatus
 
 
 @router.get("", response_model=ExecutionPage)

@@ -151,7 +151,13 @@ async def run_workflow(
 ) -> Any:
     request = body or RunRequest()
     started = await platform.run_workflow(
-        workflow_id, request.input, wait=wait, timeout=timeout, version=request.version, test=request.test
+        workflow_id,
+        request.input,
+        wait=wait,
+        timeout=timeout,
+        version=request.version,
+        test=request.test,
+        debug=request.debug,
     )
     if wait and started.execution is not None:
         return Response(started.execution.model_dump_json(), media_type="application/json")
