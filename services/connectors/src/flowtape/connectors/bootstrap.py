@@ -77,6 +77,7 @@ class ConnectorsRuntime(BaseRuntime):
             "connectors",
             TableBackup("connectors", [DataSource(self._db, SCHEMA, skip=BACKUP_SKIPS)]),
             {"credentials": ("credentials", 0), "variables": ("variables", 0)},
+            after_restore=self.vault.check_restored,
         )
         if self._db.dialect.name == "postgresql":
             permits: LocalLimits | PostgresLimits = PostgresLimits(self._db)

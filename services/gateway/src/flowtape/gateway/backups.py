@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
-from flowtape.common.errors import Conflict, InvalidInput
+from flowtape.common.errors import Conflict, FlowtapeError, InvalidInput
 from flowtape.common.messages import backups as msg
 from flowtape.gateway.clients import Platform
 
@@ -110,8 +110,14 @@ class PlatformBackups:
                 timeout=CHUNK_TIMEOUT_SECONDS,
             )
             restored[service] = restored.get(service, 0) + len(line.get("rows") or [])
-        for service in msg.DATA_SERVICES:
-            await self._platform.ask(msg.FinishServiceRestore(service=service), timeout=CHUNK_TIMEOUT_SECONDS)
+        problems: list[FlowtapeError] = []
+        for service in msg.DATA_SERVICES:  # every service finishes, even when one has something to say
+            try:
+                await self._platform.ask(msg.FinishServiceRestore(service=service), timeout=CHUNK_TIMEOUT_SECONDS)
+            except FlowtapeError as exc:
+                problems.append(exc)
+        if problems:
+            raise problems[0]
         if not ended:
             raise InvalidInput("the backup is cut short (no end line): what it held is restored, the rest is missing")
         return {"restored": restored, "tables": len(seen)}
