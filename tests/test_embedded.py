@@ -23,6 +23,8 @@ class Embedded:
         self.process: subprocess.Popen[bytes] | None = None
         self.admin: Account | None = None
         self.log = data_dir.parent / "embedded.log"
+        #: settings of its own (FLOWTAPE_*), beside the defaults of `flowtape up`
+        self.env: dict[str, str] = {}
 
     @property
     def headers(self) -> dict[str, str]:
@@ -34,7 +36,7 @@ class Embedded:
         return {**os.environ, "COLUMNS": "200", "FLOWTAPE_TOKEN": self.admin.token}
 
     def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWTAPE_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWTAPE_")} | self.env
         log = self.log.open("ab")
         self.process = subprocess.Popen(
             [FLOWTAPE, "up", "--data-dir", str(self.data_dir), "--port", str(self.port)],

@@ -11,6 +11,7 @@ import {
   IconLogin2,
   IconUserCircle,
   IconUsers,
+  IconVariable,
 } from "@tabler/icons-react";
 import { useQueryClient } from "@tanstack/react-query";
 import { Link, Outlet, useLocation } from "react-router-dom";
@@ -21,6 +22,7 @@ const LINKS: { to: string; label: string; icon: typeof IconGauge; role: Role }[]
   { to: "/workflows", label: "Workflows", icon: IconHierarchy2, role: "viewer" },
   { to: "/executions", label: "Executions", icon: IconActivity, role: "viewer" },
   { to: "/credentials", label: "Credentials", icon: IconKey, role: "viewer" },
+  { to: "/variables", label: "Variables", icon: IconVariable, role: "viewer" },
   { to: "/triggers", label: "Triggers", icon: IconClockPlay, role: "viewer" },
   { to: "/users", label: "Users & API keys", icon: IconUsers, role: "admin" },
   { to: "/sso", label: "Single sign-on", icon: IconLogin2, role: "admin" },

@@ -4,6 +4,7 @@ import { AuditPage } from "@/features/admin/AuditPage";
 import { DeadLettersPage } from "@/features/admin/DeadLettersPage";
 import { UsersPage } from "@/features/admin/UsersPage";
 import { CredentialsPage } from "@/features/credentials/CredentialsPage";
+import { VariablesPage } from "@/features/variables/VariablesPage";
 import { DashboardPage } from "@/features/dashboard/DashboardPage";
 import { ExecutionPage } from "@/features/executions/ExecutionPage";
 import { ExecutionsPage } from "@/features/executions/ExecutionsPage";
@@ -24,6 +25,7 @@ export const router = createBrowserRouter([
       { path: "/executions", element: <ExecutionsPage /> },
       { path: "/executions/:executionId", element: <ExecutionPage /> },
       { path: "/credentials", element: <CredentialsPage /> },
+      { path: "/variables", element: <VariablesPage /> },
       { path: "/triggers", element: <TriggersPage /> },
       { path: "/users", element: <UsersPage /> },
       { path: "/audit", element: <AuditPage /> },

@@ -1,38 +1,31 @@
 """Variables in the connectors: platform and workflow scopes, secret values encrypted at rest and opened only
-for the node tasks that name them, whose outcomes come out redacted."""
+for the node tasks that name them, whose outcomes come out redacted; and what the end of a restore says when the
+restored credentials do not open with this secret key."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from flowtape.common.db import async_engine
-from flowtape.common.errors import InvalidInput, NotFound
+from flowtape.common.errors import Conflict, InvalidInput, NotFound
 from flowtape.common.messages import connectors as tasks
 from flowtape.common.messages import variables as msg
 from flowtape.common.nodes.builtin import SetNode
 from flowtape.connectors.application import NodeRunner
-from flowtape.connectors.completed import SCHEMA, CompletedTasks
+from flowtape.connectors.completed import CompletedTasks
+from flowtape.connectors.credentials import CredentialStore
 from flowtape.connectors.keys import SealingKey
 from flowtape.connectors.registry import NodeRegistry
 from flowtape.connectors.variables import Variables, VariableStore, variables
-from services.connectors.tests.test_vault import SECRET_KEY, sealed_to
+from flowtape.connectors.vault import Vault
+from services.connectors.tests.test_vault import SECRET_KEY, db, postgres_url, sealed_to
+
+__all__ = ["db", "postgres_url"]  # the vault's fixtures: each case runs on SQLite and on PostgreSQL
 
 WORKFLOW = "wf-1"
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = async_engine(f"sqlite:///{(tmp_path / 'connectors.db').resolve()}", SCHEMA, pool_size=2)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture
@@ -98,3 +91,18 @@ async def test_a_task_sees_its_recorded_values_and_the_current_secret_redacted(
 
     assert done.outcome == "succeeded", done.error
     assert done.ports["main"] == [{"plain": "recorded", "leak": "[redacted]"}]
+
+
+async def test_a_restore_under_another_secret_key_is_named(db: AsyncEngine) -> None:
+    """What a restore's end says when the backup's credentials do not open here (the key differs)."""
+    store = CredentialStore(db)
+    await store.create()
+    backed_up = Vault(store, SECRET_KEY)
+    jwk = backed_up.sealing_key().jwk
+    await backed_up.create(
+        tasks.CreateCredential(name="c", type="http_bearer", sealed_data=sealed_to(jwk, {"token": "t0ken-1234"}))
+    )
+    await backed_up.check_restored()  # the same key: nothing to say
+
+    with pytest.raises(Conflict, match="FLOWTAPE_SECRET_KEY"):
+        await Vault(store, "another-secret-key").check_restored()

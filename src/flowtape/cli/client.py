@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -23,28 +25,46 @@ class ApiClient:
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
+        with self._connection():
             response = self._http.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            raise ApiError(_error_message(response))
+        return response.json() if response.content else None
+
+    @contextmanager
+    def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
+        """A response read as it arrives (a backup); an error answer raises ApiError as :meth:`call` does."""
+        with self._connection(), self._http.stream(method, path, **kwargs) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise ApiError(_error_message(response))
+            yield response
+
+    @contextmanager
+    def _connection(self) -> Iterator[None]:
+        try:
+            yield
         except httpx.ConnectError:
             raise ApiError(
                 f"cannot reach Flowtape at {self.url}: start it with `flowtape up` or set FLOWTAPE_URL"
             ) from None
         except httpx.TimeoutException:
             raise ApiError(f"Flowtape at {self.url} did not answer in time") from None
-        if response.status_code >= 400:
-            try:
-                error = response.json()["error"]
-                message = f"{error['message']} ({error['code']}, HTTP {response.status_code})"
-                if isinstance(error.get("details"), list):
-                    message += "".join(
-                        f"\n  - {d.get('node') or d.get('field') or ''}: {d.get('message')}"
-                        for d in error["details"]
-                        if isinstance(d, dict)
-                    )
-            except (ValueError, KeyError, TypeError):
-                message = f"HTTP {response.status_code}: {response.text[:300]}"
-            raise ApiError(message)
-        return response.json() if response.content else None
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        error = response.json()["error"]
+        message = f"{error['message']} ({error['code']}, HTTP {response.status_code})"
+        if isinstance(error.get("details"), list):
+            message += "".join(
+                f"\n  - {d.get('node') or d.get('field') or ''}: {d.get('message')}"
+                for d in error["details"]
+                if isinstance(d, dict)
+            )
+    except (ValueError, KeyError, TypeError):
+        message = f"HTTP {response.status_code}: {response.text[:300]}"
+    return message
 
 
 def fail(message: str) -> typer.Exit:

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from flowtape.cli import (
     accounts,
+    backups,
     debugging,
     lifecycle,
     node_reference,
@@ -33,6 +34,7 @@ app.add_typer(lifecycle.workflows, name="workflows")
 app.add_typer(operations.admin, name="admin")
 app.add_typer(variables.variables, name="variables")
 accounts.register(app, operations.admin)
+backups.register(operations.admin)
 pauses.register(operations.admin)
 app.add_typer(sso.sso, name="sso")
 nodes = typer.Typer(help="Write node types of your own (plugins).", no_args_is_help=True)

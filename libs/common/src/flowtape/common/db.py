@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
@@ -75,3 +76,8 @@ async def ping(engine: AsyncEngine) -> bool:
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
     return True
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; Flowtape writes them in UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

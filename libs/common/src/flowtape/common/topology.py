@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flowtape.common.messages import auth, connectors, engine, ops, pins, triggers, variables
+from flowtape.common.messages import auth, backups, connectors, engine, ops, pins, triggers, variables
 from flowtape.common.messages.base import Message
 
 COMMANDS = "flowtape.commands"
@@ -201,8 +201,27 @@ def is_partitioned(message: type[Message]) -> bool:
     return message in _PARTITION_KEYS
 
 
+#: backup and restore: the message names the service whose data it is about, and goes to that service
+_SERVICE_ROUTED: frozenset[type[Message]] = frozenset(
+    {backups.ExportServiceData, backups.CheckServiceEmpty, backups.ImportServiceData, backups.FinishServiceRestore}
+)
+
+
+def _service_route(service: str) -> Route:
+    return {
+        "engine": ENGINE_REQUESTS,
+        "connectors": CONNECTORS_QUERIES,
+        "triggers": TRIGGERS_REQUESTS,
+        "auth": AUTH_REQUESTS,
+    }[service]
+
+
 def route_of(message: Message | type[Message]) -> Route:
     cls = message if isinstance(message, type) else type(message)
+    if cls in _SERVICE_ROUTED:
+        if isinstance(message, type):
+            raise LookupError(f"{cls.__name__} is routed by the service it names: route a message, not its type")
+        return _service_route(message.service)  # type: ignore[attr-defined]
     key_of = _PARTITION_KEYS.get(cls)
     if key_of is not None:
         if isinstance(message, type):

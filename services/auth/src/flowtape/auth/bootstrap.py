@@ -18,6 +18,7 @@ from flowtape.auth.mail import SmtpMailer
 from flowtape.auth.settings import AuthSettings, MailSettings
 from flowtape.auth.single_sign_on import SingleSignOn
 from flowtape.auth.store import SCHEMA, AuthStore
+from flowtape.common.backup_tables import DataSource, ServiceBackup, TableBackup
 from flowtape.common.bus import Bus
 from flowtape.common.db import async_engine, ping
 from flowtape.common.hosting import BaseRuntime
@@ -29,6 +30,13 @@ log = logging.getLogger("flowtape.auth")
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+#: tables a backup leaves out: this platform's own signing keys (tokens of the old one do not carry over), sign-in
+#: sessions, and short-lived records (failed logins, addresses seen, mailed one-use tokens)
+BACKUP_SKIPS = frozenset(
+    {"keys", "sessions", "login_failures", "login_known_addresses", "mailed_tokens", "email_verifications"}
+)
 
 
 class AuthRuntime(BaseRuntime):
@@ -69,9 +77,17 @@ class AuthRuntime(BaseRuntime):
             leeway_seconds=self._auth_settings.leeway_seconds,
         )
         await self.auth.ensure_keys()
+        # the first admin may be there already: it is the one who restores (the backup's users replace it)
+        self.backup = ServiceBackup(
+            "auth",
+            TableBackup(
+                "auth", [DataSource(self._db, SCHEMA, skip=BACKUP_SKIPS, append_only=frozenset({"audit_log"}))]
+            ),
+            {"users": ("users", 1), "api_keys": ("API keys", 0)},
+        )
 
     def subscribe(self, bus: Bus) -> None:
-        handlers.subscribe(bus, self.auth, self.sso)
+        handlers.subscribe(bus, self.auth, self.sso, self.backup.handlers())
 
     async def started(self) -> None:
         await self.auth.publish_keys()

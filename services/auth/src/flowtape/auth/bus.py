@@ -7,11 +7,14 @@ from typing import Any
 from flowtape.auth.application import AuthService
 from flowtape.auth.single_sign_on import SingleSignOn
 from flowtape.common.bus import Bus
+from flowtape.common.bus.base import Handlers
 from flowtape.common.messages import auth as msg
 from flowtape.common.topology import AUTH_AUDIT_QUEUE, AUTH_REQUESTS_QUEUE
 
 
-def subscribe(bus: Bus, auth: AuthService, sso: SingleSignOn) -> None:
+def subscribe(bus: Bus, auth: AuthService, sso: SingleSignOn, backup: Handlers | None = None) -> None:
+    """``backup``: the backup-and-restore handlers, answered on the requests queue too."""
+
     async def set_up(m: msg.SetUp) -> Any:
         return await auth.set_up(m.email, m.sealed_password, m.client_address)
 
@@ -116,6 +119,7 @@ def subscribe(bus: Bus, auth: AuthService, sso: SingleSignOn) -> None:
     bus.subscribe(
         AUTH_REQUESTS_QUEUE,
         {
+            **(backup or {}),
             msg.SetUp: set_up,
             msg.Login: login,
             msg.CreateUser: create_user,

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from prometheus_client import CollectorRegistry
 
+from flowtape.common.backup_tables import DataSource, ServiceBackup, TableBackup
 from flowtape.common.bus import Bus
 from flowtape.common.db import async_engine, ping
 from flowtape.common.hosting import BaseRuntime
@@ -37,6 +38,8 @@ from flowtape.connectors.vault import Vault
 
 log = logging.getLogger("flowtape.connectors")
 CLEANUP_SECONDS = 3600.0
+#: tables a backup leaves out: records of tasks run and rate-limit permits (they matter for minutes, not for good)
+BACKUP_SKIPS = frozenset({"completed_tasks", "rate_permits"})
 
 
 class ConnectorsRuntime(BaseRuntime):
@@ -70,6 +73,12 @@ class ConnectorsRuntime(BaseRuntime):
         variable_store = VariableStore(self._db)
         await variable_store.create()
         self.variables = Variables(variable_store, self._settings.secret_key)
+        self.backup = ServiceBackup(
+            "connectors",
+            TableBackup("connectors", [DataSource(self._db, SCHEMA, skip=BACKUP_SKIPS)]),
+            {"credentials": ("credentials", 0), "variables": ("variables", 0)},
+            after_restore=self.vault.check_restored,
+        )
         if self._db.dialect.name == "postgresql":
             permits: LocalLimits | PostgresLimits = PostgresLimits(self._db)
             await permits.create()
@@ -136,6 +145,7 @@ class ConnectorsRuntime(BaseRuntime):
             self.variables,
             self._settings.connectors_concurrency,
             self._replica,
+            self.backup.handlers(),
         )
 
     async def started(self) -> None:

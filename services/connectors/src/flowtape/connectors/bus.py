@@ -6,6 +6,7 @@ from typing import Any
 
 from flowtape.common.audit import AuditRecorder
 from flowtape.common.bus import Bus
+from flowtape.common.bus.base import Handlers
 from flowtape.common.messages import connectors as msg
 from flowtape.common.messages import variables as var
 from flowtape.common.messages.connectors import CancelNodeTasks, GetNodeCatalog, RunNodeTask
@@ -35,7 +36,10 @@ def subscribe(
     variables: Variables,
     concurrency: int,
     replica: str,
+    backup: Handlers | None = None,
 ) -> None:
+    """``backup``: the backup-and-restore handlers, answered on the queries queue too."""
+
     async def run(task: RunNodeTask) -> None:
         completed = await runner.handle(task)
         if completed is not None:
@@ -118,7 +122,7 @@ def subscribe(
     bus.subscribe(CONNECTORS_TASKS_QUEUE, {RunNodeTask: run}, prefetch=concurrency)
     bus.subscribe(
         CONNECTORS_QUERIES_QUEUE,
-        {GetNodeCatalog: catalog, msg.GetBinary: binary, msg.TestNodeStep: test_step},
+        {**(backup or {}), GetNodeCatalog: catalog, msg.GetBinary: binary, msg.TestNodeStep: test_step},
         prefetch=4,
     )
     bus.subscribe(

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Column, DateTime, LargeBinary, MetaData, String, Table, Uuid, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from flowtape.common.db import ensure_schema
+from flowtape.common.db import as_utc, ensure_schema
 from flowtape.common.errors import Conflict, NotFound
 from flowtape.connectors.completed import SCHEMA
 
@@ -42,11 +42,6 @@ class StoredCredential:
     updated_at: datetime
 
 
-def _utc(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; they were written in UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def _row(row: object) -> StoredCredential:
     mapping = row._mapping  # type: ignore[attr-defined]
     return StoredCredential(
@@ -54,8 +49,8 @@ def _row(row: object) -> StoredCredential:
         name=mapping["name"],
         type=mapping["type"],
         data=bytes(mapping["data"]),
-        created_at=_utc(mapping["created_at"]),
-        updated_at=_utc(mapping["updated_at"]),
+        created_at=as_utc(mapping["created_at"]),
+        updated_at=as_utc(mapping["updated_at"]),
     )
 
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Boolean, Column, DateTime, LargeBinary, MetaData, String, Table, and_, delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from flowtape.common.db import ensure_schema
+from flowtape.common.db import as_utc, ensure_schema
 from flowtape.common.errors import InvalidInput, NotFound, Unavailable
 from flowtape.common.messages import variables as msg
 from flowtape.connectors.completed import SCHEMA
@@ -48,13 +48,12 @@ class StoredVariable:
 
 def _row(row: object) -> StoredVariable:
     mapping = row._mapping  # type: ignore[attr-defined]
-    moment = mapping["updated_at"]
     return StoredVariable(
         scope=mapping["scope"],
         name=mapping["name"],
         secret=bool(mapping["secret"]),
         value=bytes(mapping["value"]),
-        updated_at=moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC),
+        updated_at=as_utc(mapping["updated_at"]),
     )
 
 

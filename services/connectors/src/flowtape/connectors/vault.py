@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from flowtape.common.credentials import parse_credential
-from flowtape.common.errors import InvalidCredential, NodeError, NotFound, Unavailable
+from flowtape.common.errors import Conflict, InvalidCredential, NodeError, NotFound, Unavailable
 from flowtape.common.messages import connectors as msg
 from flowtape.common.nodes.sdk import Credential
 from flowtape.connectors.credentials import CredentialStore, StoredCredential
@@ -153,6 +153,20 @@ class Vault:
 
     def for_task(self) -> TaskCredentials:
         return TaskCredentials(self)
+
+    async def check_restored(self) -> None:
+        """After a restore: Conflict, saying why, when the restored credentials do not open with this secret key."""
+        oldest = await self._store.oldest()
+        if oldest is None:
+            return
+        try:
+            self._cipher.decrypt(oldest.data, str(oldest.id))
+        except CredentialsUnreadable:
+            raise Conflict(
+                "the backup is restored, but its credentials do not open with this platform's FLOWTAPE_SECRET_KEY: "
+                "start the connectors with the secret key of the platform that was backed up",
+                {"reason": "secret_key"},
+            ) from None
 
     async def check_readable(self) -> None:
         """Say loudly on start when stored credentials do not open with this secret key (nodes would fail)."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from flowtape.common.backup_tables import DataSource, ServiceBackup, TableBackup
 from flowtape.common.bus import Bus
 from flowtape.common.db import async_engine, creating, is_sqlite, ping
 from flowtape.common.hosting import BaseRuntime
@@ -41,10 +42,15 @@ from flowtape.engine.recovery import Recovery
 from flowtape.engine.retention import Retention, RetentionPolicy
 from flowtape.engine.run_variables import RunVariables
 from flowtape.engine.static_data import StaticDataStore
-from flowtape.engine.store import ExecutionLog, LogWriter, WorkflowStore, open_event_log
+from flowtape.engine.store import ExecutionLog, LogWriter, WorkflowStore, open_event_log, sqlite_events_path
 from flowtape.engine.workflows import Workflows
 
 log = logging.getLogger("flowtape.engine")
+#: tables a backup leaves out: which replica holds what, dead letters (messages of the old broker) and notices in
+#: flight (the outbox is drained before a backup is worth taking)
+BACKUP_SKIPS = frozenset(
+    {"engine_replicas", "partition_leases", "dead_letters", "pending_notices", "projection_failures"}
+)
 
 #: how often overdue node tasks are looked for
 SWEEP_SECONDS = 30.0
@@ -231,7 +237,24 @@ class EngineRuntime(BaseRuntime):
             self.retention,
             self.pauses,
             self.bulk_replays,
+            self._backup().handlers(),
         )
+
+    def _backup(self) -> ServiceBackup:
+        sources = [DataSource(self._db, SCHEMA, skip=BACKUP_SKIPS)]
+        if is_sqlite(self._url):  # the log is a file of its own (its large-event blobs are files beside it)
+            self._log_db = async_engine(f"sqlite:///{sqlite_events_path(self._url)}", SCHEMA, pool_size=1)
+            sources.append(DataSource(self._log_db, SCHEMA, "log."))
+        watched: dict[str, tuple[str, int]]
+        if is_sqlite(self._url):  # both logs share one table there
+            watched = {"log.stored_events": ("workflow and execution events", 0)}
+        else:
+            watched = {"workflows_events": ("workflow events", 0), "executions_events": ("execution events", 0)}
+        return ServiceBackup("engine", TableBackup("engine", sources), watched, after_restore=self._restored)
+
+    async def _restored(self) -> None:
+        """Nothing cached may predate the restored log."""
+        self.workflows.forget_all()
 
     async def started(self) -> None:
         self.outbox.start()
@@ -301,6 +324,8 @@ class EngineRuntime(BaseRuntime):
             await asyncio.to_thread(self.execution_log.close)
             await asyncio.to_thread(self.workflow_store.close)
             await self._db.dispose()
+        if hasattr(self, "_log_db"):
+            await self._log_db.dispose()
 
     def checks(self) -> Mapping[str, Check]:
         return {"database": lambda: ping(self._db)}

@@ -91,7 +91,9 @@ def subscribe(
     retention: Retention,
     pauses: RunPauses,
     bulk_replays: BulkReplays,
+    backup: Handlers | None = None,
 ) -> None:
+    """``backup``: the backup-and-restore handlers, answered on the requests queue too."""
     audit = AuditRecorder(bus)  # the entry goes out once the write is saved, before the answer
 
     async def create(m: msg.CreateWorkflow) -> Any:
@@ -220,6 +222,7 @@ def subscribe(
     bus.subscribe(
         ENGINE_REQUESTS_QUEUE,
         {
+            **(backup or {}),
             msg.CreateWorkflow: create,
             msg.UpdateWorkflow: update,
             msg.DeleteWorkflow: delete,

@@ -68,7 +68,7 @@ class ExecutionLog(EventLog):
     name = "executions"
 
 
-def _sqlite_events_path(url: str) -> Path:
+def sqlite_events_path(url: str) -> Path:
     path = Path(make_url(url).database or "engine.db")
     return path.with_name(f"{path.stem}.events{path.suffix or '.db'}")
 
@@ -81,7 +81,7 @@ def open_blobs(app_name: str, url: str, schema: str) -> PostgresBlobs | FileBlob
     """The blob store beside ``app_name``'s log: a table in ``schema``, or a folder beside the SQLite file."""
     blobs: PostgresBlobs | FileBlobs
     if is_sqlite(url):
-        events = _sqlite_events_path(url)
+        events = sqlite_events_path(url)
         blobs = FileBlobs(events.with_name(f"{events.stem}.{app_name}-blobs"))
     else:
         conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -142,7 +142,7 @@ def event_store_env(app_name: str, url: str, schema: str, *, pool_size: int = 8)
     if is_sqlite(url):
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(_sqlite_events_path(url)),
+            "SQLITE_DBNAME": str(sqlite_events_path(url)),
             "SQLITE_LOCK_TIMEOUT": "30",
         }
     else:

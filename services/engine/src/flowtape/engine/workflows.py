@@ -173,6 +173,11 @@ class Workflows:
                         raise Conflict(f"workflow {workflow_id} kept changing while it was saved; try again") from None
         raise AssertionError("unreachable")
 
+    def forget_all(self) -> None:
+        """The log was replaced (a restore): every workflow is read from it again."""
+        self._cache.clear()
+        self._graphs.clear()
+
     def _workflow_lock(self, workflow_id: str) -> asyncio.Lock:
         return self._workflow_locks.setdefault(workflow_id, asyncio.Lock())
 

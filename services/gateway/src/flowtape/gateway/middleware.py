@@ -88,7 +88,13 @@ class RequestLimits:
     streams and refused as soon as it passes the limit), because FastAPI turns any error raised while it reads a
     body into a 400, and because a parser handed JSON nested thousands deep recurses until it fails. A NUL in a
     URL can name nothing: no stored id or name holds one, and PostgreSQL cannot even compare text with it.
+
+    A restore's body (a whole platform's backup, JSON lines) is the one exception: its route reads it line by line,
+    after the caller proved to be an admin, and no line is parsed whole before that.
     """
+
+    #: routes that read their own body as a stream
+    STREAMED_PATHS = frozenset({"/api/v1/admin/restore"})
 
     def __init__(self, app: ASGIApp, limit: int, max_json_depth: int) -> None:
         self.app = app
@@ -114,6 +120,9 @@ class RequestLimits:
                     [{"field": f"query.{parameter}", "message": problem}],
                 )
                 return
+        if scope["path"] in self.STREAMED_PATHS:
+            await self.app(scope, receive, send)
+            return
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.limit:

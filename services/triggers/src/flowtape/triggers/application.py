@@ -139,6 +139,12 @@ class Triggers:
         await self.reload()
         await self._bus.publish(TriggersChanged(workflow_id=workflow_id))
 
+    async def restored(self) -> None:
+        """The registrations were restored from a backup: schedule them, and tell the gateways."""
+        await self.reload()
+        for workflow_id in list(self._snapshot):
+            await self._bus.publish(TriggersChanged(workflow_id=workflow_id))
+
     async def reload(self) -> None:
         """Refresh this replica's snapshot and its message-trigger bindings from the store."""
         async with self._reloading:

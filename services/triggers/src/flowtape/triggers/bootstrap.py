@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry
 
+from flowtape.common.backup_tables import DataSource, ServiceBackup, TableBackup
 from flowtape.common.bus import Bus
 from flowtape.common.db import async_engine, ping
 from flowtape.common.hosting import BaseRuntime
@@ -46,9 +47,15 @@ class TriggersRuntime(BaseRuntime):
         self.runner = ScheduleRunner(self.triggers, self._bus, self._clock)
         self.mqtt = MqttSubscriptions(self._bus, self._settings.egress, self.triggers.on_mqtt_message, self._replica)
         self.triggers.watch(self.mqtt.sync)
+        self.backup = ServiceBackup(
+            "triggers",
+            TableBackup("triggers", [DataSource(self._db, SCHEMA)]),
+            {"registrations": ("trigger registrations", 0)},
+            after_restore=self.triggers.restored,
+        )
 
     def subscribe(self, bus: Bus) -> None:
-        handlers.subscribe(bus, self.triggers, self._replica)
+        handlers.subscribe(bus, self.triggers, self._replica, self.backup.handlers())
 
     async def started(self) -> None:
         await self.triggers.reload()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flowtape.common.bus import Bus
+from flowtape.common.bus.base import Handlers
 from flowtape.common.messages.base import RoutedMessage
 from flowtape.common.messages.engine import ExecutionFinished, SyncWorkflowTriggers
 from flowtape.common.messages.triggers import ListTriggers, ResolveWebhook, TriggersChanged
@@ -17,7 +18,9 @@ from flowtape.common.topology import (
 from flowtape.triggers.application import Triggers
 
 
-def subscribe(bus: Bus, triggers: Triggers, replica: str) -> None:
+def subscribe(bus: Bus, triggers: Triggers, replica: str, backup: Handlers | None = None) -> None:
+    """``backup``: the backup-and-restore handlers, answered on the requests queue too."""
+
     async def sync(m: SyncWorkflowTriggers) -> Any:
         return await triggers.sync(m)
 
@@ -38,7 +41,7 @@ def subscribe(bus: Bus, triggers: Triggers, replica: str) -> None:
 
     bus.subscribe(
         TRIGGERS_REQUESTS_QUEUE,
-        {SyncWorkflowTriggers: sync, ResolveWebhook: resolve, ListTriggers: list_triggers},
+        {**(backup or {}), SyncWorkflowTriggers: sync, ResolveWebhook: resolve, ListTriggers: list_triggers},
         prefetch=32,
     )
     bus.subscribe(TRIGGERS_EXECUTIONS_QUEUE, {ExecutionFinished: finished}, prefetch=16)

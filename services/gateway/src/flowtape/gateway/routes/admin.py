@@ -1,14 +1,17 @@
-"""Operators' endpoints: projection rebuilds, retention, dead letters and replay checks."""
+"""Operators' endpoints: projection rebuilds, retention, dead letters, replay checks, backup and restore."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from flowtape.common.messages import engine as msg
+from flowtape.gateway.backups import PlatformBackups
 from flowtape.gateway.deps import Admin, Operator, PlatformDep, Viewer
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
@@ -71,3 +74,30 @@ async def replay_check(body: ReplayCheckRequest, platform: PlatformDep, _: Opera
         msg.ReplayCheck(workflow_id=body.workflow_id, version=body.version, since=body.since, limit=body.limit),
         timeout=120,
     )
+
+
+@router.get(
+    "/backup",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/x-ndjson": {}}, "description": "the backup, as JSON lines"}},
+)
+async def backup_platform(platform: PlatformDep, _: Admin) -> Any:
+    """The whole platform's data as JSON lines (docs/operations.md, "Backup and restore"): secrets stay encrypted."""
+    return StreamingResponse(PlatformBackups(platform).backup(), media_type="application/x-ndjson")
+
+
+@router.post("/restore")
+async def restore_platform(request: Request, platform: PlatformDep, _: Admin, force: bool = False) -> Any:
+    """Put a backup (the body, as ``GET /backup`` gave it) into this platform, which must be empty unless forced."""
+    return await PlatformBackups(platform).restore(_body_lines(request), force)
+
+
+async def _body_lines(request: Request) -> AsyncIterator[bytes]:
+    pending = b""
+    async for part in request.stream():
+        pending += part
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line
+    if pending:
+        yield pending
