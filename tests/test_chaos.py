@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
+from flowtape.triggers.domain.schedule import GRACE
 from tests.infra import SERVICES, FakeApi, Platform, running_platform, until, wait_ready
 from tests.workflows import waits_then_calls
 
@@ -297,10 +298,11 @@ def test_every_service_killed_in_turn_under_load_loses_no_run(chaos: Platform) -
         assert len(scheduled) == len(set(scheduled)), f"{name}: a tick fired twice: {scheduled}"
     every = [at for at, _ in ticks["all"]]
     assert len(every) == (every[-1] - every[0]).total_seconds() // INTERVAL + 1, f"catch_up all left one out: {every}"
-    caught_up = [at for at, when in ticks["all"] if (when - at).total_seconds() > 2.5]
+    # a tick fired within the schedule's grace after it was due is on time; one fired later was caught up
+    caught_up = [at for at, when in ticks["all"] if when - at > GRACE]
     assert len(caught_up) >= (TRIGGERS_OUTAGE_SECONDS - 4) // INTERVAL, f"catch_up all: {ticks['all']}"
     assert all(outage["from"] < at < outage["to"] for at in caught_up), (outage, caught_up)
-    late = [at for at, when in ticks["latest"] if (when - at).total_seconds() > 2.5]
+    late = [at for at, when in ticks["latest"] if when - at > GRACE]
     assert len(late) == 1, f"catch_up latest runs exactly one missed tick: {ticks['latest']}"
     assert late[0] == max(caught_up), f"the latest missed tick, not another: {late} {caught_up}"
     older_missed = {at for at in caught_up if at < late[0]}

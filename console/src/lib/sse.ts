@@ -28,7 +28,7 @@ export function useExecutionStream(executionId: string | undefined, live: boolea
       }
     };
     // the stream names each event after its type: listen to every type the log has
-    const types = ["ExecutionStarted", "NodeScheduled", "NodeStarted", "NodeSucceeded", "NodeEvaluated", "NodeFailed", "NodeRetryScheduled", "NodesSkipped", "ExecutionPaused", "ExecutionResumed", "ExecutionForked", "NodeCopied", "NodeErrorCaught", "WorkflowCalled", "CallAwaited", "CallReceived", "LoopStarted", "LoopIterated", "LoopFinished", ...TERMINAL_EVENTS];
+    const types = ["ExecutionStarted", "NodeScheduled", "NodeStarted", "NodeSucceeded", "NodeEvaluated", "NodeFailed", "NodeRetryScheduled", "NodesSkipped", "ExecutionPaused", "ExecutionResumed", "ExecutionForked", "NodeCopied", "NodeErrorCaught", "WorkflowCalled", "CallAwaited", "CallReceived", "LoopStarted", "LoopIterated", "LoopFinished", "ExecutionQueued", "ExecutionAdmitted", "ExecutionHeld", "ExecutionReleased", "BreakpointReached", "BreakpointReleased", "NodeInputEdited", ...TERMINAL_EVENTS];
     source.onmessage = onMessage;
     for (const type of types) source.addEventListener(type, onMessage as EventListener);
     return () => source.close();
