@@ -516,13 +516,20 @@ async def test_workflows_and_executions_outlive_a_restart(storage: Storage) -> N
         assert (await second.run(workflow_id, [{"n": 11}]))["output"] == [{"n": 11, "doubled": 22, "label": "big"}]
 
 
-async def test_a_start_sent_again_answers_the_run_it_started_and_records_it_once(storage: Storage) -> None:
+@pytest.mark.parametrize("limited", [False, True], ids=["unlimited", "max_concurrent_runs"])
+async def test_a_start_sent_again_answers_the_run_it_started_and_records_it_once(
+    storage: Storage, limited: bool
+) -> None:
     """A gateway retries a start it got no answer to, and a broker may deliver one twice: the engine inserts a
-    new run without reading the log first, so a repeated start meets the run there and answers with it."""
+    new run without reading the log first, so a repeated start meets the run there and answers with it (a
+    limited workflow's start also finds its place among the running ones already taken)."""
     settings = await storage.new()
     execution_id = uuid.uuid4()
+    definition = branching()
+    if limited:
+        definition["settings"] = {**definition.get("settings", {}), "max_concurrent_runs": 5}
     async with platform(settings) as first:
-        workflow_id = await first.create(branching())
+        workflow_id = await first.create(definition)
         start = msg.StartExecution(workflow_id=workflow_id, input=[{"n": 3}], execution_id=execution_id)
         answers = [await first.ask(start), await first.ask(start)]
     async with platform(settings) as second:  # nothing in memory now: the repeated start meets the log

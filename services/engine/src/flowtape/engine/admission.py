@@ -100,16 +100,20 @@ class Admissions:
         async with self._lock(workflow_id), self._engine.begin() as conn:
             await self._lock_gate(conn, workflow_id, limit)
             paused = await self._is_paused(conn, workflow_id)
-            running = await self._running(conn, workflow_id)
-            admitted = not paused and (limit is None or running < limit)
-            await conn.execute(
-                admissions.insert().values(
-                    execution_id=execution_id,
-                    workflow_id=workflow_id,
-                    state="running" if admitted else "queued",
-                    taken_at=self._clock(),
+            taken = await conn.scalar(select(admissions.c.state).where(admissions.c.execution_id == execution_id))
+            if taken is not None:  # the same start again (a redelivery, or a retry after a crash): its row stands
+                admitted = taken == "running"
+            else:
+                running = await self._running(conn, workflow_id)
+                admitted = not paused and (limit is None or running < limit)
+                await conn.execute(
+                    admissions.insert().values(
+                        execution_id=execution_id,
+                        workflow_id=workflow_id,
+                        state="running" if admitted else "queued",
+                        taken_at=self._clock(),
+                    )
                 )
-            )
         if admitted:
             return None
         if paused:
