@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import psycopg
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOWTAPE = str(ROOT / ".venv" / "bin" / "flowtape")
@@ -92,6 +93,18 @@ def postgres_database(prefix: str = "flowtape_test") -> Iterator[str]:
     finally:
         with psycopg.connect(ADMIN_DATABASE_URL, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def drop_connections(database_url: str) -> int:
+    """Terminate every other connection to ``database_url``'s database (as a restart or a failover would), so a
+    test can see what a pooled connection the server closed costs; returns how many were dropped."""
+    conninfo = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as conn:
+        rows = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return len(rows)
 
 
 def wait_ready(url: str, timeout: float = 180.0, process: subprocess.Popen[bytes] | None = None) -> None:

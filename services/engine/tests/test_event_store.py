@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Recording
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flowtape.common.db import async_engine
@@ -24,6 +24,7 @@ from flowtape.engine.domain.execution import Execution
 from flowtape.engine.domain.workflow import Workflow
 from flowtape.engine.projections import SCHEMA, Projections, executions
 from flowtape.engine.store import ExecutionLog, LogWriter, WorkflowStore, open_event_log
+from tests.infra import drop_connections
 
 
 @dataclass
@@ -151,16 +152,7 @@ async def test_saves_and_reads_carry_on_after_the_database_drops_the_logs_connec
     try:
         first = run_to_success(new_execution())
         await writer.save(first)
-        async with store.db.connect() as conn:
-            dropped = (
-                await conn.execute(
-                    text(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                    )
-                )
-            ).all()
-        assert dropped, "the log held a pooled connection to drop"
+        assert await asyncio.to_thread(drop_connections, store.url), "the log held a pooled connection to drop"
         second = run_to_success(new_execution())
         await writer.save(second)
     finally:
