@@ -9,7 +9,6 @@ mention ``vars`` costs no round trip.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -34,25 +33,13 @@ class RunVariables:
     def __init__(self, bus: Bus, timeout: float = 10.0) -> None:
         self._bus = bus
         self._timeout = timeout
-        #: whether a graph (immutable, cached by the engine) mentions ``vars``: asked on every start
-        self._mentions: dict[int, tuple[WorkflowGraph, bool]] = {}
 
     async def for_start(self, workflow_id: str, graph: WorkflowGraph) -> dict[str, Any]:
         """What a new run of ``graph`` adds to its trigger metadata: nothing when no parameter says ``vars``."""
-        if not self._mentions_vars(graph):
+        if not _MENTIONS_VARS.search(graph.params_text):
             return {}
         resolved = ResolvedVariables.model_validate(
             await self._bus.ask(ResolveVariables(workflow_id=workflow_id), timeout=self._timeout)
         )
         values = {**resolved.plain, **{name: SECRET_PLACEHOLDER for name in resolved.secret}}
         return {"variables": values, "secret_variables": resolved.secret}
-
-    def _mentions_vars(self, graph: WorkflowGraph) -> bool:
-        known = self._mentions.get(id(graph))
-        if known is not None and known[0] is graph:
-            return known[1]
-        mentions = bool(_MENTIONS_VARS.search(json.dumps([node.params for node in graph.nodes.values()])))
-        if len(self._mentions) > 4096:
-            self._mentions.clear()
-        self._mentions[id(graph)] = (graph, mentions)  # the graph is kept, so its id is not reused meanwhile
-        return mentions

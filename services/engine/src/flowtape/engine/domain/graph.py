@@ -8,8 +8,10 @@ without cycles, and everything that schedules a graph without loops schedules on
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from flowtape.common.workflow import EdgeSpec, NodeSpec, WorkflowDefinition
@@ -77,6 +79,12 @@ class WorkflowGraph:
     @classmethod
     def from_dict(cls, definition: Mapping[str, Any]) -> WorkflowGraph:
         return cls.build(WorkflowDefinition.model_validate(definition))
+
+    @cached_property
+    def params_text(self) -> str:
+        """Every node's parameters as one JSON text, made once per graph (a graph is immutable): for questions
+        asked on every start, such as whether any parameter mentions ``vars``."""
+        return json.dumps([node.params for node in self.nodes.values()])
 
     def is_loop(self, node_id: str) -> bool:
         return node_id in self.bodies
