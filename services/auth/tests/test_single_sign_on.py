@@ -96,6 +96,22 @@ async def test_the_client_secret_is_encrypted_at_rest_and_never_shown(harness: H
         await add_corp(harness, sso)
 
 
+@pytest.mark.parametrize("url", ["\u0097\u00c2\u00ec\u0011", "ftp://idp.example.test", "https://", "not a url"])
+async def test_a_provider_url_that_is_not_http_is_refused_as_input(harness: Harness, url: str) -> None:
+    """Found by the API fuzzer: a control character made httpx raise past the check, answered as a 500."""
+    sso = single_sign_on(harness, Provider(harness.clock))
+    for field in ("discovery_url", "api_url"):
+        with pytest.raises(InvalidInput) as refused:
+            await sso.create_provider(
+                "badurl",
+                "github" if field == "api_url" else "oidc",
+                msg.SsoProviderFields(client_id="c", **{field: url}),
+                harness.seal("s"),
+                CLI,
+            )
+        assert refused.value.details == [{"field": field, "message": "not a URL"}]
+
+
 async def test_a_pending_sign_in_is_taken_once_and_only_while_recent(harness: Harness) -> None:
     provider = Provider(harness.clock)
     sso = single_sign_on(harness, provider)

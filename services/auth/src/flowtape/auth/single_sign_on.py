@@ -99,8 +99,11 @@ def provider_view(row: dict[str, Any]) -> msg.SsoProviderView:
 def _url(value: str | None, field: str) -> str | None:
     if value is None:
         return None
-    parsed = httpx.URL(value)
-    if parsed.scheme not in ("https", "http") or not parsed.host:
+    try:
+        parsed = httpx.URL(value)
+    except httpx.InvalidURL:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("https", "http") or not parsed.host:
         raise InvalidInput(f"{field} must be an http(s) URL", details=[{"field": field, "message": "not a URL"}])
     return str(parsed).rstrip("/")
 
