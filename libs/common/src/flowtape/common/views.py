@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from flowtape.common.projects import DEFAULT_PROJECT
+
 #: what a run's status may be: ``paused`` at a debug breakpoint or by a pause of starts (the kill switch),
 #: ``queued`` until the workflow's ``max_concurrent_runs`` (or a pause) lets it start
 ExecutionStatus = Literal["queued", "running", "waiting", "paused", "succeeded", "failed", "cancelled"]
@@ -36,6 +38,7 @@ class NodeState(BaseModel):
 class ExecutionSummary(BaseModel):
     id: str
     workflow_id: str
+    project_id: str = Field(default=DEFAULT_PROJECT, description="its workflow's project, fixed at its start")
     workflow_version: int
     status: ExecutionStatus
     started_at: str | None = None
@@ -86,6 +89,7 @@ class ExecutionEvents(BaseModel):
 class Workflow(BaseModel):
     id: str
     name: str
+    project_id: str = DEFAULT_PROJECT
     version: int
     latest_version: int
     active: bool
@@ -104,6 +108,7 @@ class Workflow(BaseModel):
 class WorkflowSummary(BaseModel):
     id: str
     name: str
+    project_id: str = DEFAULT_PROJECT
     version: int
     active: bool
     tags: list[str] = Field(default_factory=list)
@@ -154,6 +159,7 @@ class BulkReplayJob(BaseModel):
 
     id: str
     workflow_id: str
+    project_id: str = DEFAULT_PROJECT
     status: str
     since: str | None = None
     from_node: str | None = None
@@ -168,3 +174,9 @@ class BulkReplayJob(BaseModel):
     created_at: str
     finished_at: str | None = None
     error: str | None = None
+
+
+class ProjectOf(BaseModel):
+    """The project a workflow, a run or a bulk replay belongs to (it never changes, so callers may cache it)."""
+
+    project_id: str

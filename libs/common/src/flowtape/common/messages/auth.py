@@ -106,6 +106,8 @@ class InvitationView(_Frozen):
     id: str
     email: str
     role: Role
+    #: the project the role is in (None: the default project)
+    project_id: str | None = None
     invited_by: str | None = None
     created_at: datetime
     expires_at: datetime
@@ -190,6 +192,43 @@ class PrincipalView(_Frozen):
     email: str
     role: Role
     key_id: str
+    #: the one project the key may act in; None for a platform key (an admin's, made without a project)
+    project_id: str | None = None
+
+
+class ProjectView(_Frozen):
+    id: str
+    name: str
+    created_at: datetime
+    #: the caller's role in it (None for a platform admin who is no member)
+    role: Role | None = None
+
+
+class ProjectPage(_Frozen):
+    items: list[ProjectView]
+
+
+class ProjectMemberView(_Frozen):
+    project_id: str
+    user_id: str
+    email: str
+    role: Role
+    created_at: datetime
+
+
+class ProjectMemberPage(_Frozen):
+    items: list[ProjectMemberView]
+
+
+class Memberships(_Frozen):
+    """What the gateway needs to decide a request: the caller's projects and roles."""
+
+    user_id: str
+    platform_admin: bool
+    #: project id -> role (a platform admin's own memberships too)
+    projects: dict[str, Role] = Field(default_factory=dict)
+    #: where the caller's new things go: ``default`` when a member there, else the oldest membership
+    default_project: str | None = None
 
 
 class ApiKeyView(_Frozen):
@@ -197,6 +236,8 @@ class ApiKeyView(_Frozen):
     name: str
     role: Role
     owner_id: str
+    #: the project the key acts in; None for a platform key
+    project_id: str | None = None
     created_at: datetime
     expires_at: datetime | None = None
     last_used_at: datetime | None = None
@@ -310,6 +351,8 @@ class CreateApiKey(Message):
     name: StoredText
     role: Role | None = None
     expires_at: datetime | None = None
+    #: the key's project (its role there is at most its maker's); None only for an admin's platform key
+    project_id: str | None = None
     actor: Actor
 
 
@@ -432,6 +475,8 @@ class Invite(Message):
 
     email: StoredText
     role: Role
+    #: the project whose ``role`` the invitee gets on acceptance (None: the default project)
+    project_id: str | None = None
     actor: Actor
 
 
@@ -560,6 +605,72 @@ class CompleteSsoSignIn(Message):
     user_agent: StoredText | None = None
 
 
+# ---- projects ----
+
+
+class CreateProject(Message):
+    """A new project (Conflict when the name is taken); answers :class:`ProjectView`."""
+
+    type_name = "auth.CreateProject.v1"
+    kind = "command"
+
+    name: StoredText = Field(min_length=1, max_length=100)
+    actor: Actor
+
+
+class ListProjects(Message):
+    """The projects ``user_id`` is a member of, or every project when None (a platform admin)."""
+
+    type_name = "auth.ListProjects.v1"
+    kind = "query"
+
+    user_id: str | None = None
+
+
+class GetProject(Message):
+    type_name = "auth.GetProject.v1"
+    kind = "query"
+
+    project_id: str
+
+
+class AddProjectMember(Message):
+    """Make the user with ``email`` a member with ``role`` (an existing member gets the new role)."""
+
+    type_name = "auth.AddProjectMember.v1"
+    kind = "command"
+
+    project_id: str
+    email: StoredText
+    role: Role
+    actor: Actor
+
+
+class RemoveProjectMember(Message):
+    type_name = "auth.RemoveProjectMember.v1"
+    kind = "command"
+
+    project_id: str
+    user_id: str
+    actor: Actor
+
+
+class ListProjectMembers(Message):
+    type_name = "auth.ListProjectMembers.v1"
+    kind = "query"
+
+    project_id: str
+
+
+class GetMemberships(Message):
+    """Answered with :class:`Memberships`; the gateway caches it until :class:`MembershipsChanged`."""
+
+    type_name = "auth.GetMemberships.v1"
+    kind = "query"
+
+    user_id: str
+
+
 # ---- commands (auth.audit) ----
 
 
@@ -614,3 +725,10 @@ class ApiKeyRevoked(Message):
     type_name = "auth.ApiKeyRevoked.v1"
     key_id: str
     owner_id: str
+
+
+class MembershipsChanged(Message):
+    """A user's projects or roles changed: every gateway drops what it cached for them."""
+
+    type_name = "auth.MembershipsChanged.v1"
+    user_id: str

@@ -18,6 +18,7 @@ from flowtape.common.credentials import CredentialType
 from flowtape.common.limits import StoredText
 from flowtape.common.messages.auth import Actor
 from flowtape.common.messages.base import JsonItems, Message
+from flowtape.common.projects import DEFAULT_PROJECT
 
 CREDENTIAL_SEALING_ALGORITHM = "ECDH-ES"
 CREDENTIAL_SEALING_ENCRYPTION = "A256GCM"
@@ -59,6 +60,8 @@ class RunNodeTask(Message):
     #: the run's recorded ``vars`` (secret ones as a placeholder), and which of them the connectors fill in
     variables: dict[str, str] = Field(default_factory=dict)
     secret_variables: list[str] = Field(default_factory=list)
+    #: the run's project: the node may use that project's credentials and variables only
+    project_id: str = DEFAULT_PROJECT
 
     @property
     def idempotency_key(self) -> str:
@@ -167,6 +170,7 @@ class CredentialView(_Frozen):
     id: str
     name: str
     type: CredentialType
+    project_id: str = DEFAULT_PROJECT
     created_at: datetime
     updated_at: datetime
 
@@ -196,6 +200,8 @@ class CreateCredential(Message):
     name: StoredText
     type: str
     sealed_data: str
+    #: the project it belongs to, for good (names are unique within a project)
+    project_id: str = DEFAULT_PROJECT
     #: the caller, so that the vault writes the audit entry once the change is stored
     actor: Actor | None = None
 
@@ -233,6 +239,8 @@ class ListCredentials(Message):
     kind = "query"
     limit: int = Field(default=50, ge=1, le=500)
     cursor: str | None = None
+    #: only credentials of these projects (None: every project, [] none)
+    project_ids: list[str] | None = None
 
 
 class CheckCredential(Message):
@@ -264,6 +272,8 @@ class OpenTriggerCredential(Message):
     #: id or name, as the trigger node names it
     credential: str
     reply_jwk: dict[str, Any]
+    #: the trigger's workflow's project: a credential of another project is not found
+    project_id: str = DEFAULT_PROJECT
 
 
 class SealedCredential(_Frozen):

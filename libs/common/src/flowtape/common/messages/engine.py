@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from flowtape.common.limits import StoredText
 from flowtape.common.messages.auth import Actor
 from flowtape.common.messages.base import JsonItems, Message
+from flowtape.common.projects import DEFAULT_PROJECT
 from flowtape.common.views import Execution
 from flowtape.common.views import ExecutionStatus as ExecutionStatus
 
@@ -25,6 +26,8 @@ class CreateWorkflow(Message):
     type_name = "engine.CreateWorkflow.v1"
     kind = "command"
     definition: dict[str, Any]
+    #: the project it belongs to, for good (the gateway checked the caller may create there)
+    project_id: str = DEFAULT_PROJECT
     #: the caller, so that the engine writes the audit entry once the change is saved
     actor: Actor | None = None
 
@@ -71,6 +74,8 @@ class ListWorkflows(Message):
     name: str | None = None
     tag: str | None = None
     node_type: str | None = None
+    #: only workflows of these projects (None: every project, [] none)
+    project_ids: list[str] | None = None
 
 
 class ImportWorkflow(Message):
@@ -82,6 +87,9 @@ class ImportWorkflow(Message):
     workflow_id: UUID
     definition: dict[str, Any]
     as_copy: bool = False
+    #: where a new workflow goes; an existing one keeps its own project, and is NotFound unless in ``project_ids``
+    project_id: str = DEFAULT_PROJECT
+    project_ids: list[str] | None = None
     actor: Actor | None = None
 
 
@@ -90,6 +98,8 @@ class DuplicateWorkflow(Message):
     kind = "command"
     workflow_id: str
     name: str | None = None
+    #: the copy's project (None: the source's)
+    project_id: str | None = None
     actor: Actor | None = None
 
 
@@ -202,6 +212,8 @@ class ListExecutions(Message):
     status: ExecutionStatus | None = None
     limit: int = Field(default=50, ge=1, le=500)
     cursor: str | None = None
+    #: only runs of these projects (None: every project, [] none)
+    project_ids: list[str] | None = None
 
 
 class ExecutionFinished(Message):
@@ -212,6 +224,8 @@ class ExecutionFinished(Message):
     execution_id: str
     workflow_version: int
     status: ExecutionStatus
+    #: the run's project: an execution_trigger of another project never sees it
+    project_id: str = DEFAULT_PROJECT
     error: str | None = None
     #: the finished execution as GET /executions/{id} shows it, when it is small: a caller waiting on the run
     #: (run?wait=true, a synchronous webhook) answers from it without asking the engine again
@@ -235,6 +249,8 @@ class SyncWorkflowTriggers(Message):
     workflow_id: str
     version: int | None = None
     definition: dict[str, Any] | None = None
+    #: the workflow's project: its triggers open credentials of that project only
+    project_id: str = DEFAULT_PROJECT
 
 
 class ListActiveWorkflows(Message):
@@ -398,3 +414,13 @@ class ReplayDeadLetters(Message):
     type_name = "engine.ReplayDeadLetters.v1"
     kind = "command"
     ids: list[DeadLetterId] = Field(default_factory=list)
+
+
+class GetProjectOf(Message):
+    """The project of a workflow, a run or a bulk replay (:class:`~flowtape.common.views.ProjectOf`), or
+    NotFound; cheap, and stable for good, so the gateway caches it."""
+
+    type_name = "engine.GetProjectOf.v1"
+    kind = "query"
+    kind_of: Literal["workflow", "execution", "bulk_replay"]
+    id: str

@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from flowtape.common.messages.auth import Actor
 from flowtape.common.messages.base import Message
+from flowtape.common.projects import DEFAULT_PROJECT
 
 #: what expressions can write after ``vars.``: a Python-style identifier
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -44,8 +45,10 @@ class VariableView(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     name: str
-    #: None for a platform variable
+    #: None for a project's variable
     workflow_id: str | None = None
+    #: the project of the variable (of its workflow, for a workflow's own)
+    project_id: str = DEFAULT_PROJECT
     secret: bool = False
     #: the value of a plain variable; always None for a secret one
     value: str | None = None
@@ -65,6 +68,8 @@ class SetVariable(Message):
     kind = "command"
     name: VariableName
     workflow_id: str | None = None
+    #: the project whose variable this is when ``workflow_id`` is None
+    project_id: str = DEFAULT_PROJECT
     secret: bool = False
     value: str | None = Field(default=None, max_length=MAX_VALUE_LENGTH)
     sealed_value: str | None = None
@@ -78,23 +83,27 @@ class UnsetVariable(Message):
     kind = "command"
     name: VariableName
     workflow_id: str | None = None
+    project_id: str = DEFAULT_PROJECT
     actor: Actor | None = None
 
 
 class ListVariables(Message):
-    """The platform's variables (``workflow_id`` None) or one workflow's own, by name."""
+    """A project's variables (``workflow_id`` None) or one workflow's own, by name."""
 
     type_name = "connectors.ListVariables.v1"
     kind = "query"
     workflow_id: str | None = None
+    project_id: str = DEFAULT_PROJECT
 
 
 class ResolveVariables(Message):
-    """What a run of ``workflow_id`` sees as ``vars``: the plain values and the names of the secret ones."""
+    """What a run of ``workflow_id`` sees as ``vars``: its project's variables overridden by the workflow's own
+    (the plain values, and the names of the secret ones)."""
 
     type_name = "connectors.ResolveVariables.v1"
     kind = "query"
     workflow_id: str
+    project_id: str = DEFAULT_PROJECT
 
 
 class ResolvedVariables(BaseModel):
