@@ -65,6 +65,7 @@ AUTH_KEYS_PUBLISHED = Route(EVENTS, "auth.keys.published")
 AUTH_USER_CHANGED = Route(EVENTS, "auth.access.user-changed")
 AUTH_API_KEY_REVOKED = Route(EVENTS, "auth.access.api-key-revoked")
 AUTH_SESSIONS_REVOKED = Route(EVENTS, "auth.access.sessions-revoked")
+AUTH_MEMBERSHIPS_CHANGED = Route(EVENTS, "auth.access.memberships-changed")
 TRIGGERS_CHANGED = Route(EVENTS, "triggers.registrations.changed")
 CANCEL_TASKS = Route(EVENTS, "engine.tasks.cancelled")
 WORKFLOW_CHANGED = Route(EVENTS, "engine.workflow.changed")
@@ -105,6 +106,7 @@ _ROUTES: dict[type[Message], Route] = {
     engine.StartBulkReplay: ENGINE_REQUESTS,
     engine.GetBulkReplay: ENGINE_REQUESTS,
     engine.GetRunPauses: ENGINE_REQUESTS,
+    engine.GetProjectOf: ENGINE_REQUESTS,
     connectors.RunNodeTask: CONNECTORS_TASKS,
     connectors.GetNodeCatalog: CONNECTORS_QUERIES,
     connectors.TestNodeStep: CONNECTORS_QUERIES,
@@ -156,6 +158,14 @@ _ROUTES: dict[type[Message], Route] = {
     auth.SetSsoSettings: AUTH_REQUESTS,
     auth.StartSsoSignIn: AUTH_REQUESTS,
     auth.CompleteSsoSignIn: AUTH_REQUESTS,
+    auth.CreateProject: AUTH_REQUESTS,
+    auth.ListProjects: AUTH_REQUESTS,
+    auth.GetProject: AUTH_REQUESTS,
+    auth.AddProjectMember: AUTH_REQUESTS,
+    auth.RemoveProjectMember: AUTH_REQUESTS,
+    auth.ListProjectMembers: AUTH_REQUESTS,
+    auth.GetMemberships: AUTH_REQUESTS,
+    auth.MembershipsChanged: AUTH_MEMBERSHIPS_CHANGED,
     auth.RecordAudit: AUTH_AUDIT,
     auth.PublicKeysPublished: AUTH_KEYS_PUBLISHED,
     auth.UserAccessChanged: AUTH_USER_CHANGED,
