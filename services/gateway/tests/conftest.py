@@ -21,7 +21,8 @@ from flowtape.auth.domain import keys as keyring
 from flowtape.auth.domain import tokens
 from flowtape.common.bus.memory import MemoryBus
 from flowtape.common.hosting import build_app
-from flowtape.common.messages.auth import Role
+from flowtape.common.messages.auth import Memberships, Role
+from flowtape.common.projects import DEFAULT_PROJECT
 from flowtape.common.settings import Settings
 from flowtape.gateway.bootstrap import GatewayRuntime
 
@@ -43,6 +44,17 @@ class Gateway:
         runtime.guard.learn_keys(keyring.public_key_set([self._signing, keyring.new_key("enc", now, vault)], now))
 
     def headers(self, role: Role = "admin", *, expires_in: float = 600) -> dict[str, str]:
+        """A token of ``<role>-user``: a platform admin, or a member of the default project with ``role``
+        (the memberships the gateway would learn from auth)."""
+        admin = role == "admin"
+        self.runtime.memberships.learn(
+            Memberships(
+                user_id=f"{role}-user",
+                platform_admin=admin,
+                projects={} if admin else {DEFAULT_PROJECT: role},
+                default_project=None if admin else DEFAULT_PROJECT,
+            )
+        )
         token = tokens.issue(
             user_id=f"{role}-user",
             email=f"{role}@flowtape.test",

@@ -22,6 +22,7 @@ from flowtape.common.errors import Unavailable
 from flowtape.common.hosting import build_app
 from flowtape.common.messages import engine as msg
 from flowtape.common.messages.triggers import ResolveWebhook
+from flowtape.common.projects import DEFAULT_PROJECT
 from flowtape.common.settings import Settings
 from flowtape.common.topology import ENGINE_REQUESTS_QUEUE, TRIGGERS_REQUESTS_QUEUE
 from flowtape.gateway.bootstrap import GatewayRuntime
@@ -64,6 +65,10 @@ async def answers_while_the_broker_is_down(
     admin = gateway.headers("admin")
     async with gateway.client() as client:
         assert (await client.get("/api/v1/workflows", headers=admin)).status_code == 200
+        # the gateway has seen the workflow and the run before (it keeps their projects): the outage is met
+        # where the start or the read goes to the engine
+        gateway.runtime.owners.learn("workflow", "w-1", DEFAULT_PROJECT)
+        gateway.runtime.owners.learn("execution", "e-1", DEFAULT_PROJECT)
         with broker_outage(amqp_url):
             await asyncio.sleep(0.5)
             return {

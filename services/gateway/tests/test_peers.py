@@ -11,6 +11,7 @@ import pytest
 from flowtape.common.errors import FlowtapeError, NotFound, RateLimited, TimedOut
 from flowtape.common.messages import engine as msg
 from flowtape.common.messages.triggers import ListTriggers
+from flowtape.common.projects import DEFAULT_PROJECT
 from flowtape.common.topology import ENGINE_PARTITIONS, ENGINE_REQUESTS_QUEUE, partition_queue
 from flowtape.gateway.peers import PeerBus
 
@@ -50,6 +51,11 @@ async def engine(gateway: Gateway) -> AsyncIterator[list[Any]]:
     async def list_executions(_: msg.ListExecutions) -> Any:
         raise RateLimited("too many listings", details={"retry_after": 7})
 
+    async def project_of(m: msg.GetProjectOf) -> Any:
+        if m.kind_of == "workflow" and m.id == "w-404":
+            raise NotFound(f"workflow {m.id!r} does not exist")
+        return {"project_id": DEFAULT_PROJECT}
+
     async def start(m: msg.StartExecution) -> Any:
         handled.append(m)
         return {"execution_id": "e-1"}
@@ -58,6 +64,7 @@ async def engine(gateway: Gateway) -> AsyncIterator[list[Any]]:
         ENGINE_REQUESTS_QUEUE,
         {
             msg.GetWorkflow: get_workflow,
+            msg.GetProjectOf: project_of,
             msg.ListWorkflows: list_workflows,
             msg.GetExecution: get_execution,
             msg.ListExecutions: list_executions,

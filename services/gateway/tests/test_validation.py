@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from flowtape.common.errors import InvalidMessage
 from flowtape.common.messages import auth, connectors
 from flowtape.common.messages.base import decode
+from flowtape.common.projects import DEFAULT_PROJECT
 from flowtape.common.workflow import WorkflowDefinition
 from flowtape.gateway.schemas import RunRequest
 
@@ -47,6 +48,9 @@ def refused_field(response: httpx.Response) -> str:
 async def test_nul_in_stored_text_is_refused_naming_the_field(
     gateway: Gateway, client: httpx.AsyncClient, method: str, path: str, body: dict[str, Any], field: str
 ) -> None:
+    # the gateway knows which project w-1 and c-1 are in (as from an earlier request): the body is what it judges
+    gateway.runtime.owners.learn("workflow", "w-1", DEFAULT_PROJECT)
+    gateway.runtime.owners.learn("credential", "c-1", DEFAULT_PROJECT)
     response = await client.request(method, path, json=body, headers=gateway.headers("admin"))
     assert refused_field(response) == field
 

@@ -72,8 +72,8 @@ class Accounts:
     async def request_email_verification(self, who: Principal) -> Any:
         return await self._ask(msg.RequestEmailVerification(user_id=who.user_id, client_address=who.client_address))
 
-    async def invite(self, email: str, role: Role, who: Principal) -> Any:
-        return await self._ask(msg.Invite(email=email, role=role, actor=who.actor()))
+    async def invite(self, email: str, role: Role, who: Principal, project_id: str | None = None) -> Any:
+        return await self._ask(msg.Invite(email=email, role=role, project_id=project_id, actor=who.actor()))
 
     async def list_invitations(self, limit: int, cursor: str | None) -> Any:
         return await self._ask(msg.ListInvitations(limit=limit, cursor=cursor))
@@ -104,12 +104,18 @@ class Accounts:
         return await self._ask(msg.UpdateUser(user_id=user_id, role=role, disabled=disabled, actor=who.actor()))
 
     async def create_api_key(
-        self, name: str, role: Role | None, expires_at: datetime | None, who: Principal
+        self, name: str, role: Role | None, expires_at: datetime | None, who: Principal, project_id: str | None
     ) -> dict[str, Any]:
         key_id, key, digest = new_api_key()
         stored = await self._ask(
             msg.CreateApiKey(
-                key_id=key_id, key_hash=digest, name=name, role=role, expires_at=expires_at, actor=who.actor()
+                key_id=key_id,
+                key_hash=digest,
+                name=name,
+                role=role,
+                expires_at=expires_at,
+                project_id=project_id,
+                actor=who.actor(),
             )
         )
         return {**stored, "key": key}

@@ -14,7 +14,13 @@ from flowtape.common import telemetry
 from flowtape.common.bus import Bus
 from flowtape.common.db import async_engine, is_sqlite
 from flowtape.common.hosting import BaseRuntime
-from flowtape.common.messages.auth import ApiKeyRevoked, PublicKeysPublished, SessionsRevoked, UserAccessChanged
+from flowtape.common.messages.auth import (
+    ApiKeyRevoked,
+    MembershipsChanged,
+    PublicKeysPublished,
+    SessionsRevoked,
+    UserAccessChanged,
+)
 from flowtape.common.messages.engine import ExecutionFinished
 from flowtape.common.messages.triggers import TriggersChanged
 from flowtape.common.ops import Check
@@ -25,6 +31,7 @@ from flowtape.common.topology import (
     triggers_changed_broadcast,
 )
 from flowtape.gateway import console, console_session, errors
+from flowtape.gateway.access import MembershipCache, Owners
 from flowtape.gateway.accounts import Accounts
 from flowtape.gateway.api_schema import document_errors
 from flowtape.gateway.audit import AuditTrail
@@ -49,6 +56,7 @@ from flowtape.gateway.routes import (
     nodes,
     pauses,
     pins,
+    projects,
     resume,
     sso,
     templates,
@@ -57,7 +65,7 @@ from flowtape.gateway.routes import (
     variables,
     workflows,
 )
-from flowtape.gateway.security import Guard
+from flowtape.gateway.security import Guard, SecuritySettings
 from flowtape.gateway.vault import VaultClient
 from flowtape.gateway.webhooks import WebhookRoutes, Webhooks
 
@@ -73,7 +81,10 @@ class GatewayRuntime(BaseRuntime):
         self.finished = FinishedExecutions()
         self.platform = Platform(peers, self.finished, settings.request_timeout_seconds)
         self._replica = uuid.uuid4().hex[:12]
-        self.guard = Guard(peers, registry=registry)
+        security = SecuritySettings()
+        self.guard = Guard(peers, security, registry=registry)
+        self.memberships = MembershipCache(peers, ttl=security.auth_refresh_seconds)
+        self.owners = Owners(peers)
         self.accounts = Accounts(peers, self.guard, settings.request_timeout_seconds)
         self.audit = AuditTrail(peers, registry)
         self.vault = VaultClient(peers, settings.request_timeout_seconds)
@@ -118,12 +129,17 @@ class GatewayRuntime(BaseRuntime):
             auth_events_broadcast("gateway", self._replica),
             {
                 PublicKeysPublished: self.guard.on_keys_published,
-                UserAccessChanged: self.guard.on_user_changed,
+                UserAccessChanged: self._on_user_changed,
+                MembershipsChanged: self.memberships.on_changed,
                 ApiKeyRevoked: self.guard.on_api_key_revoked,
                 SessionsRevoked: self.guard.on_sessions_revoked,
             },
             prefetch=1,
         )
+
+    async def _on_user_changed(self, event: UserAccessChanged) -> None:
+        await self.guard.on_user_changed(event)
+        await self.memberships.on_user_changed(event)
 
     async def started(self) -> None:
         self._auth_refresh = asyncio.create_task(self.guard.refresh_forever())
@@ -155,6 +171,7 @@ class GatewayRuntime(BaseRuntime):
             secured(
                 auth.router,
                 sso.router,
+                projects.router,
                 users.router,
                 api_keys.router,
                 audit.router,
@@ -179,6 +196,8 @@ class GatewayRuntime(BaseRuntime):
         app.state.platform = self.platform
         app.state.webhooks = self.webhooks
         app.state.guard = self.guard
+        app.state.memberships = self.memberships
+        app.state.owners = self.owners
         app.state.accounts = self.accounts
         app.state.audit = self.audit
         app.state.vault = self.vault

@@ -1,7 +1,11 @@
 """Dependencies of the HTTP routes, as ``Annotated`` aliases.
 
 Every route outside the public ones takes one of ``Viewer``, ``Operator``, ``Editor`` or ``Admin`` (the least
-role it needs; roles are ordered, see :mod:`flowtape.common.messages.auth`). ``CurrentUser`` is any signed-in
+role it needs; roles are ordered, see :mod:`flowtape.common.messages.auth`), or, when it names a thing a project
+owns, the role it needs on that thing: ``WorkflowEditor``, ``ExecutionOperator``, ``CredentialViewer``... (404
+for a thing of a project the caller is no member of, see :mod:`flowtape.gateway.access`). ``Admin`` is a
+platform admin; ``Viewer`` to ``Editor`` hold when the caller has that role in some project, and the route then
+asks :class:`~flowtape.gateway.access.Access` about the project it acts in. ``CurrentUser`` is any signed-in
 caller.
 """
 
@@ -15,6 +19,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from flowtape.common.errors import Forbidden, Unauthorized
 from flowtape.common.messages.auth import Role, allows
+from flowtape.gateway.access import Access, MembershipCache, Owned, Owners
 from flowtape.gateway.accounts import Accounts
 from flowtape.gateway.audit import AuditTrail
 from flowtape.gateway.clients import Platform
@@ -54,7 +59,7 @@ async def _vault(request: Request) -> VaultClient:
 
 
 async def _transfers(request: Request) -> WorkflowTransfers:
-    return WorkflowTransfers(await _platform(request), await _vault(request))
+    return WorkflowTransfers(await _platform(request), await _vault(request), request.app.state.owners)
 
 
 async def _variables(request: Request) -> VariablesClient:
@@ -95,13 +100,45 @@ async def authenticated(
     return principal
 
 
-def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
-    async def dependency(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
-        if not allows(principal.role, role):
-            raise Forbidden(f"this needs the {role} role or higher; you have {principal.role}")
-        return principal
+async def access(request: Request, principal: Annotated[Principal, Depends(authenticated)]) -> Access:
+    memberships: MembershipCache = request.app.state.memberships
+    return await memberships.access(principal)
+
+
+AccessDep = Annotated[Access, Depends(access)]
+
+
+async def _owners(request: Request) -> Owners:
+    owners: Owners = request.app.state.owners
+    return owners
+
+
+OwnersDep = Annotated[Owners, Depends(_owners)]
+
+
+def require(role: Role) -> Callable[[Access], Awaitable[Principal]]:
+    async def dependency(reach: AccessDep) -> Principal:
+        if role == "admin":
+            if not reach.platform_admin:
+                raise Forbidden("this needs a platform admin")
+            return reach.principal
+        held = reach.highest()
+        if held is None or not allows(held, role):
+            raise Forbidden(f"this needs the {role} role or higher; you have {held or 'no role in any project'}")
+        return reach.principal
 
     dependency.__name__ = f"require_{role}"
+    return dependency
+
+
+def on(kind: Owned, parameter: str, role: Role) -> Callable[..., Awaitable[Access]]:
+    """The caller's access, once it may act with ``role`` on the ``kind`` named by the path's ``parameter``."""
+
+    async def dependency(request: Request, reach: AccessDep, owners: OwnersDep) -> Access:
+        await owners.check(reach, kind, request.path_params[parameter], role)
+        return reach
+
+    dependency.__name__ = f"{kind}_{role}"
     return dependency
 
 
@@ -110,6 +147,15 @@ Viewer = Annotated[Principal, Depends(require("viewer"))]
 Operator = Annotated[Principal, Depends(require("operator"))]
 Editor = Annotated[Principal, Depends(require("editor"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
+
+WorkflowViewer = Annotated[Access, Depends(on("workflow", "workflow_id", "viewer"))]
+WorkflowOperator = Annotated[Access, Depends(on("workflow", "workflow_id", "operator"))]
+WorkflowEditor = Annotated[Access, Depends(on("workflow", "workflow_id", "editor"))]
+ExecutionViewer = Annotated[Access, Depends(on("execution", "execution_id", "viewer"))]
+ExecutionOperator = Annotated[Access, Depends(on("execution", "execution_id", "operator"))]
+CredentialViewer = Annotated[Access, Depends(on("credential", "credential_id", "viewer"))]
+CredentialEditor = Annotated[Access, Depends(on("credential", "credential_id", "editor"))]
+BulkReplayViewer = Annotated[Access, Depends(on("bulk_replay", "job_id", "viewer"))]
 
 
 def secured(*routers: APIRouter) -> APIRouter:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from flowtape.common.messages.engine import DebugOptions
+from flowtape.common.workflow import WorkflowDefinition
 
 
 class RunRequest(BaseModel):
@@ -120,6 +121,15 @@ class DuplicateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, min_length=1, max_length=200, description="default: '<name> (copy)'")
+    project_id: str | None = Field(default=None, max_length=64, description="the copy's project (default: the same)")
+
+
+class NewWorkflow(WorkflowDefinition):
+    """A workflow's definition, and on create the project it goes into for good."""
+
+    project_id: str | None = Field(
+        default=None, max_length=64, description="its project (default: yours); a workflow never changes project"
+    )
 
 
 class StepTestRequest(BaseModel):

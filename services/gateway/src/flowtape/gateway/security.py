@@ -103,6 +103,8 @@ class Principal:
     client_address: str | None = None
     #: the sign-in session of a token (None for API keys and tokens issued before sessions existed)
     session_id: str | None = None
+    #: an API key's one project (None for tokens, whose projects are their user's memberships, and platform keys)
+    project_id: str | None = None
 
     def actor(self) -> Actor:
         return Actor(
@@ -330,7 +332,14 @@ class Guard:
         except Unauthorized as exc:
             raise self._refuse("api_key_refused", exc.message) from None
         view = msg.PrincipalView.model_validate(answer)
-        principal = Principal(user_id=view.user_id, email=view.email, role=view.role, via="api_key", key_id=key_id)
+        principal = Principal(
+            user_id=view.user_id,
+            email=view.email,
+            role=view.role,
+            via="api_key",
+            key_id=key_id,
+            project_id=view.project_id,
+        )
         if self._settings.api_key_cache_seconds > 0:
             self._api_keys[digest] = _CachedKey(principal, view.user_id, now + self._settings.api_key_cache_seconds)
             while len(self._api_keys) > _MAX_CACHED_KEYS:

@@ -11,6 +11,7 @@ from flowtape.common.errors import InvalidWorkflow, NotFound
 from flowtape.common.messages import engine as msg
 from flowtape.common.messages.connectors import RunNodeTask, TestNodeStep
 from flowtape.common.messages.variables import SECRET_PLACEHOLDER, ResolvedVariables, ResolveVariables
+from flowtape.common.projects import DEFAULT_PROJECT
 from flowtape.gateway.clients import Platform
 
 #: how long a tested step may run when the node names no timeout
@@ -43,7 +44,10 @@ class StepTests:
         pinned: dict[str, dict[str, list[dict[str, Any]]]] = workflow.get("pinned") or {}
         # in a test, the other nodes' pinned outputs are in scope of expressions (a past run's replace them)
         outputs = {nid: [item for out in ports.values() for item in out] for nid, ports in pinned.items()}
-        resolved = ResolvedVariables.model_validate(await self._platform.ask(ResolveVariables(workflow_id=workflow_id)))
+        project = workflow.get("project_id") or DEFAULT_PROJECT
+        resolved = ResolvedVariables.model_validate(
+            await self._platform.ask(ResolveVariables(workflow_id=workflow_id, project_id=project))
+        )
         variables = {**resolved.plain, **{name: SECRET_PLACEHOLDER for name in resolved.secret}}
         if execution_id is not None:
             execution = await self._platform.ask(msg.GetExecution(execution_id=execution_id))
@@ -78,6 +82,7 @@ class StepTests:
             node_outputs=outputs,
             timeout_seconds=timeout,
             workflow_settings=workflow.get("settings", {}),
+            project_id=project,
             variables=variables,
             secret_variables=[name for name, value in variables.items() if value == SECRET_PLACEHOLDER],
         )

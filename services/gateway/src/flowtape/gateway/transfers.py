@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flowtape.common.messages import engine as msg
-from flowtape.common.messages.auth import Actor
+from flowtape.gateway.access import Access, Owners
 from flowtape.gateway.clients import Platform
 from flowtape.gateway.schemas import WorkflowImport
 from flowtape.gateway.vault import VaultClient
@@ -42,38 +42,47 @@ def _with_credentials(definition: dict[str, Any], rename: dict[str, str]) -> dic
 
 
 class WorkflowTransfers:
-    def __init__(self, platform: Platform, vault: VaultClient) -> None:
+    def __init__(self, platform: Platform, vault: VaultClient, owners: Owners) -> None:
         self._platform = platform
         self._vault = vault
+        self._owners = owners
 
-    async def _credentials(self) -> list[dict[str, Any]]:
+    async def _credentials(self, project_ids: list[str] | None) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         cursor: str | None = None
         while True:
-            page = await self._vault.list(500, cursor)
+            page = await self._vault.list(500, cursor, project_ids)
             found.extend(page["items"])
             cursor = page.get("next_cursor")
             if not cursor:
                 return found
 
-    async def _all_workflow_ids(self) -> list[str]:
+    async def _all_workflow_ids(self, project_ids: list[str] | None) -> list[str]:
         ids: list[str] = []
         cursor: str | None = None
         while True:
-            page = await self._platform.ask(msg.ListWorkflows(limit=500, cursor=cursor))
+            page = await self._platform.ask(msg.ListWorkflows(limit=500, cursor=cursor, project_ids=project_ids))
             ids.extend(item["id"] for item in page["items"])
             cursor = page.get("next_cursor")
             if not cursor:
                 return ids
 
-    async def export(self, workflow_ids: list[str] | None = None) -> dict[str, Any]:
-        """The workflows named (all when None), their latest versions, credentials by name."""
-        credentials = await self._credentials()
+    async def export(
+        self, workflow_ids: list[str] | None, reach: Access, project_ids: list[str] | None
+    ) -> dict[str, Any]:
+        """The workflows named (all of ``project_ids`` when None), their latest versions, credentials by name.
+        A named workflow the caller may not see is 404, as anywhere else."""
+        if workflow_ids is not None:
+            for workflow_id in workflow_ids:
+                await self._owners.check(reach, "workflow", workflow_id, "viewer")
+        else:
+            workflow_ids = await self._all_workflow_ids(project_ids)
+        credentials = await self._credentials(reach.visible())
         by_id = {c["id"]: c for c in credentials}
         by_name = {c["name"]: c for c in credentials}
         to_name = {c["id"]: c["name"] for c in credentials}
         exported, needed = [], {}
-        for workflow_id in workflow_ids if workflow_ids is not None else await self._all_workflow_ids():
+        for workflow_id in workflow_ids:
             workflow = await self._platform.ask(msg.GetWorkflow(workflow_id=workflow_id))
             definition = _with_credentials({k: workflow[k] for k in _EXPORTED_KEYS if workflow.get(k)}, to_name)
             for name in _credential_names(definition):
@@ -88,17 +97,26 @@ class WorkflowTransfers:
             "credentials": sorted(needed.values(), key=lambda c: c["name"]),
         }
 
-    async def import_(self, body: WorkflowImport, as_copy: bool, actor: Actor | None = None) -> dict[str, Any]:
+    async def import_(self, body: WorkflowImport, as_copy: bool, reach: Access, project_id: str) -> dict[str, Any]:
         """Every workflow of the file, credentials renamed as ``credentials_map`` says; all are validated by the
-        engine, one at a time (a bad one stops the import with the workflows before it in)."""
-        credentials = await self._credentials()
+        engine, one at a time (a bad one stops the import with the workflows before it in). New workflows go
+        into ``project_id``; one already here stays where it is, and only where the caller edits."""
+        credentials = await self._credentials([project_id])
+        editable = reach.projects_with("editor")
         known = {c["name"] for c in credentials} | {c["id"] for c in credentials}
         items, missing = [], set()
         for exported in body.workflows:
             definition = _with_credentials(exported.definition, body.credentials_map)
             missing.update(name for name in _credential_names(definition) if name not in known)
             result = await self._platform.ask(
-                msg.ImportWorkflow(workflow_id=exported.id, definition=definition, as_copy=as_copy, actor=actor)
+                msg.ImportWorkflow(
+                    workflow_id=exported.id,
+                    definition=definition,
+                    as_copy=as_copy,
+                    project_id=project_id,
+                    project_ids=editable,
+                    actor=reach.actor(),
+                )
             )
             workflow = result["workflow"]
             items.append(

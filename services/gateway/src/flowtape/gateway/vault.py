@@ -21,6 +21,7 @@ from flowtape.common.credentials import credential_types, parse_credential
 from flowtape.common.errors import InvalidInput
 from flowtape.common.messages import connectors as msg
 from flowtape.common.messages.auth import Actor
+from flowtape.common.projects import DEFAULT_PROJECT
 
 SEALING_KEY_CACHE_SECONDS = 60.0
 
@@ -69,11 +70,22 @@ class VaultClient:
     def types(self) -> list[dict[str, Any]]:
         return credential_types()
 
-    async def create(self, name: str, type_name: str, data: dict[str, Any], *, actor: Actor | None = None) -> Any:
+    async def create(
+        self,
+        name: str,
+        type_name: str,
+        data: dict[str, Any],
+        *,
+        project_id: str = DEFAULT_PROJECT,
+        actor: Actor | None = None,
+    ) -> Any:
         """``actor`` travels with the command: the vault writes the audit entry once the credential is stored."""
         revealed = parse_credential(type_name, data).reveal()
         return await self._sealed(
-            lambda sealed: msg.CreateCredential(name=name, type=type_name, sealed_data=sealed, actor=actor), revealed
+            lambda sealed: msg.CreateCredential(
+                name=name, type=type_name, sealed_data=sealed, project_id=project_id, actor=actor
+            ),
+            revealed,
         )
 
     async def update(
@@ -95,8 +107,8 @@ class VaultClient:
     async def get(self, credential_id: str) -> Any:
         return await self._ask(msg.GetCredential(credential_id=credential_id))
 
-    async def list(self, limit: int, cursor: str | None) -> Any:
-        return await self._ask(msg.ListCredentials(limit=limit, cursor=cursor))
+    async def list(self, limit: int, cursor: str | None, project_ids: list[str] | None = None) -> Any:
+        return await self._ask(msg.ListCredentials(limit=limit, cursor=cursor, project_ids=project_ids))
 
     async def check(self, credential_id: str) -> Any:
         return await self._ask(msg.CheckCredential(credential_id=credential_id))

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flowtape.common.messages import engine as msg
 from flowtape.gateway.backups import PlatformBackups
-from flowtape.gateway.deps import Admin, Operator, PlatformDep, Viewer
+from flowtape.gateway.deps import AccessDep, Admin, OwnersDep, PlatformDep, Viewer
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -58,18 +58,20 @@ async def projection_status(platform: PlatformDep, _: Viewer) -> Any:
 
 @router.get("/dead-letters")
 async def list_dead_letters(
-    platform: PlatformDep, _: Operator, limit: int = Query(100, ge=1, le=1000), include_replayed: bool = False
+    platform: PlatformDep, _: Admin, limit: int = Query(100, ge=1, le=1000), include_replayed: bool = False
 ) -> Any:
+    """Messages no consumer could take, of every project: a platform admin's view."""
     return await platform.ask(msg.ListDeadLetters(limit=limit, include_replayed=include_replayed))
 
 
 @router.post("/dead-letters/replay")
-async def replay_dead_letters(body: DeadLetterReplay, platform: PlatformDep, _: Operator) -> Any:
+async def replay_dead_letters(body: DeadLetterReplay, platform: PlatformDep, _: Admin) -> Any:
     return await platform.ask(msg.ReplayDeadLetters(ids=body.ids))
 
 
 @router.post("/replay-check")
-async def replay_check(body: ReplayCheckRequest, platform: PlatformDep, _: Operator) -> Any:
+async def replay_check(body: ReplayCheckRequest, platform: PlatformDep, owners: OwnersDep, reach: AccessDep) -> Any:
+    await owners.check(reach, "workflow", body.workflow_id, "operator")
     return await platform.ask(
         msg.ReplayCheck(workflow_id=body.workflow_id, version=body.version, since=body.since, limit=body.limit),
         timeout=120,

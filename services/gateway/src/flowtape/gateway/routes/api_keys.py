@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flowtape.common.limits import StoredText
 from flowtape.common.messages.auth import ApiKeyPage, ApiKeyView, Role
-from flowtape.gateway.deps import AccountsDep, Admin
+from flowtape.gateway.deps import AccessDep, AccountsDep, Admin, CurrentUser
 
 router = APIRouter(prefix="/api/v1/api-keys", tags=["api-keys"])
 
@@ -20,6 +20,12 @@ class NewApiKey(BaseModel):
 
     name: StoredText = Field(min_length=1, max_length=200)
     role: Role | None = Field(default=None, description="defaults to the creator's role; never above it")
+    project_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="the one project the key acts in, where its maker is an admin; omitted by a platform admin: "
+        "a platform key, with its role on every project",
+    )
     expires_at: datetime | None = None
 
 
@@ -28,9 +34,11 @@ class CreatedApiKey(ApiKeyView):
 
 
 @router.post("", status_code=201, response_model=CreatedApiKey)
-async def create_api_key(body: NewApiKey, who: Admin, accounts: AccountsDep) -> Any:
-    """Send it as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``."""
-    return await accounts.create_api_key(body.name, body.role, body.expires_at, who)
+async def create_api_key(body: NewApiKey, who: CurrentUser, reach: AccessDep, accounts: AccountsDep) -> Any:
+    """Send it as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. Platform admins and the admins of
+    the key's project make keys."""
+    project = None if body.project_id is None and reach.platform_admin else reach.target(body.project_id, "admin")
+    return await accounts.create_api_key(body.name, body.role, body.expires_at, who, project)
 
 
 @router.get("", response_model=ApiKeyPage)

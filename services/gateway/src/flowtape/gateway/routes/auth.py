@@ -20,8 +20,8 @@ from flowtape.common.messages.auth import (
     TokenGranted,
     UserView,
 )
-from flowtape.gateway.deps import AccountsDep, Admin, CurrentUser, client_address
-from flowtape.gateway.security import Principal
+from flowtape.gateway.access import Access
+from flowtape.gateway.deps import AccessDep, AccountsDep, Admin, CurrentUser, client_address
 
 #: no authentication: these are how a caller gets credentials in the first place
 public_router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -42,6 +42,9 @@ class Me(BaseModel):
     via: str
     key_id: str | None = None
     session_id: str | None = None
+    platform_admin: bool = Field(default=False, description="sees and manages every project")
+    projects: dict[str, Role] = Field(default_factory=dict, description="the caller's projects and its role in each")
+    default_project: str | None = Field(default=None, description="where the caller's new things go by default")
 
 
 class ResetRequest(BaseModel):
@@ -112,12 +115,15 @@ class NewInvitation(BaseModel):
 
     email: StoredText = Field(min_length=3, max_length=320)
     role: Role
+    project_id: str | None = Field(default=None, max_length=64, description="the project of the role (default: yours)")
 
 
 @router.post("/invitations", status_code=201, response_model=InvitationView)
-async def invite(body: NewInvitation, who: Admin, accounts: AccountsDep) -> Any:
-    """Mail a single-use link with which the invitee sets a password and joins with ``role``."""
-    return await accounts.invite(body.email, body.role, who)
+async def invite(body: NewInvitation, who: CurrentUser, reach: AccessDep, accounts: AccountsDep) -> Any:
+    """Mail a single-use link with which the invitee sets a password (or signs in with SSO) and joins the
+    project with ``role``: platform admins, and the admins of that project."""
+    project = reach.target(body.project_id, "admin")
+    return await accounts.invite(body.email, body.role, who, project)
 
 
 @router.get("/invitations", response_model=InvitationPage)
@@ -134,7 +140,7 @@ async def revoke_invitation(invitation_id: str, who: Admin, accounts: AccountsDe
 
 
 @router.get("/me", response_model=Me)
-async def me(who: CurrentUser) -> Any:
+async def me(who: CurrentUser, reach: AccessDep) -> Any:
     return {
         "id": who.user_id,
         "email": who.email,
@@ -142,6 +148,9 @@ async def me(who: CurrentUser) -> Any:
         "via": who.via,
         "key_id": who.key_id,
         "session_id": who.session_id,
+        "platform_admin": reach.platform_admin,
+        "projects": dict(reach.projects),
+        "default_project": reach.default_project,
     }
 
 
@@ -151,10 +160,11 @@ async def request_email_verification(who: CurrentUser, accounts: AccountsDep) ->
     return await accounts.request_email_verification(who)
 
 
-def _whose(who: Principal, user_id: str | None) -> str:
+def _whose(reach: Access, user_id: str | None) -> str:
+    who = reach.principal
     if user_id is None or user_id == who.user_id:
         return who.user_id
-    if who.role != "admin":
+    if not reach.platform_admin:
         raise Forbidden("only admins see other people's sessions")
     return user_id
 
@@ -164,33 +174,33 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 
 @router.get("/sessions", response_model=SessionPage)
 async def list_sessions(
-    who: CurrentUser,
+    reach: AccessDep,
     accounts: AccountsDep,
     user_id: str | None = None,
     limit: Limit = 50,
     cursor: str | None = None,
 ) -> Any:
     """The active sign-in sessions of the caller (an admin: of ``user_id``), newest first."""
-    return await accounts.list_sessions(_whose(who, user_id), True, limit, cursor)
+    return await accounts.list_sessions(_whose(reach, user_id), True, limit, cursor)
 
 
 @router.get("/logins", response_model=SessionPage)
 async def login_history(
-    who: CurrentUser,
+    reach: AccessDep,
     accounts: AccountsDep,
     user_id: str | None = None,
     limit: Limit = 50,
     cursor: str | None = None,
 ) -> Any:
     """Every sign-in of the caller (an admin: of ``user_id``), ended ones too: time, method, address, agent."""
-    return await accounts.list_sessions(_whose(who, user_id), False, limit, cursor)
+    return await accounts.list_sessions(_whose(reach, user_id), False, limit, cursor)
 
 
 @router.delete("/sessions/{session_id}", status_code=204, response_class=Response)
-async def revoke_session(session_id: str, who: CurrentUser, accounts: AccountsDep) -> Response:
+async def revoke_session(session_id: str, who: CurrentUser, reach: AccessDep, accounts: AccountsDep) -> Response:
     """End a session at once on every gateway (within seconds): its tokens are refused from then on. Your own
     sessions, or anyone's for an admin; someone else's is 404 to everyone else."""
-    await accounts.revoke_session(session_id, who, any_owner=who.role == "admin")
+    await accounts.revoke_session(session_id, who, any_owner=reach.platform_admin)
     return Response(status_code=204)
 
 

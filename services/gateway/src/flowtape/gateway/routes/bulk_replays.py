@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flowtape.common.messages import engine as msg
 from flowtape.common.views import BulkReplayJob, ExecutionStatus
-from flowtape.gateway.deps import Operator, PlatformDep, Viewer
+from flowtape.gateway.deps import AccessDep, BulkReplayViewer, OwnersDep, PlatformDep
 
 router = APIRouter(prefix="/api/v1/executions/replay", tags=["executions"])
 
@@ -31,11 +31,13 @@ class BulkReplayRequest(BaseModel):
 
 
 @router.post("", status_code=202, response_model=BulkReplayJob)
-async def start_bulk_replay(body: BulkReplayRequest, platform: PlatformDep, who: Operator) -> Any:
-    """Select the runs (oldest first) and start replaying them; a dry run answers the finished plan."""
-    return await platform.ask(msg.StartBulkReplay(**body.model_dump(), actor=who.actor()))
+async def start_bulk_replay(body: BulkReplayRequest, platform: PlatformDep, owners: OwnersDep, reach: AccessDep) -> Any:
+    """Select the runs (oldest first) and start replaying them; a dry run answers the finished plan. The caller
+    must be an operator in the workflow's project."""
+    await owners.check(reach, "workflow", body.workflow_id, "operator")
+    return await platform.ask(msg.StartBulkReplay(**body.model_dump(), actor=reach.actor()))
 
 
 @router.get("/{job_id}", response_model=BulkReplayJob)
-async def get_bulk_replay(job_id: str, platform: PlatformDep, _: Viewer) -> Any:
+async def get_bulk_replay(job_id: str, platform: PlatformDep, _: BulkReplayViewer) -> Any:
     return await platform.ask(msg.GetBulkReplay(job_id=job_id))

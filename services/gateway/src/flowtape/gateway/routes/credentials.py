@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from flowtape.common.credentials import CredentialType
 from flowtape.common.limits import StoredText
 from flowtape.common.messages.connectors import CredentialCheck, CredentialPage, CredentialView, OAuth2Authorization
-from flowtape.gateway.deps import Editor, VaultDep, Viewer
+from flowtape.gateway.deps import AccessDep, CredentialEditor, CredentialViewer, Editor, VaultDep, Viewer
 
 router = APIRouter(prefix="/api/v1/credentials", tags=["credentials"])
 #: the OAuth2 callback: the authorization server's redirect carries no sign-in (the one-use state is the proof)
@@ -25,9 +25,14 @@ _DATA = "the secret itself, shaped as its type's data_schema says (GET /api/v1/c
 class NewCredential(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: StoredText = Field(min_length=1, max_length=200, description="unique; nodes may refer to it by name or id")
+    name: StoredText = Field(
+        min_length=1, max_length=200, description="unique in its project; nodes may refer to it by name or id"
+    )
     type: CredentialType
     data: dict[str, Any] = Field(description=_DATA)
+    project_id: str | None = Field(
+        default=None, max_length=64, description="its project (default: yours); only that project's nodes use it"
+    )
 
 
 class CredentialChange(BaseModel):
@@ -51,8 +56,9 @@ async def list_credential_types(vault: VaultDep, _: Viewer) -> Any:
 
 
 @router.post("", status_code=201, response_model=CredentialView)
-async def create_credential(body: NewCredential, vault: VaultDep, who: Editor) -> Any:
-    return await vault.create(body.name, body.type, body.data, actor=who.actor())
+async def create_credential(body: NewCredential, vault: VaultDep, _: Editor, reach: AccessDep) -> Any:
+    project = reach.target(body.project_id, "editor")
+    return await vault.create(body.name, body.type, body.data, project_id=project, actor=reach.actor())
 
 
 @public_router.get("/oauth2/callback", response_class=HTMLResponse, name="oauth2_callback")
@@ -74,36 +80,43 @@ async def oauth2_callback(
 
 @router.get("", response_model=CredentialPage)
 async def list_credentials(
-    vault: VaultDep, _: Viewer, limit: int = Query(50, ge=1, le=500), cursor: str | None = None
+    vault: VaultDep,
+    _: Viewer,
+    reach: AccessDep,
+    limit: int = Query(50, ge=1, le=500),
+    cursor: str | None = None,
+    project_id: str | None = Query(None, max_length=64, description="only this project's (one of yours)"),
 ) -> Any:
-    return await vault.list(limit, cursor)
+    return await vault.list(limit, cursor, reach.visible(project_id))
 
 
 @router.get("/{credential_id}", response_model=CredentialView)
-async def get_credential(credential_id: str, vault: VaultDep, _: Viewer) -> Any:
+async def get_credential(credential_id: str, vault: VaultDep, _: CredentialViewer) -> Any:
     return await vault.get(credential_id)
 
 
 @router.put("/{credential_id}", response_model=CredentialView)
-async def replace_credential(credential_id: str, body: CredentialChange, vault: VaultDep, who: Editor) -> Any:
+async def replace_credential(credential_id: str, body: CredentialChange, vault: VaultDep, who: CredentialEditor) -> Any:
     return await vault.update(credential_id, body.data, body.name, actor=who.actor())
 
 
 @router.post("/{credential_id}/test", response_model=CredentialCheck)
-async def test_credential(credential_id: str, vault: VaultDep, _: Editor) -> Any:
+async def test_credential(credential_id: str, vault: VaultDep, _: CredentialEditor) -> Any:
     """Try the credential for real (connect, authenticate, call its test_url) and say whether it works; the
     answer never holds the data."""
     return await vault.check(credential_id)
 
 
 @router.post("/{credential_id}/oauth2/authorize", response_model=OAuth2Authorization)
-async def authorize_oauth2_credential(credential_id: str, request: Request, vault: VaultDep, _: Editor) -> Any:
+async def authorize_oauth2_credential(
+    credential_id: str, request: Request, vault: VaultDep, _: CredentialEditor
+) -> Any:
     """Start the authorization-code flow: send the user to ``authorization_url``; the authorization server
     sends them back to ``/api/v1/credentials/oauth2/callback`` (register that as the client's redirect URI)."""
     return await vault.authorize(credential_id, str(request.url_for("oauth2_callback")))
 
 
 @router.delete("/{credential_id}", response_model=CredentialView)
-async def delete_credential(credential_id: str, vault: VaultDep, who: Editor) -> Any:
+async def delete_credential(credential_id: str, vault: VaultDep, who: CredentialEditor) -> Any:
     """Workflows that use it fail at their next run, naming the missing credential."""
     return await vault.delete(credential_id, actor=who.actor())

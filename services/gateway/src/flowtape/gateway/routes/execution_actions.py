@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette.sse import EventSourceResponse
 
 from flowtape.common.messages import engine as msg
-from flowtape.gateway.deps import Operator, PlatformDep, Viewer
+from flowtape.gateway.deps import ExecutionOperator, ExecutionViewer, PlatformDep
 from flowtape.gateway.schemas import ExecutionAccepted
 
 router = APIRouter(prefix="/api/v1/executions", tags=["executions"])
@@ -37,20 +37,20 @@ class CancelRequest(BaseModel):
 
 @router.post("/{execution_id}/cancel", status_code=202)
 async def cancel_execution(
-    execution_id: str, platform: PlatformDep, _: Operator, body: CancelRequest | None = None
+    execution_id: str, platform: PlatformDep, _: ExecutionOperator, body: CancelRequest | None = None
 ) -> Any:
     reason = (body or CancelRequest()).reason
     return await platform.ask(msg.CancelExecution(execution_id=execution_id, reason=reason))
 
 
 @router.post("/{execution_id}/retry", status_code=202, response_model=ExecutionAccepted)
-async def retry_execution(execution_id: str, platform: PlatformDep, _: Operator) -> Any:
+async def retry_execution(execution_id: str, platform: PlatformDep, _: ExecutionOperator) -> Any:
     started = await platform.ask(msg.RetryExecution(execution_id=execution_id))
     return {"execution_id": started["execution_id"]}
 
 
 @router.post("/{execution_id}/replay", status_code=202, response_model=ExecutionAccepted)
-async def replay_execution(execution_id: str, body: ReplayRequest, platform: PlatformDep, _: Operator) -> Any:
+async def replay_execution(execution_id: str, body: ReplayRequest, platform: PlatformDep, _: ExecutionOperator) -> Any:
     started = await platform.ask(
         msg.ReplayExecution(
             execution_id=execution_id,
@@ -63,7 +63,7 @@ async def replay_execution(execution_id: str, body: ReplayRequest, platform: Pla
 
 
 @router.get("/{execution_id}/stream", response_class=EventSourceResponse)
-async def stream_execution(execution_id: str, platform: PlatformDep, _: Viewer) -> EventSourceResponse:
+async def stream_execution(execution_id: str, platform: PlatformDep, _: ExecutionViewer) -> EventSourceResponse:
     """Server-Sent Events, one per log event (``id`` is its seq), until the execution ends."""
     await platform.ask(msg.GetExecutionEvents(execution_id=execution_id))  # 404 before the stream opens
 

@@ -13,7 +13,7 @@ from flowtape.common.messages import engine as msg
 from flowtape.common.messages.connectors import BinaryContent, GetBinary
 from flowtape.common.run_diff import diff_executions
 from flowtape.common.views import Execution, ExecutionEvents, ExecutionPage, ExecutionStatus
-from flowtape.gateway.deps import PlatformDep, Viewer
+from flowtape.gateway.deps import AccessDep, ExecutionViewer, OwnersDep, PlatformDep, Viewer
 from flowtape.gateway.schemas import ExecutionDiff
 
 router = APIRouter(prefix="/api/v1/executions", tags=["executions"])
@@ -25,16 +25,27 @@ Status = ExecutionStatus
 async def list_executions(
     platform: PlatformDep,
     _: Viewer,
+    reach: AccessDep,
     workflow_id: str | None = None,
     status: Status | None = None,
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = None,
+    project_id: str | None = Query(None, max_length=64, description="only this project's runs (one of yours)"),
 ) -> Any:
-    return await platform.ask(msg.ListExecutions(workflow_id=workflow_id, status=status, limit=limit, cursor=cursor))
+    """Newest first; only runs of the caller's projects."""
+    return await platform.ask(
+        msg.ListExecutions(
+            workflow_id=workflow_id,
+            status=status,
+            limit=limit,
+            cursor=cursor,
+            project_ids=reach.visible(project_id),
+        )
+    )
 
 
 @router.get("/{execution_id}", response_model=Execution)
-async def get_execution(execution_id: str, platform: PlatformDep, _: Viewer) -> Any:
+async def get_execution(execution_id: str, platform: PlatformDep, _: ExecutionViewer) -> Any:
     return await platform.ask(msg.GetExecution(execution_id=execution_id))
 
 
@@ -48,12 +59,12 @@ _PRUNED: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/{execution_id}/events", response_model=ExecutionEvents, responses=_PRUNED)
-async def get_events(execution_id: str, platform: PlatformDep, _: Viewer) -> Any:
+async def get_events(execution_id: str, platform: PlatformDep, _: ExecutionViewer) -> Any:
     return await platform.ask(msg.GetExecutionEvents(execution_id=execution_id))
 
 
 @router.get("/{execution_id}/state", response_model=Execution, responses=_PRUNED)
-async def get_state(execution_id: str, platform: PlatformDep, _: Viewer, at: int = Query(..., ge=1)) -> Any:
+async def get_state(execution_id: str, platform: PlatformDep, _: ExecutionViewer, at: int = Query(..., ge=1)) -> Any:
     return await platform.ask(msg.GetExecution(execution_id=execution_id, at=at))
 
 
@@ -65,7 +76,7 @@ async def get_state(execution_id: str, platform: PlatformDep, _: Viewer, at: int
 async def get_binary(
     execution_id: str,
     platform: PlatformDep,
-    _: Viewer,
+    _: ExecutionViewer,
     binary_id: str = Path(pattern=BINARY_ID_PATTERN),
 ) -> Response:
     """Binary data an item of this execution refers to (``{"$binary": {"id", ...}}``), as a download.
@@ -91,8 +102,11 @@ async def get_binary(
 
 
 @router.get("/{execution_id}/diff/{other_id}", response_model=ExecutionDiff)
-async def diff(execution_id: str, other_id: str, platform: PlatformDep, _: Viewer) -> Any:
+async def diff(
+    execution_id: str, other_id: str, platform: PlatformDep, owners: OwnersDep, reach: ExecutionViewer
+) -> Any:
     """Node by node, what changed from run ``execution_id`` (a) to run ``other_id`` (b)."""
+    await owners.check(reach, "execution", other_id, "viewer")
     a = await platform.ask(msg.GetExecution(execution_id=execution_id))
     b = await platform.ask(msg.GetExecution(execution_id=other_id))
     return diff_executions(a, b)

@@ -11,8 +11,10 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from flowtape.common.errors import NotFound
 from flowtape.common.messages import engine as msg
-from flowtape.gateway.deps import Operator, PlatformDep, Viewer
+from flowtape.gateway.access import Owners
+from flowtape.gateway.deps import AccessDep, Admin, OwnersDep, PlatformDep, Viewer, WorkflowOperator
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
 
@@ -23,25 +25,38 @@ class RunPauses(BaseModel):
 
 
 @router.get("/admin/pause", response_model=RunPauses)
-async def pauses(platform: PlatformDep, _: Viewer) -> Any:
-    return await platform.ask(msg.GetRunPauses())
+async def pauses(platform: PlatformDep, owners: OwnersDep, _: Viewer, reach: AccessDep) -> Any:
+    """Whether everything is paused, and which of the caller's workflows are."""
+    found = RunPauses.model_validate(await platform.ask(msg.GetRunPauses()))
+    if reach.everywhere is None:
+        visible = [w for w in found.workflows if reach.role_in(await _project(owners, w) or "") is not None]
+        found = found.model_copy(update={"workflows": visible})
+    return found
+
+
+async def _project(owners: Owners, workflow_id: str) -> str | None:
+    try:
+        return await owners.project_of("workflow", workflow_id)
+    except NotFound:  # paused, then deleted
+        return None
 
 
 @router.post("/admin/pause", response_model=RunPauses)
-async def pause_all(platform: PlatformDep, who: Operator) -> Any:
+async def pause_all(platform: PlatformDep, who: Admin) -> Any:
+    """Every project's runs: a platform admin's switch."""
     return await platform.ask(msg.PauseRuns(paused=True, actor=who.actor()))
 
 
 @router.post("/admin/resume", response_model=RunPauses)
-async def resume_all(platform: PlatformDep, who: Operator) -> Any:
+async def resume_all(platform: PlatformDep, who: Admin) -> Any:
     return await platform.ask(msg.PauseRuns(paused=False, actor=who.actor()))
 
 
 @router.post("/workflows/{workflow_id}/pause", response_model=RunPauses)
-async def pause_workflow(workflow_id: str, platform: PlatformDep, who: Operator) -> Any:
+async def pause_workflow(workflow_id: str, platform: PlatformDep, who: WorkflowOperator) -> Any:
     return await platform.ask(msg.PauseRuns(workflow_id=workflow_id, paused=True, actor=who.actor()))
 
 
 @router.post("/workflows/{workflow_id}/resume", response_model=RunPauses)
-async def resume_workflow(workflow_id: str, platform: PlatformDep, who: Operator) -> Any:
+async def resume_workflow(workflow_id: str, platform: PlatformDep, who: WorkflowOperator) -> Any:
     return await platform.ask(msg.PauseRuns(workflow_id=workflow_id, paused=False, actor=who.actor()))

@@ -37,6 +37,9 @@ class GroupGrant(BaseModel):
 
     group: StoredText = Field(min_length=1, max_length=255, description="a value of the provider's group claim")
     role: Role
+    project_id: str | None = Field(
+        default=None, max_length=64, description="the project the role is in (none: the platform-wide role)"
+    )
 
 
 class _ProviderSettings(BaseModel):
@@ -62,7 +65,7 @@ class _ProviderSettings(BaseModel):
         given = self.model_dump(exclude={"client_secret", "grants", "name", "kind"}, exclude_none=True)
         return msg.SsoProviderFields(
             **{k: v for k, v in given.items() if k != "default_role"},
-            grants=[msg.SsoGrantView(group=g.group, role=g.role) for g in self.grants]
+            grants=[msg.SsoGrantView(group=g.group, role=g.role, project_id=g.project_id) for g in self.grants]
             if self.grants is not None
             else None,
             default_role=self.default_role,

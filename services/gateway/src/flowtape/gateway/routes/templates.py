@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from flowtape.common.messages import engine as msg
 from flowtape.common.templates import template, templates
 from flowtape.common.views import Workflow
-from flowtape.gateway.deps import Editor, PlatformDep, Viewer
+from flowtape.gateway.deps import AccessDep, Editor, PlatformDep, Viewer
 
 router = APIRouter(prefix="/api/v1/templates", tags=["templates"])
 
@@ -34,6 +34,9 @@ class Instantiation(BaseModel):
 
     name: str | None = Field(default=None, min_length=1, max_length=200, description="default: the template's")
     parameters: dict[str, Any] = Field(default_factory=dict)
+    project_id: str | None = Field(
+        default=None, max_length=64, description="the new workflow's project (default: yours)"
+    )
 
 
 @router.get("", response_model=TemplateList)
@@ -47,8 +50,11 @@ async def get_template(template_id: str, _: Viewer) -> Any:
 
 
 @router.post("/{template_id}/instantiate", status_code=201, response_model=Workflow)
-async def instantiate(template_id: str, platform: PlatformDep, who: Editor, body: Instantiation | None = None) -> Any:
+async def instantiate(
+    template_id: str, platform: PlatformDep, _: Editor, reach: AccessDep, body: Instantiation | None = None
+) -> Any:
     """A new, inactive workflow made from the template (tagged ``template:<id>``)."""
     request = body or Instantiation()
     definition = template(template_id).instantiate(request.parameters, request.name)
-    return await platform.ask(msg.CreateWorkflow(definition=definition, actor=who.actor()))
+    project = reach.target(request.project_id, "editor")
+    return await platform.ask(msg.CreateWorkflow(definition=definition, project_id=project, actor=reach.actor()))

@@ -7,8 +7,9 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel
 
+from flowtape.common.errors import NotFound
 from flowtape.common.messages.triggers import ListTriggers
-from flowtape.gateway.deps import PlatformDep, Viewer
+from flowtape.gateway.deps import AccessDep, OwnersDep, PlatformDep, Viewer
 
 router = APIRouter(prefix="/api/v1/triggers", tags=["triggers"])
 
@@ -37,5 +38,17 @@ class TriggerRegistrations(BaseModel):
 
 
 @router.get("", response_model=TriggerRegistrations, response_model_exclude_unset=True)
-async def list_triggers(platform: PlatformDep, _: Viewer) -> Any:
-    return await platform.ask(ListTriggers())
+async def list_triggers(platform: PlatformDep, owners: OwnersDep, _: Viewer, reach: AccessDep) -> Any:
+    """The triggers of the caller's projects' workflows."""
+    found = await platform.ask(ListTriggers())
+    if reach.everywhere is not None:
+        return found
+    items = []
+    for item in found["items"]:
+        try:
+            project = await owners.project_of("workflow", item["workflow_id"])
+        except NotFound:  # deleted while its registration goes
+            continue
+        if reach.role_in(project) is not None:
+            items.append(item)
+    return {**found, "items": items}

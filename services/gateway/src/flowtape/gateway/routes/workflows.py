@@ -7,14 +7,26 @@ from typing import Any
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from flowtape.common.errors import InvalidInput
 from flowtape.common.messages import engine as msg
 from flowtape.common.views import Execution, Workflow, WorkflowPage, WorkflowVersions
 from flowtape.common.workflow import WorkflowDefinition
-from flowtape.gateway.deps import Editor, Operator, PlatformDep, TransfersDep, Viewer
+from flowtape.gateway.deps import (
+    AccessDep,
+    Editor,
+    OwnersDep,
+    PlatformDep,
+    TransfersDep,
+    Viewer,
+    WorkflowEditor,
+    WorkflowOperator,
+    WorkflowViewer,
+)
 from flowtape.gateway.schemas import (
     DuplicateRequest,
     ExecutionAccepted,
     ImportReport,
+    NewWorkflow,
     RunRequest,
     StepTestRequest,
     StepTestResult,
@@ -27,70 +39,102 @@ router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"])
 
 
 def _definition(body: WorkflowDefinition) -> dict[str, Any]:
-    return body.dump()
+    return body.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"project_id"})
+
+
+ProjectQuery = Query(None, max_length=64, description="only this project's (one of yours)")
 
 
 @router.post("", status_code=201, response_model=Workflow)
-async def create_workflow(body: WorkflowDefinition, platform: PlatformDep, who: Editor) -> Any:
-    return await platform.ask(msg.CreateWorkflow(definition=_definition(body), actor=who.actor()))
+async def create_workflow(body: NewWorkflow, platform: PlatformDep, _: Editor, reach: AccessDep) -> Any:
+    """In ``project_id`` (the caller's default project when omitted), where the caller must be an editor."""
+    project = reach.target(body.project_id, "editor")
+    return await platform.ask(msg.CreateWorkflow(definition=_definition(body), project_id=project, actor=reach.actor()))
 
 
 @router.get("", response_model=WorkflowPage)
 async def list_workflows(
     platform: PlatformDep,
     _: Viewer,
+    reach: AccessDep,
+    project_id: str | None = ProjectQuery,
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = None,
     name: str | None = Query(None, min_length=1, max_length=200, description="a part of the name, any case"),
     tag: str | None = Query(None, min_length=1, max_length=64, description="workflows with this tag"),
     node_type: str | None = Query(None, min_length=1, max_length=200, description="workflows using this node type"),
 ) -> Any:
-    return await platform.ask(msg.ListWorkflows(limit=limit, cursor=cursor, name=name, tag=tag, node_type=node_type))
+    return await platform.ask(
+        msg.ListWorkflows(
+            limit=limit,
+            cursor=cursor,
+            name=name,
+            tag=tag,
+            node_type=node_type,
+            project_ids=reach.visible(project_id),
+        )
+    )
 
 
 @router.get("/export", response_model=WorkflowExport)
 async def export_workflows(
     transfers: TransfersDep,
     _: Viewer,
+    reach: AccessDep,
     ids: list[str] | None = Query(None, description="the workflows to export (repeat the parameter); all if none"),
+    project_id: str | None = ProjectQuery,
 ) -> Any:
-    """A set of workflows, or all of them, as one file; credentials by name, never their data."""
-    return await transfers.export(ids)
+    """A set of workflows, or all of yours, as one file; credentials by name, never their data."""
+    return await transfers.export(ids, reach, reach.visible(project_id))
 
 
 @router.post("/import", response_model=ImportReport)
 async def import_workflows(
     body: WorkflowImport,
     transfers: TransfersDep,
-    who: Editor,
+    _: Editor,
+    reach: AccessDep,
     as_copy: bool = Query(False, description="always make new workflows instead of finding the exported ones"),
+    project_id: str | None = Query(None, max_length=64, description="where new workflows go (default: yours)"),
 ) -> Any:
     """Importing the same file again is idempotent: each workflow keeps its exported id (unchanged, or a new
-    version when the file differs); ``as_copy``, or a workflow deleted here since, makes new ones."""
-    return await transfers.import_(body, as_copy, who.actor())
+    version when the file differs); ``as_copy``, or a workflow deleted here since, makes new ones. New ones go
+    into ``project_id``; one that exists already stays in its project, and must be one you edit in."""
+    return await transfers.import_(body, as_copy, reach, reach.target(project_id, "editor"))
 
 
 @router.get("/{workflow_id}", response_model=Workflow)
-async def get_workflow(workflow_id: str, platform: PlatformDep, _: Viewer) -> Any:
+async def get_workflow(workflow_id: str, platform: PlatformDep, _: WorkflowViewer) -> Any:
     return await platform.ask(msg.GetWorkflow(workflow_id=workflow_id))
 
 
 @router.get("/{workflow_id}/export", response_model=WorkflowExport)
-async def export_workflow(workflow_id: str, transfers: TransfersDep, _: Viewer) -> Any:
-    return await transfers.export([workflow_id])
+async def export_workflow(workflow_id: str, transfers: TransfersDep, reach: WorkflowViewer) -> Any:
+    return await transfers.export([workflow_id], reach, None)
 
 
 @router.post("/{workflow_id}/duplicate", status_code=201, response_model=Workflow)
 async def duplicate_workflow(
-    workflow_id: str, platform: PlatformDep, who: Editor, body: DuplicateRequest | None = None
+    workflow_id: str,
+    platform: PlatformDep,
+    owners: OwnersDep,
+    reach: WorkflowViewer,
+    body: DuplicateRequest | None = None,
 ) -> Any:
-    """A new, inactive workflow with this one's latest definition."""
+    """A new, inactive workflow with this one's latest definition, in its project or ``project_id`` (where
+    the caller must be an editor)."""
     name = body.name if body else None
-    return await platform.ask(msg.DuplicateWorkflow(workflow_id=workflow_id, name=name, actor=who.actor()))
+    project = (body.project_id if body else None) or await owners.project_of("workflow", workflow_id)
+    reach.check(project, "editor")
+    return await platform.ask(
+        msg.DuplicateWorkflow(workflow_id=workflow_id, name=name, project_id=project, actor=reach.actor())
+    )
 
 
 @router.post("/{workflow_id}/nodes/{node_id}/test", response_model=StepTestResult)
-async def test_step(workflow_id: str, node_id: str, body: StepTestRequest, platform: PlatformDep, _: Operator) -> Any:
+async def test_step(
+    workflow_id: str, node_id: str, body: StepTestRequest, platform: PlatformDep, _: WorkflowOperator
+) -> Any:
     """Run one node now with ``items`` (or the input it had in ``execution_id``); no execution is started. A node
     whose output is pinned answers that output without running (unless ``ignore_pin``)."""
     return await StepTests(platform).test(
@@ -104,34 +148,42 @@ async def test_step(workflow_id: str, node_id: str, body: StepTestRequest, platf
 
 
 @router.put("/{workflow_id}", response_model=Workflow)
-async def update_workflow(workflow_id: str, body: WorkflowDefinition, platform: PlatformDep, who: Editor) -> Any:
+async def update_workflow(
+    workflow_id: str, body: NewWorkflow, platform: PlatformDep, owners: OwnersDep, who: WorkflowEditor
+) -> Any:
+    """A new version; ``project_id``, when given, must be the workflow's own (a workflow never moves)."""
+    if body.project_id is not None and body.project_id != await owners.project_of("workflow", workflow_id):
+        raise InvalidInput(
+            "a workflow never changes project: export it and import it into the other project",
+            details=[{"field": "project_id", "message": "not this workflow's project"}],
+        )
     return await platform.ask(
         msg.UpdateWorkflow(workflow_id=workflow_id, definition=_definition(body), actor=who.actor())
     )
 
 
 @router.delete("/{workflow_id}")
-async def delete_workflow(workflow_id: str, platform: PlatformDep, who: Editor) -> Any:
+async def delete_workflow(workflow_id: str, platform: PlatformDep, who: WorkflowEditor) -> Any:
     return await platform.ask(msg.DeleteWorkflow(workflow_id=workflow_id, actor=who.actor()))
 
 
 @router.get("/{workflow_id}/versions", response_model=WorkflowVersions)
-async def list_versions(workflow_id: str, platform: PlatformDep, _: Viewer) -> Any:
+async def list_versions(workflow_id: str, platform: PlatformDep, _: WorkflowViewer) -> Any:
     return await platform.ask(msg.ListWorkflowVersions(workflow_id=workflow_id))
 
 
 @router.get("/{workflow_id}/versions/{version}", response_model=Workflow)
-async def get_version(workflow_id: str, version: int, platform: PlatformDep, _: Viewer) -> Any:
+async def get_version(workflow_id: str, version: int, platform: PlatformDep, _: WorkflowViewer) -> Any:
     return await platform.ask(msg.GetWorkflow(workflow_id=workflow_id, version=version))
 
 
 @router.post("/{workflow_id}/activate", response_model=Workflow)
-async def activate(workflow_id: str, platform: PlatformDep, who: Editor) -> Any:
+async def activate(workflow_id: str, platform: PlatformDep, who: WorkflowEditor) -> Any:
     return await platform.ask(msg.SetWorkflowActive(workflow_id=workflow_id, active=True, actor=who.actor()))
 
 
 @router.post("/{workflow_id}/deactivate", response_model=Workflow)
-async def deactivate(workflow_id: str, platform: PlatformDep, who: Editor) -> Any:
+async def deactivate(workflow_id: str, platform: PlatformDep, who: WorkflowEditor) -> Any:
     return await platform.ask(msg.SetWorkflowActive(workflow_id=workflow_id, active=False, actor=who.actor()))
 
 
@@ -144,7 +196,7 @@ async def deactivate(workflow_id: str, platform: PlatformDep, who: Editor) -> An
 async def run_workflow(
     workflow_id: str,
     platform: PlatformDep,
-    _: Operator,
+    _: WorkflowOperator,
     body: RunRequest | None = None,
     wait: bool = False,
     timeout: float = Query(30.0, gt=0, le=3600),
