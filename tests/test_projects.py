@@ -9,18 +9,25 @@ takes effect within seconds.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import secrets
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.infra import Platform, login, remember_secret, until
+
+FLOWTAPE = str(Path(sys.executable).with_name("flowtape"))
 
 WORKFLOW = {
     "nodes": [
@@ -314,3 +321,22 @@ def test_what_existed_before_projects_is_in_the_default_project(platform: Platfo
         assert {"user_id": user_id, "role": "viewer"}.items() <= next(
             m for m in members if m["user_id"] == user_id
         ).items()
+
+
+def test_the_cli_makes_a_project_and_adds_a_member(platform: Platform, api: httpx.Client) -> None:
+    assert platform.admin is not None
+    env = {**os.environ, "FLOWTAPE_URL": platform.gateway, "FLOWTAPE_TOKEN": platform.admin.token}
+    name = f"Team cli {uuid.uuid4().hex[:6]}"
+
+    def cli(*args: str) -> str:
+        done = subprocess.run([FLOWTAPE, *args], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    project = json.loads(cli("projects", "create", name, "--json"))
+    assert project["name"] == name
+    _, email, _ = _user(api, "cli")
+    assert f"{email} is operator" in cli("projects", "members", "add", project["id"], email, "--role", "operator")
+    listed = json.loads(cli("projects", "members", "list", project["id"], "--json"))
+    assert {(m["email"], m["role"]) for m in listed} >= {(email, "operator")}
+    assert name in cli("projects", "list")

@@ -18,6 +18,7 @@ from flowtape.cli import (
     node_reference,
     operations,
     pauses,
+    projects,
     scaffold,
     sso,
     variables,
@@ -37,6 +38,7 @@ accounts.register(app, operations.admin)
 backups.register(operations.admin)
 pauses.register(operations.admin)
 app.add_typer(sso.sso, name="sso")
+app.add_typer(projects.projects, name="projects")
 nodes = typer.Typer(help="Write node types of your own (plugins).", no_args_is_help=True)
 app.add_typer(nodes, name="nodes")
 console = Console()
