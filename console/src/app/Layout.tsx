@@ -9,13 +9,14 @@ import {
   IconKey,
   IconListDetails,
   IconLogin2,
+  IconStack2,
   IconUserCircle,
   IconUsers,
   IconVariable,
 } from "@tabler/icons-react";
 import { useQueryClient } from "@tanstack/react-query";
 import { Link, Outlet, useLocation } from "react-router-dom";
-import { allows, signOut, useMe, type Role } from "@/lib/auth";
+import { allows, highestRole, signOut, useMe, type Role } from "@/lib/auth";
 
 const LINKS: { to: string; label: string; icon: typeof IconGauge; role: Role }[] = [
   { to: "/", label: "Dashboard", icon: IconGauge, role: "viewer" },
@@ -27,7 +28,8 @@ const LINKS: { to: string; label: string; icon: typeof IconGauge; role: Role }[]
   { to: "/users", label: "Users & API keys", icon: IconUsers, role: "admin" },
   { to: "/sso", label: "Single sign-on", icon: IconLogin2, role: "admin" },
   { to: "/audit", label: "Audit trail", icon: IconListDetails, role: "admin" },
-  { to: "/dead-letters", label: "Dead letters", icon: IconInbox, role: "operator" },
+  { to: "/projects", label: "Projects", icon: IconStack2, role: "viewer" },
+  { to: "/dead-letters", label: "Dead letters", icon: IconInbox, role: "admin" },
   { to: "/account", label: "Your account", icon: IconUserCircle, role: "viewer" },
 ];
 
@@ -48,7 +50,7 @@ export function Layout() {
             <Text size="sm" data-testid="me-email" component={Link} to="/account">
               {me.email}
             </Text>
-            <Badge variant="light" data-testid="me-role">{me.role}</Badge>
+            <Badge variant="light" data-testid="me-role">{me.platform_admin ? "admin" : (highestRole(me) ?? "no project")}</Badge>
             <Button
               size="xs"
               variant="subtle"
@@ -64,7 +66,7 @@ export function Layout() {
       </AppShell.Header>
       <AppShell.Navbar p="xs">
         <Stack gap={2}>
-          {LINKS.filter((link) => allows(me.role, link.role)).map((link) => (
+          {LINKS.filter((link) => (link.role === "admin" ? me.platform_admin : allows(highestRole(me), link.role))).map((link) => (
             <NavLink
               key={link.to}
               component={Link}

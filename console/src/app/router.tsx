@@ -13,6 +13,7 @@ import { EditorPage } from "@/features/workflows/EditorPage";
 import { WorkflowsPage } from "@/features/workflows/WorkflowsPage";
 import { Layout, NotFound } from "./Layout";
 import { SsoPage } from "@/features/sso/SsoPage";
+import { ProjectsPage } from "@/features/projects/ProjectsPage";
 
 export const router = createBrowserRouter([
   {
@@ -30,6 +31,7 @@ export const router = createBrowserRouter([
       { path: "/users", element: <UsersPage /> },
       { path: "/audit", element: <AuditPage /> },
       { path: "/sso", element: <SsoPage /> },
+      { path: "/projects", element: <ProjectsPage /> },
       { path: "/dead-letters", element: <DeadLettersPage /> },
       { path: "/account", element: <AccountPage /> },
       { path: "*", element: <NotFound /> },

@@ -309,7 +309,8 @@ export interface paths {
         put?: never;
         /**
          * Invite
-         * @description Mail a single-use link with which the invitee sets a password and joins with ``role``.
+         * @description Mail a single-use link with which the invitee sets a password (or signs in with SSO) and joins the
+         *     project with ``role``: platform admins, and the admins of that project.
          */
         post: operations["invite_api_v1_auth_invitations_post"];
         delete?: never;
@@ -521,6 +522,85 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/projects": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Projects
+         * @description The caller's projects with its role in each; every project for a platform admin.
+         */
+        get: operations["list_projects_api_v1_projects_get"];
+        put?: never;
+        /** Create Project */
+        post: operations["create_project_api_v1_projects_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Project */
+        get: operations["get_project_api_v1_projects__project_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project_id}/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Members */
+        get: operations["list_members_api_v1_projects__project_id__members_get"];
+        put?: never;
+        /**
+         * Add Member
+         * @description Add someone with an account (or change a member's role): the project's admins and platform admins.
+         */
+        post: operations["add_member_api_v1_projects__project_id__members_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project_id}/members/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove Member
+         * @description Their tokens and keys lose the project within seconds on every gateway.
+         */
+        delete: operations["remove_member_api_v1_projects__project_id__members__user_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users": {
         parameters: {
             query?: never;
@@ -569,7 +649,8 @@ export interface paths {
         put?: never;
         /**
          * Create Api Key
-         * @description Send it as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``.
+         * @description Send it as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. Platform admins and the admins of
+         *     the key's project make keys.
          */
         post: operations["create_api_key_api_v1_api_keys_post"];
         delete?: never;
@@ -625,7 +706,10 @@ export interface paths {
         /** List Workflows */
         get: operations["list_workflows_api_v1_workflows_get"];
         put?: never;
-        /** Create Workflow */
+        /**
+         * Create Workflow
+         * @description In ``project_id`` (the caller's default project when omitted), where the caller must be an editor.
+         */
         post: operations["create_workflow_api_v1_workflows_post"];
         delete?: never;
         options?: never;
@@ -642,7 +726,7 @@ export interface paths {
         };
         /**
          * Export Workflows
-         * @description A set of workflows, or all of them, as one file; credentials by name, never their data.
+         * @description A set of workflows, or all of yours, as one file; credentials by name, never their data.
          */
         get: operations["export_workflows_api_v1_workflows_export_get"];
         put?: never;
@@ -665,7 +749,8 @@ export interface paths {
         /**
          * Import Workflows
          * @description Importing the same file again is idempotent: each workflow keeps its exported id (unchanged, or a new
-         *     version when the file differs); ``as_copy``, or a workflow deleted here since, makes new ones.
+         *     version when the file differs); ``as_copy``, or a workflow deleted here since, makes new ones. New ones go
+         *     into ``project_id``; one that exists already stays in its project, and must be one you edit in.
          */
         post: operations["import_workflows_api_v1_workflows_import_post"];
         delete?: never;
@@ -683,7 +768,10 @@ export interface paths {
         };
         /** Get Workflow */
         get: operations["get_workflow_api_v1_workflows__workflow_id__get"];
-        /** Update Workflow */
+        /**
+         * Update Workflow
+         * @description A new version; ``project_id``, when given, must be the workflow's own (a workflow never moves).
+         */
         put: operations["update_workflow_api_v1_workflows__workflow_id__put"];
         post?: never;
         /** Delete Workflow */
@@ -721,7 +809,8 @@ export interface paths {
         put?: never;
         /**
          * Duplicate Workflow
-         * @description A new, inactive workflow with this one's latest definition.
+         * @description A new, inactive workflow with this one's latest definition, in its project or ``project_id`` (where
+         *     the caller must be an editor).
          */
         post: operations["duplicate_workflow_api_v1_workflows__workflow_id__duplicate_post"];
         delete?: never;
@@ -865,7 +954,8 @@ export interface paths {
         put?: never;
         /**
          * Start Bulk Replay
-         * @description Select the runs (oldest first) and start replaying them; a dry run answers the finished plan.
+         * @description Select the runs (oldest first) and start replaying them; a dry run answers the finished plan. The caller
+         *     must be an operator in the workflow's project.
          */
         post: operations["start_bulk_replay_api_v1_executions_replay_post"];
         delete?: never;
@@ -898,7 +988,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Executions */
+        /**
+         * List Executions
+         * @description Newest first; only runs of the caller's projects.
+         */
         get: operations["list_executions_api_v1_executions_get"];
         put?: never;
         post?: never;
@@ -1140,10 +1233,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Pauses */
+        /**
+         * Pauses
+         * @description Whether everything is paused, and which of the caller's workflows are.
+         */
         get: operations["pauses_api_v1_admin_pause_get"];
         put?: never;
-        /** Pause All */
+        /**
+         * Pause All
+         * @description Every project's runs: a platform admin's switch.
+         */
         post: operations["pause_all_api_v1_admin_pause_post"];
         delete?: never;
         options?: never;
@@ -1379,7 +1478,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Dead Letters */
+        /**
+         * List Dead Letters
+         * @description Messages no consumer could take, of every project: a platform admin's view.
+         */
         get: operations["list_dead_letters_api_v1_admin_dead_letters_get"];
         put?: never;
         post?: never;
@@ -1470,7 +1572,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Triggers */
+        /**
+         * List Triggers
+         * @description The triggers of the caller's projects' workflows.
+         */
         get: operations["list_triggers_api_v1_triggers_get"];
         put?: never;
         post?: never;
@@ -1541,8 +1646,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Platform Variables */
-        get: operations["list_platform_variables_api_v1_variables_get"];
+        /**
+         * List Project Variables
+         * @description A project's variables: every workflow of the project reads them as ``vars.NAME``.
+         */
+        get: operations["list_project_variables_api_v1_variables_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1559,11 +1667,11 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Set Platform Variable */
-        put: operations["set_platform_variable_api_v1_variables__name__put"];
+        /** Set Project Variable */
+        put: operations["set_project_variable_api_v1_variables__name__put"];
         post?: never;
-        /** Unset Platform Variable */
-        delete: operations["unset_platform_variable_api_v1_variables__name__delete"];
+        /** Unset Project Variable */
+        delete: operations["unset_project_variable_api_v1_variables__name__delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1578,7 +1686,7 @@ export interface paths {
         };
         /**
          * List Workflow Variables
-         * @description The workflow's own variables (they override the platform's of the same name in its runs).
+         * @description The workflow's own variables (they override its project's of the same name in its runs).
          */
         get: operations["list_workflow_variables_api_v1_workflows__workflow_id__variables_get"];
         put?: never;
@@ -1650,6 +1758,8 @@ export interface components {
             role: "viewer" | "operator" | "editor" | "admin";
             /** Owner Id */
             owner_id: string;
+            /** Project Id */
+            project_id?: string | null;
             /**
              * Created At
              * Format: date-time
@@ -1743,6 +1853,11 @@ export interface components {
             id: string;
             /** Workflow Id */
             workflow_id: string;
+            /**
+             * Project Id
+             * @default default
+             */
+            project_id: string;
             /** Status */
             status: string;
             /** Since */
@@ -1854,6 +1969,8 @@ export interface components {
             role: "viewer" | "operator" | "editor" | "admin";
             /** Owner Id */
             owner_id: string;
+            /** Project Id */
+            project_id?: string | null;
             /**
              * Created At
              * Format: date-time
@@ -1940,6 +2057,11 @@ export interface components {
              */
             type: "http_header" | "http_basic" | "http_bearer" | "api_key" | "webhook_url" | "postgres" | "mysql" | "redis" | "amqp" | "mqtt" | "smtp" | "aws" | "oauth2" | "generic";
             /**
+             * Project Id
+             * @default default
+             */
+            project_id: string;
+            /**
              * Created At
              * Format: date-time
              */
@@ -1998,6 +2120,11 @@ export interface components {
              * @description default: '<name> (copy)'
              */
             name?: string | null;
+            /**
+             * Project Id
+             * @description the copy's project (default: the same)
+             */
+            project_id?: string | null;
         };
         /** EdgeSpec */
         EdgeSpec: {
@@ -2017,6 +2144,12 @@ export interface components {
             id: string;
             /** Workflow Id */
             workflow_id: string;
+            /**
+             * Project Id
+             * @description its workflow's project, fixed at its start
+             * @default default
+             */
+            project_id: string;
             /** Workflow Version */
             workflow_version: number;
             /**
@@ -2160,6 +2293,12 @@ export interface components {
             id: string;
             /** Workflow Id */
             workflow_id: string;
+            /**
+             * Project Id
+             * @description its workflow's project, fixed at its start
+             * @default default
+             */
+            project_id: string;
             /** Workflow Version */
             workflow_version: number;
             /**
@@ -2217,6 +2356,11 @@ export interface components {
              * @enum {string}
              */
             role: "viewer" | "operator" | "editor" | "admin";
+            /**
+             * Project Id
+             * @description the project the role is in (none: the platform-wide role)
+             */
+            project_id?: string | null;
         };
         /** ImportReport */
         ImportReport: {
@@ -2255,6 +2399,11 @@ export interface components {
             parameters?: {
                 [key: string]: unknown;
             };
+            /**
+             * Project Id
+             * @description the new workflow's project (default: yours)
+             */
+            project_id?: string | null;
         };
         /** InvitationPage */
         InvitationPage: {
@@ -2277,6 +2426,8 @@ export interface components {
              * @enum {string}
              */
             role: "viewer" | "operator" | "editor" | "admin";
+            /** Project Id */
+            project_id?: string | null;
             /** Invited By */
             invited_by?: string | null;
             /**
@@ -2329,6 +2480,24 @@ export interface components {
             key_id?: string | null;
             /** Session Id */
             session_id?: string | null;
+            /**
+             * Platform Admin
+             * @description sees and manages every project
+             * @default false
+             */
+            platform_admin: boolean;
+            /**
+             * Projects
+             * @description the caller's projects and its role in each
+             */
+            projects?: {
+                [key: string]: "viewer" | "operator" | "editor" | "admin";
+            };
+            /**
+             * Default Project
+             * @description where the caller's new things go by default
+             */
+            default_project?: string | null;
         };
         /** NewApiKey */
         NewApiKey: {
@@ -2339,6 +2508,11 @@ export interface components {
              * @description defaults to the creator's role; never above it
              */
             role?: ("viewer" | "operator" | "editor" | "admin") | null;
+            /**
+             * Project Id
+             * @description the one project the key acts in, where its maker is an admin; omitted by a platform admin: a platform key, with its role on every project
+             */
+            project_id?: string | null;
             /** Expires At */
             expires_at?: string | null;
         };
@@ -2346,7 +2520,7 @@ export interface components {
         NewCredential: {
             /**
              * Name
-             * @description unique; nodes may refer to it by name or id
+             * @description unique in its project; nodes may refer to it by name or id
              */
             name: string;
             /**
@@ -2361,6 +2535,11 @@ export interface components {
             data: {
                 [key: string]: unknown;
             };
+            /**
+             * Project Id
+             * @description its project (default: yours); only that project's nodes use it
+             */
+            project_id?: string | null;
         };
         /** NewInvitation */
         NewInvitation: {
@@ -2368,6 +2547,25 @@ export interface components {
             email: string;
             /**
              * Role
+             * @enum {string}
+             */
+            role: "viewer" | "operator" | "editor" | "admin";
+            /**
+             * Project Id
+             * @description the project of the role (default: yours)
+             */
+            project_id?: string | null;
+        };
+        /** NewMember */
+        NewMember: {
+            /**
+             * Email
+             * @description an existing account's address
+             */
+            email: string;
+            /**
+             * Role
+             * @description the member's role in this project
              * @enum {string}
              */
             role: "viewer" | "operator" | "editor" | "admin";
@@ -2381,6 +2579,11 @@ export interface components {
              * Format: password
              */
             password: string;
+        };
+        /** NewProject */
+        NewProject: {
+            /** Name */
+            name: string;
         };
         /** NewSsoProvider */
         NewSsoProvider: {
@@ -2460,6 +2663,29 @@ export interface components {
              * @enum {string}
              */
             role: "viewer" | "operator" | "editor" | "admin";
+        };
+        /**
+         * NewWorkflow
+         * @description A workflow's definition, and on create the project it goes into for good.
+         */
+        NewWorkflow: {
+            /** Name */
+            name: string;
+            /** Nodes */
+            nodes: components["schemas"]["NodeSpec"][];
+            /** Edges */
+            edges?: components["schemas"]["EdgeSpec"][];
+            /** Settings */
+            settings?: {
+                [key: string]: unknown;
+            };
+            /** Tags */
+            tags?: string[] | null;
+            /**
+             * Project Id
+             * @description its project (default: yours); a workflow never changes project
+             */
+            project_id?: string | null;
         };
         /**
          * NodeCatalogEntry
@@ -2658,6 +2884,49 @@ export interface components {
              * @default main
              */
             port: string;
+        };
+        /** ProjectMemberPage */
+        ProjectMemberPage: {
+            /** Items */
+            items: components["schemas"]["ProjectMemberView"][];
+        };
+        /** ProjectMemberView */
+        ProjectMemberView: {
+            /** Project Id */
+            project_id: string;
+            /** User Id */
+            user_id: string;
+            /** Email */
+            email: string;
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "viewer" | "operator" | "editor" | "admin";
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /** ProjectPage */
+        ProjectPage: {
+            /** Items */
+            items: components["schemas"]["ProjectView"][];
+        };
+        /** ProjectView */
+        ProjectView: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Role */
+            role?: ("viewer" | "operator" | "editor" | "admin") | null;
         };
         /**
          * PublicKey
@@ -3260,6 +3529,11 @@ export interface components {
             /** Workflow Id */
             workflow_id?: string | null;
             /**
+             * Project Id
+             * @default default
+             */
+            project_id: string;
+            /**
              * Secret
              * @default false
              */
@@ -3278,6 +3552,11 @@ export interface components {
             id: string;
             /** Name */
             name: string;
+            /**
+             * Project Id
+             * @default default
+             */
+            project_id: string;
             /** Version */
             version: number;
             /** Latest Version */
@@ -3313,21 +3592,6 @@ export interface components {
                     }[];
                 };
             };
-        };
-        /** WorkflowDefinition */
-        WorkflowDefinition: {
-            /** Name */
-            name: string;
-            /** Nodes */
-            nodes: components["schemas"]["NodeSpec"][];
-            /** Edges */
-            edges?: components["schemas"]["EdgeSpec"][];
-            /** Settings */
-            settings?: {
-                [key: string]: unknown;
-            };
-            /** Tags */
-            tags?: string[] | null;
         };
         /**
          * WorkflowExport
@@ -3400,6 +3664,11 @@ export interface components {
             id: string;
             /** Name */
             name: string;
+            /**
+             * Project Id
+             * @default default
+             */
+            project_id: string;
             /** Version */
             version: number;
             /** Active */
@@ -7193,6 +7462,656 @@ export interface operations {
             };
         };
     };
+    list_projects_api_v1_projects_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectPage"];
+                };
+            };
+            /** @description the request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no valid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource (or one the caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the limit (FLOWTAPE_MAX_BODY_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the input fails validation; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over a rate limit; Retry-After says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a service the answer needs is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a service the answer needs did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    create_project_api_v1_projects_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewProject"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectView"];
+                };
+            };
+            /** @description the request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no valid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource (or one the caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the change conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the limit (FLOWTAPE_MAX_BODY_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the input fails validation; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over a rate limit; Retry-After says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a service the answer needs is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a service the answer needs did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_project_api_v1_projects__project_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectView"];
+                };
+            };
+            /** @description the request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no valid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource (or one the caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the limit (FLOWTAPE_MAX_BODY_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the input fails validation; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over a rate limit; Retry-After says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a service the answer needs is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a service the answer needs did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_members_api_v1_projects__project_id__members_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectMemberPage"];
+                };
+            };
+            /** @description the request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no valid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource (or one the caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the limit (FLOWTAPE_MAX_BODY_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the input fails validation; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over a rate limit; Retry-After says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a service the answer needs is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a service the answer needs did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    add_member_api_v1_projects__project_id__members_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewMember"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectMemberView"];
+                };
+            };
+            /** @description the request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no valid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource (or one the caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the change conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the limit (FLOWTAPE_MAX_BODY_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the input fails validation; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over a rate limit; Retry-After says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a service the answer needs is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a service the answer needs did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    remove_member_api_v1_projects__project_id__members__user_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: string;
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectMemberView"];
+                };
+            };
+            /** @description the request is malformed */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no valid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the caller's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such resource (or one the caller may not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the change conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the limit (FLOWTAPE_MAX_BODY_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the input fails validation; details name the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over a rate limit; Retry-After says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a service the answer needs is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a service the answer needs did not answer in time */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     list_users_api_v1_users_get: {
         parameters: {
             query?: {
@@ -8070,6 +8989,8 @@ export interface operations {
     list_workflows_api_v1_workflows_get: {
         parameters: {
             query?: {
+                /** @description only this project's (one of yours) */
+                project_id?: string | null;
                 limit?: number;
                 cursor?: string | null;
                 /** @description a part of the name, any case */
@@ -8186,7 +9107,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["WorkflowDefinition"];
+                "application/json": components["schemas"]["NewWorkflow"];
             };
         };
         responses: {
@@ -8296,6 +9217,8 @@ export interface operations {
             query?: {
                 /** @description the workflows to export (repeat the parameter); all if none */
                 ids?: string[] | null;
+                /** @description only this project's (one of yours) */
+                project_id?: string | null;
             };
             header?: never;
             path?: never;
@@ -8400,6 +9323,8 @@ export interface operations {
             query?: {
                 /** @description always make new workflows instead of finding the exported ones */
                 as_copy?: boolean;
+                /** @description where new workflows go (default: yours) */
+                project_id?: string | null;
             };
             header?: never;
             path?: never;
@@ -8626,7 +9551,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["WorkflowDefinition"];
+                "application/json": components["schemas"]["NewWorkflow"];
             };
         };
         responses: {
@@ -10192,6 +11117,8 @@ export interface operations {
                 status?: ("queued" | "running" | "waiting" | "paused" | "succeeded" | "failed" | "cancelled") | null;
                 limit?: number;
                 cursor?: string | null;
+                /** @description only this project's runs (one of yours) */
+                project_id?: string | null;
             };
             header?: never;
             path?: never;
@@ -12365,6 +13292,8 @@ export interface operations {
             query?: {
                 limit?: number;
                 cursor?: string | null;
+                /** @description only this project's (one of yours) */
+                project_id?: string | null;
             };
             header?: never;
             path?: never;
@@ -14424,9 +15353,12 @@ export interface operations {
             };
         };
     };
-    list_platform_variables_api_v1_variables_get: {
+    list_project_variables_api_v1_variables_get: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description the project's variables (default: your default project) */
+                project_id?: string | null;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -14525,9 +15457,12 @@ export interface operations {
             };
         };
     };
-    set_platform_variable_api_v1_variables__name__put: {
+    set_project_variable_api_v1_variables__name__put: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description the project's variables (default: your default project) */
+                project_id?: string | null;
+            };
             header?: never;
             path: {
                 name: string;
@@ -14641,9 +15576,12 @@ export interface operations {
             };
         };
     };
-    unset_platform_variable_api_v1_variables__name__delete: {
+    unset_project_variable_api_v1_variables__name__delete: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description the project's variables (default: your default project) */
+                project_id?: string | null;
+            };
             header?: never;
             path: {
                 name: string;

@@ -42,9 +42,20 @@ export function useMe(): Me {
   return me;
 }
 
-/** `useCan("editor")`: may the signed-in user do what needs this role? */
+/** The most `me` may do in any of its projects (a platform admin: anything, anywhere). */
+export function highestRole(me: Me | null | undefined): Role | undefined {
+  if (!me) return undefined;
+  if (me.platform_admin) return "admin";
+  const roles = Object.values(me.projects ?? {}) as Role[];
+  return roles.reduce<Role | undefined>((best, role) => (best === undefined || RANK[role] > RANK[best] ? role : best), undefined);
+}
+
+/** `useCan("editor")`: may the signed-in user do what needs this role in some project? `useCan("admin")` is a
+ * platform admin (users, single sign-on, the audit trail); a project's own admins manage it on its page. */
 export function useCan(needed: Role): boolean {
-  return allows(useContext(MeContext)?.role, needed);
+  const me = useContext(MeContext);
+  if (needed === "admin") return !!me?.platform_admin;
+  return allows(highestRole(me), needed);
 }
 
 export function useMeQuery() {

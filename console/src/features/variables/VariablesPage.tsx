@@ -1,5 +1,5 @@
 /** Variables: `vars.NAME` in expressions. Plain values are shown; a secret value goes in and never comes back. */
-import { Alert, Button, Checkbox, Modal, Stack, Text, TextInput } from "@mantine/core";
+import { Alert, Button, Checkbox, Modal, Select, Stack, Text, TextInput } from "@mantine/core";
 import { modals } from "@mantine/modals";
 import { notifications } from "@mantine/notifications";
 import { IconPlus } from "@tabler/icons-react";
@@ -7,10 +7,10 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { Page } from "@/components/page";
 import { client, unwrap } from "@/lib/api-client";
-import { useCan } from "@/lib/auth";
+import { useCan, useMe } from "@/lib/auth";
 import { VariablesTable, type Variable } from "./VariablesTable";
 
-function VariableModal(props: { editing: Variable | "new"; onClose: () => void }) {
+function VariableModal(props: { editing: Variable | "new"; project: string | null; onClose: () => void }) {
   const queryClient = useQueryClient();
   const existing = props.editing !== "new" ? props.editing : null;
   const [name, setName] = useState(existing?.name ?? "");
@@ -19,7 +19,7 @@ function VariableModal(props: { editing: Variable | "new"; onClose: () => void }
   const [error, setError] = useState<string | null>(null);
   const save = async () => {
     try {
-      await unwrap(client.PUT("/api/v1/variables/{name}", { params: { path: { name } }, body: { value, secret } }));
+      await unwrap(client.PUT("/api/v1/variables/{name}", { params: { path: { name }, query: { project_id: props.project } }, body: { value, secret } }));
       await queryClient.invalidateQueries({ queryKey: ["variables"] });
       notifications.show({ color: "green", message: `Variable ${name} saved` });
       props.onClose();
@@ -42,9 +42,15 @@ function VariableModal(props: { editing: Variable | "new"; onClose: () => void }
 }
 
 export function VariablesPage() {
+  const me = useMe();
   const canEdit = useCan("editor");
   const queryClient = useQueryClient();
-  const list = useQuery({ queryKey: ["variables"], queryFn: () => unwrap(client.GET("/api/v1/variables")) });
+  const projects = useQuery({ queryKey: ["projects"], queryFn: () => unwrap(client.GET("/api/v1/projects")) });
+  const [project, setProject] = useState<string | null>(me.default_project ?? null);
+  const list = useQuery({
+    queryKey: ["variables", project],
+    queryFn: () => unwrap(client.GET("/api/v1/variables", { params: { query: { project_id: project } } })),
+  });
   const [editing, setEditing] = useState<Variable | "new" | null>(null);
   const remove = (variable: Variable) =>
     modals.openConfirmModal({
@@ -53,20 +59,31 @@ export function VariablesPage() {
       labels: { confirm: "Delete", cancel: "Cancel" },
       confirmProps: { color: "red" },
       onConfirm: async () => {
-        await unwrap(client.DELETE("/api/v1/variables/{name}", { params: { path: { name: variable.name } } }));
+        await unwrap(client.DELETE("/api/v1/variables/{name}", { params: { path: { name: variable.name }, query: { project_id: project } } }));
         await queryClient.invalidateQueries({ queryKey: ["variables"] });
       },
     });
   return (
     <Page
       title="Variables"
-      description="Platform variables, read in expressions as vars.NAME (a workflow's own override them). A run records the values it used."
+      description="A project's variables, read by its workflows in expressions as vars.NAME (a workflow's own override them). A run records the values it used."
       actions={canEdit && <Button leftSection={<IconPlus size={16} />} onClick={() => setEditing("new")} data-testid="new-variable">New variable</Button>}
     >
+      {(projects.data?.items.length ?? 0) > 1 && (
+        <Select
+          label="Project"
+          w={320}
+          data={(projects.data?.items ?? []).map((p) => ({ value: p.id, label: p.name }))}
+          value={project}
+          onChange={setProject}
+          allowDeselect={false}
+          data-testid="variables-project"
+        />
+      )}
       {list.error && <Alert color="red">{list.error.message}</Alert>}
       <VariablesTable variables={list.data?.items ?? []} canEdit={canEdit} onEdit={setEditing} onDelete={remove} />
       {list.isSuccess && list.data.items.length === 0 && <Text c="dimmed">No variables yet.</Text>}
-      {editing && <VariableModal editing={editing} onClose={() => setEditing(null)} />}
+      {editing && <VariableModal editing={editing} project={project} onClose={() => setEditing(null)} />}
     </Page>
   );
 }

@@ -4,8 +4,8 @@ import { renderWithProviders } from "@/test/render";
 import { VariablesTable, type Variable } from "./VariablesTable";
 
 const variables: Variable[] = [
-  { name: "REGION", workflow_id: null, secret: false, value: "eu", updated_at: "2026-12-01T00:00:00Z" },
-  { name: "TOKEN", workflow_id: null, secret: true, value: null, updated_at: "2026-12-01T00:00:00Z" },
+  { name: "REGION", workflow_id: null, project_id: "default", secret: false, value: "eu", updated_at: "2026-12-01T00:00:00Z" },
+  { name: "TOKEN", workflow_id: null, project_id: "default", secret: true, value: null, updated_at: "2026-12-01T00:00:00Z" },
 ];
 
 describe("VariablesTable", () => {

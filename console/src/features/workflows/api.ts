@@ -32,7 +32,7 @@ export function useVersions(id: string | undefined) {
   });
 }
 
-type Body = Schemas["WorkflowDefinition"];
+type Body = Schemas["NewWorkflow"];
 
 export function createWorkflow(definition: Definition): Promise<Workflow> {
   return unwrap(client.POST("/api/v1/workflows", { body: definition as unknown as Body }));
