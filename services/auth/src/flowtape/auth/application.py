@@ -700,7 +700,8 @@ class AuthService:
             project_id=project_id or DEFAULT_PROJECT,
         )
         async with self._store.transaction() as tx:
-            if await tx.project(invitation.project_id or DEFAULT_PROJECT) is None:
+            project = await tx.project(invitation.project_id or DEFAULT_PROJECT)
+            if project is None:
                 raise NotFound(f"project {project_id} does not exist")
             if await tx.user_by_email(address) is not None:
                 raise Conflict(f"{address} has an account already")
@@ -715,10 +716,11 @@ class AuthService:
             )
         days = self._settings.invitation_ttl_seconds // 86400
         inviter = actor.email or "An administrator"
+        where = "" if project.id == DEFAULT_PROJECT else f" in the project {project.name}"
         self._mail_later(
             address,
             "You are invited to Flowtape",
-            f"{inviter} invited you to Flowtape as {role}.\n\n"
+            f"{inviter} invited you to Flowtape as {role}{where}.\n\n"
             f"Choose your password here (the link works once, for {days} days):\n"
             f"{self._public_url}/accept-invitation#token={token}\n",
         )
