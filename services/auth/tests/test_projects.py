@@ -7,8 +7,9 @@ import asyncio
 from typing import TYPE_CHECKING
 
 import pytest
+from sqlalchemy import delete
 
-from flowtape.auth.store import api_key_projects, invitation_projects, metadata, project_members, projects
+from flowtape.auth.store import api_key_projects, invitation_projects, metadata, project_members, projects, users
 from flowtape.common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from flowtape.common.messages import auth as msg
 from flowtape.common.projects import DEFAULT_PROJECT
@@ -150,6 +151,30 @@ async def test_an_existing_database_moves_into_the_default_project_once(harness:
     await store.create()  # every start: a user taken out of every project stays out
     assert (await h.projects.memberships(ada.id)).projects == {}
     assert [p.name for p in (await h.projects.list_projects(None)).items] == ["Default"]
+
+
+async def test_a_restored_backup_from_before_projects_moves_into_the_default_project(harness: Harness) -> None:
+    h = harness
+    _, actor = await boss_of(h)
+    ada = await h.auth.create_user("ada@example.com", h.seal(PASSWORD), "editor", actor)
+    eve = await h.auth.create_user("eve@example.com", h.seal(PASSWORD), "viewer", actor)
+    key_id, _, digest = new_api_key()
+    await h.auth.create_api_key(key_id, digest, "ci", None, None, msg.Actor(kind="user", user_id=ada.id))
+    store = h.auth._store
+    # a backup with projects: nothing moves (eve, in no project, stays so)
+    await h.projects.remove_member(DEFAULT_PROJECT, eve.id, actor)
+    await store.restored()
+    assert (await h.projects.memberships(eve.id)).projects == {}
+    # one from before them: the users and keys it brought are in no project, the replaced admin's rows remain
+    async with store._engine.begin() as conn:
+        await conn.execute(delete(project_members).where(project_members.c.user_id != actor.user_id))
+        await conn.execute(delete(api_key_projects))
+        await conn.execute(delete(users).where(users.c.id == actor.user_id))
+    await store.restored()
+    assert (await h.projects.memberships(ada.id)).projects == {DEFAULT_PROJECT: "editor"}
+    assert (await h.projects.memberships(eve.id)).projects == {DEFAULT_PROJECT: "viewer"}
+    assert (await h.auth.verify_api_key(key_id, digest)).project_id == DEFAULT_PROJECT
+    assert [m.email for m in (await h.projects.list_members(DEFAULT_PROJECT)).items] == [ada.email, eve.email]
 
 
 async def test_an_api_key_acts_in_one_project_never_above_its_owner_there(harness: Harness) -> None:

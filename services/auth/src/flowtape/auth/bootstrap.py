@@ -86,6 +86,7 @@ class AuthRuntime(BaseRuntime):
                 "auth", [DataSource(self._db, SCHEMA, skip=BACKUP_SKIPS, append_only=frozenset({"audit_log"}))]
             ),
             {"users": ("users", 1), "api_keys": ("API keys", 0)},
+            after_restore=store.restored,
         )
 
     def subscribe(self, bus: Bus) -> None:

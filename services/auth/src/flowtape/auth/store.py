@@ -1072,14 +1072,19 @@ class AuthTx:
 
 
 async def _introduce_projects(conn: AsyncConnection, now: datetime) -> None:
-    """Create the default project and move into it what existed before projects: every non-admin user becomes
-    a member with their role, and their API keys act in it (admins' keys stay platform keys).
+    """Create the default project and move into it what existed before projects.
 
-    It runs once, when the default project is missing (the first start with projects, or a database restored
-    from before them), so a user later removed from every project stays removed."""
+    It runs once, when the default project is missing (the first start with projects), so a user later removed
+    from every project stays removed."""
     if await conn.scalar(select(projects.c.id).where(projects.c.id == DEFAULT_PROJECT)) is not None:
         return
     await conn.execute(insert(projects).values(id=DEFAULT_PROJECT, name="Default", created_at=now, created_by=None))
+    await _move_into_default_project(conn)
+
+
+async def _move_into_default_project(conn: AsyncConnection) -> None:
+    """Every non-admin user in no project becomes a member of the default one with their role, and API keys of
+    non-admins without a project act in it (admins' keys stay platform keys)."""
     has_membership = select(project_members.c.user_id).where(project_members.c.user_id == users.c.id).exists()
     await conn.execute(
         insert(project_members).from_select(
@@ -1114,6 +1119,16 @@ class AuthStore:
             for statement in _APPEND_ONLY.get(conn.dialect.name, []):
                 await conn.execute(text(statement))
             await _introduce_projects(conn, datetime.now(UTC))
+
+    async def restored(self) -> None:
+        """After a restore: the memberships of the accounts it replaced go, and when none is left the backup was
+        made before projects, so its users and keys move into the default project as at an upgrade."""
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(project_members).where(project_members.c.user_id.not_in(select(users.c.id))))
+            await conn.execute(delete(api_key_projects).where(api_key_projects.c.key_id.not_in(select(api_keys.c.id))))
+            if await conn.scalar(select(project_members.c.user_id).limit(1)) is None:
+                await _introduce_projects(conn, datetime.now(UTC))
+                await _move_into_default_project(conn)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AuthTx]:
