@@ -913,16 +913,14 @@ class AuthTx:
     async def put_member(self, project_id: str, user_id: str, role: Role, at: datetime) -> MemberRecord | None:
         """Make the user a member with ``role`` (a member keeps the date they joined); the membership before."""
         before = await self.member(project_id, user_id)
-        if before is None:
-            await self._conn.execute(
-                insert(project_members).values(project_id=project_id, user_id=user_id, role=role, created_at=at)
-            )
-        elif before.role != role:
-            await self._conn.execute(
-                update(project_members)
-                .where(project_members.c.project_id == project_id, project_members.c.user_id == user_id)
-                .values(role=role)
-            )
+        # an upsert: two requests adding the same member at once both succeed
+        dialect_insert = postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
+        statement = dialect_insert(project_members).values(
+            project_id=project_id, user_id=user_id, role=role, created_at=at
+        )
+        await self._conn.execute(
+            statement.on_conflict_do_update(index_elements=["project_id", "user_id"], set_={"role": role})
+        )
         return before
 
     async def member(self, project_id: str, user_id: str) -> MemberRecord | None:
