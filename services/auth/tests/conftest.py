@@ -16,6 +16,7 @@ import pytest
 from flowtape.auth.application import AuthService
 from flowtape.auth.domain.keys import KeyVault
 from flowtape.auth.domain.passwords import Passwords
+from flowtape.auth.projects import Projects
 from flowtape.auth.settings import AuthSettings
 from flowtape.auth.store import SCHEMA, AuthStore
 from flowtape.common.bus.memory import MemoryBus
@@ -71,6 +72,10 @@ class Harness:
             clock=self.clock,
         )
 
+    @property
+    def projects(self) -> Projects:
+        return Projects(store=self.auth._store, auth=self.auth, clock=self.clock)
+
     def seal(self, password: str) -> str:
         from flowtape.gateway.security import seal
 
@@ -119,6 +124,7 @@ async def harness(request: pytest.FixtureRequest, tmp_path: Path, passwords: Pas
             msg.UserAccessChanged: collect,
             msg.ApiKeyRevoked: collect,
             msg.SessionsRevoked: collect,
+            msg.MembershipsChanged: collect,
         },
         prefetch=1,
     )

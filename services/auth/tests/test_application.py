@@ -14,7 +14,7 @@ from joserfc.jwk import ECKey, KeySet
 
 from flowtape.auth.domain.keys import KeysUnreadable, KeyVault, private_key
 from flowtape.auth.store import AuthStore
-from flowtape.common.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthorized
+from flowtape.common.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited, Unauthorized
 from flowtape.common.messages import auth as msg
 from flowtape.gateway.security import new_api_key
 
@@ -212,7 +212,7 @@ async def test_api_keys_verify_until_revoked_expired_or_their_owner_is_disabled(
     assert view.role == "operator"
     principal = await harness.auth.verify_api_key(key_id, digest)
     assert (principal.user_id, principal.role, principal.key_id) == (ops.id, "operator", key_id)
-    with pytest.raises(InvalidInput, match="more rights than its owner"):
+    with pytest.raises(Forbidden, match="more rights than its owner"):
         other_id, _, other_digest = new_api_key()
         await harness.auth.create_api_key(other_id, other_digest, "too much", "admin", None, ops_actor)
     with pytest.raises(Unauthorized):

@@ -16,6 +16,7 @@ from flowtape.auth.domain.keys import KeyVault
 from flowtape.auth.single_sign_on import SingleSignOn
 from flowtape.common.errors import Conflict, Forbidden, InvalidInput, Unauthorized
 from flowtape.common.messages import auth as msg
+from flowtape.common.projects import DEFAULT_PROJECT
 
 if TYPE_CHECKING:
     from services.auth.tests.conftest import Harness
@@ -151,3 +152,48 @@ async def test_require_sso_leaves_only_the_first_admin_a_password(harness: Harne
     with pytest.raises(Forbidden, match="requires single sign-on"):
         await harness.auth.login("nobody@example.com", harness.seal(PASSWORD), None)
     assert (await harness.auth.login("boss@example.com", harness.seal(PASSWORD), None)).access_token
+
+
+async def sign_in(sso: SingleSignOn, provider: Provider, claims: dict[str, Any]) -> None:
+    provider.claims = claims
+    started = await sso.start("corp", CALLBACK)
+    provider.nonce = parse_qs(urlsplit(started.authorization_url).query)["nonce"][0]
+    await sso.complete("corp", started.state, "code", None, None, None, None)
+
+
+async def test_groups_granting_a_project_make_the_user_a_member_there(harness: Harness) -> None:
+    h = harness
+    provider = Provider(h.clock)
+    sso = single_sign_on(h, provider)
+    boss = await h.auth.set_up("boss@example.com", h.seal(PASSWORD), None)
+    actor = msg.Actor(kind="user", user_id=boss.id)
+    sales = await h.projects.create_project("Sales", actor)
+    other = await h.projects.create_project("Other", actor)
+    grants = [
+        msg.SsoGrantView(group="sales", role="viewer", project_id=sales.id),
+        msg.SsoGrantView(group="leads", role="editor", project_id=sales.id),
+        msg.SsoGrantView(group="ghosts", role="editor", project_id="gone"),
+    ]
+    await sso.create_provider(
+        "corp", "oidc", fields(default_role="viewer", default_role_set=True, grants=grants), h.seal("secret"), CLI
+    )
+
+    await sign_in(sso, provider, {"sub": "a", "email": "ada@example.com", "email_verified": True, "groups": ["sales"]})
+    [ada] = [u for u in (await h.auth.list_users(10, None)).items if u.email == "ada@example.com"]
+    assert (await h.projects.memberships(ada.id)).projects == {DEFAULT_PROJECT: "viewer", sales.id: "viewer"}
+    await h.projects.add_member(other.id, "ada@example.com", "operator", actor)
+    groups = ["sales", "leads", "ghosts"]
+    await sign_in(sso, provider, {"sub": "a", "email": "ada@example.com", "email_verified": True, "groups": groups})
+    assert (await h.projects.memberships(ada.id)).projects == {
+        DEFAULT_PROJECT: "viewer",
+        sales.id: "editor",
+        other.id: "operator",
+    }, "the highest grant, and memberships no grant mentions are kept"
+
+    # sign-up is off, yet a project grant lets someone in: there only
+    await sso.update_provider("corp", msg.SsoProviderFields(default_role=None, default_role_set=True), None, CLI)
+    await sign_in(sso, provider, {"sub": "b", "email": "bob@example.com", "email_verified": True, "groups": ["leads"]})
+    [bob] = [u for u in (await h.auth.list_users(10, None)).items if u.email == "bob@example.com"]
+    assert (await h.projects.memberships(bob.id)).projects == {sales.id: "editor"}
+    with pytest.raises(Forbidden, match="signing up"):
+        await sign_in(sso, provider, {"sub": "c", "email": "cy@example.com", "email_verified": True, "groups": []})

@@ -23,7 +23,7 @@ from joserfc.jwk import ECKey
 from prometheus_client import CollectorRegistry, Counter
 
 from flowtape.auth.domain import keys as keyring
-from flowtape.auth.domain import throttling, tokens
+from flowtape.auth.domain import projects, throttling, tokens
 from flowtape.auth.domain.passwords import Passwords, policy_problem
 from flowtape.auth.domain.users import ensure_an_admin_remains, normalize_email
 from flowtape.auth.mail import Mailer
@@ -41,6 +41,7 @@ from flowtape.common.bus import Bus
 from flowtape.common.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited, Unauthorized
 from flowtape.common.messages import auth as msg
 from flowtape.common.messages.auth import Actor, Role
+from flowtape.common.projects import DEFAULT_PROJECT
 
 log = logging.getLogger("flowtape.auth")
 
@@ -82,6 +83,7 @@ def _invitation_view(invitation: InvitationRecord) -> msg.InvitationView:
         accepted_at=invitation.accepted_at,
         revoked_at=invitation.revoked_at,
         user_id=invitation.user_id,
+        project_id=invitation.project_id,
     )
 
 
@@ -112,6 +114,7 @@ def _key_view(key: ApiKeyRecord) -> msg.ApiKeyView:
         expires_at=key.expires_at,
         last_used_at=key.last_used_at,
         revoked_at=key.revoked_at,
+        project_id=key.project_id,
     )
 
 
@@ -264,6 +267,8 @@ class AuthService:
                 raise Conflict("Flowtape is already set up; sign in instead")
             await tx.mark_set_up(now)
             await tx.insert_user(user)
+            # a platform admin needs no membership; this one gives them a project their things go to
+            await tx.put_member(DEFAULT_PROJECT, user.id, "admin", now)
             await tx.append_audit(
                 at=now,
                 actor=Actor(kind="anonymous", client_address=client_address),
@@ -439,6 +444,8 @@ class AuthService:
         user = UserRecord(uuid.uuid4().hex, address, password_hash, role, False, 0, now, now)
         async with self._store.transaction() as tx:
             await tx.insert_user(user)
+            # a user's role is their role in the default project (an admin's is every project's)
+            await tx.put_member(DEFAULT_PROJECT, user.id, role, now)
             await tx.append_audit(
                 at=now,
                 actor=actor,
@@ -447,6 +454,7 @@ class AuthService:
                 target_id=user.id,
                 details={"email": user.email, "role": role},
             )
+        await self._publish(msg.MembershipsChanged(user_id=user.id))
         return _user_view(user)
 
     async def get_user(self, user_id: str) -> msg.UserView:
@@ -476,6 +484,9 @@ class AuthService:
             await tx.update_user(user.id, role=new_role, disabled=new_disabled, generation=generation, updated_at=now)
             if new_disabled and not user.disabled:
                 await tx.end_sessions(user.id, now, "disabled")
+            if new_role != user.role and not projects.is_platform_admin(new_role):
+                # an admin keeps their memberships: they matter again should they stop being one
+                await tx.put_member(DEFAULT_PROJECT, user.id, new_role, now)
             if new_role != user.role:
                 await tx.append_audit(
                     at=now,
@@ -498,6 +509,8 @@ class AuthService:
         await self._publish(
             msg.UserAccessChanged(user_id=user.id, generation=generation, role=updated.role, disabled=updated.disabled)
         )
+        if new_role != user.role:
+            await self._publish(msg.MembershipsChanged(user_id=user.id))
         return _user_view(updated)
 
     async def access_state(self) -> msg.AccessState:
@@ -670,7 +683,9 @@ class AuthService:
 
     # ---- invitations
 
-    async def invite(self, email: str, role: Role, actor: Actor) -> msg.InvitationView:
+    async def invite(self, email: str, role: Role, actor: Actor, project_id: str | None = None) -> msg.InvitationView:
+        """An invitation to ``role`` in ``project_id`` (None: the default project, where admin means platform
+        admin)."""
         address = normalize_email(email)
         now = self._clock()
         token = secrets.token_urlsafe(32)
@@ -682,8 +697,12 @@ class AuthService:
             invited_by=actor.user_id,
             created_at=now,
             expires_at=now + timedelta(seconds=self._settings.invitation_ttl_seconds),
+            project_id=project_id or DEFAULT_PROJECT,
         )
         async with self._store.transaction() as tx:
+            project = await tx.project(invitation.project_id or DEFAULT_PROJECT)
+            if project is None:
+                raise NotFound(f"project {project_id} does not exist")
             if await tx.user_by_email(address) is not None:
                 raise Conflict(f"{address} has an account already")
             await tx.insert_invitation(invitation)
@@ -693,14 +712,15 @@ class AuthService:
                 action="invitation.created",
                 target_type="invitation",
                 target_id=invitation.id,
-                details={"email": address, "role": role},
+                details={"email": address, "role": role, "project_id": invitation.project_id},
             )
         days = self._settings.invitation_ttl_seconds // 86400
         inviter = actor.email or "An administrator"
+        where = "" if project.id == DEFAULT_PROJECT else f" in the project {project.name}"
         self._mail_later(
             address,
             "You are invited to Flowtape",
-            f"{inviter} invited you to Flowtape as {role}.\n\n"
+            f"{inviter} invited you to Flowtape as {role}{where}.\n\n"
             f"Choose your password here (the link works once, for {days} days):\n"
             f"{self._public_url}/accept-invitation#token={token}\n",
         )
@@ -743,8 +763,14 @@ class AuthService:
             invitation = await tx.claim_invitation(_link_token_hash(token), now)
             if invitation is None:
                 raise InvalidInput(_BAD_LINK, details=[{"field": "token", "message": "not valid"}])
-            user = UserRecord(uuid.uuid4().hex, invitation.email, password_hash, invitation.role, False, 0, now, now)
+            project_id = invitation.project_id or DEFAULT_PROJECT
+            # the role is the default project's, so a user invited elsewhere is a viewer there only by name
+            user_role: Role = invitation.role if project_id == DEFAULT_PROJECT else "viewer"
+            user = UserRecord(uuid.uuid4().hex, invitation.email, password_hash, user_role, False, 0, now, now)
             await tx.insert_user(user)  # Conflict (and no claim) when the address signed up meanwhile
+            if await tx.project(project_id) is None:
+                raise InvalidInput("the project of this invitation is gone; ask for a new invitation")
+            await tx.put_member(project_id, user.id, invitation.role, now)
             await tx.update_invitation(invitation.id, user_id=user.id)
             await tx.mark_email_verified(user.id, user.email, now)
             await tx.append_audit(
@@ -753,9 +779,17 @@ class AuthService:
                 action="user.created",
                 target_type="user",
                 target_id=user.id,
-                details={"email": user.email, "role": user.role, "via": "invitation", "invitation_id": invitation.id},
+                details={
+                    "email": user.email,
+                    "role": user.role,
+                    "via": "invitation",
+                    "invitation_id": invitation.id,
+                    "project_id": project_id,
+                    "project_role": invitation.role,
+                },
             )
             verified = await tx.verified_emails([user.id])
+        await self._publish(msg.MembershipsChanged(user_id=user.id))
         return _user_view(user, verified)
 
     def _mail_later(self, to: str, subject: str, body: str) -> None:
@@ -790,7 +824,10 @@ class AuthService:
         role: Role | None,
         expires_at: datetime | None,
         actor: Actor,
+        project_id: str | None = None,
     ) -> msg.ApiKeyView:
+        """A key acting in one project (its maker's default one unless named), or a platform admin's platform
+        key (no project); never with more rights than its maker has there."""
         if not _KEY_ID.match(key_id) or not _KEY_HASH.match(key_hash):
             raise InvalidInput("malformed API key id or hash")
         if not name.strip():
@@ -800,10 +837,14 @@ class AuthService:
             raise InvalidInput("expires_at is in the past", details=[{"field": "expires_at", "message": "past"}])
         async with self._store.transaction() as tx:
             owner = await _existing_user(tx, actor.user_id or "")
-            key_role = role or owner.role
-            if not msg.allows(owner.role, key_role):
-                raise InvalidInput(f"a key cannot have more rights than its owner ({owner.role})")
-            key = ApiKeyRecord(key_id, key_hash, name.strip()[:200], key_role, owner.id, now, expires_at)
+            if project_id is not None and await tx.project(project_id) is None:
+                raise NotFound(f"project {project_id} does not exist")
+            memberships = {m.project_id: m.role for m in await tx.memberships(owner.id)}
+            scope = projects.key_scope(owner.role, memberships, project_id, role)
+            key_role = scope.role
+            key = ApiKeyRecord(
+                key_id, key_hash, name.strip()[:200], key_role, owner.id, now, expires_at, project_id=scope.project_id
+            )
             await tx.insert_api_key(key)
             await tx.append_audit(
                 at=now,
@@ -811,7 +852,7 @@ class AuthService:
                 action="api_key.created",
                 target_type="api_key",
                 target_id=key_id,
-                details={"name": key.name, "role": key_role, "expires_at": expires_at},
+                details={"name": key.name, "role": key_role, "expires_at": expires_at, "project_id": key.project_id},
             )
         return _key_view(key)
 
@@ -847,6 +888,12 @@ class AuthService:
         async with self._store.reading() as tx:
             key = await tx.api_key(key_id)
             owner = await tx.user_by_id(key.owner_id) if key is not None else None
+            memberships = {m.project_id: m.role for m in await tx.memberships(owner.id)} if owner else {}
+        role = (
+            projects.effective_key_role(key.role, key.project_id, owner.role, memberships)
+            if key is not None and owner is not None
+            else None
+        )
         valid = (
             key is not None
             and owner is not None
@@ -854,15 +901,18 @@ class AuthService:
             and key.revoked_at is None
             and (key.expires_at is None or key.expires_at > now)
             and not owner.disabled
+            and role is not None
         )
         self._metrics.api_key_checks.labels("ok" if valid else "refused").inc()
-        if not valid or key is None or owner is None:
-            raise Unauthorized("the API key is not valid (unknown, revoked or expired)")
+        if not valid or key is None or owner is None or role is None:
+            raise Unauthorized(
+                "the API key is not valid (unknown, revoked or expired, or its owner may no longer act where it does)"
+            )
         if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
             async with self._store.transaction() as tx:
                 await tx.update_api_key(key.id, last_used_at=now)
         return msg.PrincipalView(
-            user_id=owner.id, email=owner.email, role=msg.lower(key.role, owner.role), key_id=key.id
+            user_id=owner.id, email=owner.email, role=role, key_id=key.id, project_id=key.project_id
         )
 
     # ---- audit
@@ -888,6 +938,10 @@ class AuthService:
         return msg.AuditPage(items=found, next_cursor=next_cursor)
 
     async def _publish(self, event: Any) -> None:
+        await self.broadcast(event)
+
+    async def broadcast(self, event: Any) -> None:
+        """Publish an event about a committed change; a failure is logged, never raised (the change stands)."""
         try:
             await self._bus.publish(event)
         except Exception as exc:  # the change is committed; gateways pull it within their refresh interval

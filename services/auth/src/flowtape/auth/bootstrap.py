@@ -15,6 +15,7 @@ from flowtape.auth.application import AuthMetrics, AuthService
 from flowtape.auth.domain.keys import KeyVault
 from flowtape.auth.domain.passwords import Passwords
 from flowtape.auth.mail import SmtpMailer
+from flowtape.auth.projects import Projects
 from flowtape.auth.settings import AuthSettings, MailSettings
 from flowtape.auth.single_sign_on import SingleSignOn
 from flowtape.auth.store import SCHEMA, AuthStore
@@ -67,6 +68,7 @@ class AuthRuntime(BaseRuntime):
             mailer=SmtpMailer(MailSettings()),
             public_url=self._settings.public_url,
         )
+        self.projects = Projects(store=store, auth=self.auth, clock=_now)
         self._http = httpx.AsyncHTTPTransport(retries=1)
         self.sso = SingleSignOn(
             auth=self.auth,
@@ -84,10 +86,11 @@ class AuthRuntime(BaseRuntime):
                 "auth", [DataSource(self._db, SCHEMA, skip=BACKUP_SKIPS, append_only=frozenset({"audit_log"}))]
             ),
             {"users": ("users", 1), "api_keys": ("API keys", 0)},
+            after_restore=store.restored,
         )
 
     def subscribe(self, bus: Bus) -> None:
-        handlers.subscribe(bus, self.auth, self.sso, self.backup.handlers())
+        handlers.subscribe(bus, self.auth, self.sso, self.projects, self.backup.handlers())
 
     async def started(self) -> None:
         await self.auth.publish_keys()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flowtape.auth.application import AuthService
+from flowtape.auth.projects import Projects
 from flowtape.auth.single_sign_on import SingleSignOn
 from flowtape.common.bus import Bus
 from flowtape.common.bus.base import Handlers
@@ -12,7 +13,9 @@ from flowtape.common.messages import auth as msg
 from flowtape.common.topology import AUTH_AUDIT_QUEUE, AUTH_REQUESTS_QUEUE
 
 
-def subscribe(bus: Bus, auth: AuthService, sso: SingleSignOn, backup: Handlers | None = None) -> None:
+def subscribe(
+    bus: Bus, auth: AuthService, sso: SingleSignOn, projects: Projects, backup: Handlers | None = None
+) -> None:
     """``backup``: the backup-and-restore handlers, answered on the requests queue too."""
 
     async def set_up(m: msg.SetUp) -> Any:
@@ -34,7 +37,7 @@ def subscribe(bus: Bus, auth: AuthService, sso: SingleSignOn, backup: Handlers |
         return await auth.update_user(m.user_id, m.role, m.disabled, m.actor)
 
     async def create_api_key(m: msg.CreateApiKey) -> Any:
-        return await auth.create_api_key(m.key_id, m.key_hash, m.name, m.role, m.expires_at, m.actor)
+        return await auth.create_api_key(m.key_id, m.key_hash, m.name, m.role, m.expires_at, m.actor, m.project_id)
 
     async def list_api_keys(m: msg.ListApiKeys) -> Any:
         return await auth.list_api_keys(m.limit, m.cursor)
@@ -76,7 +79,7 @@ def subscribe(bus: Bus, auth: AuthService, sso: SingleSignOn, backup: Handlers |
         return await auth.verify_email(m.token, m.client_address)
 
     async def invite(m: msg.Invite) -> Any:
-        return await auth.invite(m.email, m.role, m.actor)
+        return await auth.invite(m.email, m.role, m.actor, m.project_id)
 
     async def list_invitations(m: msg.ListInvitations) -> Any:
         return await auth.list_invitations(m.limit, m.cursor)
@@ -112,6 +115,27 @@ def subscribe(bus: Bus, auth: AuthService, sso: SingleSignOn, backup: Handlers |
         return await sso.complete(
             m.provider, m.state, m.code, m.error, m.error_description, m.client_address, m.user_agent
         )
+
+    async def create_project(m: msg.CreateProject) -> Any:
+        return await projects.create_project(m.name, m.actor)
+
+    async def list_projects(m: msg.ListProjects) -> Any:
+        return await projects.list_projects(m.user_id)
+
+    async def get_project(m: msg.GetProject) -> Any:
+        return await projects.get_project(m.project_id)
+
+    async def add_project_member(m: msg.AddProjectMember) -> Any:
+        return await projects.add_member(m.project_id, m.email, m.role, m.actor)
+
+    async def remove_project_member(m: msg.RemoveProjectMember) -> Any:
+        return await projects.remove_member(m.project_id, m.user_id, m.actor)
+
+    async def list_project_members(m: msg.ListProjectMembers) -> Any:
+        return await projects.list_members(m.project_id)
+
+    async def memberships(m: msg.GetMemberships) -> Any:
+        return await projects.memberships(m.user_id)
 
     async def record_audit(m: msg.RecordAudit) -> None:
         await auth.record(m)
@@ -152,6 +176,13 @@ def subscribe(bus: Bus, auth: AuthService, sso: SingleSignOn, backup: Handlers |
             msg.SetSsoSettings: set_sso_settings,
             msg.StartSsoSignIn: start_sso,
             msg.CompleteSsoSignIn: complete_sso,
+            msg.CreateProject: create_project,
+            msg.ListProjects: list_projects,
+            msg.GetProject: get_project,
+            msg.AddProjectMember: add_project_member,
+            msg.RemoveProjectMember: remove_project_member,
+            msg.ListProjectMembers: list_project_members,
+            msg.GetMemberships: memberships,
         },
         prefetch=32,
     )

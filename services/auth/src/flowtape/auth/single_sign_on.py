@@ -35,6 +35,7 @@ from flowtape.auth.store import AuthStore, AuthTx, UserRecord
 from flowtape.common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from flowtape.common.messages import auth as msg
 from flowtape.common.messages.auth import Actor
+from flowtape.common.projects import DEFAULT_PROJECT
 
 with warnings.catch_warnings():
     # authlib 1.9 warns at import that it will move to "httpx2"; the httpx client it ships is the one we use
@@ -333,7 +334,36 @@ class SingleSignOn:
                 await self._auth.update_user(user.id, granted, None, Actor(kind="system", email=user.email))
             except Conflict:
                 log.warning("kept user %s an admin: groups would demote the last admin", user.id)
+        await self._grant_projects(user, sso.project_roles(identity.groups, provider.grants), now)
         return await self._auth.open_session_for(user.id, f"sso:{name}", client_address, user_agent)
+
+    async def _grant_projects(self, user: UserRecord, roles: dict[str, msg.Role], now: datetime) -> None:
+        """Memberships the groups grant, with those roles; memberships no grant mentions are left as they are."""
+        changed = False
+        async with self._store.transaction() as tx:
+            for project_id, role in roles.items():
+                if await tx.project(project_id) is None:
+                    log.warning("a group grant names project %s, which does not exist: ignored", project_id)
+                    continue
+                before = await tx.put_member(project_id, user.id, role, now)
+                if before is None or before.role != role:
+                    changed = True
+                    await tx.append_audit(
+                        at=now,
+                        actor=Actor(kind="system", email=user.email),
+                        action="project.member_added",
+                        target_type="project",
+                        target_id=project_id,
+                        details={
+                            "user_id": user.id,
+                            "email": user.email,
+                            "role": role,
+                            "from": before.role if before else None,
+                            "via": "sso_groups",
+                        },
+                    )
+        if changed:
+            await self._auth.broadcast(msg.MembershipsChanged(user_id=user.id))
 
     async def _enabled(self, name: str) -> dict[str, Any]:
         async with self._store.reading() as tx:
@@ -501,13 +531,16 @@ class SingleSignOn:
         user = await tx.user_by_email(address)
         if user is None:
             role = sso.role_for(identity.groups, provider.grants, provider.default_role)
-            if role is None:
+            if role is None and not sso.project_roles(identity.groups, provider.grants):
                 raise Forbidden(
                     f"signing up through {provider.display_name} is off here and {address} has no account; "
                     "ask an admin for an invitation"
                 )
-            user = UserRecord(uuid.uuid4().hex, address, NO_PASSWORD, role, False, 0, now, now)
+            # granted only projects: a viewer by name, with no place in the default project
+            user = UserRecord(uuid.uuid4().hex, address, NO_PASSWORD, role or "viewer", False, 0, now, now)
             await tx.insert_user(user)
+            if role is not None:
+                await tx.put_member(DEFAULT_PROJECT, user.id, role, now)
             await tx.append_audit(
                 at=now,
                 actor=actor,
@@ -516,7 +549,7 @@ class SingleSignOn:
                 target_id=user.id,
                 details={
                     "email": address,
-                    "role": role,
+                    "role": user.role,
                     "via": f"sso:{provider.name}",
                     "groups": list(identity.groups),
                 },

@@ -30,6 +30,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     or_,
     select,
     text,
@@ -42,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from flowtape.auth.domain.keys import KeyMaterial
 from flowtape.common.errors import Conflict, InvalidInput
 from flowtape.common.messages.auth import Actor, AuditEntry, Role
+from flowtape.common.projects import DEFAULT_PROJECT
 
 SCHEMA = "auth"
 metadata = MetaData(schema=SCHEMA)
@@ -172,8 +174,7 @@ email_verifications = Table(
     Column("verified_at", DateTime(timezone=True), nullable=False),
 )
 
-#: invitations to join; the token mailed in the link is kept as its SHA-256 only. A project (and its role) can
-#: be added as columns when projects exist: the invitation then grants that project's role on acceptance.
+#: invitations to join; the token mailed in the link is kept as its SHA-256 only (its project: ``invitation_projects``)
 invitations = Table(
     "invitations",
     metadata,
@@ -224,12 +225,55 @@ sso_identities = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+#: projects (issue 16); ``default`` always exists and holds whatever was made before projects
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(32)),
+)
+
+#: who is in which project with which role (a platform admin, ``users.role`` admin, needs no row to act anywhere)
+project_members = Table(
+    "project_members",
+    metadata,
+    Column("project_id", String(64), primary_key=True),
+    Column("user_id", String(32), primary_key=True, index=True),
+    Column("role", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+#: the project an API key acts in; none for a platform key. Tables beside ``api_keys`` and ``invitations``
+#: rather than columns of them, so that existing installations need no migration
+api_key_projects = Table(
+    "api_key_projects",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("project_id", String(64), nullable=False, index=True),
+)
+
+invitation_projects = Table(
+    "invitation_projects",
+    metadata,
+    Column("invitation_id", String(32), primary_key=True),
+    Column("project_id", String(64), nullable=False),
+)
+
 #: platform-wide settings as name → JSON value (``require_sso``)
 auth_settings = Table(
     "settings",
     metadata,
     Column("name", String(64), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+_KEYS_WITH_PROJECT = select(api_keys, api_key_projects.c.project_id).select_from(
+    api_keys.outerjoin(api_key_projects, api_key_projects.c.key_id == api_keys.c.id)
+)
+_INVITATIONS_WITH_PROJECT = select(invitations, invitation_projects.c.project_id).select_from(
+    invitations.outerjoin(invitation_projects, invitation_projects.c.invitation_id == invitations.c.id)
 )
 
 _APPEND_ONLY = {
@@ -321,6 +365,42 @@ class InvitationRecord:
     accepted_at: datetime | None = None
     revoked_at: datetime | None = None
     user_id: str | None = None
+    #: None for an invitation made before projects: it is one to the default project
+    project_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ProjectRecord:
+    id: str
+    name: str
+    created_at: datetime
+    created_by: str | None = None
+
+
+@dataclass(frozen=True)
+class MemberRecord:
+    project_id: str
+    user_id: str
+    role: Role
+    created_at: datetime
+
+
+def _project(row: Any) -> ProjectRecord:
+    return ProjectRecord(
+        id=row["id"],
+        name=row["name"],
+        created_at=utc(row["created_at"]) or datetime.now(UTC),
+        created_by=row["created_by"],
+    )
+
+
+def _member(row: Any) -> MemberRecord:
+    return MemberRecord(
+        project_id=row["project_id"],
+        user_id=row["user_id"],
+        role=row["role"],
+        created_at=utc(row["created_at"]) or datetime.now(UTC),
+    )
 
 
 def _invitation(row: Any) -> InvitationRecord:
@@ -335,6 +415,7 @@ def _invitation(row: Any) -> InvitationRecord:
         accepted_at=utc(row["accepted_at"]),
         revoked_at=utc(row["revoked_at"]),
         user_id=row["user_id"],
+        project_id=row["project_id"],
     )
 
 
@@ -363,6 +444,8 @@ class ApiKeyRecord:
     expires_at: datetime | None = None
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+    #: None for a platform key (an admin's, made without a project)
+    project_id: str | None = None
 
 
 def _user(row: Any) -> UserRecord:
@@ -389,6 +472,7 @@ def _api_key(row: Any) -> ApiKeyRecord:
         expires_at=utc(row["expires_at"]),
         last_used_at=utc(row["last_used_at"]),
         revoked_at=utc(row["revoked_at"]),
+        project_id=row["project_id"],
     )
 
 
@@ -643,9 +727,13 @@ class AuthTx:
                 expires_at=invitation.expires_at,
             )
         )
+        if invitation.project_id is not None:
+            await self._conn.execute(
+                insert(invitation_projects).values(invitation_id=invitation.id, project_id=invitation.project_id)
+            )
 
     async def invitation(self, invitation_id: str) -> InvitationRecord | None:
-        query = select(invitations).where(invitations.c.id == invitation_id)
+        query = _INVITATIONS_WITH_PROJECT.where(invitations.c.id == invitation_id)
         row = (await self._conn.execute(query)).mappings().first()
         return _invitation(row) if row else None
 
@@ -666,11 +754,11 @@ class AuthTx:
         )
         if claimed.rowcount != 1:
             return None
-        query = select(invitations).where(invitations.c.token_hash == token_hash)
+        query = _INVITATIONS_WITH_PROJECT.where(invitations.c.token_hash == token_hash)
         return _invitation((await self._conn.execute(query)).mappings().one())
 
     async def list_invitations(self, limit: int, cursor: str | None) -> tuple[list[InvitationRecord], str | None]:
-        query = select(invitations)
+        query = _INVITATIONS_WITH_PROJECT
         if cursor:
             at, key = _decode_cursor(cursor)
             moment = datetime.fromisoformat(at)
@@ -699,16 +787,18 @@ class AuthTx:
             )
         except IntegrityError:
             raise Conflict("an API key with that id exists already") from None
+        if key.project_id is not None:
+            await self._conn.execute(insert(api_key_projects).values(key_id=key.id, project_id=key.project_id))
 
     async def api_key(self, key_id: str) -> ApiKeyRecord | None:
-        row = (await self._conn.execute(select(api_keys).where(api_keys.c.id == key_id))).mappings().first()
+        row = (await self._conn.execute(_KEYS_WITH_PROJECT.where(api_keys.c.id == key_id))).mappings().first()
         return _api_key(row) if row else None
 
     async def update_api_key(self, key_id: str, **changes: Any) -> None:
         await self._conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(**changes))
 
     async def list_api_keys(self, limit: int, cursor: str | None) -> tuple[list[ApiKeyRecord], str | None]:
-        query = select(api_keys)
+        query = _KEYS_WITH_PROJECT
         if cursor:
             at, key = _decode_cursor(cursor)
             moment = datetime.fromisoformat(at)
@@ -795,6 +885,76 @@ class AuthTx:
         rows = (await self._conn.execute(query.order_by(audit_log.c.id.desc()).limit(limit + 1))).mappings().all()
         found = [_audit(r) for r in rows[:limit]]
         return found, _encode_cursor(found[-1].id) if len(rows) > limit else None
+
+    # -- projects and their members
+    async def insert_project(self, project: ProjectRecord) -> None:
+        try:
+            await self._conn.execute(
+                insert(projects).values(
+                    id=project.id, name=project.name, created_at=project.created_at, created_by=project.created_by
+                )
+            )
+        except IntegrityError:
+            raise Conflict(f"a project named {project.name} exists already") from None
+
+    async def project(self, project_id: str) -> ProjectRecord | None:
+        row = (await self._conn.execute(select(projects).where(projects.c.id == project_id))).mappings().first()
+        return _project(row) if row else None
+
+    async def list_projects(self, member_id: str | None = None) -> list[ProjectRecord]:
+        """Every project by name, or only those ``member_id`` is a member of."""
+        query = select(projects).order_by(projects.c.name, projects.c.id)
+        if member_id is not None:
+            query = query.join(project_members, project_members.c.project_id == projects.c.id).where(
+                project_members.c.user_id == member_id
+            )
+        return [_project(r) for r in (await self._conn.execute(query)).mappings()]
+
+    async def put_member(self, project_id: str, user_id: str, role: Role, at: datetime) -> MemberRecord | None:
+        """Make the user a member with ``role`` (a member keeps the date they joined); the membership before."""
+        before = await self.member(project_id, user_id)
+        # an upsert: two requests adding the same member at once both succeed
+        dialect_insert = postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
+        statement = dialect_insert(project_members).values(
+            project_id=project_id, user_id=user_id, role=role, created_at=at
+        )
+        await self._conn.execute(
+            statement.on_conflict_do_update(index_elements=["project_id", "user_id"], set_={"role": role})
+        )
+        return before
+
+    async def member(self, project_id: str, user_id: str) -> MemberRecord | None:
+        query = select(project_members).where(
+            project_members.c.project_id == project_id, project_members.c.user_id == user_id
+        )
+        row = (await self._conn.execute(query)).mappings().first()
+        return _member(row) if row else None
+
+    async def remove_member(self, project_id: str, user_id: str) -> None:
+        await self._conn.execute(
+            delete(project_members).where(
+                project_members.c.project_id == project_id, project_members.c.user_id == user_id
+            )
+        )
+
+    async def members(self, project_id: str) -> list[tuple[MemberRecord, str]]:
+        """A project's members with their emails, by email."""
+        query = (
+            select(project_members, users.c.email)
+            .join(users, users.c.id == project_members.c.user_id)
+            .where(project_members.c.project_id == project_id)
+            .order_by(users.c.email)
+        )
+        return [(_member(r), r["email"]) for r in (await self._conn.execute(query)).mappings()]
+
+    async def memberships(self, user_id: str) -> list[MemberRecord]:
+        """The user's memberships, oldest first."""
+        query = (
+            select(project_members)
+            .where(project_members.c.user_id == user_id)
+            .order_by(project_members.c.created_at, project_members.c.project_id)
+        )
+        return [_member(r) for r in (await self._conn.execute(query)).mappings()]
 
     # -- single sign-on
     async def sso_providers(self) -> list[dict[str, Any]]:
@@ -909,6 +1069,40 @@ class AuthTx:
         await self._conn.execute(delete(login_failures).where(login_failures.c.at <= before))
 
 
+async def _introduce_projects(conn: AsyncConnection, now: datetime) -> None:
+    """Create the default project and move into it what existed before projects.
+
+    It runs once, when the default project is missing (the first start with projects), so a user later removed
+    from every project stays removed."""
+    if await conn.scalar(select(projects.c.id).where(projects.c.id == DEFAULT_PROJECT)) is not None:
+        return
+    await conn.execute(insert(projects).values(id=DEFAULT_PROJECT, name="Default", created_at=now, created_by=None))
+    await _move_into_default_project(conn)
+
+
+async def _move_into_default_project(conn: AsyncConnection) -> None:
+    """Every non-admin user in no project becomes a member of the default one with their role, and API keys of
+    non-admins without a project act in it (admins' keys stay platform keys)."""
+    has_membership = select(project_members.c.user_id).where(project_members.c.user_id == users.c.id).exists()
+    await conn.execute(
+        insert(project_members).from_select(
+            ["project_id", "user_id", "role", "created_at"],
+            select(literal(DEFAULT_PROJECT), users.c.id, users.c.role, users.c.created_at).where(
+                users.c.role != "admin", ~has_membership
+            ),
+        )
+    )
+    has_project = select(api_key_projects.c.key_id).where(api_key_projects.c.key_id == api_keys.c.id).exists()
+    await conn.execute(
+        insert(api_key_projects).from_select(
+            ["key_id", "project_id"],
+            select(api_keys.c.id, literal(DEFAULT_PROJECT))
+            .join(users, users.c.id == api_keys.c.owner_id)
+            .where(users.c.role != "admin", ~has_project),
+        )
+    )
+
+
 class AuthStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -922,6 +1116,17 @@ class AuthStore:
             await conn.run_sync(metadata.create_all)
             for statement in _APPEND_ONLY.get(conn.dialect.name, []):
                 await conn.execute(text(statement))
+            await _introduce_projects(conn, datetime.now(UTC))
+
+    async def restored(self) -> None:
+        """After a restore: the memberships of the accounts it replaced go, and when none is left the backup was
+        made before projects, so its users and keys move into the default project as at an upgrade."""
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(project_members).where(project_members.c.user_id.not_in(select(users.c.id))))
+            await conn.execute(delete(api_key_projects).where(api_key_projects.c.key_id.not_in(select(api_keys.c.id))))
+            if await conn.scalar(select(project_members.c.user_id).limit(1)) is None:
+                await _introduce_projects(conn, datetime.now(UTC))
+                await _move_into_default_project(conn)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AuthTx]:

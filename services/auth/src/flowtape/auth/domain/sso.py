@@ -3,8 +3,8 @@ request (``state``, ``nonce``, PKCE verifier), checking an OpenID Connect ID tok
 
 Pure: time, keys and randomness arrive as arguments, so every refusal (a wrong ``state``, a wrong ``nonce``, an
 expired or foreign ID token) is testable without a provider. The HTTP side (discovery, code exchange, GitHub's
-user API) lives in the application around it. Group mappings name a role today; when projects exist a mapping
-carries a project as well (``GroupGrant.project_id``), and the platform-wide grant is the one without.
+user API) lives in the application around it. A group mapping names a role, platform-wide (the default project's,
+or platform admin) or, with ``GroupGrant.project_id``, in that project.
 """
 
 from __future__ import annotations
@@ -217,3 +217,13 @@ def role_for(groups: tuple[str, ...], grants: tuple[GroupGrant, ...], default: R
     if not granted:
         return default
     return max(granted, key=ROLES.index)
+
+
+def project_roles(groups: tuple[str, ...], grants: tuple[GroupGrant, ...]) -> dict[str, Role]:
+    """Project id -> the highest role the user's groups grant there (the grants naming a project)."""
+    roles: dict[str, Role] = {}
+    for g in grants:
+        if g.project_id is not None and g.group in groups:
+            held = roles.get(g.project_id)
+            roles[g.project_id] = g.role if held is None else max(held, g.role, key=ROLES.index)
+    return roles
