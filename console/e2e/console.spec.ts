@@ -430,7 +430,7 @@ test("debug a workflow: variables, a pinned output in a test run, the runs pause
       { from: "start", to: "calc" },
       { from: "calc", to: "report" },
     ],
-    settings: { console: { positions: { start: { x: 0, y: 0 }, calc: { x: 260, y: 0 }, report: { x: 520, y: 0 } } } },
+    settings: { console: { positions: { start: { x: 0, y: 0 }, calc: { x: 110, y: 110 }, report: { x: 220, y: 220 } } } },
   });
   const workflowId: string = workflow.id;
 
@@ -480,6 +480,7 @@ test("debug a workflow: variables, a pinned output in a test run, the runs pause
     await expect(page.getByTestId("pinned-calc")).toHaveAccessibleName(/output pinned/);
     // the pin makes no version
     await expect(page.getByTestId("version-badge")).toHaveText("v1");
+    await page.locator(".react-flow__controls-fitview").click();
     await page.getByTestId("pinned-output-main").scrollIntoViewIfNeeded();
     await shot(page, "editor-pinned");
   });
@@ -533,25 +534,30 @@ test("debug a workflow: variables, a pinned output in a test run, the runs pause
     expect((await call("get", "/api/v1/admin/pause")).workflows).not.toContain(workflowId);
   });
 
-  await test.step("a debug run stops at its breakpoint before calc; Step runs calc and stops again; Continue finishes", async () => {
+  await test.step("a debug run stops at its breakpoint before calc; Step runs calc on edited input and stops again; Continue finishes", async () => {
     const started = await call("post", `/api/v1/workflows/${workflowId}/run`, { input: [{ n: 5 }], debug: { breakpoints: ["calc"] } });
     await page.goto(`/executions/${started.execution_id}`);
     await expect(page.getByTestId("debug-paused")).toBeVisible();
     await expect(page.getByTestId("debug-node")).toHaveText("calc");
     await expect(page.getByTestId("debug-paused")).toContainText("breakpoint");
-    await expect(page.getByTestId("debug-input")).toHaveValue(/"n": 5/);
     await expect(page.getByTestId("execution-status")).toContainText("paused");
+    await expect(page.getByTestId("node-calc")).not.toHaveAttribute("data-status", "succeeded");
+    // the paused node's input, edited before it runs
+    await page.getByTestId("debug-input").fill('[{"n": 7}]');
     await shot(page, "debug-paused");
 
     await page.getByTestId("debug-step").click();
     await expect(page.getByTestId("debug-node")).toHaveText("report");
+    await expect(page.getByTestId("debug-paused")).toContainText("step");
     await expect(page.getByTestId("node-calc")).toHaveAttribute("data-status", "succeeded");
+    await page.getByTestId("node-calc").click();
+    await expect(page.getByTestId("node-output")).toContainText("14");
     await expect(page.getByTestId("node-report")).not.toHaveAttribute("data-status", "succeeded");
     await page.getByTestId("debug-continue").click();
     await expect(page.getByTestId("execution-status")).toContainText("succeeded");
     await expect(page.getByTestId("debug-paused")).toHaveCount(0);
     await page.getByRole("tab", { name: "Output" }).click();
-    await expect(page.getByTestId("execution-output")).toContainText('"report": "hello from vars: 10"');
+    await expect(page.getByTestId("execution-output")).toContainText('"report": "hello from vars: 14"');
   });
   await page.context().close();
 });

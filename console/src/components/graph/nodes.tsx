@@ -64,8 +64,8 @@ export function PinBadge({ nodeId, pinned }: { nodeId: string; pinned: "draft" |
   const label = pinned === "run" ? "pinned output, not run" : "output pinned: test runs use it instead of running the node";
   return (
     <Tooltip label={label} withArrow>
-      <Badge size="xs" color="grape" variant="light" px={4} role="img" aria-label={label} data-testid={`pinned-${nodeId}`} style={{ flexShrink: 0 }}>
-        <IconPin size={10} style={{ display: "block" }} />
+      <Badge size="xs" color="grape" variant="filled" px={4} role="img" aria-label={label} data-testid={`pinned-${nodeId}`} style={{ flexShrink: 0 }}>
+        <IconPin size={11} stroke={2.5} style={{ display: "block" }} />
       </Badge>
     </Tooltip>
   );

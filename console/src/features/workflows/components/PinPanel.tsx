@@ -133,6 +133,7 @@ export function PinPanel(props: {
               setError(null);
             }}
             minRows={3}
+            formatOnBlur={false}
             testId="pin-json"
           />
           {props.ports.length > 1 && (
