@@ -468,6 +468,12 @@ test("debug a workflow: variables, a pinned output in a test run, the runs pause
     await expect(page.getByTestId("pinned-calc")).toBeVisible();
     await expect(page.getByTestId("pinned-output-main")).toContainText("60");
 
+    // or test the step (on the last run's input) and pin what it produced
+    await page.getByTestId("test-step-button").click();
+    await expect(page.getByTestId("step-output-main")).toContainText("hello from vars");
+    await page.getByTestId("pin-step-main").click();
+    await expect(page.getByTestId("pinned-output-main")).toContainText("60");
+
     // a pin must be a JSON array of objects
     const editor = page.getByTestId("pin-json");
     await editor.fill('{"doubled": 1000}');
@@ -481,7 +487,7 @@ test("debug a workflow: variables, a pinned output in a test run, the runs pause
     // the pin makes no version
     await expect(page.getByTestId("version-badge")).toHaveText("v1");
     await page.locator(".react-flow__controls-fitview").click();
-    await page.getByTestId("pinned-output-main").scrollIntoViewIfNeeded();
+    await page.getByTestId("pin-state").scrollIntoViewIfNeeded();
     await shot(page, "editor-pinned");
   });
 

@@ -73,6 +73,18 @@ export function pinOutput(workflowId: string, nodeId: string, port: string, item
   return unwrap(client.PUT("/api/v1/workflows/{workflow_id}/pins/{node_id}", { params: { path: { workflow_id: workflowId, node_id: nodeId } }, body: { items, port } }));
 }
 
+export type StepTestResult = Schemas["StepTestResult"];
+
+/** Test a step: run one node now on `items` (no execution is started), really running it even when it is pinned. */
+export function testStep(workflowId: string, nodeId: string, items: Record<string, unknown>[]): Promise<StepTestResult> {
+  return unwrap(
+    client.POST("/api/v1/workflows/{workflow_id}/nodes/{node_id}/test", {
+      params: { path: { workflow_id: workflowId, node_id: nodeId } },
+      body: { items, ignore_pin: true },
+    }),
+  );
+}
+
 export function unpinOutput(workflowId: string, nodeId: string): Promise<Workflow> {
   return unwrap(client.DELETE("/api/v1/workflows/{workflow_id}/pins/{node_id}", { params: { path: { workflow_id: workflowId, node_id: nodeId } } }));
 }

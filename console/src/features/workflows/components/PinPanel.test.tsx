@@ -4,7 +4,11 @@ import type { NodeState } from "@/lib/definition";
 import { renderWithProviders } from "@/test/render";
 import { PinPanel, parsePinnedItems } from "./PinPanel";
 
-const api = vi.hoisted(() => ({ pinOutput: vi.fn(async () => ({})), unpinOutput: vi.fn(async () => ({})) }));
+const api = vi.hoisted(() => ({
+  pinOutput: vi.fn(async () => ({})),
+  unpinOutput: vi.fn(async () => ({})),
+  testStep: vi.fn(async () => ({ status: "succeeded", ports: { main: [{ doubled: 8 }] }, output: [{ doubled: 8 }], input: [{ n: 4 }], pinned: false })),
+}));
 vi.mock("../api", () => api);
 
 const succeeded = (extra: Partial<NodeState>): NodeState => ({ status: "succeeded", attempts: 1, input: [{ n: 3 }], ...extra }) as NodeState;
@@ -27,6 +31,15 @@ describe("PinPanel", () => {
     expect(screen.getByTestId("pin-output-true")).toHaveTextContent("Pin output · true");
     fireEvent.click(screen.getByTestId("pin-output-false"));
     await waitFor(() => expect(api.pinOutput).toHaveBeenCalledWith("w1", "calc", "false", []));
+  });
+
+  it("tests the step on the last run's input and pins what it produced", async () => {
+    panel({ state: succeeded({ input: [{ n: 4 }], output: [{ doubled: 6 }] }) });
+    fireEvent.click(screen.getByTestId("test-step-button"));
+    await waitFor(() => expect(api.testStep).toHaveBeenCalledWith("w1", "calc", [{ n: 4 }]));
+    expect(await screen.findByTestId("step-output-main")).toHaveTextContent("8");
+    fireEvent.click(screen.getByTestId("pin-step-main"));
+    await waitFor(() => expect(api.pinOutput).toHaveBeenCalledWith("w1", "calc", "main", [{ doubled: 8 }]));
   });
 
   it("shows a pinned output and unpins it", async () => {

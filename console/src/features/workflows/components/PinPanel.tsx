@@ -1,16 +1,17 @@
 /**
- * A node's pinned output: what the editor's test runs take in place of running the node. Pin the last run's
- * output (per port), pin hand-written items, or unpin. Pins live in the draft: pinning makes no version.
+ * A node's pinned output: what the editor's test runs take in place of running the node. Pin the last run's or a
+ * step test's output (per port), pin hand-written items, or unpin. Pins live in the draft: pinning makes no version.
  */
 import { Alert, Badge, Button, Group, Select, Stack, Text } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
-import { IconPin, IconPinnedOff } from "@tabler/icons-react";
+import { IconPin, IconPinnedOff, IconTestPipe } from "@tabler/icons-react";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { ItemsView, JsonEditor } from "@/components/data";
 import { MAIN, type NodeState } from "@/lib/definition";
 import { workflowKeys } from "@/lib/queries";
-import { pinOutput, unpinOutput, type Pins } from "../api";
+import { StatusBadge } from "@/components/status";
+import { pinOutput, testStep, unpinOutput, type Pins, type StepTestResult } from "../api";
 
 type Items = Record<string, unknown>[];
 
@@ -35,6 +36,35 @@ export function runOutputs(state: NodeState | undefined): [string, Items][] {
   return state.output ? [[state.port ?? MAIN, state.output]] : [];
 }
 
+/** The outputs of a step test, one per port. */
+export function stepOutputs(result: StepTestResult | undefined): [string, Items][] {
+  if (!result || result.status !== "succeeded") return [];
+  return Object.keys(result.ports).length > 0 ? Object.entries(result.ports) : [[MAIN, result.output ?? []]];
+}
+
+function PinButtons(props: { outputs: [string, Items][]; source: "run" | "step"; busyPort: string | undefined; pinning: boolean; onPin: (port: string, items: Items) => void }) {
+  const many = props.outputs.length > 1;
+  return (
+    <Group gap={6}>
+      {props.outputs.map(([port, items]) => (
+        <Button
+          key={port}
+          size="xs"
+          variant="light"
+          color="grape"
+          leftSection={<IconPin size={14} />}
+          loading={props.busyPort === port}
+          disabled={props.pinning}
+          onClick={() => props.onPin(port, items)}
+          data-testid={`pin-${props.source === "run" ? "output" : "step"}-${port}`}
+        >
+          {many ? `Pin output · ${port}` : "Pin this output"}
+        </Button>
+      ))}
+    </Group>
+  );
+}
+
 export function PinPanel(props: {
   workflowId: string;
   nodeId: string;
@@ -53,9 +83,10 @@ export function PinPanel(props: {
     await queryClient.invalidateQueries({ queryKey: workflowKeys.one(workflowId) });
   };
   const pin = useMutation({
-    mutationFn: (pin: { port: string; items: Items }) => pinOutput(workflowId, nodeId, pin.port, pin.items),
+    mutationFn: (pin: { port: string; items: Items; from: "run" | "step" | "json" }) => pinOutput(workflowId, nodeId, pin.port, pin.items),
     onSuccess: async (_, pin) => {
-      setText(null);
+      if (pin.from === "json") setText(null); // the editor shows the pin now; a pin from a button leaves what is being typed
+
       await changed();
       notifications.show({ color: "green", message: `Pinned ${pin.items.length} item${pin.items.length === 1 ? "" : "s"} as ${nodeId}'s output` });
     },
@@ -70,6 +101,11 @@ export function PinPanel(props: {
     onError: (failure) => notifications.show({ color: "red", title: "Not unpinned", message: failure.message }),
   });
 
+  const step = useMutation({
+    mutationFn: () => testStep(workflowId, nodeId, props.state?.input ?? [{}]),
+    onError: (failure) => notifications.show({ color: "red", title: "The step test did not run", message: failure.message }),
+  });
+
   const pinnedPorts = pinned ? Object.entries(pinned) : [];
   const outputs = runOutputs(props.state);
   const shown = text ?? JSON.stringify(pinnedPorts[0]?.[1] ?? outputs[0]?.[1] ?? [{}], null, 2);
@@ -77,7 +113,7 @@ export function PinPanel(props: {
     try {
       const items = parsePinnedItems(shown);
       setError(null);
-      pin.mutate({ port, items });
+      pin.mutate({ port, items, from: "json" });
     } catch (failure) {
       setError((failure as Error).message);
     }
@@ -107,22 +143,30 @@ export function PinPanel(props: {
             </Button>
           )}
           {outputs.length > 0 && (
-            <Group gap={6}>
-              {outputs.map(([outputPort, items]) => (
-                <Button
-                  key={outputPort}
-                  size="xs"
-                  variant="light"
-                  color="grape"
-                  leftSection={<IconPin size={14} />}
-                  loading={pin.isPending && pin.variables?.port === outputPort}
-                  onClick={() => pin.mutate({ port: outputPort, items })}
-                  data-testid={`pin-output-${outputPort}`}
-                >
-                  {outputs.length > 1 ? `Pin output · ${outputPort}` : "Pin this output"}
-                </Button>
+            <PinButtons outputs={outputs} source="run" busyPort={pin.isPending && pin.variables?.from === "run" ? pin.variables.port : undefined} pinning={pin.isPending} onPin={(outputPort, items) => pin.mutate({ port: outputPort, items, from: "run" })} />
+          )}
+          <Group gap={6}>
+            <Button size="xs" variant="default" leftSection={<IconTestPipe size={14} />} loading={step.isPending} onClick={() => step.mutate()} data-testid="test-step-button">
+              Test this step
+            </Button>
+            <Text size="xs" c="dimmed">on {props.state?.input ? "the last run's input" : "one empty item"}, running it even if pinned</Text>
+          </Group>
+          {step.data && (
+            <Stack gap={6} data-testid="step-result">
+              <Group gap="xs">
+                <Text size="sm" fw={600}>Step test</Text>
+                <StatusBadge status={step.data.status} size="xs" />
+              </Group>
+              {step.data.error && (
+                <Alert color="red" p={6}>
+                  <Text size="xs">{step.data.error}</Text>
+                </Alert>
+              )}
+              {stepOutputs(step.data).map(([outputPort, items]) => (
+                <ItemsView key={outputPort} label={`Step output · ${outputPort}`} items={items} testId={`step-output-${outputPort}`} />
               ))}
-            </Group>
+              <PinButtons outputs={stepOutputs(step.data)} source="step" busyPort={pin.isPending && pin.variables?.from === "step" ? pin.variables.port : undefined} pinning={pin.isPending} onPin={(outputPort, items) => pin.mutate({ port: outputPort, items, from: "step" })} />
+            </Stack>
           )}
           <JsonEditor
             label={pinned ? "Pin other items" : "Pin items written by hand"}
@@ -144,7 +188,7 @@ export function PinPanel(props: {
               <Text size="xs">{error}</Text>
             </Alert>
           )}
-          <Button size="xs" variant="default" leftSection={<IconPin size={14} />} w="fit-content" loading={pin.isPending && pin.variables?.port === port} onClick={pinText} data-testid="pin-json-button">
+          <Button size="xs" variant="default" leftSection={<IconPin size={14} />} w="fit-content" loading={pin.isPending && pin.variables?.from === "json"} disabled={pin.isPending} onClick={pinText} data-testid="pin-json-button">
             Pin these items
           </Button>
         </>
