@@ -86,7 +86,6 @@ export function PinPanel(props: {
     mutationFn: (pin: { port: string; items: Items; from: "run" | "step" | "json" }) => pinOutput(workflowId, nodeId, pin.port, pin.items),
     onSuccess: async (_, pin) => {
       if (pin.from === "json") setText(null); // the editor shows the pin now; a pin from a button leaves what is being typed
-
       await changed();
       notifications.show({ color: "green", message: `Pinned ${pin.items.length} item${pin.items.length === 1 ? "" : "s"} as ${nodeId}'s output` });
     },
