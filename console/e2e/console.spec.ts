@@ -1,8 +1,9 @@
 /**
  * The console as a person uses it, in real Chromium: first visit creates the admin; the branching workflow of
  * API.md is drawn by dragging nodes and connecting ports; it runs with {"n": 30}; the run is inspected, scrubbed
- * back in time and replayed from `calc`; a viewer sees no edit controls; a waiting run updates live.
- * Screenshots of every main page go to docs/screenshots/ (1280x800).
+ * back in time and replayed from `calc`; a viewer sees no edit controls; a waiting run updates live. The debugging
+ * features: variables (plain and secret), a pinned output used by a test run, the Runs paused switch and a debug run
+ * stepped past its breakpoint. Screenshots of every main page go to docs/screenshots/ (1280x800).
  */
 import { expect, test, type APIRequestContext, type Browser, type Page } from "@playwright/test";
 
@@ -10,6 +11,8 @@ const SHOTS = "../docs/screenshots";
 const ADMIN = { email: "admin@flowtape.test", password: "a long admin passphrase" };
 const VIEWER = { email: "viewer@flowtape.test", password: "a long viewer passphrase" };
 const HOOK = `orders-${Date.now().toString(36)}`;
+// tests/test_console.py also looks for it in the service logs: it must never be shown or logged
+const SECRET_VARIABLE = "vault-secret-never-shown-7f3a";
 
 async function shot(page: Page, name: string) {
   await page.waitForTimeout(400); // let transitions settle
@@ -410,4 +413,157 @@ test("build, run, inspect, time-travel and fork a workflow in the browser", asyn
     await page.getByRole("button", { name: "Cancel the run" }).click();
     await expect(page.getByTestId("execution-status")).toContainText("cancelled");
   });
+});
+
+test("debug a workflow: variables, a pinned output in a test run, the runs pause and a debug run", async ({ browser }) => {
+  const page = await newPage(browser);
+  await signIn(page, ADMIN);
+  const call = await api(page);
+  const workflow = await call("post", "/api/v1/workflows", {
+    name: "debugging (e2e)",
+    nodes: [
+      { id: "start", type: "manual_trigger" },
+      { id: "calc", type: "set", params: { fields: { doubled: "{{ item.n * 2 }}", greeting: "{{ vars.GREETING }}" } } },
+      { id: "report", type: "set", params: { fields: { report: "{{ item.greeting }}: {{ item.doubled }}" } } },
+    ],
+    edges: [
+      { from: "start", to: "calc" },
+      { from: "calc", to: "report" },
+    ],
+    settings: { console: { positions: { start: { x: 0, y: 0 }, calc: { x: 110, y: 110 }, report: { x: 220, y: 220 } } } },
+  });
+  const workflowId: string = workflow.id;
+
+  await test.step("set a plain and a secret variable on the Variables page", async () => {
+    await page.getByRole("link", { name: "Variables" }).click();
+    await page.getByTestId("new-variable").click();
+    await page.getByTestId("variable-name").fill("GREETING");
+    await page.getByTestId("variable-value").fill("hello from vars");
+    await page.getByTestId("variable-save").click();
+    await expect(page.getByTestId("variable-GREETING")).toContainText("hello from vars");
+
+    await page.getByTestId("new-variable").click();
+    await page.getByTestId("variable-name").fill("VAULT_TOKEN");
+    await page.getByRole("checkbox", { name: /Secret/ }).check();
+    await page.getByTestId("variable-value").fill(SECRET_VARIABLE);
+    await page.getByTestId("variable-save").click();
+    await expect(page.getByTestId("variable-VAULT_TOKEN")).toContainText("secret");
+    await expect(page.getByRole("dialog")).toHaveCount(0);
+    await expect(page.locator("body")).not.toContainText(SECRET_VARIABLE);
+    expect(await page.content()).not.toContain(SECRET_VARIABLE);
+    await shot(page, "variables");
+  });
+
+  await test.step("run, pin calc's output (then hand-written items) and see the pin on the canvas", async () => {
+    await page.goto(`/workflows/${workflowId}`);
+    await expect(page.getByTestId("node-calc")).toBeVisible();
+    await expect(page.getByTestId("test-run-button")).toHaveCount(0); // nothing is pinned yet
+    await page.getByTestId("run-button").click();
+    await page.getByTestId("run-submit").click();
+    await expect(page.getByTestId("run-result")).toContainText("succeeded");
+    await page.getByTestId("node-calc").click();
+    await expect(page.getByTestId("node-output")).toContainText("hello from vars");
+
+    await page.getByTestId("pin-output-main").click();
+    await expect(page.getByTestId("pinned-calc")).toBeVisible();
+    await expect(page.getByTestId("pinned-output-main")).toContainText("60");
+
+    // or test the step (on the last run's input) and pin what it produced
+    await page.getByTestId("test-step-button").click();
+    await expect(page.getByTestId("step-output-main")).toContainText("hello from vars");
+    await page.getByTestId("pin-step-main").click();
+    await expect(page.getByTestId("pinned-output-main")).toContainText("60");
+
+    // a pin must be a JSON array of objects
+    const editor = page.getByTestId("pin-json");
+    await editor.fill('{"doubled": 1000}');
+    await page.getByTestId("pin-json-button").click();
+    await expect(page.getByTestId("pin-error")).toContainText("JSON array of objects");
+    await editor.fill('[{"doubled": 1000, "greeting": "from the pin"}]');
+    await page.getByTestId("pin-json-button").click();
+    await expect(page.getByTestId("pinned-output-main")).toContainText("from the pin");
+    await expect(page.getByTestId("pin-error")).toHaveCount(0);
+    await expect(page.getByTestId("pinned-calc")).toHaveAccessibleName(/output pinned/);
+    // the pin makes no version
+    await expect(page.getByTestId("version-badge")).toHaveText("v1");
+    await page.locator(".react-flow__controls-fitview").click();
+    await page.getByTestId("pin-state").scrollIntoViewIfNeeded();
+    await shot(page, "editor-pinned");
+  });
+
+  await test.step("a test run takes the pin instead of running calc; the inspector says so", async () => {
+    await page.getByTestId("test-run-button").click();
+    await expect(page.getByRole("dialog")).toContainText("pinned outputs stand in");
+    await page.getByTestId("run-submit").click();
+    await expect(page.getByTestId("run-result")).toContainText("succeeded");
+    await page.getByTestId("open-run").click();
+    await expect(page).toHaveURL(/\/executions\//);
+    await expect(page.getByTestId("execution-status")).toContainText("succeeded");
+    await expect(page.getByTestId("test-run-badge")).toHaveText("test run");
+    await expect(page.getByTestId("pinned-calc")).toHaveAccessibleName("pinned output, not run");
+    await expect(page.getByTestId("pinned-report")).toHaveCount(0);
+    await page.getByTestId("node-calc").click();
+    await expect(page.getByTestId("node-pinned")).toContainText("pinned output, not run");
+    await expect(page.getByTestId("node-run")).toContainText("attempts: 0");
+    await page.getByRole("tab", { name: "Output" }).click();
+    await expect(page.getByTestId("execution-output")).toContainText('"report": "from the pin: 1000"');
+    await page.getByTestId("tab-node").click();
+    await expect(page.locator("body")).not.toContainText(SECRET_VARIABLE);
+    await shot(page, "run-with-pin");
+
+    // a plain run never takes a pin
+    const plain = await call("post", `/api/v1/workflows/${workflowId}/run?wait=true`, { input: [{ n: 2 }] });
+    expect(plain.test).toBe(false);
+    expect(plain.output).toEqual([expect.objectContaining({ report: "hello from vars: 4" })]);
+  });
+
+  await test.step("unpin calc in the editor", async () => {
+    await page.goto(`/workflows/${workflowId}`);
+    await page.getByTestId("node-calc").click();
+    await page.getByTestId("tab-run").click();
+    await page.getByTestId("unpin-button").click();
+    await expect(page.getByTestId("pinned-calc")).toHaveCount(0);
+    await expect(page.getByTestId("test-run-button")).toHaveCount(0);
+  });
+
+  await test.step("flip the Runs paused switch on and off", async () => {
+    const toggle = page.getByRole("switch", { name: "Runs paused" });
+    await expect(toggle).toBeEnabled();
+    await expect(toggle).not.toBeChecked();
+    await page.getByText("Runs paused").click();
+    await expect(toggle).toBeChecked();
+    expect((await call("get", "/api/v1/admin/pause")).workflows).toContain(workflowId);
+    await deselect(page);
+    await shot(page, "runs-paused");
+    await page.getByText("Runs paused").click();
+    await expect(toggle).not.toBeChecked();
+    expect((await call("get", "/api/v1/admin/pause")).workflows).not.toContain(workflowId);
+  });
+
+  await test.step("a debug run stops at its breakpoint before calc; Step runs calc on edited input and stops again; Continue finishes", async () => {
+    const started = await call("post", `/api/v1/workflows/${workflowId}/run`, { input: [{ n: 5 }], debug: { breakpoints: ["calc"] } });
+    await page.goto(`/executions/${started.execution_id}`);
+    await expect(page.getByTestId("debug-paused")).toBeVisible();
+    await expect(page.getByTestId("debug-node")).toHaveText("calc");
+    await expect(page.getByTestId("debug-paused")).toContainText("breakpoint");
+    await expect(page.getByTestId("execution-status")).toContainText("paused");
+    await expect(page.getByTestId("node-calc")).not.toHaveAttribute("data-status", "succeeded");
+    // the paused node's input, edited before it runs
+    await page.getByTestId("debug-input").fill('[{"n": 7}]');
+    await shot(page, "debug-paused");
+
+    await page.getByTestId("debug-step").click();
+    await expect(page.getByTestId("debug-node")).toHaveText("report");
+    await expect(page.getByTestId("debug-paused")).toContainText("step");
+    await expect(page.getByTestId("node-calc")).toHaveAttribute("data-status", "succeeded");
+    await page.getByTestId("node-calc").click();
+    await expect(page.getByTestId("node-output")).toContainText("14");
+    await expect(page.getByTestId("node-report")).not.toHaveAttribute("data-status", "succeeded");
+    await page.getByTestId("debug-continue").click();
+    await expect(page.getByTestId("execution-status")).toContainText("succeeded");
+    await expect(page.getByTestId("debug-paused")).toHaveCount(0);
+    await page.getByRole("tab", { name: "Output" }).click();
+    await expect(page.getByTestId("execution-output")).toContainText('"report": "hello from vars: 14"');
+  });
+  await page.context().close();
 });

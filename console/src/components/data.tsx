@@ -93,6 +93,8 @@ export function JsonEditor(props: {
   minRows?: number;
   testId?: string;
   description?: string;
+  /** pretty-print on blur (the default); off where a button below would move under the pointer as the text grows */
+  formatOnBlur?: boolean;
 }) {
   return (
     <JsonInput
@@ -101,7 +103,7 @@ export function JsonEditor(props: {
       value={props.value}
       onChange={props.onChange}
       validationError="not valid JSON"
-      formatOnBlur
+      formatOnBlur={props.formatOnBlur ?? true}
       autosize
       minRows={props.minRows ?? 4}
       maxRows={16}

@@ -32,6 +32,8 @@ export type FlowNodeData = {
   status?: NodeStatus;
   attempts?: number;
   problems?: string[];
+  /** its output is pinned in the draft (the editor), or came from its pin in this run (the run inspector) */
+  pinned?: "draft" | "run";
   [key: string]: unknown;
 };
 

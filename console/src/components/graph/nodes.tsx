@@ -1,5 +1,6 @@
 /** One node component per node kind; every handle is named after its port (the target handle is `in`). */
 import { Badge, Group, Text, Tooltip } from "@mantine/core";
+import { IconPin } from "@tabler/icons-react";
 import { Handle, Position, type NodeProps } from "@xyflow/react";
 import { memo } from "react";
 import type { FlowNode } from "@/lib/graph";
@@ -16,7 +17,7 @@ const CATEGORY_COLORS: Record<string, string> = {
 };
 
 function Shell({ data, selected, kind, children }: NodeProps<FlowNode> & { kind: string; children?: React.ReactNode }) {
-  const { spec, entry, status, problems, attempts } = data;
+  const { spec, entry, status, problems, attempts, pinned } = data;
   const color = CATEGORY_COLORS[entry?.category ?? ""] ?? "gray";
   const invalid = (problems?.length ?? 0) > 0;
   return (
@@ -34,6 +35,7 @@ function Shell({ data, selected, kind, children }: NodeProps<FlowNode> & { kind:
         <Text fw={600} size="sm" truncate="end" className={classes.title}>
           {spec.id}
         </Text>
+        {pinned && <PinBadge nodeId={spec.id} pinned={pinned} />}
         {status && status !== "pending" && (
           <Badge size="xs" color={STATUS_COLORS[status] ?? "gray"} variant="filled" data-testid={`status-${spec.id}`}>
             {status}
@@ -54,6 +56,18 @@ function Shell({ data, selected, kind, children }: NodeProps<FlowNode> & { kind:
       )}
       {children}
     </div>
+  );
+}
+
+/** A node whose output is pinned (the editor), or whose output in a run came from its pin (the run inspector). */
+export function PinBadge({ nodeId, pinned }: { nodeId: string; pinned: "draft" | "run" }) {
+  const label = pinned === "run" ? "pinned output, not run" : "output pinned: test runs use it instead of running the node";
+  return (
+    <Tooltip label={label} withArrow>
+      <Badge size="xs" color="grape" variant="filled" px={4} role="img" aria-label={label} data-testid={`pinned-${nodeId}`} style={{ flexShrink: 0 }}>
+        <IconPin size={11} stroke={2.5} style={{ display: "block" }} />
+      </Badge>
+    </Tooltip>
   );
 }
 

@@ -22,6 +22,7 @@ import { TERMINAL, useCatalog, useExecution } from "@/lib/queries";
 import { useExecutionStream } from "@/lib/sse";
 import { cancel, replay, retry, useEvents } from "./api";
 import { DebugControls } from "./components/DebugControls";
+import { PinnedNotRun, TestRunBadge, pinnedNodes } from "./components/PinnedNodes";
 import { ReplayModal } from "./components/ReplayModal";
 import { TimeTravel, eventNode } from "./components/TimeTravel";
 
@@ -82,6 +83,7 @@ export function ExecutionPage() {
   );
 
   const items = useMemo(() => events.data?.items ?? [], [events.data]);
+  const pinned = useMemo(() => pinnedNodes(items), [items]);
   const position = at === null ? items.length : Math.min(at, items.length);
   useEffect(() => {
     logRow.current?.scrollIntoView({ block: "nearest" });
@@ -128,6 +130,7 @@ export function ExecutionPage() {
             <span data-testid="execution-status">
               <StatusBadge status={run.status} />
             </span>
+            {run.test && <TestRunBadge />}
             {live && (
               <Badge color="blue" variant="dot" data-testid="live">
                 live
@@ -219,6 +222,7 @@ export function ExecutionPage() {
               definition={definition}
               catalog={catalog.data}
               execution={view}
+              pinned={pinned}
               selected={selected}
               onSelect={(next) => {
                 setSelected(next);
@@ -278,6 +282,7 @@ export function ExecutionPage() {
                         Replay from here
                       </Button>
                     )}
+                    {pinned.includes(selected) && <PinnedNotRun node={selected} />}
                     <NodeRun state={node} />
                   </Stack>
                 )}

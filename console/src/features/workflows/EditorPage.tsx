@@ -4,7 +4,7 @@
  */
 import { ActionIcon, Alert, Badge, Button, Center, Group, Loader, Switch, Text, TextInput, Tooltip } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
-import { IconArrowBackUp, IconArrowForwardUp, IconDeviceFloppy, IconDownload, IconHistory, IconPlayerPlay } from "@tabler/icons-react";
+import { IconArrowBackUp, IconArrowForwardUp, IconDeviceFloppy, IconDownload, IconFlask, IconHistory, IconPlayerPlay } from "@tabler/icons-react";
 import { useQueryClient } from "@tanstack/react-query";
 import {
   Background,
@@ -41,7 +41,7 @@ import {
   type Problems,
 } from "@/lib/graph";
 import { useCatalog, useExecution, useWorkflow, workflowKeys } from "@/lib/queries";
-import { createWorkflow, exportWorkflow, runWorkflow, saveWorkflow, setActive } from "./api";
+import { createWorkflow, exportWorkflow, runWorkflow, saveWorkflow, setActive, type Pins } from "./api";
 import { NodePanel } from "./components/NodePanel";
 import { DRAG_TYPE, Palette } from "./components/Palette";
 import { RunDrawer } from "./components/RunDrawer";
@@ -50,6 +50,7 @@ import { VersionsDrawer } from "./components/VersionsDrawer";
 
 const NEW_WORKFLOW: Definition = { name: "New workflow", nodes: [], edges: [], settings: {} };
 const NO_PROBLEMS: Problems = { nodes: {}, edges: {}, general: [] };
+const NO_PINS: Pins = {};
 
 type Snapshot = { nodes: FlowNode[]; edges: FlowEdge[] };
 
@@ -82,6 +83,7 @@ export function EditorPage() {
         viewingVersion={version}
         latestVersion={workflow.data?.latest_version}
         active={workflow.data?.active ?? false}
+        pinned={workflow.data?.pinned ?? NO_PINS}
         initial={definition}
         catalog={catalog.data!}
       />
@@ -99,6 +101,8 @@ function Editor(props: {
   viewingVersion?: number;
   latestVersion?: number;
   active: boolean;
+  /** outputs pinned in the draft: the editor's test runs use them instead of running those nodes */
+  pinned: Pins;
   initial: Definition;
   catalog: Catalog;
 }) {
@@ -119,7 +123,8 @@ function Editor(props: {
   const [problems, setProblems] = useState<Problems>(NO_PROBLEMS);
   const [selected, setSelected] = useState<string | null>(null);
   const [executionId, setExecutionId] = useState<string | null>(null);
-  const [runOpen, setRunOpen] = useState(false);
+  // the run drawer: closed, a plain run, or a test run (pinned outputs stand in for their nodes)
+  const [runOpen, setRunOpen] = useState<false | "run" | "test">(false);
   const [versionsOpen, setVersionsOpen] = useState(false);
   const past = useRef<Snapshot[]>([]);
   const future = useRef<Snapshot[]>([]);
@@ -342,10 +347,11 @@ function Editor(props: {
   const run = async (input: Record<string, unknown>[]) => {
     if (!workflowId) return;
     try {
-      const id = await runWorkflow(workflowId, input, props.viewingVersion);
+      const test = runOpen === "test";
+      const id = await runWorkflow(workflowId, input, { version: props.viewingVersion, test });
       setExecutionId(id);
       setRunOpen(false);
-      notifications.show({ message: "Run started", color: "blue" });
+      notifications.show({ message: test ? "Test run started" : "Run started", color: "blue" });
     } catch (error) {
       notifications.show({ color: "red", title: "Could not run", message: String((error as Error).message) });
     }
@@ -363,14 +369,15 @@ function Editor(props: {
     };
     const overlaid = withExecution(marked.nodes, marked.edges, execution.data);
     return {
-      nodes: overlaid.nodes,
+      nodes: overlaid.nodes.map((node) => (props.pinned[node.id] ? { ...node, data: { ...node.data, pinned: "draft" as const } } : node)),
       edges: overlaid.edges.map((edge) =>
         edge.data?.count !== undefined && !problems.edges[edge.id]
           ? { ...edge, label: `${edge.data.count} item${edge.data.count === 1 ? "" : "s"}`, animated: false }
           : edge,
       ),
     };
-  }, [nodes, edges, problems, execution.data]);
+  }, [nodes, edges, problems, execution.data, props.pinned]);
+  const anyPinned = Object.keys(props.pinned).length > 0;
 
   const selectedNode = nodes.find((node) => node.id === selected);
 
@@ -436,9 +443,16 @@ function Editor(props: {
             Export
           </Button>
           {workflowId && canRun && (
-            <Button size="xs" variant="light" color="green" leftSection={<IconPlayerPlay size={14} />} onClick={() => setRunOpen(true)} disabled={dirty && editable} title={dirty ? "save first" : undefined} data-testid="run-button">
+            <Button size="xs" variant="light" color="green" leftSection={<IconPlayerPlay size={14} />} onClick={() => setRunOpen("run")} disabled={dirty && editable} title={dirty ? "save first" : undefined} data-testid="run-button">
               Run
             </Button>
+          )}
+          {workflowId && canRun && anyPinned && (
+            <Tooltip label="Run with the pinned outputs standing in for their nodes">
+              <Button size="xs" variant="light" color="grape" leftSection={<IconFlask size={14} />} onClick={() => setRunOpen("test")} disabled={dirty && editable} data-testid="test-run-button">
+                Test run
+              </Button>
+            </Tooltip>
           )}
           {editable && (
             <Button size="xs" leftSection={<IconDeviceFloppy size={14} />} onClick={save} loading={saving} data-testid="save-button">
@@ -520,13 +534,18 @@ function Editor(props: {
               problems={problems.nodes[selectedNode.id] ?? []}
               state={execution.data?.nodes[selectedNode.id]}
               readOnly={!editable}
+              pins={
+                workflowId
+                  ? { workflowId, ports: selectedNode.data.ports, pinned: props.pinned[selectedNode.id], canPin: editable }
+                  : undefined
+              }
               onChange={(spec) => updateSpec(selectedNode.id, spec)}
               onRename={(id) => renameNode(selectedNode.id, id)}
             />
           </div>
         )}
       </div>
-      {workflowId && <RunDrawer opened={runOpen} onClose={() => setRunOpen(false)} onRun={run} />}
+      {workflowId && <RunDrawer opened={runOpen !== false} test={runOpen === "test"} onClose={() => setRunOpen(false)} onRun={run} />}
       {workflowId && (
         <VersionsDrawer
           workflowId={workflowId}

@@ -51,15 +51,42 @@ export function setActive(id: string, active: boolean) {
   return unwrap(active ? client.POST("/api/v1/workflows/{workflow_id}/activate", path) : client.POST("/api/v1/workflows/{workflow_id}/deactivate", path));
 }
 
-/** The editor's run is a test run: outputs pinned in the draft stand in for their nodes (never in triggered runs). */
-export async function runWorkflow(id: string, input: Record<string, unknown>[], version?: number): Promise<string> {
+/**
+ * A run from the editor. A test run (`test`) takes the outputs pinned in the draft in place of running those nodes;
+ * a plain run, like a triggered one, never does.
+ */
+export async function runWorkflow(id: string, input: Record<string, unknown>[], options: { version?: number; test?: boolean } = {}): Promise<string> {
   const accepted = await unwrap(
     client.POST("/api/v1/workflows/{workflow_id}/run", {
       params: { path: { workflow_id: id } },
-      body: { input, version, test: true },
+      body: { input, version: options.version, test: options.test ?? false },
     }),
   );
   return (accepted as { execution_id: string }).execution_id;
+}
+
+/** Outputs pinned in the draft, by node and port (no part of any version). */
+export type Pins = NonNullable<Workflow["pinned"]>;
+
+/** Pin `items` as what `nodeId` produces on `port` (replacing its earlier pin); answers the workflow. */
+export function pinOutput(workflowId: string, nodeId: string, port: string, items: Record<string, unknown>[]): Promise<Workflow> {
+  return unwrap(client.PUT("/api/v1/workflows/{workflow_id}/pins/{node_id}", { params: { path: { workflow_id: workflowId, node_id: nodeId } }, body: { items, port } }));
+}
+
+export type StepTestResult = Schemas["StepTestResult"];
+
+/** Test a step: run one node now on `items` (no execution is started), really running it even when it is pinned. */
+export function testStep(workflowId: string, nodeId: string, items: Record<string, unknown>[]): Promise<StepTestResult> {
+  return unwrap(
+    client.POST("/api/v1/workflows/{workflow_id}/nodes/{node_id}/test", {
+      params: { path: { workflow_id: workflowId, node_id: nodeId } },
+      body: { items, ignore_pin: true },
+    }),
+  );
+}
+
+export function unpinOutput(workflowId: string, nodeId: string): Promise<Workflow> {
+  return unwrap(client.DELETE("/api/v1/workflows/{workflow_id}/pins/{node_id}", { params: { path: { workflow_id: workflowId, node_id: nodeId } } }));
 }
 
 /** A workflow as a file: its definition (what POST /workflows takes), named after it. */

@@ -1,8 +1,11 @@
-/** The side panel of the selected node: its parameters, its settings and what it did in the last run. */
-import { Alert, Badge, Group, NumberInput, ScrollArea, Select, Stack, Tabs, Text, TextInput, Title } from "@mantine/core";
+/** The side panel of the selected node: its parameters, its settings, what it did in the last run and its pinned output. */
+import { Alert, Badge, Divider, Group, NumberInput, ScrollArea, Select, Stack, Tabs, Text, TextInput, Title } from "@mantine/core";
+import { IconPin } from "@tabler/icons-react";
 import { NodeRun } from "@/components/node-run";
 import type { CatalogEntry, NodeSpec, NodeState, OnError, RetryPolicy } from "@/lib/definition";
+import type { Pins } from "../api";
 import { ParamsForm } from "./ParamsForm";
+import { PinPanel } from "./PinPanel";
 
 export function NodePanel(props: {
   spec: NodeSpec;
@@ -10,6 +13,8 @@ export function NodePanel(props: {
   problems: string[];
   state: NodeState | undefined;
   readOnly: boolean;
+  /** the saved workflow the node's output can be pinned in (none for a new, unsaved workflow) */
+  pins?: { workflowId: string; ports: string[]; pinned: Pins[string] | undefined; canPin: boolean };
   onChange: (spec: NodeSpec) => void;
   onRename: (id: string) => boolean;
 }) {
@@ -34,11 +39,13 @@ export function NodePanel(props: {
           </Alert>
         ))}
       </div>
-      <Tabs defaultValue={state ? "run" : "params"} keepMounted={false} style={{ flex: 1, display: "flex", flexDirection: "column", minHeight: 0 }}>
+      <Tabs defaultValue={state || props.pins?.pinned ? "run" : "params"} keepMounted={false} style={{ flex: 1, display: "flex", flexDirection: "column", minHeight: 0 }}>
         <Tabs.List px="xs">
           <Tabs.Tab value="params">Parameters</Tabs.Tab>
           <Tabs.Tab value="settings">Settings</Tabs.Tab>
-          <Tabs.Tab value="run" data-testid="tab-run">Last run</Tabs.Tab>
+          <Tabs.Tab value="run" data-testid="tab-run" rightSection={props.pins?.pinned ? <IconPin size={12} aria-label="output pinned" /> : undefined}>
+            Last run
+          </Tabs.Tab>
         </Tabs.List>
         <ScrollArea style={{ flex: 1 }} type="auto">
           <Tabs.Panel value="params" p="sm">
@@ -92,7 +99,15 @@ export function NodePanel(props: {
             </Stack>
           </Tabs.Panel>
           <Tabs.Panel value="run" p="sm">
-            <NodeRun state={state} />
+            <Stack gap="md">
+              <NodeRun state={state} />
+              {props.pins && (
+                <>
+                  <Divider />
+                  <PinPanel workflowId={props.pins.workflowId} nodeId={spec.id} ports={props.pins.ports} pinned={props.pins.pinned} state={state} readOnly={!props.pins.canPin} />
+                </>
+              )}
+            </Stack>
           </Tabs.Panel>
         </ScrollArea>
       </Tabs>

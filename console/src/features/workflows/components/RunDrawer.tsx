@@ -2,13 +2,13 @@ import { Alert, Button, Drawer, Stack, Text } from "@mantine/core";
 import { useState } from "react";
 import { JsonEditor, parseItems } from "@/components/data";
 
-/** Test input for a run: one JSON object (one item) or a list of them. */
-export function RunDrawer(props: { opened: boolean; onClose: () => void; onRun: (input: Record<string, unknown>[]) => Promise<void> }) {
+/** Test input for a run: one JSON object (one item) or a list of them. A test run also takes the pinned outputs. */
+export function RunDrawer(props: { opened: boolean; test?: boolean; onClose: () => void; onRun: (input: Record<string, unknown>[]) => Promise<void> }) {
   const [text, setText] = useState('{\n  "n": 30\n}');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   return (
-    <Drawer opened={props.opened} onClose={props.onClose} position="right" title="Run with test input" size={420}>
+    <Drawer opened={props.opened} onClose={props.onClose} position="right" title={props.test ? "Test run: pinned outputs stand in for their nodes" : "Run with test input"} size={420}>
       <Stack>
         <Text size="sm" c="dimmed">
           The trigger's items: one JSON object is one item; a list of objects is several.
@@ -35,7 +35,7 @@ export function RunDrawer(props: { opened: boolean; onClose: () => void; onRun: 
             }
           }}
         >
-          Run
+          {props.test ? "Test run" : "Run"}
         </Button>
       </Stack>
     </Drawer>
