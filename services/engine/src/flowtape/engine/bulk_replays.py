@@ -104,6 +104,7 @@ class BulkReplays:
         job = views.BulkReplayJob(
             id=str(uuid.uuid4()),
             workflow_id=command.workflow_id,
+            project_id=workflow.project_id,
             status=command.status,
             since=command.since.isoformat() if command.since else None,
             from_node=command.from_node,

@@ -24,6 +24,7 @@ from flowtape.common.topology import (
     run_pauses_broadcast,
     workflow_changed_broadcast,
 )
+from flowtape.common.views import ProjectOf
 from flowtape.engine.bulk_replays import BulkReplays
 from flowtape.engine.catalog import NodeCatalog
 from flowtape.engine.commands import ExecutionCommands
@@ -97,7 +98,7 @@ def subscribe(
     audit = AuditRecorder(bus)  # the entry goes out once the write is saved, before the answer
 
     async def create(m: msg.CreateWorkflow) -> Any:
-        workflow = await workflows.create_workflow(m.definition)
+        workflow = await workflows.create_workflow(m.definition, m.project_id)
         await audit.record(m, m.actor, "workflow.created", **workflow_audit(workflow))
         return workflow
 
@@ -136,10 +137,10 @@ def subscribe(
 
     async def list_workflows(m: msg.ListWorkflows) -> Any:
         search = WorkflowSearch(name=m.name, tag=m.tag, node_type=m.node_type)
-        return await workflows.list_workflows(m.limit, m.cursor, search)
+        return await workflows.list_workflows(m.limit, m.cursor, search, m.project_ids)
 
     async def import_workflow(m: msg.ImportWorkflow) -> Any:
-        imported = await workflows.import_workflow(m.workflow_id, m.definition, m.as_copy)
+        imported = await workflows.import_workflow(m.workflow_id, m.definition, m.as_copy, m.project_id, m.project_ids)
         workflow = views.Workflow.model_validate(imported["workflow"])
         audited = workflow_audit(workflow)
         audited["details"] = {**audited["details"], "outcome": imported["outcome"], "source_id": str(m.workflow_id)}
@@ -147,7 +148,7 @@ def subscribe(
         return imported
 
     async def duplicate_workflow(m: msg.DuplicateWorkflow) -> Any:
-        workflow = await workflows.duplicate_workflow(m.workflow_id, m.name)
+        workflow = await workflows.duplicate_workflow(m.workflow_id, m.name, m.project_id)
         await audit.record(m, m.actor, "workflow.created", **workflow_audit(workflow))
         return workflow
 
@@ -202,6 +203,13 @@ def subscribe(
     async def get_bulk_replay(m: msg.GetBulkReplay) -> Any:
         return await bulk_replays.get(m.job_id)
 
+    async def project_of(m: msg.GetProjectOf) -> Any:
+        if m.kind_of == "workflow":
+            return ProjectOf(project_id=await workflows.project_of(m.id))
+        if m.kind_of == "bulk_replay":  # a bulk replay is its workflow's project's
+            return ProjectOf(project_id=(await bulk_replays.get(m.id)).project_id)
+        return ProjectOf(project_id=await queries.project_of(m.id))
+
     async def get_pauses(_: msg.GetRunPauses) -> Any:
         return await pauses.state()
 
@@ -248,6 +256,7 @@ def subscribe(
             msg.GetRunPauses: get_pauses,
             msg.StartBulkReplay: start_bulk_replay,
             msg.GetBulkReplay: get_bulk_replay,
+            msg.GetProjectOf: project_of,
         },
         prefetch=64,
     )

@@ -19,6 +19,7 @@ from flowtape.common.errors import Conflict, FlowtapeError, InvalidInput, NotFou
 from flowtape.common.limits import DEFAULT_LIMITS, Limits, check_items
 from flowtape.common.messages import engine as msg
 from flowtape.common.messages.connectors import NodeTaskCompleted
+from flowtape.common.projects import DEFAULT_PROJECT
 from flowtape.common.resume_tokens import ResumeTokens
 from flowtape.engine.admission import Admissions
 from flowtape.engine.decisions import Clock, Decisions
@@ -106,11 +107,15 @@ class ExecutionCommands:
         version = command.version or workflow.latest_version
         if not 1 <= version <= workflow.latest_version:
             raise NotFound(f"workflow {command.workflow_id} has no version {version}")
+        caller = command.trigger.get("caller")
+        if isinstance(caller, dict) and caller.get("project_id", DEFAULT_PROJECT) != workflow.project_id:
+            # an execute_workflow node of another project: to it, this workflow does not exist
+            raise NotFound(f"workflow {command.workflow_id!r} does not exist")
         await self._check_queue(command.workflow_id)
         graph = await self._workflows.graph(command.workflow_id, version, workflow)
-        meta = dict(command.trigger)
+        meta = {**command.trigger, "project_id": workflow.project_id}
         if self._variables is not None:
-            meta.update(await self._variables.for_start(command.workflow_id, graph))
+            meta.update(await self._variables.for_start(command.workflow_id, graph, workflow.project_id))
         pinned = pinned_nodes(graph, workflow) if command.test else []
         if command.test:
             meta.update(test=True, pinned=pinned)

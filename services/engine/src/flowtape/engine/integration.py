@@ -17,7 +17,7 @@ from flowtape.engine.domain.decider import EXECUTE_WORKFLOW, resume_urls
 from flowtape.engine.domain.execution import Execution
 from flowtape.engine.domain.graph import WorkflowGraph
 from flowtape.engine.run_variables import recorded_variables, secret_variables
-from flowtape.engine.views import execution_view
+from flowtape.engine.views import execution_view, project_of
 
 
 def dispatched(execution: Execution, graph: WorkflowGraph, node_id: str, tokens: ResumeTokens | None = None) -> Message:
@@ -60,6 +60,7 @@ def node_task(
         resume_urls=links,
         variables=recorded_variables(execution.trigger_meta),
         secret_variables=secret_variables(execution.trigger_meta),
+        project_id=project_of(execution),
     )
 
 
@@ -77,6 +78,7 @@ def workflow_call(execution: Execution, node_id: str) -> CallWorkflow:
             node_id=node_id,
             workflow_id=execution.workflow_id,
             depth=execution.call_depth + 1,
+            project_id=project_of(execution),
         ),
     )
 
@@ -97,6 +99,7 @@ def finished_notice(execution: Execution, *, with_view: bool = True) -> Executio
         execution_id=str(execution.id),
         workflow_version=execution.workflow_version,
         status=execution.status,
+        project_id=project_of(execution),
         error=execution.error,
         execution=view,
     )

@@ -28,8 +28,10 @@ from sqlalchemy import (
     and_,
     delete,
     func,
+    inspect,
     or_,
     select,
+    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
@@ -37,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from flowtape.common.db import ensure_schema
 from flowtape.common.errors import InvalidInput
+from flowtape.common.projects import DEFAULT_PROJECT
 
 log = logging.getLogger("flowtape.engine")
 
@@ -54,6 +57,7 @@ executions = Table(
     Column("finished_at", DateTime(timezone=True)),
     Column("parent_id", String(64), index=True),
     Column("parent_node", String(128)),
+    Column("project_id", String(64), nullable=False, server_default=DEFAULT_PROJECT, index=True),
 )
 
 workflows = Table(
@@ -66,6 +70,7 @@ workflows = Table(
     Column("deleted", Boolean, index=True),
     Column("created_at", DateTime(timezone=True), index=True),
     Column("updated_at", DateTime(timezone=True)),
+    Column("project_id", String(64), nullable=False, server_default=DEFAULT_PROJECT, index=True),
 )
 
 #: finish notices the outbox has not published yet: written with the summary, deleted once published
@@ -138,6 +143,7 @@ def _execution_changes(event: Any) -> dict[str, Any] | None:
             "workflow_version": event.workflow_version,
             "status": "running",
             "started_at": event.timestamp,
+            "project_id": (event.trigger_meta or {}).get("project_id") or DEFAULT_PROJECT,
         }
     if name == "ExecutionForked":
         return {"parent_id": event.parent_id, "parent_node": event.node_id}
@@ -160,6 +166,7 @@ def _workflow_changes(event: Any) -> dict[str, Any] | None:
             "deleted": False,
             "created_at": event.timestamp,
             "updated_at": event.timestamp,
+            "project_id": getattr(event, "project_id", None) or DEFAULT_PROJECT,
         }
     if name == "WorkflowVersionSaved":
         return {"name": event.name, "version": event.originator_version, "updated_at": event.timestamp}
@@ -201,6 +208,7 @@ class Projections:
         await ensure_schema(self._engine, SCHEMA)
         async with self._engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
+            await conn.run_sync(_add_project_columns)
 
     async def apply(self, app: Application[Any], recordings: Sequence[Recording[Any]]) -> None:
         """Apply freshly saved events (the LogWriter's callback)."""
@@ -377,11 +385,19 @@ class Projections:
         await conn.execute(statement.on_conflict_do_update(index_elements=[key], set_=updates))
 
     async def list_executions(
-        self, *, workflow_id: str | None, status: str | None, limit: int, cursor: str | None
+        self,
+        *,
+        workflow_id: str | None,
+        status: str | None,
+        limit: int,
+        cursor: str | None,
+        project_ids: list[str] | None = None,
     ) -> dict[str, Any]:
         query = select(executions, pruned.c.id.is_not(None).label("pruned")).outerjoin(
             pruned, pruned.c.id == executions.c.id
         )
+        if project_ids is not None:
+            query = query.where(executions.c.project_id.in_(project_ids))
         if workflow_id:
             query = query.where(executions.c.workflow_id == workflow_id)
         if status:
@@ -498,13 +514,29 @@ class Projections:
         async with self._engine.connect() as conn:
             return [str(row) for row in (await conn.execute(query)).scalars().all()]
 
+    async def project_of_workflow(self, workflow_id: str) -> str | None:
+        query = select(workflows.c.project_id).where(workflows.c.id == workflow_id, workflows.c.deleted.is_(False))
+        async with self._engine.connect() as conn:
+            found = await conn.scalar(query)
+        return str(found) if found is not None else None
+
+    async def project_of_execution(self, execution_id: str) -> str | None:
+        """A pruned run keeps its summary row, so it still has a project."""
+        async with self._engine.connect() as conn:
+            found = await conn.scalar(select(executions.c.project_id).where(executions.c.id == execution_id))
+        return str(found) if found is not None else None
+
     async def active_workflows(self) -> list[str]:
         query = select(workflows.c.id).where(workflows.c.active.is_(True), workflows.c.deleted.is_(False))
         async with self._engine.connect() as conn:
             return [str(row) for row in (await conn.execute(query)).scalars().all()]
 
-    async def list_workflows(self, *, limit: int, cursor: str | None) -> tuple[list[str], str | None]:
+    async def list_workflows(
+        self, *, limit: int, cursor: str | None, project_ids: list[str] | None = None
+    ) -> tuple[list[str], str | None]:
         query = select(workflows.c.id, workflows.c.created_at).where(workflows.c.deleted.is_(False))
+        if project_ids is not None:
+            query = query.where(workflows.c.project_id.in_(project_ids))
         if cursor:
             at, key = _decode_cursor(cursor)
             query = query.where(
@@ -516,9 +548,11 @@ class Projections:
         next_cursor = _encode_cursor(rows[limit - 1][1], rows[limit - 1][0]) if len(rows) > limit else None
         return [row[0] for row in rows[:limit]], next_cursor
 
-    async def scan_workflows(self, *, limit: int, cursor: str | None) -> list[tuple[str, str]]:
+    async def scan_workflows(
+        self, *, limit: int, cursor: str | None, project_ids: list[str] | None = None
+    ) -> list[tuple[str, str]]:
         """Workflow ids in list order, each with the cursor that continues after it (for filtered listings)."""
-        ids, _ = await self.list_workflows(limit=limit, cursor=cursor)
+        ids, _ = await self.list_workflows(limit=limit, cursor=cursor, project_ids=project_ids)
         if not ids:
             return []
         query = select(workflows.c.id, workflows.c.created_at).where(workflows.c.id.in_(ids))
@@ -547,4 +581,22 @@ def _execution_row(row: Any) -> dict[str, Any]:
         "started_at": _iso(row["started_at"]),
         "finished_at": _iso(row["finished_at"]),
         "parent": {"execution_id": row["parent_id"], "node": row["parent_node"]} if row["parent_id"] else None,
+        "project_id": row.get("project_id") or DEFAULT_PROJECT,
     }
+
+
+def _add_project_columns(conn: Any) -> None:
+    """Read models made before projects get their ``project_id`` column, every row in the default project
+    (their logs say nothing of projects either: a rebuild gives the same)."""
+    inspector = inspect(conn)
+    for table in (executions, workflows):
+        columns = {column["name"] for column in inspector.get_columns(table.name, schema=_schema_of(conn))}
+        if "project_id" in columns:
+            continue
+        name = f"{SCHEMA}.{table.name}" if conn.dialect.name == "postgresql" else table.name
+        conn.execute(text(f"ALTER TABLE {name} ADD COLUMN project_id VARCHAR(64) NOT NULL DEFAULT '{DEFAULT_PROJECT}'"))
+        conn.execute(text(f"CREATE INDEX IF NOT EXISTS ix_{table.name}_project_id ON {name} (project_id)"))
+
+
+def _schema_of(conn: Any) -> str | None:
+    return SCHEMA if conn.dialect.name == "postgresql" else None

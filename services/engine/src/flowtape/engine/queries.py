@@ -82,10 +82,22 @@ class ExecutionQueries:
     def _recorded_events(self, execution_id: str) -> list[Any]:
         return list(self._store.events.get(parse_id(execution_id, "execution")))
 
+    async def project_of(self, execution_id: str) -> str:
+        """A run's project from the read model (one row; a pruned run's summary row stays)."""
+        await self._writer.projected()
+        found = await self._projections.project_of_execution(execution_id)
+        if found is None:
+            raise NotFound(f"execution {execution_id!r} does not exist")
+        return found
+
     async def summaries(self, query: msg.ListExecutions) -> dict[str, Any]:
         await self._writer.projected()
         return await self._projections.list_executions(
-            workflow_id=query.workflow_id, status=query.status, limit=query.limit, cursor=query.cursor
+            workflow_id=query.workflow_id,
+            status=query.status,
+            limit=query.limit,
+            cursor=query.cursor,
+            project_ids=query.project_ids,
         )
 
     async def replay_check(self, query: msg.ReplayCheck) -> dict[str, Any]:

@@ -34,12 +34,12 @@ class RunVariables:
         self._bus = bus
         self._timeout = timeout
 
-    async def for_start(self, workflow_id: str, graph: WorkflowGraph) -> dict[str, Any]:
+    async def for_start(self, workflow_id: str, graph: WorkflowGraph, project_id: str) -> dict[str, Any]:
         """What a new run of ``graph`` adds to its trigger metadata: nothing when no parameter says ``vars``."""
         if not _MENTIONS_VARS.search(graph.params_text):
             return {}
         resolved = ResolvedVariables.model_validate(
-            await self._bus.ask(ResolveVariables(workflow_id=workflow_id), timeout=self._timeout)
+            await self._bus.ask(ResolveVariables(workflow_id=workflow_id, project_id=project_id), timeout=self._timeout)
         )
         values = {**resolved.plain, **{name: SECRET_PLACEHOLDER for name in resolved.secret}}
         return {"variables": values, "secret_variables": resolved.secret}

@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from flowtape.common import telemetry, views
+from flowtape.common.projects import DEFAULT_PROJECT
 from flowtape.common.resume_tokens import ResumeTokens
 from flowtape.engine.domain.execution import Execution
 from flowtape.engine.domain.workflow import Workflow
@@ -70,6 +71,7 @@ def execution_view(
     return views.Execution(
         id=str(execution.id),
         workflow_id=execution.workflow_id,
+        project_id=project_of(execution),
         workflow_version=execution.workflow_version,
         status=execution.status,
         started_at=iso(execution.started_at),
@@ -121,12 +123,19 @@ def event_view(event: Any) -> views.ExecutionEvent:
     )
 
 
+def project_of(execution: Execution) -> str:
+    """A run's project: its workflow's when it started (recorded in its ``ExecutionStarted``); a run from before
+    projects is the default project's."""
+    return str(execution.trigger_meta.get("project_id") or DEFAULT_PROJECT)
+
+
 def workflow_view(workflow: Workflow, version: int | None = None) -> views.Workflow:
     number = version or workflow.latest_version
     definition = workflow.definition(number)
     return views.Workflow(
         id=str(workflow.id),
         name=definition.get("name", workflow.name),
+        project_id=workflow.project_id,
         version=number,
         latest_version=workflow.latest_version,
         active=workflow.active,

@@ -17,6 +17,7 @@ from flowtape.common.bus import Bus
 from flowtape.common.errors import Conflict, InvalidWorkflow, NotFound
 from flowtape.common.limits import DEFAULT_LIMITS, Limits, check_items
 from flowtape.common.messages import engine as msg
+from flowtape.common.projects import DEFAULT_PROJECT
 from flowtape.common.workflow import WorkflowDefinition
 from flowtape.engine.catalog import NodeCatalog
 from flowtape.engine.domain.graph import WorkflowGraph
@@ -181,9 +182,9 @@ class Workflows:
     def _workflow_lock(self, workflow_id: str) -> asyncio.Lock:
         return self._workflow_locks.setdefault(workflow_id, asyncio.Lock())
 
-    async def create_workflow(self, definition: dict[str, Any]) -> views.Workflow:
+    async def create_workflow(self, definition: dict[str, Any], project_id: str = DEFAULT_PROJECT) -> views.Workflow:
         parsed, _ = await self._validated(definition)
-        workflow = Workflow(name=parsed.name, definition=parsed.dump())
+        workflow = Workflow(name=parsed.name, definition=parsed.dump(), project_id=project_id)
         await self._save(workflow)
         return workflow_view(workflow)
 
@@ -192,7 +193,7 @@ class Workflows:
 
         async def new_version(workflow: Workflow) -> None:
             if workflow.active:
-                await self._sync_triggers(workflow_id, workflow.latest_version + 1, parsed.dump())
+                await self._sync_triggers(workflow_id, workflow.latest_version + 1, parsed.dump(), workflow.project_id)
             workflow.save_version(name=parsed.name, definition=parsed.dump())
 
         return workflow_view(await self._change(workflow_id, new_version))
@@ -209,7 +210,9 @@ class Workflows:
     async def set_active(self, workflow_id: str, active: bool) -> views.Workflow:
         async def activate(workflow: Workflow) -> None:
             if active and not workflow.active:
-                await self._sync_triggers(workflow_id, workflow.latest_version, workflow.definition())
+                await self._sync_triggers(
+                    workflow_id, workflow.latest_version, workflow.definition(), workflow.project_id
+                )
                 workflow.activate(version=workflow.latest_version)
             elif not active and workflow.active:
                 await self._sync_triggers(workflow_id, None, None)
@@ -239,10 +242,19 @@ class Workflows:
 
         return workflow_view(await self._change(workflow_id, unpin))
 
-    async def _sync_triggers(self, workflow_id: str, version: int | None, definition: dict[str, Any] | None) -> None:
+    async def _sync_triggers(
+        self,
+        workflow_id: str,
+        version: int | None,
+        definition: dict[str, Any] | None,
+        project_id: str = DEFAULT_PROJECT,
+    ) -> None:
         """The triggers service registers first (and may refuse, e.g. a webhook path already taken)."""
         await self._bus.ask(
-            msg.SyncWorkflowTriggers(workflow_id=workflow_id, version=version, definition=definition), timeout=10
+            msg.SyncWorkflowTriggers(
+                workflow_id=workflow_id, version=version, definition=definition, project_id=project_id
+            ),
+            timeout=10,
         )
 
     async def list_active_workflows(self) -> dict[str, Any]:
@@ -277,12 +289,16 @@ class Workflows:
         )
 
     async def list_workflows(
-        self, limit: int, cursor: str | None, search: WorkflowSearch | None = None
+        self,
+        limit: int,
+        cursor: str | None,
+        search: WorkflowSearch | None = None,
+        project_ids: list[str] | None = None,
     ) -> views.WorkflowPage:
         await self._writer.projected()
         if search is not None and search.filters():
-            return await self._search(limit, cursor, search)
-        ids, next_cursor = await self._projections.list_workflows(limit=limit, cursor=cursor)
+            return await self._search(limit, cursor, search, project_ids)
+        ids, next_cursor = await self._projections.list_workflows(limit=limit, cursor=cursor, project_ids=project_ids)
         items = []
         for workflow_id in ids:
             try:
@@ -292,12 +308,14 @@ class Workflows:
             items.append(_listed(workflow))
         return views.WorkflowPage(items=items, next_cursor=next_cursor)
 
-    async def _search(self, limit: int, cursor: str | None, search: WorkflowSearch) -> views.WorkflowPage:
+    async def _search(
+        self, limit: int, cursor: str | None, search: WorkflowSearch, project_ids: list[str] | None
+    ) -> views.WorkflowPage:
         """A filtered page: workflows are read in list order until the page is full (the cursor continues after
         the last one that matched)."""
         items: list[views.WorkflowSummary] = []
         while True:
-            rows = await self._projections.scan_workflows(limit=SEARCH_BATCH, cursor=cursor)
+            rows = await self._projections.scan_workflows(limit=SEARCH_BATCH, cursor=cursor, project_ids=project_ids)
             for index, (workflow_id, row_cursor) in enumerate(rows):
                 try:
                     workflow = await self.load(workflow_id)
@@ -312,21 +330,31 @@ class Workflows:
                 return views.WorkflowPage(items=items, next_cursor=None)
             cursor = rows[-1][1]
 
-    async def import_workflow(self, workflow_id: UUID, definition: dict[str, Any], as_copy: bool) -> dict[str, Any]:
+    async def import_workflow(
+        self,
+        workflow_id: UUID,
+        definition: dict[str, Any],
+        as_copy: bool,
+        project_id: str = DEFAULT_PROJECT,
+        project_ids: list[str] | None = None,
+    ) -> dict[str, Any]:
         """An exported workflow, put in under the id it was exported with: the same file imported again is the
         same workflow (``unchanged``, or ``updated`` to a new version when it differs). A workflow deleted here
-        since, or ``as_copy``, makes a new workflow (``copied``), named as the file says."""
+        since, or ``as_copy``, makes a new workflow (``copied``), named as the file says. New ones go into
+        ``project_id``; an existing one stays in its project, and is NotFound unless that is in ``project_ids``."""
         parsed, _ = await self._validated(definition)
         if as_copy:
-            return _imported("copied", await self.create_workflow(parsed.dump()))
+            return _imported("copied", await self.create_workflow(parsed.dump(), project_id))
         try:
             existing = await self.load(str(workflow_id))
         except NotFound:
             if await self._exists(workflow_id):  # deleted here: its id cannot come back
-                return _imported("copied", await self.create_workflow(parsed.dump()))
-            workflow = Workflow.imported(workflow_id, name=parsed.name, definition=parsed.dump())
+                return _imported("copied", await self.create_workflow(parsed.dump(), project_id))
+            workflow = Workflow.imported(workflow_id, name=parsed.name, definition=parsed.dump(), project_id=project_id)
             await self._save(workflow)
             return _imported("created", workflow_view(workflow))
+        if project_ids is not None and existing.project_id not in project_ids:
+            raise NotFound(f"workflow {str(workflow_id)!r} does not exist")
         if existing.definition() == parsed.dump():
             return _imported("unchanged", workflow_view(existing))
         return _imported("updated", await self.update_workflow(str(workflow_id), parsed.dump()))
@@ -338,12 +366,23 @@ class Workflows:
             return False
         return True
 
-    async def duplicate_workflow(self, workflow_id: str, name: str | None) -> views.Workflow:
-        """A new, inactive workflow with the latest version's definition (named ``<name> (copy)`` by default)."""
+    async def duplicate_workflow(
+        self, workflow_id: str, name: str | None, project_id: str | None = None
+    ) -> views.Workflow:
+        """A new, inactive workflow with the latest version's definition (named ``<name> (copy)`` by default), in
+        the source's project unless ``project_id`` names another."""
         source = await self.load(workflow_id)
         definition = dict(source.definition())
         definition["name"] = name or f"{definition.get('name', source.name)} (copy)"[:200]
-        return await self.create_workflow(definition)
+        return await self.create_workflow(definition, project_id or source.project_id)
+
+    async def project_of(self, workflow_id: str) -> str:
+        """The workflow's project, from the read model (a deleted workflow has none: NotFound)."""
+        await self._writer.projected()
+        project = await self._projections.project_of_workflow(workflow_id)
+        if project is None:
+            raise NotFound(f"workflow {workflow_id!r} does not exist")
+        return project
 
     async def graph(self, workflow_id: str, version: int, workflow: Workflow | None = None) -> WorkflowGraph:
         """The graph of an exact version (immutable, so cached for good)."""

@@ -279,6 +279,8 @@ class Caller(BaseModel):
     workflow_id: str
     #: how many calls deep the child is (1: called by a run a trigger or a client started)
     depth: int = Field(ge=1)
+    #: the caller's project: a workflow of another project is not found to it
+    project_id: str = DEFAULT_PROJECT
 
 
 class CallWorkflow(Message):

@@ -7,11 +7,18 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+#: the project of workflows created before projects existed (``flowtape.common.projects.DEFAULT_PROJECT``;
+#: the domain imports nothing of the platform's)
+DEFAULT_PROJECT = "default"
+
 
 class Workflow(Aggregate):
     @event("WorkflowCreated")
-    def __init__(self, name: str, definition: dict[str, Any]) -> None:
+    def __init__(self, name: str, definition: dict[str, Any], project_id: str = DEFAULT_PROJECT) -> None:
+        """``project_id`` is fixed for good; a ``WorkflowCreated`` from before projects has none and is the default
+        project's (the event's missing attribute takes the parameter's default)."""
         self.name = name
+        self.project_id = project_id
         self.versions: list[dict[str, Any]] = [definition]
         self.saved_at = [self.created_on]
         self.active = False
@@ -20,10 +27,14 @@ class Workflow(Aggregate):
         self.pinned: dict[str, dict[str, list[dict[str, Any]]]] = {}
 
     @classmethod
-    def imported(cls, workflow_id: UUID, name: str, definition: dict[str, Any]) -> Workflow:
+    def imported(
+        cls, workflow_id: UUID, name: str, definition: dict[str, Any], project_id: str = DEFAULT_PROJECT
+    ) -> Workflow:
         """A workflow created under an id it had elsewhere (an exported file), so importing it again finds it."""
         event_class = cls.WorkflowCreated  # type: ignore[attr-defined]  # declared by @event("WorkflowCreated")
-        created: Workflow = cls._create(event_class, id=workflow_id, name=name, definition=definition)
+        created: Workflow = cls._create(
+            event_class, id=workflow_id, name=name, definition=definition, project_id=project_id
+        )
         return created
 
     @property
