@@ -126,10 +126,10 @@ async def test_read_models_made_before_projects_move_into_the_default_project(da
             for table in (projections.executions, projections.workflows):
                 await conn.execute(text(f"DROP TABLE IF EXISTS {_name(conn, table.name)}"))
             await conn.run_sync(old.create_all)
-            await conn.execute(
-                old.tables[f"{SCHEMA}.execution_summaries"].insert().values(id="e-old", workflow_id="w-old", status="succeeded")
-            )
-            await conn.execute(old.tables[f"{SCHEMA}.workflow_summaries"].insert().values(id="w-old", name="old", deleted=False))
+            summaries = old.tables[f"{SCHEMA}.execution_summaries"]
+            await conn.execute(summaries.insert().values(id="e-old", workflow_id="w-old", status="succeeded"))
+            workflow_rows = old.tables[f"{SCHEMA}.workflow_summaries"]
+            await conn.execute(workflow_rows.insert().values(id="w-old", name="old", deleted=False))
         read_models = Projections(db)
         await read_models.create()
         await read_models.create()  # a second start finds the column and changes nothing
