@@ -73,6 +73,7 @@ class ConnectorsRuntime(BaseRuntime):
         variable_store = VariableStore(self._db)
         await variable_store.create()
         self.variables = Variables(variable_store, self._settings.secret_key)
+        await self.variables.move_platform_variables()
         self.backup = ServiceBackup(
             "connectors",
             TableBackup("connectors", [DataSource(self._db, SCHEMA, skip=BACKUP_SKIPS)]),

@@ -64,7 +64,7 @@ def subscribe(
     audit = AuditRecorder(bus)  # the entry goes out once the credential is stored, before the answer
 
     async def audited(command: CredentialCommand, action: str, credential: msg.CredentialView) -> msg.CredentialView:
-        details = {"name": credential.name, "type": credential.type}
+        details = {"name": credential.name, "type": credential.type, "project_id": credential.project_id}
         await audit.record(
             command, command.actor, action, target_type="credential", target_id=credential.id, details=details
         )
@@ -83,7 +83,7 @@ def subscribe(
         return await vault.get(query.credential_id)
 
     async def list_all(query: msg.ListCredentials) -> Any:
-        return await vault.list(query.limit, query.cursor)
+        return await vault.list(query.limit, query.cursor, query.project_ids)
 
     async def check(query: msg.CheckCredential) -> Any:
         return await checks.check(query.credential_id)
@@ -99,7 +99,12 @@ def subscribe(
 
     async def set_variable(command: var.SetVariable) -> Any:
         view = await variables.set(command)
-        details = {"name": view.name, "workflow_id": view.workflow_id, "secret": view.secret}
+        details = {
+            "name": view.name,
+            "workflow_id": view.workflow_id,
+            "project_id": view.project_id,
+            "secret": view.secret,
+        }
         await audit.record(
             command, command.actor, "variable.set", target_type="variable", target_id=view.name, details=details
         )
@@ -107,17 +112,17 @@ def subscribe(
 
     async def unset_variable(command: var.UnsetVariable) -> Any:
         view = await variables.unset(command)
-        details = {"name": view.name, "workflow_id": view.workflow_id}
+        details = {"name": view.name, "workflow_id": view.workflow_id, "project_id": view.project_id}
         await audit.record(
             command, command.actor, "variable.unset", target_type="variable", target_id=view.name, details=details
         )
         return view
 
     async def list_variables(query: var.ListVariables) -> Any:
-        return await variables.list(query.workflow_id)
+        return await variables.list(query.workflow_id, query.project_id)
 
     async def resolve_variables(query: var.ResolveVariables) -> Any:
-        return await variables.resolve(query.workflow_id)
+        return await variables.resolve(query.workflow_id, query.project_id)
 
     bus.subscribe(CONNECTORS_TASKS_QUEUE, {RunNodeTask: run}, prefetch=concurrency)
     bus.subscribe(
