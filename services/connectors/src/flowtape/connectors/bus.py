@@ -64,7 +64,7 @@ def subscribe(
     audit = AuditRecorder(bus)  # the entry goes out once the credential is stored, before the answer
 
     async def audited(command: CredentialCommand, action: str, credential: msg.CredentialView) -> msg.CredentialView:
-        details = {"name": credential.name, "type": credential.type, "project_id": credential.project_id}
+        details = {"name": credential.name, "type": credential.type}
         await audit.record(
             command, command.actor, action, target_type="credential", target_id=credential.id, details=details
         )
@@ -99,12 +99,7 @@ def subscribe(
 
     async def set_variable(command: var.SetVariable) -> Any:
         view = await variables.set(command)
-        details = {
-            "name": view.name,
-            "workflow_id": view.workflow_id,
-            "project_id": view.project_id,
-            "secret": view.secret,
-        }
+        details = {"name": view.name, "workflow_id": view.workflow_id, "secret": view.secret}
         await audit.record(
             command, command.actor, "variable.set", target_type="variable", target_id=view.name, details=details
         )
@@ -112,7 +107,7 @@ def subscribe(
 
     async def unset_variable(command: var.UnsetVariable) -> Any:
         view = await variables.unset(command)
-        details = {"name": view.name, "workflow_id": view.workflow_id, "project_id": view.project_id}
+        details = {"name": view.name, "workflow_id": view.workflow_id}
         await audit.record(
             command, command.actor, "variable.unset", target_type="variable", target_id=view.name, details=details
         )
