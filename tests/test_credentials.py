@@ -149,7 +149,7 @@ def test_no_endpoint_returns_the_data(api: httpx.Client) -> None:
     types = api.get("/api/v1/credentials/types")
     assert listed.status_code == one.status_code == types.status_code == 200
     assert credential_id in {c["id"] for c in listed.json()["items"]}
-    assert set(one.json()) == {"id", "name", "type", "created_at", "updated_at"}
+    assert set(one.json()) == {"id", "name", "type", "project_id", "created_at", "updated_at"}
     assert {t["type"] for t in types.json()} == {
         *("http_header", "http_basic", "http_bearer", "api_key", "webhook_url", "postgres", "mysql", "redis"),
         *("amqp", "mqtt", "smtp", "aws", "oauth2", "generic"),

@@ -14,6 +14,7 @@ from flowtape.common.errors import Conflict, InvalidInput, NotFound
 from flowtape.common.messages import connectors as tasks
 from flowtape.common.messages import variables as msg
 from flowtape.common.nodes.builtin import SetNode
+from flowtape.common.projects import DEFAULT_PROJECT
 from flowtape.connectors.application import NodeRunner
 from flowtape.connectors.completed import CompletedTasks
 from flowtape.connectors.credentials import CredentialStore
@@ -47,12 +48,12 @@ async def test_a_workflow_variable_overrides_the_platforms_and_secrets_are_named
     view = await book.set(msg.SetVariable(name="TOKEN", secret=True, sealed_value=sealed("s3cret-value")))
     assert view.secret and view.value is None
 
-    resolved = await book.resolve(WORKFLOW)
+    resolved = await book.resolve(WORKFLOW, DEFAULT_PROJECT)
     assert resolved.plain == {"REGION": "us"} and resolved.secret == ["TOKEN"]
-    assert (await book.resolve("another")).plain == {"REGION": "eu"}
-    assert [v.name for v in (await book.list(None)).items] == ["REGION", "TOKEN"]
-    assert "s3cret-value" not in (await book.list(None)).model_dump_json()
-    assert await book.secret_values(WORKFLOW, ["TOKEN", "REGION"]) == {"TOKEN": "s3cret-value"}
+    assert (await book.resolve("another", DEFAULT_PROJECT)).plain == {"REGION": "eu"}
+    assert [v.name for v in (await book.list(None, DEFAULT_PROJECT)).items] == ["REGION", "TOKEN"]
+    assert "s3cret-value" not in (await book.list(None, DEFAULT_PROJECT)).model_dump_json()
+    assert await book.secret_values(WORKFLOW, DEFAULT_PROJECT, ["TOKEN", "REGION"]) == {"TOKEN": "s3cret-value"}
 
     async with db.connect() as conn:
         stored = (await conn.execute(select(variables.c.value).where(variables.c.name == "TOKEN"))).scalar_one()

@@ -23,6 +23,7 @@ from flowtape.common.egress import EgressPolicy
 from flowtape.common.errors import Conflict, InvalidCredential, InvalidInput, NodeError, NotFound
 from flowtape.common.messages import connectors as msg
 from flowtape.common.nodes.sdk import Item, NodeContext, NodeParams, NodeResult, NodeType
+from flowtape.common.projects import DEFAULT_PROJECT
 from flowtape.connectors.application import NodeRunner
 from flowtape.connectors.completed import SCHEMA, CompletedTasks
 from flowtape.connectors.credentials import CredentialStore, credentials
@@ -150,7 +151,7 @@ async def test_created_credentials_show_metadata_only_and_are_stored_encrypted(v
     async with db.connect() as conn:
         stored = (await conn.execute(select(credentials.c.data))).scalar_one()
     assert token.encode() not in bytes(stored)
-    by_id, by_name = await vault.resolve(view.id), await vault.resolve("github")
+    by_id, by_name = await vault.resolve(view.id, DEFAULT_PROJECT), await vault.resolve("github", DEFAULT_PROJECT)
     assert by_id.reveal() == by_name.reveal() == {"token": token}
     assert token not in repr(by_id), "a credential's repr never shows its data"
 
@@ -185,7 +186,7 @@ async def test_update_replaces_data_and_keeps_the_type(vault: Vault) -> None:
 
     assert updated.type == "http_header" and updated.name == "api-renamed"
     assert updated.updated_at >= view.updated_at and updated.created_at == view.created_at
-    assert (await vault.resolve(view.id)).reveal() == {"name": "X-Key", "value": "new"}
+    assert (await vault.resolve(view.id, DEFAULT_PROJECT)).reveal() == {"name": "X-Key", "value": "new"}
     with pytest.raises(InvalidCredential):
         await vault.update(
             msg.UpdateCredential(credential_id=view.id, sealed_data=sealed(vault, {"token": "bearer-shaped"}))
@@ -202,7 +203,7 @@ async def test_delete_and_not_found(vault: Vault) -> None:
         with pytest.raises(NotFound):
             await vault.delete(missing)
     with pytest.raises(NodeError, match="there is no credential 'gone'"):
-        await vault.resolve("gone")
+        await vault.resolve("gone", DEFAULT_PROJECT)
 
 
 async def test_list_pages_by_name(vault: Vault) -> None:
@@ -212,7 +213,7 @@ async def test_list_pages_by_name(vault: Vault) -> None:
     first = await vault.list(2, None)
     second = await vault.list(2, first.next_cursor)
 
-    assert [c.name for c in first.items] == ["a", "b"] and first.next_cursor == "b"
+    assert [c.name for c in first.items] == ["a", "b"] and first.next_cursor == "default:b"
     assert [c.name for c in second.items] == ["c"] and second.next_cursor is None
 
 
@@ -220,7 +221,7 @@ async def test_credentials_stored_under_another_secret_key_fail_clearly(store: C
     view = await create(Vault(store, SECRET_KEY), "old", "http_bearer", {"token": "t0ken-value"})
 
     with pytest.raises(CredentialsUnreadable, match="FLOWTAPE_SECRET_KEY differs"):
-        await Vault(store, "a-new-secret-key").resolve(view.id)
+        await Vault(store, "a-new-secret-key").resolve(view.id, DEFAULT_PROJECT)
 
 
 # ---- node tasks that use credentials

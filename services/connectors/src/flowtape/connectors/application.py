@@ -153,14 +153,14 @@ class NodeRunner:
         logs.execution_id.set(task.execution_id)
         started = datetime.now(UTC)
         timeout = task.timeout_seconds or DEFAULT_TIMEOUT_SECONDS
-        credentials = self._vault.for_task() if self._vault is not None else None
+        credentials = self._vault.for_task(task.project_id) if self._vault is not None else None
         redactor = credentials.redactor if credentials is not None else Redactor()
         outcome: dict[str, Any]
         try:
             node = self._registry.get(task.node_type, task.node_version)
             variables = dict(task.variables)
             if task.secret_variables and self._variables is not None:
-                secrets = await self._variables.secret_values(task.workflow_id, task.secret_variables)
+                secrets = await self._variables.secret_values(task.workflow_id, task.project_id, task.secret_variables)
                 redactor.add(secrets.values())
                 variables.update(secrets)
             ctx = NodeContext(

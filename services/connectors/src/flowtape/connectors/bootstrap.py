@@ -73,11 +73,12 @@ class ConnectorsRuntime(BaseRuntime):
         variable_store = VariableStore(self._db)
         await variable_store.create()
         self.variables = Variables(variable_store, self._settings.secret_key)
+        await self.variables.move_platform_variables()
         self.backup = ServiceBackup(
             "connectors",
             TableBackup("connectors", [DataSource(self._db, SCHEMA, skip=BACKUP_SKIPS)]),
             {"credentials": ("credentials", 0), "variables": ("variables", 0)},
-            after_restore=self.vault.check_restored,
+            after_restore=self._after_restore,
         )
         if self._db.dialect.name == "postgresql":
             permits: LocalLimits | PostgresLimits = PostgresLimits(self._db)
@@ -117,6 +118,11 @@ class ConnectorsRuntime(BaseRuntime):
             binaries=self.binaries,
             variables=self.variables,
         )
+
+    async def _after_restore(self) -> None:
+        """A backup made before projects holds platform variables: they join the default project like on start."""
+        await self.vault.check_restored()
+        await self.variables.move_platform_variables()
 
     async def _check_code_isolation(self, sandbox: Sandbox) -> None:
         """Say at start-up how user code is isolated, or that code nodes will refuse to run and why."""

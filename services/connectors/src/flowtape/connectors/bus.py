@@ -83,7 +83,7 @@ def subscribe(
         return await vault.get(query.credential_id)
 
     async def list_all(query: msg.ListCredentials) -> Any:
-        return await vault.list(query.limit, query.cursor)
+        return await vault.list(query.limit, query.cursor, query.project_ids)
 
     async def check(query: msg.CheckCredential) -> Any:
         return await checks.check(query.credential_id)
@@ -114,10 +114,10 @@ def subscribe(
         return view
 
     async def list_variables(query: var.ListVariables) -> Any:
-        return await variables.list(query.workflow_id)
+        return await variables.list(query.workflow_id, query.project_id)
 
     async def resolve_variables(query: var.ResolveVariables) -> Any:
-        return await variables.resolve(query.workflow_id)
+        return await variables.resolve(query.workflow_id, query.project_id)
 
     bus.subscribe(CONNECTORS_TASKS_QUEUE, {RunNodeTask: run}, prefetch=concurrency)
     bus.subscribe(

@@ -3,7 +3,9 @@
 Data arrives sealed (opened with :class:`~flowtape.connectors.keys.SealingKey`), is validated against its type,
 and is stored encrypted (:class:`~flowtape.connectors.keys.DataCipher`). It leaves the vault only into a node
 task, through :class:`TaskCredentials`, which remembers every secret it handed out so the runner can redact
-them from the task's outcome. Nothing here logs data or puts it in an error.
+them from the task's outcome. A task (and a trigger) finds only its own project's credentials: another project's
+fails exactly like a missing one, so a name or id says nothing across the boundary. Nothing here logs data or
+puts it in an error.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from flowtape.common.credentials import parse_credential
 from flowtape.common.errors import Conflict, InvalidCredential, NodeError, NotFound, Unavailable
 from flowtape.common.messages import connectors as msg
 from flowtape.common.nodes.sdk import Credential
-from flowtape.connectors.credentials import CredentialStore, StoredCredential
+from flowtape.connectors.credentials import CredentialStore, StoredCredential, cursor_of
 from flowtape.connectors.keys import CredentialsUnreadable, DataCipher, SealingKey, seal_to
 from flowtape.connectors.redaction import Redactor
 
@@ -52,6 +54,7 @@ def _view(stored: StoredCredential) -> msg.CredentialView:
         id=str(stored.id),
         name=stored.name,
         type=stored.type,
+        project_id=stored.project_id,
         created_at=stored.created_at,
         updated_at=stored.updated_at,
     )
@@ -73,6 +76,7 @@ class Vault:
         credential_id, now = uuid.uuid4(), self._clock()
         stored = StoredCredential(
             id=credential_id,
+            project_id=command.project_id,
             name=name,
             type=data.type_name,
             data=self._cipher.encrypt(data.reveal(), str(credential_id)),
@@ -93,6 +97,7 @@ class Vault:
             data=self._cipher.encrypt(data.reveal(), str(current.id)),
             created_at=current.created_at,
             updated_at=self._clock(),
+            project_id=current.project_id,
         )
         await self._store.replace(stored)
         return _view(stored)
@@ -107,11 +112,11 @@ class Vault:
     async def get(self, credential_id: str) -> msg.CredentialView:
         return _view(await self._existing(credential_id))
 
-    async def list(self, limit: int, cursor: str | None) -> msg.CredentialPage:
-        found = await self._store.page(limit + 1, cursor)
+    async def list(self, limit: int, cursor: str | None, project_ids: list[str] | None = None) -> msg.CredentialPage:
+        found = await self._store.page(limit + 1, cursor, project_ids)
         items = found[:limit]
         more = len(found) > limit
-        return msg.CredentialPage(items=[_view(c) for c in items], next_cursor=items[-1].name if more else None)
+        return msg.CredentialPage(items=[_view(c) for c in items], next_cursor=cursor_of(items[-1]) if more else None)
 
     async def _existing(self, credential_id: str) -> StoredCredential:
         parsed = _as_id(credential_id)
@@ -120,11 +125,15 @@ class Vault:
             raise NotFound(f"no credential {credential_id}")
         return found
 
-    async def resolve(self, ref: str) -> Credential:
-        """The credential with id or name ``ref``, decrypted, for a node task; NodeError when there is none."""
+    async def resolve(self, ref: str, project_id: str) -> Credential:
+        """The credential of ``project_id`` with id or name ``ref``, decrypted, for a node task; NodeError when
+        that project has none (whether or not another project has it)."""
         try:
             parsed = _as_id(ref)
-            found = await self._store.get(parsed) if parsed is not None else await self._store.named(ref)
+            if parsed is not None:
+                found = await self._store.get(parsed, project_id)
+            else:
+                found = await self._store.named(ref, project_id)
         except Exception as exc:
             raise Unavailable(f"the credentials store is unavailable ({type(exc).__name__}); try again") from None
         if found is None:
@@ -133,7 +142,8 @@ class Vault:
         return Credential(id=str(found.id), name=found.name, data=data)
 
     async def open(self, credential_id: str) -> Credential:
-        """The credential with this id, decrypted, for a check of it; NotFound when there is none."""
+        """The credential with this id, decrypted, for a check or an authorization of it; NotFound when there is
+        none. Any project's: these are addressed by id, and the gateway decided the caller may act on it."""
         found = await self._existing(credential_id)
         return Credential(
             id=str(found.id),
@@ -143,7 +153,7 @@ class Vault:
 
     async def open_for_trigger(self, query: msg.OpenTriggerCredential) -> msg.SealedCredential:
         """An ``mqtt`` credential's data sealed to the asking triggers replica; no other type leaves this way."""
-        found = await self.resolve(query.credential)
+        found = await self.resolve(query.credential, query.project_id)
         if found.type not in TRIGGER_CREDENTIAL_TYPES:
             raise InvalidCredential(
                 f"credential {found.name!r} is of type {found.type}; triggers subscribe with "
@@ -151,8 +161,8 @@ class Vault:
             )
         return msg.SealedCredential(type=found.data.type_name, sealed_data=seal_to(query.reply_jwk, found.reveal()))
 
-    def for_task(self) -> TaskCredentials:
-        return TaskCredentials(self)
+    def for_task(self, project_id: str) -> TaskCredentials:
+        return TaskCredentials(self, project_id)
 
     async def check_restored(self) -> None:
         """After a restore: Conflict, saying why, when the restored credentials do not open with this secret key."""
@@ -182,15 +192,16 @@ class Vault:
 class TaskCredentials:
     """The credentials one node task asked for: looked up once each, their secrets kept for redaction."""
 
-    def __init__(self, vault: Vault) -> None:
+    def __init__(self, vault: Vault, project_id: str) -> None:
         self._vault = vault
+        self._project_id = project_id
         self._found: dict[str, Credential] = {}
         self.redactor = Redactor()
 
     async def __call__(self, ref: str) -> Credential:
         found = self._found.get(ref)
         if found is None:
-            found = await self._vault.resolve(ref)
+            found = await self._vault.resolve(ref, self._project_id)
             self._found[ref] = found
             self.redactor.add(found.data.secret_values())
         return found

@@ -23,6 +23,7 @@ from flowtape.common.errors import Conflict, FlowtapeError, NotFound
 from flowtape.common.messages.base import JsonItems, RoutedMessage
 from flowtape.common.messages.engine import ExecutionFinished, StartExecution, SyncWorkflowTriggers
 from flowtape.common.messages.triggers import TriggersChanged, WebhookRoute
+from flowtape.common.projects import DEFAULT_PROJECT
 from flowtape.common.topology import TRIGGERS_MESSAGES_QUEUE
 from flowtape.triggers.domain.registration import Registration, registration_of, route_key
 from flowtape.triggers.metrics import TriggerMetrics
@@ -95,7 +96,9 @@ class Triggers:
             removed = await self._store.remove(command.workflow_id)
             await self._changed(command.workflow_id)
             return {"workflow_id": command.workflow_id, "registered": None, "removed": removed is not None}
-        registration = registration_of(command.workflow_id, command.version or 1, command.definition)
+        registration = registration_of(
+            command.workflow_id, command.version or 1, command.definition, command.project_id
+        )
         if registration is None:
             await self._store.remove(command.workflow_id)
             await self._changed(command.workflow_id)
@@ -122,7 +125,8 @@ class Triggers:
             if current is not None and current.version >= int(entry["version"]):
                 continue
             try:
-                registration = registration_of(workflow_id, int(entry["version"]), entry["definition"])
+                project_id = str(entry.get("project_id") or DEFAULT_PROJECT)
+                registration = registration_of(workflow_id, int(entry["version"]), entry["definition"], project_id)
                 if registration is None:
                     await self._store.remove(workflow_id)
                 else:
@@ -174,6 +178,7 @@ class Triggers:
     def _view(self, registration: Registration, now: datetime) -> dict[str, Any]:
         view: dict[str, Any] = {
             "workflow_id": registration.workflow_id,
+            "project_id": registration.project_id,
             "version": registration.version,
             "kind": registration.kind,
             "node": registration.node_id,
@@ -194,9 +199,10 @@ class Triggers:
             view.update(exchange=registration.message.exchange, routing_key=registration.message.routing_key)
         return view
 
-    async def list_registrations(self) -> dict[str, Any]:
+    async def list_registrations(self, project_ids: list[str] | None = None) -> dict[str, Any]:
+        """Every registration (only ``project_ids``' when given), as the gateway lists triggers."""
         now = self._clock()
-        return {"items": [self._view(registration, now) for registration in await self._store.all()]}
+        return {"items": [self._view(registration, now) for registration in await self._store.all(project_ids)]}
 
     async def resolve_webhook(self, method: str, path: str) -> dict[str, Any]:
         registration = await self._store.by_route(route_key(method, path))
@@ -286,8 +292,9 @@ class Triggers:
         return min(ticks, default=None)
 
     async def on_execution_finished(self, notice: ExecutionFinished) -> int:
-        """Start the workflows whose execution triggers match this finished execution."""
-        watchers = [r for r in self._snapshot.values() if r.kind == "execution"]
+        """Start the workflows of the execution's project whose execution triggers match it (a watcher never
+        sees another project's runs, even with no ``workflow_ids`` or with another project's workflow named)."""
+        watchers = [r for r in self._snapshot.values() if r.kind == "execution" and r.project_id == notice.project_id]
         if not watchers:
             return 0
         # wildcard watchers ignore the executions of other watchers, so two of them cannot feed each other

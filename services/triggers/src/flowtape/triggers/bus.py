@@ -27,8 +27,8 @@ def subscribe(bus: Bus, triggers: Triggers, replica: str, backup: Handlers | Non
     async def resolve(m: ResolveWebhook) -> Any:
         return await triggers.resolve_webhook(m.method, m.path)
 
-    async def list_triggers(_: ListTriggers) -> Any:
-        return await triggers.list_registrations()
+    async def list_triggers(m: ListTriggers) -> Any:
+        return await triggers.list_registrations(m.project_ids)
 
     async def finished(m: ExecutionFinished) -> None:
         await triggers.on_execution_finished(m)

@@ -101,9 +101,11 @@ class MqttSubscriptions:
     async def close(self) -> None:
         await self.sync([])
 
-    async def _credential(self, ref: str) -> MqttCredential:
+    async def _credential(self, ref: str, project_id: str) -> MqttCredential:
+        """The credential ``ref`` of the workflow's project (another project's is not found)."""
         public = self._key.as_dict(private=False)
-        reply = await self._bus.ask(OpenTriggerCredential(credential=ref, reply_jwk=public), timeout=15)
+        query = OpenTriggerCredential(credential=ref, reply_jwk=public, project_id=project_id)
+        reply = await self._bus.ask(query, timeout=15)
         sealed = SealedCredential.model_validate(reply)
         opened = jwe.decrypt_compact(sealed.sealed_data, self._key)
         data = parse_credential(sealed.type, json.loads(opened.plaintext or b"{}")["data"])
@@ -115,7 +117,7 @@ class MqttSubscriptions:
         delay = 1.0
         while True:
             try:
-                data = await self._credential(params.credential)
+                data = await self._credential(params.credential, registration.project_id)
                 verified = data.tls == "verify"
                 host = await self._egress.address(data.host, data.port)
                 context = None

@@ -24,15 +24,18 @@ from sqlalchemy import (
     delete,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from flowtape.common.db import ensure_schema
+from flowtape.common.db import creating, ensure_schema
 from flowtape.common.errors import Conflict
+from flowtape.common.projects import DEFAULT_PROJECT
 from flowtape.triggers.domain.registration import Registration
+from flowtape.triggers.schema_changes import has_column, qualified
 
 SCHEMA = "triggers"
 metadata = MetaData(schema=SCHEMA)
@@ -42,6 +45,8 @@ registrations = Table(
     metadata,
     Column("workflow_id", String(64), primary_key=True),
     Column("version", Integer, nullable=False),
+    #: the server default puts registrations made before projects (and restored from such backups) in the default
+    Column("project_id", String(64), nullable=False, server_default=DEFAULT_PROJECT),
     Column("kind", String(16), nullable=False, index=True),
     Column("node_id", String(128), nullable=False),
     #: "<METHOD> <path>" of a webhook, NULL otherwise: unique, so two workflows cannot serve one route
@@ -75,6 +80,7 @@ def _registration(row: Any) -> Registration:
         registered_at=_aware(row.registered_at),
         last_tick_at=_aware(row.last_tick_at),
         last_fired_at=_aware(row.last_fired_at),
+        project_id=row.project_id,
     )
 
 
@@ -93,14 +99,23 @@ class TriggerStore:
 
     async def create(self) -> None:
         await ensure_schema(self._engine, SCHEMA)
-        async with self._engine.begin() as conn:
+        async with creating(self._engine, "triggers.registrations"), self._engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
+            if not await has_column(conn, registrations, "project_id"):
+                table = qualified(conn, registrations)
+                await conn.execute(
+                    text(f"ALTER TABLE {table} ADD COLUMN project_id VARCHAR(64) NOT NULL DEFAULT '{DEFAULT_PROJECT}'")
+                )
 
     # -- registrations -----------------------------------------------------------------------------------
 
-    async def all(self) -> list[Registration]:
+    async def all(self, project_ids: list[str] | None = None) -> list[Registration]:
+        """Every registration, or only those of ``project_ids``' workflows."""
+        query = select(registrations).order_by(registrations.c.workflow_id)
+        if project_ids is not None:
+            query = query.where(registrations.c.project_id.in_(project_ids))
         async with self._engine.connect() as conn:
-            rows = (await conn.execute(select(registrations).order_by(registrations.c.workflow_id))).all()
+            rows = (await conn.execute(query)).all()
         return [_registration(row) for row in rows]
 
     async def get(self, workflow_id: str) -> Registration | None:
@@ -131,6 +146,7 @@ class TriggerStore:
             last_fired_at = previous.last_fired_at if previous else None
             values: dict[str, Any] = {
                 "version": registration.version,
+                "project_id": registration.project_id,
                 "kind": registration.kind,
                 "node_id": registration.node_id,
                 "route_key": registration.route_key,
@@ -162,6 +178,7 @@ class TriggerStore:
             registered_at=registered_at,
             last_tick_at=last_tick_at,
             last_fired_at=last_fired_at,
+            project_id=registration.project_id,
         )
 
     async def _refuse_taken_route(self, conn: AsyncConnection, registration: Registration) -> None:

@@ -41,10 +41,12 @@ class ResolveWebhook(Message):
 
 
 class ListTriggers(Message):
-    """Gateway → triggers: every registration with its last and next fire time."""
+    """Gateway → triggers: every registration with its last and next fire time (and its workflow's project)."""
 
     type_name = "triggers.ListTriggers.v1"
     kind = "query"
+    #: only registrations of these projects' workflows (None: every project, [] none)
+    project_ids: list[str] | None = None
 
 
 class TriggersChanged(Message):

@@ -23,6 +23,7 @@ from flowtape.common.nodes.builtin import (
 )
 from flowtape.common.nodes.mqtt import MqttTriggerParams
 from flowtape.common.nodes.sdk import NodeParams
+from flowtape.common.projects import DEFAULT_PROJECT
 from flowtape.triggers.domain.schedule import Schedule
 
 Kind = Literal["webhook", "schedule", "execution", "message", "mqtt"]
@@ -47,6 +48,8 @@ class Registration:
     registered_at: datetime | None = None
     last_tick_at: datetime | None = None
     last_fired_at: datetime | None = None
+    #: the workflow's project: its trigger opens that project's credentials, and watches that project's runs
+    project_id: str = DEFAULT_PROJECT
 
     @property
     def webhook(self) -> WebhookParams:
@@ -86,7 +89,9 @@ def route_key(method: str, path: str) -> str:
     return f"{method.upper()} {path.strip('/')}"
 
 
-def registration_of(workflow_id: str, version: int, definition: Mapping[str, Any]) -> Registration | None:
+def registration_of(
+    workflow_id: str, version: int, definition: Mapping[str, Any], project_id: str = DEFAULT_PROJECT
+) -> Registration | None:
     """The registration a workflow version's trigger node asks for, or None (manual runs only)."""
     nodes = definition.get("nodes") or []
     trigger = next((node for node in nodes if node.get("type") in PARAMS), None)
@@ -110,4 +115,5 @@ def registration_of(workflow_id: str, version: int, definition: Mapping[str, Any
         node_id=str(trigger["id"]),
         params=params.model_dump(mode="json"),
         respond_nodes=respond,
+        project_id=project_id,
     )
