@@ -32,7 +32,7 @@ FLOWTAPE = str(Path(sys.executable).with_name("flowtape"))
 WORKFLOW = {
     "nodes": [
         {"id": "start", "type": "manual_trigger"},
-        {"id": "calc", "type": "set", "params": {"values": {"team": "={{ $json.team }}"}}},
+        {"id": "calc", "type": "set", "params": {"fields": {"team": "{{ item.team }}"}}},
     ],
     "edges": [{"from": "start", "to": "calc"}],
 }
@@ -256,7 +256,7 @@ def test_a_run_reads_its_own_projects_variables_and_credentials(platform: Platfo
                     "project_id": team.project,
                     "nodes": [
                         {"id": "start", "type": "manual_trigger"},
-                        {"id": "out", "type": "set", "params": {"values": {"team": "={{ vars.TEAM }}"}}},
+                        {"id": "out", "type": "set", "params": {"fields": {"team": "{{ vars.TEAM }}"}}},
                     ],
                     "edges": [{"from": "start", "to": "out"}],
                 },

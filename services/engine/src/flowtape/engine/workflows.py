@@ -267,7 +267,12 @@ class Workflows:
             except NotFound:
                 continue
             items.append(
-                {"workflow_id": workflow_id, "version": workflow.latest_version, "definition": workflow.definition()}
+                {
+                    "workflow_id": workflow_id,
+                    "version": workflow.latest_version,
+                    "definition": workflow.definition(),
+                    "project_id": workflow.project_id,
+                }
             )
         return {"items": items}
 
