@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flowtape.common.messages.pins import PinNodeOutput, UnpinNodeOutput
 from flowtape.common.views import Workflow
-from flowtape.gateway.deps import Editor, PlatformDep
+from flowtape.gateway.deps import PlatformDep, WorkflowEditor
 
 router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"])
 
@@ -27,12 +27,14 @@ class PinRequest(BaseModel):
 
 
 @router.put("/{workflow_id}/pins/{node_id}", response_model=Workflow)
-async def pin_node_output(workflow_id: str, node_id: str, body: PinRequest, platform: PlatformDep, who: Editor) -> Any:
+async def pin_node_output(
+    workflow_id: str, node_id: str, body: PinRequest, platform: PlatformDep, who: WorkflowEditor
+) -> Any:
     return await platform.ask(
         PinNodeOutput(workflow_id=workflow_id, node_id=node_id, items=body.items, port=body.port, actor=who.actor())
     )
 
 
 @router.delete("/{workflow_id}/pins/{node_id}", response_model=Workflow)
-async def unpin_node_output(workflow_id: str, node_id: str, platform: PlatformDep, who: Editor) -> Any:
+async def unpin_node_output(workflow_id: str, node_id: str, platform: PlatformDep, who: WorkflowEditor) -> Any:
     return await platform.ask(UnpinNodeOutput(workflow_id=workflow_id, node_id=node_id, actor=who.actor()))
