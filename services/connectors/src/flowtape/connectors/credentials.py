@@ -34,8 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from flowtape.common.db import as_utc, creating, ensure_schema
 from flowtape.common.errors import Conflict, NotFound
 from flowtape.common.projects import DEFAULT_PROJECT
+from flowtape.common.schema_changes import has_column, qualified
 from flowtape.connectors.completed import SCHEMA
-from flowtape.connectors.schema_changes import has_column, qualified
 
 metadata = MetaData(schema=SCHEMA)
 

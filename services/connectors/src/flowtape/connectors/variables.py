@@ -23,9 +23,9 @@ from flowtape.common.db import as_utc, creating, ensure_schema
 from flowtape.common.errors import InvalidInput, NotFound, Unavailable
 from flowtape.common.messages import variables as msg
 from flowtape.common.projects import DEFAULT_PROJECT
+from flowtape.common.schema_changes import has_column, qualified
 from flowtape.connectors.completed import SCHEMA
 from flowtape.connectors.keys import DataCipher, SealingKey
-from flowtape.connectors.schema_changes import has_column, qualified
 
 metadata = MetaData(schema=SCHEMA)
 #: the scope platform variables had before projects: :meth:`Variables.move_platform_variables` empties it

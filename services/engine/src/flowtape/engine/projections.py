@@ -28,7 +28,6 @@ from sqlalchemy import (
     and_,
     delete,
     func,
-    inspect,
     or_,
     select,
     text,
@@ -40,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from flowtape.common.db import ensure_schema
 from flowtape.common.errors import InvalidInput
 from flowtape.common.projects import DEFAULT_PROJECT
+from flowtape.common.schema_changes import has_column, qualified
 
 log = logging.getLogger("flowtape.engine")
 
@@ -208,7 +208,8 @@ class Projections:
         await ensure_schema(self._engine, SCHEMA)
         async with self._engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
-            await conn.run_sync(_add_project_columns)
+            for table in (executions, workflows):
+                await _add_project_column(conn, table)
 
     async def apply(self, app: Application[Any], recordings: Sequence[Recording[Any]]) -> None:
         """Apply freshly saved events (the LogWriter's callback)."""
@@ -585,18 +586,13 @@ def _execution_row(row: Any) -> dict[str, Any]:
     }
 
 
-def _add_project_columns(conn: Any) -> None:
-    """Read models made before projects get their ``project_id`` column, every row in the default project
+async def _add_project_column(conn: AsyncConnection, table: Table) -> None:
+    """A read model made before projects gets its ``project_id`` column, every row in the default project
     (their logs say nothing of projects either: a rebuild gives the same)."""
-    inspector = inspect(conn)
-    for table in (executions, workflows):
-        columns = {column["name"] for column in inspector.get_columns(table.name, schema=_schema_of(conn))}
-        if "project_id" in columns:
-            continue
-        name = f"{SCHEMA}.{table.name}" if conn.dialect.name == "postgresql" else table.name
-        conn.execute(text(f"ALTER TABLE {name} ADD COLUMN project_id VARCHAR(64) NOT NULL DEFAULT '{DEFAULT_PROJECT}'"))
-        conn.execute(text(f"CREATE INDEX IF NOT EXISTS ix_{table.name}_project_id ON {name} (project_id)"))
-
-
-def _schema_of(conn: Any) -> str | None:
-    return SCHEMA if conn.dialect.name == "postgresql" else None
+    if await has_column(conn, table, "project_id"):
+        return
+    name = qualified(conn, table)
+    await conn.execute(
+        text(f"ALTER TABLE {name} ADD COLUMN project_id VARCHAR(64) NOT NULL DEFAULT '{DEFAULT_PROJECT}'")
+    )
+    await conn.execute(text(f"CREATE INDEX IF NOT EXISTS ix_{table.name}_project_id ON {name} (project_id)"))

@@ -34,8 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from flowtape.common.db import creating, ensure_schema
 from flowtape.common.errors import Conflict
 from flowtape.common.projects import DEFAULT_PROJECT
+from flowtape.common.schema_changes import has_column, qualified
 from flowtape.triggers.domain.registration import Registration
-from flowtape.triggers.schema_changes import has_column, qualified
 
 SCHEMA = "triggers"
 metadata = MetaData(schema=SCHEMA)
