@@ -189,7 +189,17 @@ def test_each_role_can_do_exactly_its_part(api: httpx.Client, anonymous: httpx.C
 
     me = anonymous.get("/api/v1/auth/me", headers=editor.headers).json()
     assert isinstance(me.pop("session_id"), str)  # the sign-in session the token belongs to
-    assert me == {"id": editor.id, "email": editor.email, "role": "editor", "via": "token", "key_id": None}
+    assert me == {
+        "id": editor.id,
+        "email": editor.email,
+        "role": "editor",
+        "via": "token",
+        "key_id": None,
+        # the editor made with POST /users is an editor of the default project, and no platform admin
+        "platform_admin": False,
+        "projects": {"default": "editor"},
+        "default_project": "default",
+    }
 
 
 def test_tampered_forged_and_expired_tokens_are_refused(

@@ -135,6 +135,9 @@ def on(kind: Owned, parameter: str, role: Role) -> Callable[..., Awaitable[Acces
     """The caller's access, once it may act with ``role`` on the ``kind`` named by the path's ``parameter``."""
 
     async def dependency(request: Request, reach: AccessDep, owners: OwnersDep) -> Access:
+        held = reach.highest()
+        if held is None or not allows(held, role):  # first what the caller is, which says nothing of the thing
+            raise Forbidden(f"this needs the {role} role or higher; you have {held or 'no role in any project'}")
         await owners.check(reach, kind, request.path_params[parameter], role)
         return reach
 
@@ -147,6 +150,16 @@ Viewer = Annotated[Principal, Depends(require("viewer"))]
 Operator = Annotated[Principal, Depends(require("operator"))]
 Editor = Annotated[Principal, Depends(require("editor"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
+
+
+async def _admin_somewhere(reach: AccessDep) -> Principal:
+    """A platform admin or the admin of some project (the route then checks the project it acts in)."""
+    if reach.highest() != "admin":
+        raise Forbidden("this needs the admin role in a project")
+    return reach.principal
+
+
+ProjectAdmin = Annotated[Principal, Depends(_admin_somewhere)]
 
 WorkflowViewer = Annotated[Access, Depends(on("workflow", "workflow_id", "viewer"))]
 WorkflowOperator = Annotated[Access, Depends(on("workflow", "workflow_id", "operator"))]

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flowtape.common.messages import engine as msg
 from flowtape.gateway.backups import PlatformBackups
-from flowtape.gateway.deps import AccessDep, Admin, OwnersDep, PlatformDep, Viewer
+from flowtape.gateway.deps import AccessDep, Admin, Operator, OwnersDep, PlatformDep, Viewer
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -70,7 +70,9 @@ async def replay_dead_letters(body: DeadLetterReplay, platform: PlatformDep, _: 
 
 
 @router.post("/replay-check")
-async def replay_check(body: ReplayCheckRequest, platform: PlatformDep, owners: OwnersDep, reach: AccessDep) -> Any:
+async def replay_check(
+    body: ReplayCheckRequest, platform: PlatformDep, owners: OwnersDep, _: Operator, reach: AccessDep
+) -> Any:
     await owners.check(reach, "workflow", body.workflow_id, "operator")
     return await platform.ask(
         msg.ReplayCheck(workflow_id=body.workflow_id, version=body.version, since=body.since, limit=body.limit),

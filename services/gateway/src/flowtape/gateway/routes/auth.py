@@ -21,7 +21,7 @@ from flowtape.common.messages.auth import (
     UserView,
 )
 from flowtape.gateway.access import Access
-from flowtape.gateway.deps import AccessDep, AccountsDep, Admin, CurrentUser, client_address
+from flowtape.gateway.deps import AccessDep, AccountsDep, Admin, CurrentUser, ProjectAdmin, client_address
 
 #: no authentication: these are how a caller gets credentials in the first place
 public_router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -119,7 +119,7 @@ class NewInvitation(BaseModel):
 
 
 @router.post("/invitations", status_code=201, response_model=InvitationView)
-async def invite(body: NewInvitation, who: CurrentUser, reach: AccessDep, accounts: AccountsDep) -> Any:
+async def invite(body: NewInvitation, who: ProjectAdmin, reach: AccessDep, accounts: AccountsDep) -> Any:
     """Mail a single-use link with which the invitee sets a password (or signs in with SSO) and joins the
     project with ``role``: platform admins, and the admins of that project."""
     project = reach.target(body.project_id, "admin")

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flowtape.common.messages import engine as msg
 from flowtape.common.views import BulkReplayJob, ExecutionStatus
-from flowtape.gateway.deps import AccessDep, BulkReplayViewer, OwnersDep, PlatformDep
+from flowtape.gateway.deps import AccessDep, BulkReplayViewer, Operator, OwnersDep, PlatformDep
 
 router = APIRouter(prefix="/api/v1/executions/replay", tags=["executions"])
 
@@ -31,7 +31,9 @@ class BulkReplayRequest(BaseModel):
 
 
 @router.post("", status_code=202, response_model=BulkReplayJob)
-async def start_bulk_replay(body: BulkReplayRequest, platform: PlatformDep, owners: OwnersDep, reach: AccessDep) -> Any:
+async def start_bulk_replay(
+    body: BulkReplayRequest, platform: PlatformDep, owners: OwnersDep, _: Operator, reach: AccessDep
+) -> Any:
     """Select the runs (oldest first) and start replaying them; a dry run answers the finished plan. The caller
     must be an operator in the workflow's project."""
     await owners.check(reach, "workflow", body.workflow_id, "operator")

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from flowtape.common.limits import StoredText
 from flowtape.common.messages import auth as msg
 from flowtape.common.messages.auth import ProjectMemberPage, ProjectMemberView, ProjectPage, ProjectView, Role
-from flowtape.gateway.deps import AccessDep, Admin, PlatformDep
+from flowtape.gateway.deps import AccessDep, Admin, PlatformDep, ProjectAdmin
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 
@@ -65,7 +65,7 @@ async def list_members(project_id: str, platform: PlatformDep, reach: AccessDep)
 
 
 @router.post("/{project_id}/members", status_code=201, response_model=ProjectMemberView)
-async def add_member(project_id: str, body: NewMember, platform: PlatformDep, reach: AccessDep) -> Any:
+async def add_member(project_id: str, body: NewMember, platform: PlatformDep, _: ProjectAdmin, reach: AccessDep) -> Any:
     """Add someone with an account (or change a member's role): the project's admins and platform admins."""
     reach.check(project_id, "admin")
     return await platform.ask(
@@ -74,7 +74,7 @@ async def add_member(project_id: str, body: NewMember, platform: PlatformDep, re
 
 
 @router.delete("/{project_id}/members/{user_id}", response_model=ProjectMemberView)
-async def remove_member(project_id: str, user_id: str, platform: PlatformDep, reach: AccessDep) -> Any:
+async def remove_member(project_id: str, user_id: str, platform: PlatformDep, _: ProjectAdmin, reach: AccessDep) -> Any:
     """Their tokens and keys lose the project within seconds on every gateway."""
     reach.check(project_id, "admin")
     return await platform.ask(msg.RemoveProjectMember(project_id=project_id, user_id=user_id, actor=reach.actor()))

@@ -46,10 +46,14 @@ ProjectQuery = Query(None, max_length=64, description="only this project's (one 
 
 
 @router.post("", status_code=201, response_model=Workflow)
-async def create_workflow(body: NewWorkflow, platform: PlatformDep, _: Editor, reach: AccessDep) -> Any:
+async def create_workflow(
+    body: NewWorkflow, platform: PlatformDep, owners: OwnersDep, _: Editor, reach: AccessDep
+) -> Any:
     """In ``project_id`` (the caller's default project when omitted), where the caller must be an editor."""
     project = reach.target(body.project_id, "editor")
-    return await platform.ask(msg.CreateWorkflow(definition=_definition(body), project_id=project, actor=reach.actor()))
+    made = await platform.ask(msg.CreateWorkflow(definition=_definition(body), project_id=project, actor=reach.actor()))
+    owners.learn("workflow", str(made["id"]), project)  # its runs are started without asking the engine again
+    return made
 
 
 @router.get("", response_model=WorkflowPage)
@@ -118,6 +122,7 @@ async def duplicate_workflow(
     workflow_id: str,
     platform: PlatformDep,
     owners: OwnersDep,
+    _: Editor,
     reach: WorkflowViewer,
     body: DuplicateRequest | None = None,
 ) -> Any:
