@@ -16,7 +16,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Boolean, Column, DateTime, LargeBinary, MetaData, String, Table, and_, delete, select, text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Insert,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    and_,
+    delete,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flowtape.common.db import as_utc, creating, ensure_schema
@@ -73,6 +86,17 @@ def _row(row: object) -> StoredVariable:
     )
 
 
+def _insert(variable: StoredVariable) -> Insert:
+    return variables.insert().values(
+        scope=variable.scope,
+        name=variable.name,
+        project_id=variable.project_id,
+        secret=variable.secret,
+        value=variable.value,
+        updated_at=variable.updated_at,
+    )
+
+
 class VariableStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -94,16 +118,7 @@ class VariableStore:
         key = and_(variables.c.scope == variable.scope, variables.c.name == variable.name)
         async with self._engine.begin() as conn:
             await conn.execute(delete(variables).where(key))
-            await conn.execute(
-                variables.insert().values(
-                    scope=variable.scope,
-                    name=variable.name,
-                    project_id=variable.project_id,
-                    secret=variable.secret,
-                    value=variable.value,
-                    updated_at=variable.updated_at,
-                )
-            )
+            await conn.execute(_insert(variable))
 
     async def remove(self, scope: str, name: str) -> StoredVariable | None:
         key = and_(variables.c.scope == scope, variables.c.name == name)
@@ -120,16 +135,7 @@ class VariableStore:
                 for row in (old, new):
                     key = and_(variables.c.scope == row.scope, variables.c.name == row.name)
                     await conn.execute(delete(variables).where(key))
-                await conn.execute(
-                    variables.insert().values(
-                        scope=new.scope,
-                        name=new.name,
-                        project_id=new.project_id,
-                        secret=new.secret,
-                        value=new.value,
-                        updated_at=new.updated_at,
-                    )
-                )
+                await conn.execute(_insert(new))
 
     async def in_scopes(self, *scopes: str) -> list[StoredVariable]:
         query = select(variables).where(variables.c.scope.in_(scopes)).order_by(variables.c.name)

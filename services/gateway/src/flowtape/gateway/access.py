@@ -176,6 +176,13 @@ class Owners:
         self.learn(kind, thing_id, project)
         return project
 
+    async def project_or_none(self, kind: Owned, thing_id: str) -> str | None:
+        """For listings of other owners' records that may name a thing deleted since."""
+        try:
+            return await self.project_of(kind, thing_id)
+        except NotFound:
+            return None
+
     def learn(self, kind: Owned, thing_id: str, project_id: str) -> None:
         self._known[(kind, thing_id)] = project_id
         while len(self._known) > _MAX_CACHED:

@@ -11,9 +11,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from flowtape.common.errors import NotFound
 from flowtape.common.messages import engine as msg
-from flowtape.gateway.access import Owners
 from flowtape.gateway.deps import AccessDep, Admin, OwnersDep, PlatformDep, Viewer, WorkflowOperator
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
@@ -29,16 +27,9 @@ async def pauses(platform: PlatformDep, owners: OwnersDep, _: Viewer, reach: Acc
     """Whether everything is paused, and which of the caller's workflows are."""
     found = RunPauses.model_validate(await platform.ask(msg.GetRunPauses()))
     if reach.everywhere is None:
-        visible = [w for w in found.workflows if reach.role_in(await _project(owners, w) or "") is not None]
+        visible = [w for w in found.workflows if reach.role_in(await owners.project_or_none("workflow", w) or "")]
         found = found.model_copy(update={"workflows": visible})
     return found
-
-
-async def _project(owners: Owners, workflow_id: str) -> str | None:
-    try:
-        return await owners.project_of("workflow", workflow_id)
-    except NotFound:  # paused, then deleted
-        return None
 
 
 @router.post("/admin/pause", response_model=RunPauses)

@@ -7,7 +7,6 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from flowtape.common.errors import NotFound
 from flowtape.common.messages.triggers import ListTriggers
 from flowtape.gateway.deps import AccessDep, OwnersDep, PlatformDep, Viewer
 
@@ -45,10 +44,7 @@ async def list_triggers(platform: PlatformDep, owners: OwnersDep, _: Viewer, rea
         return found
     items = []
     for item in found["items"]:
-        try:
-            project = await owners.project_of("workflow", item["workflow_id"])
-        except NotFound:  # deleted while its registration goes
-            continue
-        if reach.role_in(project) is not None:
+        project = await owners.project_or_none("workflow", item["workflow_id"])  # None: deleted meanwhile
+        if project is not None and reach.role_in(project) is not None:
             items.append(item)
     return {**found, "items": items}
