@@ -62,6 +62,9 @@ async def test_workflows_and_their_runs_belong_to_the_workflows_project(embedded
     for kind in ("workflow", "execution", "bulk_replay"):
         with pytest.raises(NotFound):
             await embedded.ask(msg.GetProjectOf(kind_of=kind, id=str(uuid.uuid4())))
+    for kind in ("workflow", "execution"):  # the fuzzer's id: on PostgreSQL a NUL in a query was a 500
+        with pytest.raises(NotFound):
+            await embedded.ask(msg.GetProjectOf(kind_of=kind, id="\u00e3}\u0000"))
 
 
 async def test_copies_stay_in_their_project_and_imports_keep_theirs(embedded: Platform) -> None:

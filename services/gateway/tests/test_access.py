@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
+from flowtape.common.errors import NotFound
 from flowtape.common.messages import engine as msg
 from flowtape.common.messages.auth import Memberships, Role
 from flowtape.common.topology import ENGINE_REQUESTS_QUEUE
@@ -109,3 +110,11 @@ def test_a_project_keys_reach_is_its_one_project() -> None:
     )
     assert platform_key.visible() is None and platform_key.projects_with("editor") == []
     assert platform_key.role_in("anything") == "viewer"
+
+
+def test_an_id_no_project_could_have_is_not_found_even_for_a_platform_admin() -> None:
+    admin = Access(Principal(user_id="u", email="u@x.test", role="admin", via="token"), everywhere="admin")
+    assert admin.target("team-a", "editor") == "team-a"
+    for odd in ("a\u0000", "A", "-a", "a" * 65, ""):
+        with pytest.raises(NotFound):
+            admin.check(odd, "viewer")

@@ -84,6 +84,7 @@ class ExecutionQueries:
 
     async def project_of(self, execution_id: str) -> str:
         """A run's project from the read model (one row; a pruned run's summary row stays)."""
+        parse_id(execution_id, "execution")
         await self._writer.projected()
         found = await self._projections.project_of_execution(execution_id)
         if found is None:

@@ -382,7 +382,9 @@ class Workflows:
         return await self.create_workflow(definition, project_id or source.project_id)
 
     async def project_of(self, workflow_id: str) -> str:
-        """The workflow's project, from the read model (a deleted workflow has none: NotFound)."""
+        """The workflow's project, from the read model (a deleted workflow has none: NotFound). An id that is no
+        UUID is no workflow's, and never reaches the database (a NUL in it is an error there)."""
+        parse_id(workflow_id, "workflow")
         await self._writer.projected()
         project = await self._projections.project_of_workflow(workflow_id)
         if project is None:

@@ -24,7 +24,7 @@ from flowtape.common.messages import auth as msg
 from flowtape.common.messages.auth import ROLES, Role, allows
 from flowtape.common.messages.connectors import CredentialView, GetCredential
 from flowtape.common.messages.engine import GetProjectOf
-from flowtape.common.projects import DEFAULT_PROJECT
+from flowtape.common.projects import DEFAULT_PROJECT, well_formed
 from flowtape.common.views import ProjectOf
 from flowtape.gateway.security import Principal
 
@@ -87,8 +87,10 @@ class Access:
 
     def check(self, project_id: str, needed: Role, missing: str | None = None) -> None:
         """404 when the caller may not see ``project_id``'s things (``missing`` says what was not found, in
-        the words the owner uses for one that does not exist), 403 when it sees them with too low a role."""
-        held = self.role_in(project_id)
+        the words the owner uses for one that does not exist), 403 when it sees them with too low a role. An id
+        no project could have is not found, even for a platform admin, so it never reaches another service's
+        database (a NUL in a PostgreSQL string is an error there)."""
+        held = self.role_in(project_id) if well_formed(project_id) else None
         if held is None:
             raise NotFound(missing or _missing("project", project_id))
         if ROLES.index(held) < ROLES.index(needed):
