@@ -107,6 +107,8 @@ _ROUTES: dict[type[Message], Route] = {
     engine.GetBulkReplay: ENGINE_REQUESTS,
     engine.GetRunPauses: ENGINE_REQUESTS,
     engine.GetProjectOf: ENGINE_REQUESTS,
+    engine.SetProjectQuotas: ENGINE_REQUESTS,
+    engine.GetProjectUsage: ENGINE_REQUESTS,
     connectors.RunNodeTask: CONNECTORS_TASKS,
     connectors.GetNodeCatalog: CONNECTORS_QUERIES,
     connectors.TestNodeStep: CONNECTORS_QUERIES,

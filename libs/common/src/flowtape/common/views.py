@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from flowtape.common.projects import DEFAULT_PROJECT
 
@@ -180,3 +180,32 @@ class ProjectOf(BaseModel):
     """The project a workflow, a run or a bulk replay belongs to (it never changes, so callers may cache it)."""
 
     project_id: str
+
+
+class ProjectQuotas(BaseModel):
+    """A project's quotas, set by platform admins (None: no limit). A start beyond one is refused (429)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    executions_per_day: int | None = Field(default=None, ge=0, le=10**9, description="runs started per UTC day")
+    concurrent_runs: int | None = Field(
+        default=None, ge=0, le=10**6, description="runs under way at once (a run parked in a wait does not count)"
+    )
+    stored_bytes: int | None = Field(
+        default=None, ge=0, le=2**62, description="bytes the project's runs keep in the execution log"
+    )
+
+
+class ProjectUsageFigures(BaseModel):
+    executions_today: int = Field(description="runs started since the UTC day began")
+    concurrent_runs: int = Field(description="runs under way now")
+    stored_bytes: int = Field(description="bytes the project's runs keep in the execution log")
+
+
+class ProjectUsage(BaseModel):
+    """A project's quotas beside what it uses of them."""
+
+    project_id: str
+    quotas: ProjectQuotas
+    usage: ProjectUsageFigures
+    day_started_at: str = Field(description="the UTC midnight that executions_today counts from")

@@ -13,6 +13,7 @@ log (embedded mode).
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 
@@ -34,6 +35,8 @@ __all__ = [
 DEFAULT_OFFLOAD_BYTES = 64 * 1024
 #: prefix of a stored event state that is a reference (no JSON or zlib stream starts with a NUL byte)
 BLOB_MARKER = b"\x00flowtape-blob:"
+#: how many offloaded bodies' sizes a mapper remembers (for the read model's stored bytes, see stored_size)
+_SIZES_KEPT = 4096
 
 
 class OffloadingMapper(Mapper[Any]):
@@ -43,6 +46,7 @@ class OffloadingMapper(Mapper[Any]):
         super().__init__(transcoder=transcoder)
         self._blobs = blobs
         self._offload_bytes = offload_bytes
+        self._sizes: OrderedDict[bytes, int] = OrderedDict()
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         stored = super().to_stored_event(domain_event)
@@ -50,10 +54,27 @@ class OffloadingMapper(Mapper[Any]):
             return stored
         key = hashlib.sha256(stored.state).hexdigest()
         self._blobs.put(key, stored.state)
-        return replace(stored, state=BLOB_MARKER + key.encode("ascii"))
+        reference = BLOB_MARKER + key.encode("ascii")
+        self._remember(reference, len(stored.state))
+        return replace(stored, state=reference)
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         if stored_event.state.startswith(BLOB_MARKER):
-            key = stored_event.state[len(BLOB_MARKER) :].decode("ascii")
-            stored_event = replace(stored_event, state=self._blobs.get(key))
+            reference = stored_event.state
+            stored_event = replace(stored_event, state=self._blobs.get(reference[len(BLOB_MARKER) :].decode("ascii")))
+            self._remember(reference, len(stored_event.state))
         return super().to_domain_event(stored_event)
+
+    def stored_size(self, state: bytes) -> int:
+        """The bytes an event's row stands for: its state, or the body it refers to. A body this mapper has
+        neither written nor read lately (rare: the read model applies events right after they are saved or
+        read) counts as the offload threshold, the least it can be."""
+        if not state.startswith(BLOB_MARKER):
+            return len(state)
+        return self._sizes.get(state, self._offload_bytes)
+
+    def _remember(self, reference: bytes, size: int) -> None:
+        self._sizes[reference] = size
+        self._sizes.move_to_end(reference)
+        while len(self._sizes) > _SIZES_KEPT:
+            self._sizes.popitem(last=False)

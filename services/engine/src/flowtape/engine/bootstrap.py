@@ -37,6 +37,7 @@ from flowtape.engine.partitions import Leases, Partitions
 from flowtape.engine.pauses import REFRESH_SECONDS, RunPauses
 from flowtape.engine.projections import SCHEMA, Projections
 from flowtape.engine.queries import ExecutionQueries
+from flowtape.engine.quotas import Quotas
 from flowtape.engine.rebuild import Rebuilds
 from flowtape.engine.recovery import Recovery
 from flowtape.engine.retention import Retention, RetentionPolicy
@@ -152,6 +153,8 @@ class EngineRuntime(BaseRuntime):
             resume_tokens=ResumeTokens(self._settings.secret_key, self._settings.public_url),
             max_call_depth=self._settings.max_call_depth,
         )
+        self.quotas = Quotas(self._db, self.projections, self._execution_writer.projected, _now)
+        await self.quotas.create()
         self.commands = ExecutionCommands(
             decisions=self.decisions,
             workflows=self.workflows,
@@ -160,6 +163,7 @@ class EngineRuntime(BaseRuntime):
             limits=self._settings.limits,
             variables=RunVariables(self._bus, self._settings.request_timeout_seconds),
             admissions=self.admissions,
+            quotas=self.quotas,
         )
         self.pauses = RunPauses(
             admissions=self.admissions, decisions=self.decisions, workflows=self.workflows, bus=self._bus
@@ -237,6 +241,7 @@ class EngineRuntime(BaseRuntime):
             self.retention,
             self.pauses,
             self.bulk_replays,
+            self.quotas,
             self._backup().handlers(),
         )
 
@@ -255,6 +260,7 @@ class EngineRuntime(BaseRuntime):
     async def _restored(self) -> None:
         """Nothing cached may predate the restored log."""
         self.workflows.forget_all()
+        self.quotas.forget()
 
     async def started(self) -> None:
         self.outbox.start()

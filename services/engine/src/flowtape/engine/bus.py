@@ -31,6 +31,7 @@ from flowtape.engine.commands import ExecutionCommands
 from flowtape.engine.dead_letters import DeadLetters
 from flowtape.engine.pauses import RunPauses
 from flowtape.engine.queries import ExecutionQueries
+from flowtape.engine.quotas import Quotas
 from flowtape.engine.rebuild import Rebuilds
 from flowtape.engine.retention import Retention
 from flowtape.engine.workflows import Workflows, WorkflowSearch
@@ -92,6 +93,7 @@ def subscribe(
     retention: Retention,
     pauses: RunPauses,
     bulk_replays: BulkReplays,
+    quotas: Quotas,
     backup: Handlers | None = None,
 ) -> None:
     """``backup``: the backup-and-restore handlers, answered on the requests queue too."""
@@ -210,6 +212,17 @@ def subscribe(
             return ProjectOf(project_id=(await bulk_replays.get(m.id)).project_id)
         return ProjectOf(project_id=await queries.project_of(m.id))
 
+    async def set_quotas(m: msg.SetProjectQuotas) -> Any:
+        usage = await quotas.set(m.project_id, m.quotas)
+        details = m.quotas.model_dump()
+        await audit.record(
+            m, m.actor, "project.quotas_set", target_type="project", target_id=m.project_id, details=details
+        )
+        return usage
+
+    async def get_usage(m: msg.GetProjectUsage) -> Any:
+        return await quotas.usage(m.project_id)
+
     async def get_pauses(_: msg.GetRunPauses) -> Any:
         return await pauses.state()
 
@@ -257,6 +270,8 @@ def subscribe(
             msg.StartBulkReplay: start_bulk_replay,
             msg.GetBulkReplay: get_bulk_replay,
             msg.GetProjectOf: project_of,
+            msg.SetProjectQuotas: set_quotas,
+            msg.GetProjectUsage: get_usage,
         },
         prefetch=64,
     )

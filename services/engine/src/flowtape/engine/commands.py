@@ -8,6 +8,7 @@ checked here is only what needs more than the execution's own log (the workflow,
 from __future__ import annotations
 
 import asyncio
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -27,9 +28,11 @@ from flowtape.engine.domain.breakpoints import DebugInputEdited, DebugReleased, 
 from flowtape.engine.domain.decider import Admitted, CancelRequested, ChildFinished, ResumeCalled, TaskCompleted
 from flowtape.engine.domain.execution import Execution, Items
 from flowtape.engine.domain.graph import WorkflowGraph
+from flowtape.engine.domain.workflow import Workflow
 from flowtape.engine.integration import child_notice
 from flowtape.engine.pinned import pinned_nodes, use_pinned_outputs
 from flowtape.engine.projections import Projections
+from flowtape.engine.quotas import Quotas
 from flowtape.engine.run_counts import RunningCounts
 from flowtape.engine.run_variables import RunVariables
 from flowtape.engine.views import execution_view
@@ -55,9 +58,11 @@ class ExecutionCommands:
         limits: Limits = DEFAULT_LIMITS,
         variables: RunVariables | None = None,
         admissions: Admissions | None = None,
+        quotas: Quotas | None = None,
     ) -> None:
-        """Without ``variables``, runs see no ``vars``."""
+        """Without ``variables``, runs see no ``vars``; without ``quotas``, projects have none."""
         self._admissions = admissions
+        self._quotas = quotas
         self._decisions = decisions
         self._variables = variables
         self._workflows = workflows
@@ -112,6 +117,12 @@ class ExecutionCommands:
             # an execute_workflow node of another project: to it, this workflow does not exist
             raise NotFound(f"workflow {command.workflow_id!r} does not exist")
         await self._check_queue(command.workflow_id)
+        async with self._admitting(workflow.project_id):
+            return await self._begin_start(command, workflow, version)
+
+    async def _begin_start(
+        self, command: msg.StartExecution, workflow: Workflow, version: int
+    ) -> views.ExecutionStarted:
         graph = await self._workflows.graph(command.workflow_id, version, workflow)
         meta = {**command.trigger, "project_id": workflow.project_id}
         if self._variables is not None:
@@ -226,7 +237,11 @@ class ExecutionCommands:
             if node_id in rerun or before is None or before.status not in ("succeeded", "skipped"):
                 continue
             execution.copy_node(node_id, before.status, before.input, before.ports)
-        return started_reply(await self._decisions.begin(execution, graph))
+        async with self._admitting(workflow.project_id):  # a replay is a new run of the project
+            return started_reply(await self._decisions.begin(execution, graph))
+
+    def _admitting(self, project_id: str) -> AbstractAsyncContextManager[None]:
+        return self._quotas.admitting(project_id) if self._quotas is not None else nullcontext()
 
     # -- what happens to a running execution -------------------------------------------------------------
 

@@ -11,13 +11,14 @@ import asyncio
 import base64
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import Recording
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -40,6 +41,8 @@ from flowtape.common.db import ensure_schema
 from flowtape.common.errors import InvalidInput
 from flowtape.common.projects import DEFAULT_PROJECT
 from flowtape.common.schema_changes import has_column, qualified
+from flowtape.engine.blobs import OffloadingMapper
+from flowtape.engine.domain.execution import Execution
 
 log = logging.getLogger("flowtape.engine")
 
@@ -58,7 +61,13 @@ executions = Table(
     Column("parent_id", String(64), index=True),
     Column("parent_node", String(128)),
     Column("project_id", String(64), nullable=False, server_default=DEFAULT_PROJECT, index=True),
+    #: the bytes of the run's events in the log (a large body counted at its size in the blob store), for the
+    #: project's stored-data quota; each batch of events adds to it, and pruning the run sets it to 0
+    Column("stored_bytes", BigInteger, nullable=False, server_default="0"),
 )
+
+#: a column whose upsert adds the new value to the old one rather than replacing it
+_ADDED_UP = "stored_bytes"
 
 workflows = Table(
     "workflow_summaries",
@@ -210,12 +219,14 @@ class Projections:
             await conn.run_sync(metadata.create_all)
             for table in (executions, workflows):
                 await _add_project_column(conn, table)
+            await _add_stored_bytes_column(conn)
 
     async def apply(self, app: Application[Any], recordings: Sequence[Recording[Any]]) -> None:
         """Apply freshly saved events (the LogWriter's callback)."""
         if not recordings:
             return
-        pairs = [(r.notification.id, r.domain_event) for r in recordings]
+        size = _sizer(app)
+        pairs = [(r.notification.id, r.domain_event, size(r.notification.state)) for r in recordings]
         async with self._lock:
             if app.name in self._rebuilding:
                 return
@@ -225,7 +236,7 @@ class Projections:
                         current = await self._position(conn, app.name)
                         if pairs[0][0] > current + 1:
                             break
-                        await self._apply(conn, app.name, [(n, e) for n, e in pairs if n > current], careful=careful)
+                        await self._apply(conn, app.name, [p for p in pairs if p[0] > current], careful=careful)
                     return
                 except DBAPIError:
                     if careful:
@@ -255,7 +266,8 @@ class Projections:
                             if not notifications:
                                 self._rebuilding.discard(app.name)
                                 return applied
-                            pairs = [(n.id, app.mapper.to_domain_event(n)) for n in notifications]
+                            size = _sizer(app)
+                            pairs = [(n.id, app.mapper.to_domain_event(n), size(n.state)) for n in notifications]
                             await self._apply(conn, app.name, pairs, notify=notify, careful=careful)
                         break
                     except DBAPIError:
@@ -286,7 +298,7 @@ class Projections:
         self,
         conn: AsyncConnection,
         name: str,
-        pairs: Sequence[tuple[int, Any]],
+        pairs: Sequence[tuple[int, Any, int]],
         *,
         notify: bool = True,
         careful: bool = False,
@@ -301,9 +313,16 @@ class Projections:
         table, changes_of = _VIEWS[name]
         rows: dict[str, dict[str, Any]] = {}
         last_seen: dict[str, int] = {}
-        for position, event in pairs:
+        for position, event, size in pairs:
             changes = changes_of(event)
-            if changes is not None:
+            if table is executions and isinstance(event, Execution.Event):  # each of a run's events adds its bytes
+                key = str(event.originator_id)
+                row = rows.setdefault(key, {_ADDED_UP: 0})
+                row[_ADDED_UP] += size
+                if changes is not None:
+                    row.update(changes)
+                last_seen[key] = position
+            elif changes is not None:
                 key = str(event.originator_id)
                 rows.setdefault(key, {}).update(changes)
                 last_seen[key] = position
@@ -333,7 +352,7 @@ class Projections:
         insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
         for columns, group in groups.items():
             statement = insert(table).values(group)
-            updates = {column: statement.excluded[column] for column in columns if column != key}
+            updates = _updates(table, statement, columns, key)
             if updates:
                 await conn.execute(statement.on_conflict_do_update(index_elements=[key], set_=updates))
             else:
@@ -379,7 +398,7 @@ class Projections:
     async def _upsert(self, conn: AsyncConnection, table: Table, row: dict[str, Any], key: str = "id") -> None:
         insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
         statement = insert(table).values(**row)
-        updates = {column: statement.excluded[column] for column in row if column != key}
+        updates = _updates(table, statement, row, key)
         if not updates:
             await conn.execute(statement.on_conflict_do_nothing(index_elements=[key]))
             return
@@ -446,6 +465,8 @@ class Projections:
                     for row in rows
                 ],
             )
+            ids = [row["id"] for row in rows]  # their data leaves the log: it counts against no quota
+            await conn.execute(executions.update().where(executions.c.id.in_(ids)).values({_ADDED_UP: 0}))
 
     async def unpurged(self) -> list[str]:
         async with self._engine.connect() as conn:
@@ -504,6 +525,19 @@ class Projections:
         query = select(func.count()).where(executions.c.workflow_id == workflow_id, executions.c.status == "running")
         async with self._engine.connect() as conn:
             return int(await conn.scalar(query) or 0)
+
+    async def project_usage(self, project_id: str, day_start: datetime) -> tuple[int, int, int]:
+        """A project's runs started since ``day_start``, its runs under way, and its runs' stored bytes: one
+        query over the project's rows (``project_id`` is indexed)."""
+        mine = executions.c.project_id == project_id
+        query = select(
+            select(func.count()).where(mine, executions.c.started_at >= day_start).scalar_subquery(),
+            select(func.count()).where(mine, executions.c.status == "running").scalar_subquery(),
+            select(func.coalesce(func.sum(executions.c.stored_bytes), 0)).where(mine).scalar_subquery(),
+        )
+        async with self._engine.connect() as conn:
+            today, running, stored = (await conn.execute(query)).one()
+        return int(today or 0), int(running or 0), int(stored or 0)
 
     async def unfinished_executions(self) -> list[str]:
         query = select(executions.c.id).where(executions.c.status.in_(_UNFINISHED))
@@ -568,6 +602,21 @@ def _iso(value: datetime | None) -> str | None:
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
 
 
+def _updates(table: Table, statement: Any, columns: Iterable[str], key: str) -> dict[str, Any]:
+    """What an upsert sets on a row that exists: each column's new value (stored bytes: added to the old)."""
+    return {
+        column: table.c[column] + statement.excluded[column] if column == _ADDED_UP else statement.excluded[column]
+        for column in columns
+        if column != key
+    }
+
+
+def _sizer(app: Application[Any]) -> Callable[[bytes], int]:
+    """How many bytes an event's stored state stands for, by the log's mapper (which knows offloaded bodies)."""
+    mapper = app.mapper
+    return mapper.stored_size if isinstance(mapper, OffloadingMapper) else len
+
+
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
@@ -596,3 +645,12 @@ async def _add_project_column(conn: AsyncConnection, table: Table) -> None:
         text(f"ALTER TABLE {name} ADD COLUMN project_id VARCHAR(64) NOT NULL DEFAULT '{DEFAULT_PROJECT}'")
     )
     await conn.execute(text(f"CREATE INDEX IF NOT EXISTS ix_{table.name}_project_id ON {name} (project_id)"))
+
+
+async def _add_stored_bytes_column(conn: AsyncConnection) -> None:
+    """A read model made before quotas counts no bytes for its runs until it is rebuilt
+    (``flowtape admin rebuild-projections``), which counts every event still in the log."""
+    if not await has_column(conn, executions, _ADDED_UP):
+        await conn.execute(
+            text(f"ALTER TABLE {qualified(conn, executions)} ADD COLUMN {_ADDED_UP} BIGINT NOT NULL DEFAULT 0")
+        )

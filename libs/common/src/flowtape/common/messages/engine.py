@@ -12,7 +12,7 @@ from flowtape.common.limits import StoredText
 from flowtape.common.messages.auth import Actor
 from flowtape.common.messages.base import JsonItems, Message
 from flowtape.common.projects import DEFAULT_PROJECT
-from flowtape.common.views import Execution
+from flowtape.common.views import Execution, ProjectQuotas
 from flowtape.common.views import ExecutionStatus as ExecutionStatus
 
 #: the namespace of execution ids derived from idempotency keys (a schedule's fire key, a message's id)
@@ -426,3 +426,22 @@ class GetProjectOf(Message):
     kind = "query"
     kind_of: Literal["workflow", "execution", "bulk_replay"]
     id: str
+
+
+class SetProjectQuotas(Message):
+    """Replace a project's quotas (a platform admin's; the gateway checked the project exists); answers its
+    :class:`~flowtape.common.views.ProjectUsage`. Every engine replica applies them within seconds."""
+
+    type_name = "engine.SetProjectQuotas.v1"
+    kind = "command"
+    project_id: str
+    quotas: ProjectQuotas
+    actor: Actor | None = None
+
+
+class GetProjectUsage(Message):
+    """A project's quotas and what it uses of them (:class:`~flowtape.common.views.ProjectUsage`)."""
+
+    type_name = "engine.GetProjectUsage.v1"
+    kind = "query"
+    project_id: str
