@@ -85,3 +85,56 @@ def remove_member(project: str, user_id: str, url: UrlOption = None) -> None:
     """Take someone out: their sessions and keys lose the project within seconds."""
     removed = _call(url, "DELETE", f"/api/v1/projects/{project}/members/{user_id}")
     console.print(f"{removed['email']} is no longer in project {project}")
+
+
+def _amount(value: int | None, unit: str = "") -> str:
+    return "no limit" if value is None else f"{value:,}{unit}"
+
+
+@projects.command("usage")
+def show_usage(project: str, as_json: JsonOption = False, url: UrlOption = None) -> None:
+    """A project's quotas beside what it uses now (its admins and platform admins)."""
+    found = _call(url, "GET", f"/api/v1/projects/{project}/usage")
+    if as_json:
+        console.print_json(json.dumps(found))
+        return
+    _print_usage(found)
+
+
+@projects.command("quotas")
+def set_quotas(
+    project: str,
+    executions_per_day: Annotated[
+        int | None, typer.Option("--executions-per-day", min=0, help="runs started per UTC day")
+    ] = None,
+    concurrent_runs: Annotated[
+        int | None, typer.Option("--concurrent-runs", min=0, help="runs under way at once")
+    ] = None,
+    stored_bytes: Annotated[
+        int | None, typer.Option("--stored-bytes", min=0, help="bytes the project's runs keep in the log")
+    ] = None,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+) -> None:
+    """Set a project's quotas (platform admins): each one left out has no limit; starts beyond one get 429."""
+    body = {
+        "executions_per_day": executions_per_day,
+        "concurrent_runs": concurrent_runs,
+        "stored_bytes": stored_bytes,
+    }
+    found = _call(url, "PUT", f"/api/v1/projects/{project}/quotas", json=body)
+    if as_json:
+        console.print_json(json.dumps(found))
+        return
+    _print_usage(found)
+
+
+def _print_usage(found: dict[str, Any]) -> None:
+    quotas, usage = found["quotas"], found["usage"]
+    rows: list[tuple[str, ...]] = [
+        ("executions today", f"{usage['executions_today']:,}", _amount(quotas.get("executions_per_day"))),
+        ("concurrent runs", f"{usage['concurrent_runs']:,}", _amount(quotas.get("concurrent_runs"))),
+        ("stored execution data", f"{usage['stored_bytes']:,} bytes", _amount(quotas.get("stored_bytes"), " bytes")),
+    ]
+    console.print(f"project {found['project_id']} (the day began {found['day_started_at']})")
+    console.print(_table(("quota", "used", "limit"), rows))

@@ -1,7 +1,8 @@
 """``/api/v1/projects``: teams' boundaries, and who is in them with which role (issue 16).
 
-Platform admins make projects and see them all; a project's admins manage its members; anyone sees the projects
-they are in. A project the caller is no member of answers 404, like one that does not exist.
+Platform admins make projects, see them all and set their quotas; a project's admins manage its members and see
+its usage; anyone sees the projects they are in. A project the caller is no member of answers 404, like one that
+does not exist.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from flowtape.common.limits import StoredText
 from flowtape.common.messages import auth as msg
 from flowtape.common.messages.auth import ProjectMemberPage, ProjectMemberView, ProjectPage, ProjectView, Role
+from flowtape.common.messages.engine import GetProjectUsage, SetProjectQuotas
+from flowtape.common.views import ProjectQuotas, ProjectUsage
 from flowtape.gateway.deps import AccessDep, Admin, PlatformDep, ProjectAdmin
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
@@ -78,3 +81,19 @@ async def remove_member(project_id: str, user_id: str, platform: PlatformDep, _:
     """Their tokens and keys lose the project within seconds on every gateway."""
     reach.check(project_id, "admin")
     return await platform.ask(msg.RemoveProjectMember(project_id=project_id, user_id=user_id, actor=reach.actor()))
+
+
+@router.put("/{project_id}/quotas", response_model=ProjectUsage)
+async def set_quotas(project_id: str, body: ProjectQuotas, platform: PlatformDep, who: Admin, reach: AccessDep) -> Any:
+    """Replace the project's quotas (a field left out or null: no limit); every engine replica applies them
+    within 5 s. Platform admins only."""
+    reach.check(project_id, "admin")
+    await platform.ask(msg.GetProject(project_id=project_id))  # 404 for a project that does not exist
+    return await platform.ask(SetProjectQuotas(project_id=project_id, quotas=body, actor=who.actor()))
+
+
+@router.get("/{project_id}/usage", response_model=ProjectUsage)
+async def get_usage(project_id: str, platform: PlatformDep, reach: AccessDep) -> Any:
+    """The project's quotas beside its usage now: for the project's admins and platform admins."""
+    reach.check(project_id, "admin")
+    return await platform.ask(GetProjectUsage(project_id=project_id))
