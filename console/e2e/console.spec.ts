@@ -567,3 +567,48 @@ test("debug a workflow: variables, a pinned output in a test run, the runs pause
   });
   await page.context().close();
 });
+
+test("projects: a platform admin makes a project, adds a member and sets a quota the project's usage shows", async ({ browser }) => {
+  const page = await newPage(browser);
+  await signIn(page, ADMIN);
+  const call = await api(page);
+  const name = `Data team ${Date.now().toString(36)}`;
+
+  await page.getByRole("link", { name: "Projects" }).click();
+  await page.getByTestId("new-project").click();
+  await page.getByTestId("project-name").fill(name);
+  await page.getByTestId("project-create").click();
+  const card = page.getByTestId(`project-${name}`);
+  await expect(card).toBeVisible();
+  await card.getByTestId("member-email").fill(VIEWER.email);
+  await card.getByTestId("member-add").click();
+  await expect(card.getByTestId(`member-${VIEWER.email}`)).toContainText("viewer");
+
+  await card.getByTestId("quotas-edit").click();
+  await page.getByTestId("quota-executions_per_day").fill("1");
+  await page.getByTestId("quotas-save").click();
+  await expect(page.getByRole("dialog")).toHaveCount(0);
+  await expect(card.getByTestId("usage-executions_per_day")).toContainText("0 of 1");
+  await expect(card.getByTestId("usage-stored_bytes")).toContainText("of no limit");
+
+  const project = (await call("get", "/api/v1/projects")).items.find((p: { name: string }) => p.name === name);
+  const workflow = await call("post", "/api/v1/workflows", {
+    name: "within a quota (e2e)",
+    project_id: project.id,
+    nodes: [{ id: "start", type: "manual_trigger" }, { id: "calc", type: "set", params: { fields: { n: 1 } } }],
+    edges: [{ from: "start", to: "calc" }],
+  });
+  await call("post", `/api/v1/workflows/${workflow.id}/run?wait=true`, { input: [{}] });
+  const refused = await page.request.post(`/api/v1/workflows/${workflow.id}/run`, {
+    data: { input: [{}] },
+    headers: { "X-CSRF-Token": await csrf(page) },
+  });
+  expect(refused.status()).toBe(429);
+  expect((await refused.json()).error.message).toContain("quota of executions per day (1)");
+
+  await page.reload();
+  await expect(card.getByTestId("usage-executions_per_day")).toContainText("1 of 1");
+  await expect(card.getByRole("progressbar", { name: "Executions today used" })).toHaveAttribute("aria-valuenow", "100");
+  await shot(page, "projects-quotas");
+  await page.context().close();
+});

@@ -1,5 +1,6 @@
 /** Projects: what each team owns. Everyone sees their own projects and who is in them; platform admins make
- * projects, a project's admins add and remove its members. Another project's things never show anywhere. */
+ * projects and set their quotas, a project's admins add and remove its members and see its usage. Another
+ * project's things never show anywhere. */
 import { Alert, Badge, Button, Card, Group, Modal, Select, SimpleGrid, Stack, Text, TextInput, Title } from "@mantine/core";
 import { modals } from "@mantine/modals";
 import { notifications } from "@mantine/notifications";
@@ -10,6 +11,7 @@ import { Page } from "@/components/page";
 import { client, unwrap, type Schemas } from "@/lib/api-client";
 import { useCan, type Role } from "@/lib/auth";
 import { MembersTable, type Member } from "./MembersTable";
+import { QuotaUsage } from "./QuotaUsage";
 
 type Project = Schemas["ProjectView"];
 const ROLES: Role[] = ["viewer", "operator", "editor", "admin"];
@@ -99,6 +101,7 @@ function ProjectCard(props: { project: Project; platformAdmin: boolean }) {
         {members.error && <Alert color="red">{members.error.message}</Alert>}
         <MembersTable members={members.data?.items ?? []} canManage={canManage} onRemove={remove} />
         {canManage && <AddMember project={project} />}
+        {canManage && <QuotaUsage projectId={project.id} platformAdmin={props.platformAdmin} />}
       </Stack>
     </Card>
   );
