@@ -41,7 +41,7 @@ WORKFLOW = {
 OWNED = {"workflow_id", "execution_id", "other_id", "credential_id", "job_id", "project_id"}
 #: the other path parameters, and what a route naming only them is: none of them names a project's thing
 UNOWNED = {
-    "key_id": "API keys: platform admins'",
+    "key_id": "API keys: platform admins' and their project admins' (a key of b is not found for a's admin)",
     "user_id": "users: platform admins'",
     "session_id": "sessions: each user's own",
     "invitation_id": "invitations: platform admins'",
@@ -299,6 +299,35 @@ def test_a_project_api_key_acts_in_its_one_project(
     with httpx.Client(base_url=platform.gateway, timeout=60, headers=a.headers) as alice:
         above = alice.post("/api/v1/api-keys", json={"name": "mine", "role": "editor", "project_id": a.project})
         assert above.status_code == 403, above.text  # an editor of a is no admin of it
+
+
+def test_a_project_admin_lists_and_revokes_only_its_projects_keys(
+    platform: Platform, teams: tuple[Team, Team], api: httpx.Client
+) -> None:
+    a, b = teams
+    _, email, password = _user(api, "a-admin")
+    assert api.post(f"/api/v1/projects/{a.project}/members", json={"email": email, "role": "admin"}).status_code == 201
+    in_b = api.post("/api/v1/api-keys", json={"name": "team b ci", "role": "viewer", "project_id": b.project})
+    assert in_b.status_code == 201, in_b.text
+    remember_secret(in_b.json()["key"])
+    headers = {"Authorization": f"Bearer {login(platform.gateway, email, password)}"}
+    with httpx.Client(base_url=platform.gateway, timeout=60, headers=headers) as admin_of_a:
+        body = {"name": "a deploys", "role": "editor", "project_id": a.project}
+        made = admin_of_a.post("/api/v1/api-keys", json=body)
+        assert made.status_code == 201, made.text
+        key = {"X-API-Key": remember_secret(made.json()["key"])}
+        listed = admin_of_a.get("/api/v1/api-keys?limit=500")
+        assert listed.status_code == 200, listed.text
+        assert {k["project_id"] for k in listed.json()["items"]} == {a.project}
+        assert made.json()["id"] in {k["id"] for k in listed.json()["items"]}
+        assert admin_of_a.delete(f"/api/v1/api-keys/{in_b.json()['id']}").status_code == 404  # b's: not found
+        revoked = admin_of_a.delete(f"/api/v1/api-keys/{made.json()['id']}")
+        assert revoked.status_code == 200 and revoked.json()["revoked_at"], revoked.text
+        until(lambda: httpx.get(f"{platform.gateway}/api/v1/workflows", headers=key).status_code == 401, timeout=5)
+    with httpx.Client(base_url=platform.gateway, timeout=60, headers=a.headers) as alice:
+        assert alice.get("/api/v1/api-keys").status_code == 403  # an editor manages no keys
+    every = {k["id"] for k in api.get("/api/v1/api-keys?limit=500").json()["items"]}
+    assert {in_b.json()["id"], made.json()["id"]} <= every  # a platform admin sees them all
 
 
 def test_taking_someone_out_of_a_project_ends_their_access_within_seconds(

@@ -203,6 +203,10 @@ async def test_an_api_key_acts_in_one_project_never_above_its_owner_there(harnes
         default_id: DEFAULT_PROJECT,
         key_id: sales.id,
     }
+    # a project admin's view: its projects' keys only, and another project's key is no key to revoke
+    assert [k.id for k in (await h.auth.list_api_keys(10, None, [sales.id])).items] == [key_id]
+    with pytest.raises(NotFound):
+        await h.auth.revoke_api_key(default_id, actor, [sales.id])
 
     await h.projects.add_member(DEFAULT_PROJECT, "ops@example.com", "viewer", actor)
     assert (await h.auth.verify_api_key(default_id, default_digest)).role == "viewer", "the owner's current role"

@@ -856,16 +856,20 @@ class AuthService:
             )
         return _key_view(key)
 
-    async def list_api_keys(self, limit: int, cursor: str | None) -> msg.ApiKeyPage:
+    async def list_api_keys(
+        self, limit: int, cursor: str | None, project_ids: list[str] | None = None
+    ) -> msg.ApiKeyPage:
+        """Every key, or only those of ``project_ids`` (a project admin sees its projects' keys)."""
         async with self._store.reading() as tx:
-            found, next_cursor = await tx.list_api_keys(limit, cursor)
+            found, next_cursor = await tx.list_api_keys(limit, cursor, project_ids)
         return msg.ApiKeyPage(items=[_key_view(k) for k in found], next_cursor=next_cursor)
 
-    async def revoke_api_key(self, key_id: str, actor: Actor) -> msg.ApiKeyView:
+    async def revoke_api_key(self, key_id: str, actor: Actor, project_ids: list[str] | None = None) -> msg.ApiKeyView:
+        """``project_ids``: the projects whose keys the caller may revoke (None: any key)."""
         now = self._clock()
         async with self._store.transaction() as tx:
             key = await tx.api_key(key_id)
-            if key is None:
+            if key is None or (project_ids is not None and key.project_id not in project_ids):
                 raise NotFound(f"API key {key_id} does not exist")
             if key.revoked_at is not None:
                 return _key_view(key)

@@ -40,10 +40,10 @@ def subscribe(
         return await auth.create_api_key(m.key_id, m.key_hash, m.name, m.role, m.expires_at, m.actor, m.project_id)
 
     async def list_api_keys(m: msg.ListApiKeys) -> Any:
-        return await auth.list_api_keys(m.limit, m.cursor)
+        return await auth.list_api_keys(m.limit, m.cursor, m.project_ids)
 
     async def revoke_api_key(m: msg.RevokeApiKey) -> Any:
-        return await auth.revoke_api_key(m.key_id, m.actor)
+        return await auth.revoke_api_key(m.key_id, m.actor, m.project_ids)
 
     async def verify_api_key(m: msg.VerifyApiKey) -> Any:
         return await auth.verify_api_key(m.key_id, m.key_hash)

@@ -797,8 +797,12 @@ class AuthTx:
     async def update_api_key(self, key_id: str, **changes: Any) -> None:
         await self._conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(**changes))
 
-    async def list_api_keys(self, limit: int, cursor: str | None) -> tuple[list[ApiKeyRecord], str | None]:
+    async def list_api_keys(
+        self, limit: int, cursor: str | None, project_ids: list[str] | None = None
+    ) -> tuple[list[ApiKeyRecord], str | None]:
         query = _KEYS_WITH_PROJECT
+        if project_ids is not None:
+            query = query.where(api_key_projects.c.project_id.in_(project_ids))
         if cursor:
             at, key = _decode_cursor(cursor)
             moment = datetime.fromisoformat(at)

@@ -120,11 +120,11 @@ class Accounts:
         )
         return {**stored, "key": key}
 
-    async def list_api_keys(self, limit: int, cursor: str | None) -> Any:
-        return await self._ask(msg.ListApiKeys(limit=limit, cursor=cursor))
+    async def list_api_keys(self, limit: int, cursor: str | None, project_ids: list[str] | None = None) -> Any:
+        return await self._ask(msg.ListApiKeys(limit=limit, cursor=cursor, project_ids=project_ids))
 
-    async def revoke_api_key(self, key_id: str, who: Principal) -> Any:
-        revoked = await self._ask(msg.RevokeApiKey(key_id=key_id, actor=who.actor()))
+    async def revoke_api_key(self, key_id: str, who: Principal, project_ids: list[str] | None = None) -> Any:
+        revoked = await self._ask(msg.RevokeApiKey(key_id=key_id, actor=who.actor(), project_ids=project_ids))
         self._guard.forget_api_keys(key_id=key_id)
         return revoked
 

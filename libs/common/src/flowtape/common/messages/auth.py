@@ -361,6 +361,8 @@ class ListApiKeys(Message):
     kind = "query"
     limit: int = Field(default=50, ge=1, le=500)
     cursor: str | None = None
+    #: only the keys of these projects (a project admin's); None: every key, platform keys too
+    project_ids: list[str] | None = None
 
 
 class RevokeApiKey(Message):
@@ -368,6 +370,8 @@ class RevokeApiKey(Message):
     kind = "command"
     key_id: str
     actor: Actor
+    #: the projects whose keys the caller may revoke: another key is NotFound, as if it did not exist
+    project_ids: list[str] | None = None
 
 
 class VerifyApiKey(Message):

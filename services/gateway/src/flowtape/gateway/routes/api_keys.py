@@ -1,4 +1,5 @@
-"""``/api/v1/api-keys`` (admin): keys for scripts, shown once at creation, then only ever by id."""
+"""``/api/v1/api-keys``: keys for scripts, shown once at creation, then only ever by id. Platform admins manage
+every key; a project's admins make, list and revoke the keys of their projects (another key is not found)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flowtape.common.limits import StoredText
 from flowtape.common.messages.auth import ApiKeyPage, ApiKeyView, Role
-from flowtape.gateway.deps import AccessDep, AccountsDep, Admin, ProjectAdmin
+from flowtape.gateway.deps import AccessDep, AccountsDep, ProjectAdmin
 
 router = APIRouter(prefix="/api/v1/api-keys", tags=["api-keys"])
 
@@ -43,12 +44,17 @@ async def create_api_key(body: NewApiKey, who: ProjectAdmin, reach: AccessDep, a
 
 @router.get("", response_model=ApiKeyPage)
 async def list_api_keys(
-    _: Admin, accounts: AccountsDep, limit: int = Query(50, ge=1, le=500), cursor: str | None = None
+    _: ProjectAdmin,
+    reach: AccessDep,
+    accounts: AccountsDep,
+    limit: int = Query(50, ge=1, le=500),
+    cursor: str | None = None,
 ) -> Any:
-    return await accounts.list_api_keys(limit, cursor)
+    """Every key for a platform admin; the keys of the projects it administers for a project admin."""
+    return await accounts.list_api_keys(limit, cursor, reach.projects_with("admin"))
 
 
 @router.delete("/{key_id}", response_model=ApiKeyView)
-async def revoke_api_key(key_id: str, who: Admin, accounts: AccountsDep) -> Any:
+async def revoke_api_key(key_id: str, who: ProjectAdmin, reach: AccessDep, accounts: AccountsDep) -> Any:
     """Refused by every gateway replica within seconds."""
-    return await accounts.revoke_api_key(key_id, who)
+    return await accounts.revoke_api_key(key_id, who, reach.projects_with("admin"))
