@@ -3,7 +3,8 @@
  * API.md is drawn by dragging nodes and connecting ports; it runs with {"n": 30}; the run is inspected, scrubbed
  * back in time and replayed from `calc`; a viewer sees no edit controls; a waiting run updates live. The debugging
  * features: variables (plain and secret), a pinned output used by a test run, the Runs paused switch and a debug run
- * stepped past its breakpoint. Screenshots of every main page go to docs/screenshots/ (1280x800).
+ * stepped past its breakpoint. Projects: one made, a member added, a quota set, a workflow made in it from the editor
+ * and a run beyond the quota refused. Screenshots of every main page go to docs/screenshots/ (1280x800).
  */
 import { expect, test, type APIRequestContext, type Browser, type Page } from "@playwright/test";
 
@@ -568,7 +569,7 @@ test("debug a workflow: variables, a pinned output in a test run, the runs pause
   await page.context().close();
 });
 
-test("projects: a platform admin makes a project, adds a member and sets a quota the project's usage shows", async ({ browser }) => {
+test("projects: a platform admin makes a project, adds a member, sets a quota, makes a workflow there and sees its usage", async ({ browser }) => {
   const page = await newPage(browser);
   await signIn(page, ADMIN);
   const call = await api(page);
@@ -592,12 +593,20 @@ test("projects: a platform admin makes a project, adds a member and sets a quota
   await expect(card.getByTestId("usage-stored_bytes")).toContainText("of no limit");
 
   const project = (await call("get", "/api/v1/projects")).items.find((p: { name: string }) => p.name === name);
-  const workflow = await call("post", "/api/v1/workflows", {
-    name: "within a quota (e2e)",
-    project_id: project.id,
-    nodes: [{ id: "start", type: "manual_trigger" }, { id: "calc", type: "set", params: { fields: { n: 1 } } }],
-    edges: [{ from: "start", to: "calc" }],
-  });
+  // a new workflow goes into the project picked in the editor (the admin is in two now)
+  await page.getByRole("link", { name: "Workflows" }).click();
+  await page.getByTestId("new-workflow").click();
+  await page.getByTestId("workflow-name").fill("within a quota (e2e)");
+  await page.getByTestId("workflow-project").click();
+  await page.getByRole("option", { name }).click();
+  await page.getByTestId("palette-search").fill("manual");
+  await dropNode(page, "manual_trigger", 40, 40);
+  await page.getByTestId("save-button").click();
+  await expect(page).toHaveURL(/\/workflows\/[0-9a-f-]{36}$/);
+  const workflow = await call("get", `/api/v1/workflows/${page.url().split("/workflows/")[1]}`);
+  expect(workflow.project_id).toBe(project.id);
+  await page.getByRole("link", { name: "Workflows" }).click();
+  await expect(page.getByTestId("workflow-project-within a quota (e2e)")).toHaveText(name);
   await call("post", `/api/v1/workflows/${workflow.id}/run?wait=true`, { input: [{}] });
   const refused = await page.request.post(`/api/v1/workflows/${workflow.id}/run`, {
     data: { input: [{}] },
@@ -606,7 +615,7 @@ test("projects: a platform admin makes a project, adds a member and sets a quota
   expect(refused.status()).toBe(429);
   expect((await refused.json()).error.message).toContain("quota of executions per day (1)");
 
-  await page.reload();
+  await page.getByRole("link", { name: "Projects" }).click();
   await expect(card.getByTestId("usage-executions_per_day")).toContainText("1 of 1");
   await expect(card.getByRole("progressbar", { name: "Executions today used" })).toHaveAttribute("aria-valuenow", "100");
   await shot(page, "projects-quotas");

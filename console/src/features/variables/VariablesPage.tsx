@@ -1,5 +1,5 @@
 /** Variables: `vars.NAME` in expressions. Plain values are shown; a secret value goes in and never comes back. */
-import { Alert, Button, Checkbox, Modal, Select, Stack, Text, TextInput } from "@mantine/core";
+import { Alert, Button, Checkbox, Modal, Stack, Text, TextInput } from "@mantine/core";
 import { modals } from "@mantine/modals";
 import { notifications } from "@mantine/notifications";
 import { IconPlus } from "@tabler/icons-react";
@@ -8,6 +8,7 @@ import { useState } from "react";
 import { Page } from "@/components/page";
 import { client, unwrap } from "@/lib/api-client";
 import { useCan, useMe } from "@/lib/auth";
+import { ProjectSelect } from "@/features/projects/ProjectSelect";
 import { VariablesTable, type Variable } from "./VariablesTable";
 
 function VariableModal(props: { editing: Variable | "new"; project: string | null; onClose: () => void }) {
@@ -45,7 +46,6 @@ export function VariablesPage() {
   const me = useMe();
   const canEdit = useCan("editor");
   const queryClient = useQueryClient();
-  const projects = useQuery({ queryKey: ["projects"], queryFn: () => unwrap(client.GET("/api/v1/projects")) });
   const [project, setProject] = useState<string | null>(me.default_project ?? null);
   const list = useQuery({
     queryKey: ["variables", project],
@@ -69,17 +69,7 @@ export function VariablesPage() {
       description="A project's variables, read by its workflows in expressions as vars.NAME (a workflow's own override them). A run records the values it used."
       actions={canEdit && <Button leftSection={<IconPlus size={16} />} onClick={() => setEditing("new")} data-testid="new-variable">New variable</Button>}
     >
-      {(projects.data?.items.length ?? 0) > 1 && (
-        <Select
-          label="Project"
-          w={320}
-          data={(projects.data?.items ?? []).map((p) => ({ value: p.id, label: p.name }))}
-          value={project}
-          onChange={setProject}
-          allowDeselect={false}
-          data-testid="variables-project"
-        />
-      )}
+      <ProjectSelect label="Project" value={project} onChange={setProject} role="viewer" testId="variables-project" />
       {list.error && <Alert color="red">{list.error.message}</Alert>}
       <VariablesTable variables={list.data?.items ?? []} canEdit={canEdit} onEdit={setEditing} onDelete={remove} />
       {list.isSuccess && list.data.items.length === 0 && <Text c="dimmed">No variables yet.</Text>}

@@ -25,7 +25,8 @@ import { Link, useNavigate, useParams, useSearchParams } from "react-router-dom"
 import { nodeTypes } from "@/components/graph/nodes";
 import { StatusBadge } from "@/components/status";
 import { ApiError } from "@/lib/api-client";
-import { useCan } from "@/lib/auth";
+import { ProjectSelect } from "@/features/projects/ProjectSelect";
+import { useCan, useMe } from "@/lib/auth";
 import { MAIN, definitionOf, type Catalog, type Definition, type NodeSpec } from "@/lib/definition";
 import {
   definitionToGraph,
@@ -109,6 +110,9 @@ function Editor(props: {
   const { catalog, workflowId } = props;
   const canEdit = useCan("editor");
   const canRun = useCan("operator");
+  const me = useMe();
+  /** where a new workflow goes (a saved one stays in its project for good) */
+  const [project, setProject] = useState<string | null>(me.default_project ?? null);
   const oldVersion = props.viewingVersion !== undefined && props.viewingVersion !== props.latestVersion;
   const editable = canEdit && !oldVersion;
   const navigate = useNavigate();
@@ -245,7 +249,7 @@ function Editor(props: {
     const body = definition();
     setSaving(true);
     try {
-      const saved = workflowId ? await saveWorkflow(workflowId, body) : await createWorkflow(body);
+      const saved = workflowId ? await saveWorkflow(workflowId, body) : await createWorkflow(body, project);
       setProblems(NO_PROBLEMS);
       setSaved(JSON.stringify(body));
       notifications.show({ color: "green", message: `Saved "${saved.name}" as version ${saved.version}` });
@@ -265,7 +269,7 @@ function Editor(props: {
     } finally {
       setSaving(false);
     }
-  }, [definition, editable, navigate, queryClient, workflowId]);
+  }, [definition, editable, navigate, project, queryClient, workflowId]);
 
   const copy = () => {
     const chosen = current.current.nodes.filter((node) => node.selected);
@@ -394,6 +398,7 @@ function Editor(props: {
             aria-label="Workflow name"
             data-testid="workflow-name"
           />
+          {!workflowId && editable && <ProjectSelect value={project} onChange={setProject} role="editor" testId="workflow-project" width={180} size="xs" />}
           {workflowId && (
             <Badge variant="light" color={oldVersion ? "orange" : "gray"} data-testid="version-badge">
               v{props.viewingVersion ?? props.latestVersion}

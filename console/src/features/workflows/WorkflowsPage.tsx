@@ -12,6 +12,7 @@ import { client, unwrap } from "@/lib/api-client";
 import { useCan } from "@/lib/auth";
 import { definitionOf } from "@/lib/definition";
 import { executionKeys, listExecutions, workflowKeys } from "@/lib/queries";
+import { useProjects } from "@/features/projects/ProjectSelect";
 import { createWorkflow, deleteWorkflow, exportWorkflow, parseDefinition, setActive, useWorkflows } from "./api";
 
 function LastRun({ workflowId }: { workflowId: string }) {
@@ -38,6 +39,9 @@ async function fetchDefinition(id: string) {
 
 export function WorkflowsPage() {
   const workflows = useWorkflows();
+  const projects = useProjects();
+  const projectNames = new Map((projects.data?.items ?? []).map((p) => [p.id, p.name]));
+  const manyProjects = projectNames.size > 1;
   const [search, setSearch] = useState("");
   const canEdit = useCan("editor");
   const navigate = useNavigate();
@@ -47,8 +51,8 @@ export function WorkflowsPage() {
 
   const duplicate = async (id: string) => {
     try {
-      const definition = await fetchDefinition(id);
-      const copy = await createWorkflow({ ...definition, name: `${definition.name} (copy)` });
+      // the API's copy stays in the source's project and is named "<name> (copy)"
+      const copy = await unwrap(client.POST("/api/v1/workflows/{workflow_id}/duplicate", { params: { path: { workflow_id: id } }, body: {} }));
       await refresh();
       notifications.show({ color: "green", message: `Created "${copy.name}"` });
     } catch (error) {
@@ -118,6 +122,7 @@ export function WorkflowsPage() {
         <Table.Thead>
           <Table.Tr>
             <Table.Th>Name</Table.Th>
+            {manyProjects && <Table.Th>Project</Table.Th>}
             <Table.Th>Version</Table.Th>
             <Table.Th>Active</Table.Th>
             <Table.Th>Last run</Table.Th>
@@ -133,6 +138,11 @@ export function WorkflowsPage() {
                   {workflow.name}
                 </Link>
               </Table.Td>
+              {manyProjects && (
+                <Table.Td>
+                  <Text size="sm" c="dimmed" data-testid={`workflow-project-${workflow.name}`}>{projectNames.get(workflow.project_id) ?? workflow.project_id}</Text>
+                </Table.Td>
+              )}
               <Table.Td>v{workflow.version}</Table.Td>
               <Table.Td>
                 <Switch

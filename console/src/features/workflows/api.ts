@@ -34,8 +34,10 @@ export function useVersions(id: string | undefined) {
 
 type Body = Schemas["NewWorkflow"];
 
-export function createWorkflow(definition: Definition): Promise<Workflow> {
-  return unwrap(client.POST("/api/v1/workflows", { body: definition as unknown as Body }));
+/** In ``projectId``, or the caller's default project when it is left out. */
+export function createWorkflow(definition: Definition, projectId?: string | null): Promise<Workflow> {
+  const body = { ...definition, ...(projectId ? { project_id: projectId } : {}) };
+  return unwrap(client.POST("/api/v1/workflows", { body: body as unknown as Body }));
 }
 
 export function saveWorkflow(id: string, definition: Definition): Promise<Workflow> {
