@@ -685,7 +685,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Api Keys */
+        /**
+         * List Api Keys
+         * @description Every key for a platform admin; the keys of the projects it administers for a project admin.
+         */
         get: operations["list_api_keys_api_v1_api_keys_get"];
         put?: never;
         /**
