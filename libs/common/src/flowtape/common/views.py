@@ -183,9 +183,10 @@ class ProjectOf(BaseModel):
 
 
 class ProjectQuotas(BaseModel):
-    """A project's quotas, set by platform admins (None: no limit). A start beyond one is refused (429)."""
+    """A project's quotas, set by platform admins (None: no limit). A start beyond one is refused (429).
+    Strict: ``false`` is no number of runs."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     executions_per_day: int | None = Field(default=None, ge=0, le=10**9, description="runs started per UTC day")
     concurrent_runs: int | None = Field(
