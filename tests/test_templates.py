@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from services.connectors.tests.fakes import FakeApi, Recorded, chat_api, openai_api, s3_server, smtp_server
+from tests.infra import FakeApi as InfraFakeApi
 from tests.infra import Platform, postgres_database, remember_secret
 
 SLACK_TOKEN = remember_secret(f"xoxb-{secrets.token_hex(8)}")
@@ -42,6 +43,8 @@ def _site(request: Recorded) -> tuple[int, Any]:
         return 201, {"id": "L-77", "email": request.body["email"]}
     if request.path == "/page":
         return 200, PAGE
+    if request.path == "/weather":
+        return 200, {"city": request.query.get("q"), "forecast": "sunny"}
     if request.path.startswith("/health/"):
         return int(request.path.rsplit("/", 1)[1]), {"checked": True}
     return 200, {"received": request.body}
@@ -102,7 +105,8 @@ def test_the_catalog_lists_twelve_templates_and_refuses_bad_parameters(api: http
     listed = api.get("/api/v1/templates")
     assert listed.status_code == 200
     items = listed.json()["items"]
-    assert len(items) >= 12
+    assert len(items) >= 13
+    assert {item["id"] for item in items} >= {"api-proxy-cache", "webhook-transform-reply", "scrape-page"}
     assert all(item["parameters"] is not None and item["node_types"] for item in items)
     refused = api.post("/api/v1/templates/uptime-check/instantiate", json={"parameters": {"wrong": 1}})
     assert refused.status_code == 422
@@ -117,6 +121,23 @@ def test_webhook_transform_reply(api: httpx.Client, platform: Platform) -> None:
     answer = httpx.post(f"{platform.gateway}/hooks/{path}", json={"name": "Ada"}, timeout=30)
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"greeting": "Hello, Ada!", "length": 3}
+
+
+def test_api_proxy_with_caching(api: httpx.Client, platform: Platform, site: FakeApi) -> None:
+    path = _unique("weather")
+    _activate(api, _instantiate(api, "api-proxy-cache", path=path, upstream_url=f"{site.url}/weather", ttl_seconds=2))
+    before = len(site.sent("/weather"))
+    first = httpx.get(f"{platform.gateway}/hooks/{path}", params={"q": "Lyon"}, timeout=30)
+    assert first.status_code == 200, first.text
+    assert first.json() == {"city": "Lyon", "forecast": "sunny"} and first.headers["x-cache"] == "miss"
+    again = httpx.get(f"{platform.gateway}/hooks/{path}", params={"q": "Lyon"}, timeout=30)
+    assert again.json() == first.json() and again.headers["x-cache"] == "hit"
+    other = httpx.get(f"{platform.gateway}/hooks/{path}", params={"q": "Oslo"}, timeout=30)
+    assert other.json()["city"] == "Oslo" and other.headers["x-cache"] == "miss"
+    assert [r.query["q"] for r in site.sent("/weather")[before:]] == ["Lyon", "Oslo"], "a hit calls nobody"
+    time.sleep(2.1)  # past the time to live: asked again
+    stale = httpx.get(f"{platform.gateway}/hooks/{path}", params={"q": "Lyon"}, timeout=30)
+    assert stale.headers["x-cache"] == "miss" and len(site.sent("/weather")) == before + 3
 
 
 def test_form_to_crm_lead(api: httpx.Client, platform: Platform, site: FakeApi) -> None:
@@ -279,6 +300,14 @@ def test_scrape_a_page(api: httpx.Client, site: FakeApi) -> None:
     workflow = _instantiate(api, "scrape-page", url=f"{site.url}/page")
     execution = _run(api, workflow, [{}])
     assert execution["output"] == [{"title": "Price list", "links": ["/mugs", "/tees"]}]
+
+
+def test_scrape_a_page_with_the_browser(api: httpx.Client, fake_api: InfraFakeApi) -> None:
+    workflow = _instantiate(api, "browser-scrape", url=f"{fake_api.url}/shop/search?q=", selector=".result")
+    [result] = _run(api, workflow, [{}])["output"]
+    assert result["title"].startswith("Search") and result["values"] == ["Enamel mug", "Logo T-shirt"]
+    shot = result["screenshot"]["$binary"]
+    assert shot["mime_type"] == "image/png" and shot["size"] > 1000
 
 
 def test_signup_to_discord(api: httpx.Client, platform: Platform, chat: FakeApi) -> None:
