@@ -542,14 +542,23 @@ test("debug a workflow: variables, a pinned output in a test run, the runs pause
   });
 
   await test.step("a debug run stops at its breakpoint before calc; Step runs calc on edited input and stops again; Continue finishes", async () => {
-    const started = await call("post", `/api/v1/workflows/${workflowId}/run`, { input: [{ n: 5 }], debug: { breakpoints: ["calc"] } });
-    await page.goto(`/executions/${started.execution_id}`);
+    // started from the editor's Run drawer: choosing a node to pause before makes it a debug run
+    await page.goto(`/workflows/${workflowId}`);
+    await page.getByTestId("run-button").click();
+    await page.getByTestId("run-input").fill('{"n": 5}');
+    await page.getByTestId("run-breakpoints").click();
+    await page.getByRole("option", { name: "calc" }).click();
+    await page.getByText("The trigger's items").click(); // closes the list
+    await expect(page.getByTestId("run-submit")).toHaveText("Debug run");
+    await page.getByTestId("run-submit").click();
+    await expect(page).toHaveURL(/\/executions\/[0-9a-f-]{36}$/);
     await expect(page.getByTestId("debug-paused")).toBeVisible();
     await expect(page.getByTestId("debug-node")).toHaveText("calc");
     await expect(page.getByTestId("debug-paused")).toContainText("breakpoint");
     await expect(page.getByTestId("execution-status")).toContainText("paused");
     await expect(page.getByTestId("node-calc")).not.toHaveAttribute("data-status", "succeeded");
-    // the paused node's input, edited before it runs
+    // the paused node's input (what reached it: the trigger's item), edited before it runs
+    await expect(page.getByTestId("debug-input")).toHaveValue(/"n": 5/);
     await page.getByTestId("debug-input").fill('[{"n": 7}]');
     await shot(page, "debug-paused");
 

@@ -14,6 +14,7 @@ from flowtape.engine.domain.breakpoints import DebugInputEdited, DebugReleased, 
 from flowtape.engine.domain.decider import Started, TimerFired
 from flowtape.engine.domain.execution import Execution
 from flowtape.engine.domain.graph import WorkflowGraph
+from flowtape.engine.views import execution_view
 from services.engine.tests.test_decider import Run, at, call, graph, n
 
 CHAIN = graph(
@@ -40,7 +41,8 @@ def test_a_debug_run_stops_before_its_breakpoint_and_continue_runs_on_to_the_end
     decision = run.on(Started())
     assert run.events()[-1] == "BreakpointReached" and not decision.dispatch
     assert run.execution.status == "paused" and run.status()["calc"] == "pending"
-    assert run.execution.breakpoint == {"node": "calc", "run": 1, "reason": "breakpoint"}
+    # what calc would run on is recorded with the stop, for the operator to see (and edit)
+    assert run.execution.breakpoint == {"node": "calc", "run": 1, "reason": "breakpoint", "input": [{"n": 1}]}
 
     decision = run.on(DebugReleased(step=False))
     assert run.events()[0] == "BreakpointReleased" and decision.dispatch == ["call"]
@@ -54,16 +56,22 @@ def test_stepping_stops_before_every_next_node_and_edited_input_is_what_the_node
     run.on(Started())
     edited = run.on(DebugInputEdited([{"n": 21}]))
     assert run.events() == ["NodeInputEdited"] and not edited.dispatch and run.execution.status == "paused"
+    shown = execution_view(run.execution).debug
+    assert shown is not None and shown["paused_at"]["input"] == [{"n": 21}], "the view shows the edited input"
 
     run.on(DebugReleased(step=True))
     assert run.execution.nodes["calc"].input == [{"n": 21}]
     assert run.execution.nodes["calc"].output == [{"n": 21, "doubled": 42}]
-    assert run.execution.breakpoint == {"node": "call", "run": 1, "reason": "step"}
+    assert run.execution.breakpoint == {"node": "call", "run": 1, "reason": "step", "input": [{"n": 21, "doubled": 42}]}
 
     dispatched = run.on(DebugReleased(step=True))
     assert dispatched.dispatch == ["call"] and run.execution.status == "running"
     run.done("call")  # the next node becomes ready: stepping stops there again
-    assert run.execution.breakpoint == {"node": "end", "run": 1, "reason": "step"}
+    assert {k: v for k, v in (run.execution.breakpoint or {}).items() if k != "input"} == {
+        "node": "end",
+        "run": 1,
+        "reason": "step",
+    }
     run.on(DebugReleased(step=False))
     assert run.execution.status == "succeeded"
     with pytest.raises(Conflict, match="succeeded"):
@@ -82,7 +90,12 @@ def test_a_condition_on_the_items_stops_the_run_only_when_it_holds(
     if stops is None:
         assert decision.dispatch == ["call"] and run.execution.breakpoint is None
     else:
-        assert not decision.dispatch and run.execution.breakpoint == {"node": "call", "run": 1, "reason": stops}
+        assert not decision.dispatch and run.execution.breakpoint == {
+            "node": "call",
+            "run": 1,
+            "reason": stops,
+            "input": [{**item, "doubled": item["n"] * 2} for item in trigger],
+        }
 
 
 def test_outcomes_and_timers_while_paused_are_recorded_but_nothing_new_starts() -> None:

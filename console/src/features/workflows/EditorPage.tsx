@@ -348,13 +348,17 @@ function Editor(props: {
     return () => window.removeEventListener("beforeunload", warn);
   }, [dirty]);
 
-  const run = async (input: Record<string, unknown>[]) => {
+  const run = async (input: Record<string, unknown>[], breakpoints: string[]) => {
     if (!workflowId) return;
     try {
       const test = runOpen === "test";
-      const id = await runWorkflow(workflowId, input, { version: props.viewingVersion, test });
-      setExecutionId(id);
+      const id = await runWorkflow(workflowId, input, { version: props.viewingVersion, test, breakpoints });
       setRunOpen(false);
+      if (breakpoints.length) {
+        navigate(`/executions/${id}`); // where a paused run is stepped
+        return;
+      }
+      setExecutionId(id);
       notifications.show({ message: test ? "Test run started" : "Run started", color: "blue" });
     } catch (error) {
       notifications.show({ color: "red", title: "Could not run", message: String((error as Error).message) });
@@ -550,7 +554,7 @@ function Editor(props: {
           </div>
         )}
       </div>
-      {workflowId && <RunDrawer opened={runOpen !== false} test={runOpen === "test"} onClose={() => setRunOpen(false)} onRun={run} />}
+      {workflowId && <RunDrawer opened={runOpen !== false} test={runOpen === "test"} nodeIds={nodes.map((node) => node.id)} onClose={() => setRunOpen(false)} onRun={run} />}
       {workflowId && (
         <VersionsDrawer
           workflowId={workflowId}

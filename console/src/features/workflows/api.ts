@@ -57,11 +57,13 @@ export function setActive(id: string, active: boolean) {
  * A run from the editor. A test run (`test`) takes the outputs pinned in the draft in place of running those nodes;
  * a plain run, like a triggered one, never does.
  */
-export async function runWorkflow(id: string, input: Record<string, unknown>[], options: { version?: number; test?: boolean } = {}): Promise<string> {
+/** ``breakpoints``: a debug run, paused before each of these nodes (see the run inspector's debug controls). */
+export async function runWorkflow(id: string, input: Record<string, unknown>[], options: { version?: number; test?: boolean; breakpoints?: string[] } = {}): Promise<string> {
+  const debug = options.breakpoints?.length ? { breakpoints: options.breakpoints } : undefined;
   const accepted = await unwrap(
     client.POST("/api/v1/workflows/{workflow_id}/run", {
       params: { path: { workflow_id: id } },
-      body: { input, version: options.version, test: options.test ?? false },
+      body: { input, version: options.version, test: options.test ?? false, debug },
     }),
   );
   return (accepted as { execution_id: string }).execution_id;

@@ -7,7 +7,7 @@ import { DebugControls } from "./DebugControls";
 const api = vi.hoisted(() => ({ debugInput: vi.fn(async () => {}), debugStep: vi.fn(async () => {}), debugContinue: vi.fn(async () => {}) }));
 vi.mock("../api", () => api);
 
-function run(status: string, pausedAt: { node: string; reason: string } | null): Execution {
+function run(status: string, pausedAt: { node: string; reason: string; input?: Record<string, unknown>[] } | null): Execution {
   return {
     id: "e1",
     workflow_id: "w",
@@ -30,6 +30,10 @@ describe("DebugControls", () => {
     fireEvent.click(screen.getByTestId("debug-step"));
     await waitFor(() => expect(api.debugStep).toHaveBeenCalledWith("e1"));
     expect(api.debugInput).not.toHaveBeenCalled();
+  });
+  it("shows the input the engine recorded at the stop, before the node has one of its own", () => {
+    renderWithProviders(<DebugControls run={run("paused", { node: "send", reason: "step", input: [{ n: 9 }] })} act={act} />);
+    expect(screen.getByTestId("debug-input")).toHaveValue(JSON.stringify([{ n: 9 }], null, 2));
   });
 
   it("sends an edited input before it continues", async () => {

@@ -7,7 +7,9 @@ import { useState } from "react";
 import type { Execution } from "@/lib/definition";
 import { debugContinue, debugInput, debugStep } from "../api";
 
-type PausedAt = { node: string; reason: string };
+/** ``input``: what the node will run on (the operator's edit, else what reached it); null in runs paused by an
+ * engine that did not record it, where the node's own input stands in. */
+type PausedAt = { node: string; reason: string; input?: Record<string, unknown>[] | null };
 
 export function pausedAt(run: Execution): PausedAt | null {
   const debug = (run as { debug?: { paused_at?: PausedAt | null } | null }).debug;
@@ -16,7 +18,7 @@ export function pausedAt(run: Execution): PausedAt | null {
 
 export function DebugControls({ run, act }: { run: Execution; act: (what: () => Promise<void>, done: string) => void }) {
   const paused = pausedAt(run);
-  const input = paused ? run.nodes[paused.node]?.input : undefined;
+  const input = paused ? (paused.input ?? run.nodes[paused.node]?.input) : undefined;
   const [text, setText] = useState<string | null>(null);
   if (!paused) return null;
   const shown = text ?? JSON.stringify(input ?? [], null, 2);

@@ -183,10 +183,9 @@ class ProjectOf(BaseModel):
 
 
 class ProjectQuotas(BaseModel):
-    """A project's quotas, set by platform admins (None: no limit). A start beyond one is refused (429).
-    Strict: ``false`` is no number of runs."""
+    """A project's quotas, set by platform admins (None: no limit). A start beyond one is refused (429)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True)  # strict: ``false`` is no number of runs
 
     executions_per_day: int | None = Field(default=None, ge=0, le=10**9, description="runs started per UTC day")
     concurrent_runs: int | None = Field(

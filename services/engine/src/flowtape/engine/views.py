@@ -96,7 +96,10 @@ def _debug(execution: Execution) -> dict[str, Any] | None:
     debug = execution.debug
     if debug is None:
         return None
-    return {**debug, "paused_at": execution.breakpoint, "stepping": execution.stepping}
+    paused = execution.breakpoint
+    if paused is not None:  # the input it will run on: the operator's edit, else what reached it
+        paused = {**paused, "input": execution.input_overrides.get(paused["node"], paused.get("input"))}
+    return {**debug, "paused_at": paused, "stepping": execution.stepping}
 
 
 def _caller(execution: Execution) -> dict[str, Any] | None:

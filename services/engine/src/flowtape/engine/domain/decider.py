@@ -377,7 +377,7 @@ def _advance(execution: Execution, graph: WorkflowGraph, now: Circumstances, dec
             if execution.debug is not None and (
                 reason := breakpoints.stop_before(execution, node_id, items, context(execution, node_id, 1, now, graph))
             ):
-                execution.reach_breakpoint(node_id, execution.nodes[node_id].runs, reason)
+                execution.reach_breakpoint(node_id, execution.nodes[node_id].runs, reason, items)
                 return
             spec = graph.nodes[node_id]
             inline = now.node(spec)

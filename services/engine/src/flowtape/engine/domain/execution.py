@@ -401,9 +401,10 @@ class Execution(Aggregate):
         return debug if isinstance(debug, dict) else None
 
     @event("BreakpointReached")
-    def reach_breakpoint(self, node_id: str, run: int, reason: str) -> None:
-        """A debug run stopped before ``node_id`` (not scheduled yet: its input may still be edited)."""
-        self._breakpoint: dict[str, Any] | None = {"node": node_id, "run": run, "reason": reason}
+    def reach_breakpoint(self, node_id: str, run: int, reason: str, input: Items | None = None) -> None:
+        """A debug run stopped before ``node_id`` (not scheduled yet: its input may still be edited). ``input`` is
+        what it would run on, recorded so the operator sees it (None in events logged before it was)."""
+        self._breakpoint: dict[str, Any] | None = {"node": node_id, "run": run, "reason": reason, "input": input}
         self.status = "paused"
 
     @event("NodeInputEdited")
