@@ -1,10 +1,11 @@
 /**
  * The console as a person uses it, in real Chromium: first visit creates the admin; the branching workflow of
  * API.md is drawn by dragging nodes and connecting ports; it runs with {"n": 30}; the run is inspected, scrubbed
- * back in time and replayed from `calc`; a viewer sees no edit controls; a waiting run updates live. The debugging
- * features: variables (plain and secret), a pinned output used by a test run, the Runs paused switch and a debug run
+ * back in time, replayed from `calc` and compared with its fork; a viewer sees no edit controls; a waiting run
+ * updates live. The debugging features: variables (plain and secret), a pinned output used by a test run, the Runs paused switch and a debug run
  * stepped past its breakpoint. Projects: one made, a member added, a quota set, a workflow made in it from the editor
- * and a run beyond the quota refused. Screenshots of every main page go to docs/screenshots/ (1280x800).
+ * and a run beyond the quota refused; a workflow made from a template. Screenshots of every main page go to
+ * docs/screenshots/ (1280x800).
  */
 import { expect, test, type APIRequestContext, type Browser, type Page } from "@playwright/test";
 
@@ -236,6 +237,15 @@ test("build, run, inspect, time-travel and fork a workflow in the browser", asyn
     await expect(page.getByTestId("execution-output")).toContainText('"label": "tiny"');
     await expect(page.getByTestId("execution-output")).toContainText('"doubled": 6');
     await shot(page, "replay-child");
+    // compared with the run it was forked from (offered by default): calc's input differs, so does the path
+    await page.getByTestId("compare-button").click();
+    await expect(page.getByTestId("compare-other")).toHaveValue(executionId);
+    await page.getByTestId("compare-submit").click();
+    await expect(page.getByTestId("run-diff")).toBeVisible();
+    await expect(page.getByTestId("diff-node-calc")).toContainText("/0/n");
+    await shot(page, "run-diff");
+    await page.keyboard.press("Escape");
+    await expect(page.getByRole("dialog")).toHaveCount(0);
     // and the parent links to its fork
     await page.getByTestId("parent-link").getByRole("link").click();
     await expect(page.getByTestId("child-link")).toHaveCount(1);
@@ -628,5 +638,22 @@ test("projects: a platform admin makes a project, adds a member, sets a quota, m
   await expect(card.getByTestId("usage-executions_per_day")).toContainText("1 of 1");
   await expect(card.getByRole("progressbar", { name: "Executions today used" })).toHaveAttribute("aria-valuenow", "100");
   await shot(page, "projects-quotas");
+  await page.context().close();
+});
+
+test("templates: start a workflow from a template and open it in the editor", async ({ browser }) => {
+  const page = await newPage(browser);
+  await signIn(page, ADMIN);
+  await page.getByRole("link", { name: "Templates" }).click();
+  await expect(page.getByTestId("template-api-proxy-cache")).toBeVisible();
+  await expect(page.getByTestId("template-browser-scrape")).toContainText("browser");
+  await shot(page, "templates");
+  await page.getByTestId("use-webhook-transform-reply").click();
+  await page.getByTestId("template-name").fill("greeter (e2e)");
+  await page.getByTestId("template-param-path").fill(`greet-${Date.now().toString(36)}`);
+  await page.getByTestId("template-create").click();
+  await expect(page).toHaveURL(/\/workflows\/[0-9a-f-]{36}$/);
+  await expect(page.getByTestId("workflow-name")).toHaveValue("greeter (e2e)");
+  for (const node of ["hook", "shape", "reply"]) await expect(page.getByTestId(`node-${node}`)).toBeVisible();
   await page.context().close();
 });

@@ -10,6 +10,7 @@ import {
   IconListDetails,
   IconLogin2,
   IconStack2,
+  IconTemplate,
   IconUserCircle,
   IconUsers,
   IconVariable,
@@ -21,6 +22,7 @@ import { allows, highestRole, signOut, useMe, type Role } from "@/lib/auth";
 const LINKS: { to: string; label: string; icon: typeof IconGauge; role: Role }[] = [
   { to: "/", label: "Dashboard", icon: IconGauge, role: "viewer" },
   { to: "/workflows", label: "Workflows", icon: IconHierarchy2, role: "viewer" },
+  { to: "/templates", label: "Templates", icon: IconTemplate, role: "viewer" },
   { to: "/executions", label: "Executions", icon: IconActivity, role: "viewer" },
   { to: "/credentials", label: "Credentials", icon: IconKey, role: "viewer" },
   { to: "/variables", label: "Variables", icon: IconVariable, role: "viewer" },

@@ -14,6 +14,7 @@ import { WorkflowsPage } from "@/features/workflows/WorkflowsPage";
 import { Layout, NotFound } from "./Layout";
 import { SsoPage } from "@/features/sso/SsoPage";
 import { ProjectsPage } from "@/features/projects/ProjectsPage";
+import { TemplatesPage } from "@/features/templates/TemplatesPage";
 
 export const router = createBrowserRouter([
   {
@@ -23,6 +24,7 @@ export const router = createBrowserRouter([
       { path: "/workflows", element: <WorkflowsPage /> },
       { path: "/workflows/new", element: <EditorPage /> },
       { path: "/workflows/:workflowId", element: <EditorPage /> },
+      { path: "/templates", element: <TemplatesPage /> },
       { path: "/executions", element: <ExecutionsPage /> },
       { path: "/executions/:executionId", element: <ExecutionPage /> },
       { path: "/credentials", element: <CredentialsPage /> },

@@ -24,6 +24,7 @@ import { cancel, replay, retry, useEvents } from "./api";
 import { DebugControls } from "./components/DebugControls";
 import { PinnedNotRun, TestRunBadge, pinnedNodes } from "./components/PinnedNodes";
 import { ReplayModal } from "./components/ReplayModal";
+import { CompareRuns } from "./components/RunDiff";
 import { TimeTravel, eventNode } from "./components/TimeTravel";
 
 function parseAt(value: string | null): number | null {
@@ -174,34 +175,33 @@ export function ExecutionPage() {
             )}
           </Group>
         </Stack>
-        {canOperate && (
-          <Group gap={6}>
-            {run.status === "failed" && (
-              <Button size="xs" variant="light" leftSection={<IconRefresh size={14} />} onClick={() => act(() => retry(run.id), "Retry started")} data-testid="retry-button">
-                Retry
-              </Button>
-            )}
-            {live && (
-              <Button
-                size="xs"
-                color="red"
-                variant="light"
-                leftSection={<IconPlayerStop size={14} />}
-                data-testid="cancel-button"
-                onClick={() =>
-                  modals.openConfirmModal({
-                    title: "Cancel this run?",
-                    labels: { confirm: "Cancel the run", cancel: "Keep it running" },
-                    confirmProps: { color: "red" },
-                    onConfirm: () => act(() => cancel(run.id), "Cancelled"),
-                  })
-                }
-              >
-                Cancel
-              </Button>
-            )}
-          </Group>
-        )}
+        <Group gap={6}>
+          <CompareRuns key={run.id} executionId={run.id} suggested={(run.parent as { execution_id?: string } | null | undefined)?.execution_id} />
+          {canOperate && run.status === "failed" && (
+            <Button size="xs" variant="light" leftSection={<IconRefresh size={14} />} onClick={() => act(() => retry(run.id), "Retry started")} data-testid="retry-button">
+              Retry
+            </Button>
+          )}
+          {canOperate && live && (
+            <Button
+              size="xs"
+              color="red"
+              variant="light"
+              leftSection={<IconPlayerStop size={14} />}
+              data-testid="cancel-button"
+              onClick={() =>
+                modals.openConfirmModal({
+                  title: "Cancel this run?",
+                  labels: { confirm: "Cancel the run", cancel: "Keep it running" },
+                  confirmProps: { color: "red" },
+                  onConfirm: () => act(() => cancel(run.id), "Cancelled"),
+                })
+              }
+            >
+              Cancel
+            </Button>
+          )}
+        </Group>
       </Group>
       {canOperate && <DebugControls run={run} act={act} />}
       {run.error && (
