@@ -9,11 +9,12 @@ const diff: Diff = {
   same: false,
   status: null,
   output: { changes: [{ path: "/0/label", op: "changed", a: "big", b: "small" }], truncated: false },
-  changed_nodes: ["calc", "big", "small"],
+  changed_nodes: ["calc", "big", "small", "hook"],
   nodes: {
     calc: { same: false, in: "both", input: { changes: [{ path: "/0/n", op: "changed", a: 30, b: 3 }], truncated: false }, output: { changes: [], truncated: true } },
     big: { same: false, in: "a", status: { a: "succeeded", b: null } },
     small: { same: false, in: "b", status: { a: null, b: "succeeded" } },
+    hook: { same: false, in: "both", attempts: { a: 1, b: 0 } },
   },
   paths: { a: ["start", "calc", "big"], b: ["start", "calc", "small"], common: ["start", "calc"], diverged_at: "check", only_in_a: ["big"], only_in_b: ["small"] },
 };
@@ -28,6 +29,8 @@ describe("DiffView", () => {
     expect(calc).toContain("more output changes than shown");
     expect(screen.getByTestId("diff-node-big").textContent).toContain("only in A");
     expect(screen.getByTestId("diff-output").textContent).toContain('"small"');
+    // a node that differs in how it ran only: that difference, and no empty table
+    expect(screen.getByTestId("diff-node-hook").textContent).toBe("hookattempts 1 → 0");
   });
   it("says so when two runs are the same", () => {
     renderWithProviders(<DiffView diff={{ ...diff, same: true }} />);

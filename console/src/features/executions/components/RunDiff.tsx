@@ -8,6 +8,8 @@ import { client, unwrap, type Schemas } from "@/lib/api-client";
 export type Diff = Schemas["ExecutionDiff"];
 type Changes = Schemas["Changes"];
 
+/** what the API compares besides input and output (each present only where the runs differ) */
+const SCALARS = ["status", "port", "error", "attempts"] as const;
 const show = (value: unknown) => (value === undefined ? "—" : JSON.stringify(value));
 
 function ChangeRows(props: { what: string; changes: Changes | null | undefined }) {
@@ -44,23 +46,30 @@ export function DiffView({ diff }: { diff: Diff }) {
       </Text>
       {diff.changed_nodes.map((nodeId) => {
         const node = diff.nodes[nodeId];
-        const status = node.status as { a?: string; b?: string } | null | undefined;
+        const scalars = SCALARS.filter((field) => node[field]).map((field) => [field, node[field] as { a?: unknown; b?: unknown }] as const);
+        const rows = !!(node.input || node.output);
         return (
           <Stack key={nodeId} gap={4} data-testid={`diff-node-${nodeId}`}>
             <Group gap="xs">
               <Text fw={600} size="sm">{nodeId}</Text>
               {node.in !== "both" && <Badge size="xs" color="gray">only in {node.in.toUpperCase()}</Badge>}
-              {status && <Text size="xs" c="dimmed">status {status.a ?? "—"} → {status.b ?? "—"}</Text>}
+              {scalars.map(([field, change]) => (
+                <Text key={field} size="xs" c="dimmed">
+                  {field} {show(change.a)} → {show(change.b)}
+                </Text>
+              ))}
             </Group>
-            <Table withTableBorder verticalSpacing={2}>
-              <Table.Thead>
-                <Table.Tr><Table.Th>where</Table.Th><Table.Th w={80}>change</Table.Th><Table.Th>A</Table.Th><Table.Th>B</Table.Th></Table.Tr>
-              </Table.Thead>
-              <Table.Tbody>
-                <ChangeRows what="input" changes={node.input} />
-                <ChangeRows what="output" changes={node.output} />
-              </Table.Tbody>
-            </Table>
+            {rows && (
+              <Table withTableBorder verticalSpacing={2}>
+                <Table.Thead>
+                  <Table.Tr><Table.Th>where</Table.Th><Table.Th w={100}>change</Table.Th><Table.Th>A</Table.Th><Table.Th>B</Table.Th></Table.Tr>
+                </Table.Thead>
+                <Table.Tbody>
+                  <ChangeRows what="input" changes={node.input} />
+                  <ChangeRows what="output" changes={node.output} />
+                </Table.Tbody>
+              </Table>
+            )}
           </Stack>
         );
       })}
