@@ -657,3 +657,33 @@ test("templates: start a workflow from a template and open it in the editor", as
   for (const node of ["hook", "shape", "reply"]) await expect(page.getByTestId(`node-${node}`)).toBeVisible();
   await page.context().close();
 });
+
+test("bulk replay: plan a replay of a workflow's failed runs, then see a failing canary stop the rest", async ({ browser }) => {
+  const page = await newPage(browser);
+  await signIn(page, ADMIN);
+  const call = await api(page);
+  const workflow = await call("post", "/api/v1/workflows", {
+    name: `always fails ${Date.now().toString(36)}`,
+    nodes: [
+      { id: "start", type: "manual_trigger" },
+      { id: "fail", type: "stop_and_error", params: { message: "order {{ item.n }} has no customer" } },
+    ],
+    edges: [{ from: "start", to: "fail" }],
+  });
+  for (const n of [1, 2, 3]) await call("post", `/api/v1/workflows/${workflow.id}/run?wait=true`, { input: [{ n }] });
+
+  await page.goto(`/executions?workflow_id=${workflow.id}`);
+  await page.getByTestId("bulk-replay").click();
+  await page.getByTestId("bulk-canary").fill("1");
+  await page.getByTestId("bulk-start").click(); // a dry run first (the default)
+  await expect(page.getByTestId("bulk-state")).toHaveText("planned");
+  await expect(page.getByTestId("bulk-summary")).toContainText("3 run(s) would be replayed, the first 1 as the canary");
+  await page.getByTestId("bulk-dry-run").uncheck();
+  await page.getByTestId("bulk-start").click();
+  await expect(page.getByTestId("bulk-state")).toHaveText("canary_failed", { timeout: 30_000 });
+  await expect(page.getByTestId("bulk-summary")).toContainText("nothing else was started");
+  await shot(page, "bulk-replay");
+  const runs = await call("get", `/api/v1/executions?workflow_id=${workflow.id}&limit=50`);
+  expect(runs.items).toHaveLength(4); // the three failed runs and the canary's replay, nothing more
+  await page.context().close();
+});

@@ -6,13 +6,17 @@ import { StatusBadge } from "@/components/status";
 import { ago, duration } from "@/components/time";
 import { client, unwrap } from "@/lib/api-client";
 import type { ExecutionSummary } from "@/lib/definition";
+import { useCan } from "@/lib/auth";
 import { listExecutions, type ExecutionFilters } from "@/lib/queries";
+import { BulkReplay } from "./components/BulkReplay";
 
 const STATUSES = ["queued", "running", "waiting", "paused", "succeeded", "failed", "cancelled"];
 
-/** All runs, newest first, filtered by workflow and status, refreshed every two seconds. */
+/** All runs, newest first, filtered by workflow and status, refreshed every two seconds; with a workflow chosen,
+ * an operator may replay its runs in bulk. */
 export function ExecutionsPage() {
   const [search, setSearch] = useSearchParams();
+  const canOperate = useCan("operator");
   const filters: ExecutionFilters = {
     workflow_id: search.get("workflow_id") ?? undefined,
     status: (search.get("status") as ExecutionSummary["status"]) ?? undefined,
@@ -59,6 +63,7 @@ export function ExecutionsPage() {
           w={180}
           data-testid="filter-status"
         />
+        {canOperate && filters.workflow_id && <BulkReplay workflowId={filters.workflow_id} workflowName={names[filters.workflow_id] ?? filters.workflow_id} />}
       </Group>
       {runs.error && <Alert color="red">{runs.error.message}</Alert>}
       <Table highlightOnHover verticalSpacing="xs" data-testid="executions-table">
