@@ -685,5 +685,17 @@ test("bulk replay: plan a replay of a workflow's failed runs, then see a failing
   await shot(page, "bulk-replay");
   const runs = await call("get", `/api/v1/executions?workflow_id=${workflow.id}&limit=50`);
   expect(runs.items).toHaveLength(4); // the three failed runs and the canary's replay, nothing more
+
+  // its own settings, from the editor: at most 2 runs at once, failed runs kept 30 days
+  await page.goto(`/workflows/${workflow.id}`);
+  await page.getByTestId("settings-button").click();
+  await page.getByTestId("setting-max_concurrent_runs").fill("2");
+  await page.getByTestId("setting-retention-failed_days").fill("30");
+  await page.getByTestId("settings-apply").click();
+  await page.getByTestId("save-button").click();
+  await expect(page.getByTestId("version-badge")).toContainText("v2");
+  const saved = await call("get", `/api/v1/workflows/${workflow.id}`);
+  expect(saved.settings.max_concurrent_runs).toBe(2);
+  expect(saved.settings.retention).toEqual({ failed_days: 30 });
   await page.context().close();
 });

@@ -4,7 +4,7 @@
  */
 import { ActionIcon, Alert, Badge, Button, Center, Group, Loader, Switch, Text, TextInput, Tooltip } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
-import { IconArrowBackUp, IconArrowForwardUp, IconDeviceFloppy, IconDownload, IconFlask, IconHistory, IconPlayerPlay } from "@tabler/icons-react";
+import { IconArrowBackUp, IconArrowForwardUp, IconDeviceFloppy, IconDownload, IconFlask, IconHistory, IconPlayerPlay, IconSettings } from "@tabler/icons-react";
 import { useQueryClient } from "@tanstack/react-query";
 import {
   Background,
@@ -46,6 +46,7 @@ import { createWorkflow, exportWorkflow, runWorkflow, saveWorkflow, setActive, t
 import { NodePanel } from "./components/NodePanel";
 import { DRAG_TYPE, Palette } from "./components/Palette";
 import { RunDrawer } from "./components/RunDrawer";
+import { SettingsDrawer, type Settings } from "./components/SettingsDrawer";
 import { RunsPause } from "./components/RunsPause";
 import { VersionsDrawer } from "./components/VersionsDrawer";
 
@@ -123,6 +124,8 @@ function Editor(props: {
   const [nodes, setNodes] = useState<FlowNode[]>(initialGraph.nodes);
   const [edges, setEdges] = useState<FlowEdge[]>(initialGraph.edges);
   const [name, setName] = useState(props.initial.name);
+  const [settings, setSettings] = useState<Settings>(props.initial.settings ?? {});
+  const [settingsOpen, setSettingsOpen] = useState(false);
   const [saving, setSaving] = useState(false);
   const [problems, setProblems] = useState<Problems>(NO_PROBLEMS);
   const [selected, setSelected] = useState<string | null>(null);
@@ -144,7 +147,7 @@ function Editor(props: {
     [initialGraph, props.initial],
   );
   const [saved, setSaved] = useState<string | null>(null);
-  const dirty = JSON.stringify(graphToDefinition(nodes, edges, { name, settings: props.initial.settings })) !== (saved ?? loaded);
+  const dirty = JSON.stringify(graphToDefinition(nodes, edges, { name, settings })) !== (saved ?? loaded);
 
   /** Record the graph as it is now, before a change (undo goes back to it). */
   const remember = useCallback(() => {
@@ -164,8 +167,8 @@ function Editor(props: {
   const redo = () => restore(future, past);
 
   const definition = useCallback(
-    (): Definition => graphToDefinition(current.current.nodes, current.current.edges, { name, settings: props.initial.settings }),
-    [name, props.initial.settings],
+    (): Definition => graphToDefinition(current.current.nodes, current.current.edges, { name, settings }),
+    [name, settings],
   );
 
   const onNodesChange = useCallback(
@@ -451,6 +454,9 @@ function Editor(props: {
           <Button size="xs" variant="default" leftSection={<IconDownload size={14} />} onClick={() => exportWorkflow(definition())}>
             Export
           </Button>
+          <Button size="xs" variant="default" leftSection={<IconSettings size={14} />} onClick={() => setSettingsOpen(true)} data-testid="settings-button">
+            Settings
+          </Button>
           {workflowId && canRun && (
             <Button size="xs" variant="light" color="green" leftSection={<IconPlayerPlay size={14} />} onClick={() => setRunOpen("run")} disabled={dirty && editable} title={dirty ? "save first" : undefined} data-testid="run-button">
               Run
@@ -554,6 +560,7 @@ function Editor(props: {
           </div>
         )}
       </div>
+      {settingsOpen && <SettingsDrawer opened settings={settings} editable={editable} onClose={() => setSettingsOpen(false)} onChange={setSettings} />}
       {workflowId && <RunDrawer opened={runOpen !== false} test={runOpen === "test"} nodeIds={nodes.map((node) => node.id)} onClose={() => setRunOpen(false)} onRun={run} />}
       {workflowId && (
         <VersionsDrawer
