@@ -17,13 +17,17 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import aio_pika
+import asyncpg
 import pytest
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from flowtape.common.bus.memory import MemoryBus
 from flowtape.common.bus.rabbit import RabbitBus
-from flowtape.common.errors import NotFound, TimedOut
+from flowtape.common.errors import NotFound, TimedOut, Unavailable
 from flowtape.common.messages.engine import ExecutionFinished, GetWorkflow
 from flowtape.common.topology import DEAD_LETTERS, ENGINE_REQUESTS, EXECUTION_FINISHED, QueueSpec
+from tests.infra import ADMIN_DATABASE_URL
 
 AMQP_URL = os.environ.get("FLOWTAPE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
@@ -294,3 +298,30 @@ async def test_a_handler_that_fails_once_handles_the_message_exactly_once(harnes
     assert await harness.dead_letters(queue, expected=0) == []
     assert attempts == ["once", "once"]
     assert handled == ["once"]
+
+
+async def test_a_request_whose_database_is_full_answers_unavailable_and_is_not_dead_lettered(harness: Harness) -> None:
+    """A handler meeting PostgreSQL's "too many clients" (here a role allowed no connection: SQLSTATE 53300, the
+    error an overloaded server gives) answers 503-unavailable for the caller to try again, rather than an
+    internal error, and leaves nothing in the dead letters: the request was fine, the moment was not."""
+    admin = await asyncpg.connect(ADMIN_DATABASE_URL)
+    role = f"ft_full_{uuid.uuid4().hex[:8]}"
+    await admin.execute(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 0")
+    full = create_async_engine(make_url(ADMIN_DATABASE_URL).set(drivername="postgresql+asyncpg", username=role))
+
+    async def get_workflow(_: GetWorkflow) -> dict[str, object]:
+        async with full.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return {}
+
+    requests = harness.queue(ENGINE_REQUESTS.exchange, ENGINE_REQUESTS.routing_key, quorum=False)
+    harness.bus.subscribe(requests, {GetWorkflow: get_workflow})
+    await harness.start()
+    try:
+        with pytest.raises(Unavailable, match="cannot reach its database right now"):
+            await harness.bus.ask(GetWorkflow(workflow_id="w-1"), timeout=10)
+        assert await harness.dead_letters(requests, 0) == []
+    finally:
+        await full.dispose()
+        await admin.execute(f"DROP ROLE {role}")
+        await admin.close()

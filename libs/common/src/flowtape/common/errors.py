@@ -110,6 +110,20 @@ class Unavailable(FlowtapeError):
     code = "unavailable"
 
 
+#: PostgreSQL's SQLSTATE classes of a database that cannot serve now but may in a moment: a lost or refused
+#: connection (08), too many clients or no memory or disk (53), a server shutting down or starting (57P)
+_TRANSIENT_SQLSTATES = ("08", "53", "57P")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database is out of reach or out of room for now (not that the request is wrong):
+    the driver's SQLSTATE, as SQLAlchemy wraps it, or a refused or dropped connection."""
+    if isinstance(exc, ConnectionRefusedError | ConnectionResetError):
+        return True
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(state, str) and state.startswith(_TRANSIENT_SQLSTATES)
+
+
 class BusUnavailable(Unavailable):
     """Raised by the bus adapter when the broker refuses or drops the call itself (it is restarting, or out of
     reach): no peer was asked, so trying again once the connection is back is safe."""

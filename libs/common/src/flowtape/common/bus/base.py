@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import BaseModel
 
 from flowtape.common import logs, telemetry
-from flowtape.common.errors import FlowtapeError, InvalidMessage, Unavailable, error_from_info
+from flowtape.common.errors import FlowtapeError, InvalidMessage, Unavailable, database_unavailable, error_from_info
 from flowtape.common.messages.base import Message, Reply, decode
 from flowtape.common.topology import QueueSpec
 
@@ -139,6 +139,12 @@ async def _dispatch(raw: bytes, handlers: Handlers, queue: str, *, is_request: b
             return Outcome("ack", reply)
         return Outcome("dead_letter", None, f"{exc.code}: {exc.message}")
     except Exception as exc:
+        if database_unavailable(exc):  # a moment's overload or outage: a 503 to try again, no dead letter
+            log.warning("handler for %s could not reach its database: %s", message.type_name, exc)
+            if is_request:
+                busy = Unavailable("the service cannot reach its database right now; try again in a moment")
+                return Outcome("ack", Reply(**message.caused(error=busy.info())))
+            return Outcome("retry", reason=f"database unavailable: {type(exc).__name__}")
         log.exception("handler for %s failed", message.type_name)
         reason = f"{type(exc).__name__}: {exc}"
         if is_request:
