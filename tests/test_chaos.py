@@ -66,6 +66,8 @@ class Tally:
     webhook_wrong: list[str] = field(default_factory=list)
     #: calls in flight on a gateway when it was killed (the client then tried the other one)
     connections_cut: int = 0
+    #: starts answered 503 (nothing started: a peer or its database was out of reach), then tried again
+    unavailable: int = 0
     #: processes killed and not ready again yet
     down: set[str] = field(default_factory=set)
     failed_restarts: list[str] = field(default_factory=list)
@@ -98,6 +100,11 @@ class Clients:
     def start_runs(self, workflow_id: str, first: int) -> None:
         def start(n: int) -> str:
             answer = self.call("POST", f"/api/v1/workflows/{workflow_id}/run", json={"input": [{"n": n}]})
+            while answer.status_code == 503:  # nothing was started (a peer or its database was out of reach)
+                with self.tally.lock:
+                    self.tally.unavailable += 1
+                time.sleep(0.5)
+                answer = self.call("POST", f"/api/v1/workflows/{workflow_id}/run", json={"input": [{"n": n}]})
             if answer.status_code == 202:
                 return str(answer.json()["execution_id"])
             # the engine may confirm late while a replica dies: the 504 names the run, which still happens
@@ -272,6 +279,7 @@ def test_every_service_killed_in_turn_under_load_loses_no_run(chaos: Platform) -
     print(
         f"\nchaos: {len(tally.started)} runs, {sum(tally.webhook_answers.values())} sync webhook calls, "
         f"{tally.kills} kills, {tally.restarts} restarts, {tally.connections_cut} client connections cut, "
+        f"{tally.unavailable} starts answered 503 and tried again, "
         f"{duplicates} duplicates found, {len(lost)} lost runs, webhook answers by status "
         f"{dict(sorted(tally.webhook_answers.items()))}, schedule runs { ({k: len(v) for k, v in ticks.items()}) }, "
         f"{elapsed:.0f} s"

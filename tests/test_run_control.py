@@ -110,7 +110,16 @@ def test_a_debug_run_pauses_survives_a_restart_and_is_stepped_with_edited_input(
     assert execution["nodes"]["calc"]["output"] == [{"n": 4, "doubled": 8}]
     assert api.get("/api/v1/executions", params={"status": "paused"}).json()["items"][0]["id"] == execution_id
     reached = [e["data"] for e in events_of(api, execution_id) if e["type"] == "BreakpointReached"]
-    assert reached == [{"node_id": "send", "run": 1, "reason": "condition {{ item.doubled > 5 }} held for item 0"}]
+    # the stop records what send would run on: the operator sees it before editing it
+    assert reached == [
+        {
+            "node_id": "send",
+            "run": 1,
+            "reason": "condition {{ item.doubled > 5 }} held for item 0",
+            "input": [{"n": 4, "doubled": 8}],
+        }
+    ]
+    assert execution["debug"]["paused_at"]["input"] == [{"n": 4, "doubled": 8}]
 
     restart_engines(control)  # paused is in the log: it stays paused
     assert until(paused)["debug"]["paused_at"]["node"] == "send"

@@ -207,7 +207,9 @@ def test_a_fork_is_a_trace_of_its_own_linked_to_its_parents(
     assert [(trace, kind["flowtape.link"]) for trace, _, kind in start.links] == [
         (parent["trace_id"], "parent_execution")
     ]
-    # the fork's own trace begins at the operator's request
+    # the fork's own trace begins at the operator's request (the gateway exports its spans in batches of its own:
+    # they may arrive after the engine's)
+    receiver.wait_for(lambda: any(not s.parent_span_id for s in receiver.trace(fork["trace_id"])))
     roots = [s for s in receiver.trace(fork["trace_id"]) if not s.parent_span_id]
     request = ("flowtape-gateway", "POST /api/v1/executions/{execution_id}/replay")
     assert [(r.service, r.name) for r in roots] == [request]

@@ -67,6 +67,29 @@ async def test_workflows_and_their_runs_belong_to_the_workflows_project(embedded
             await embedded.ask(msg.GetProjectOf(kind_of=kind, id="\u00e3}\u0000"))
 
 
+async def test_a_run_or_workflow_not_in_this_replicas_read_model_yet_has_its_project_from_the_log(
+    tmp_path: Path,
+) -> None:
+    """Another engine replica's fresh run or workflow may not be projected where ``GetProjectOf`` is answered
+    (``projected`` waits for this replica's own saves only): the log, shared by every replica, has the project.
+    Here the read model's rows are taken away, as if not written yet."""
+    settings = Settings(data_dir=tmp_path, database_url=None, _env_file=None)  # type: ignore[call-arg]
+    async with platform(settings) as engine:
+        workflow = await _create(engine, "fresh", "c")
+        run = await engine.run(workflow)
+        db = async_engine(settings.database_url_for("engine"), SCHEMA)
+        try:
+            async with db.begin() as conn:
+                await conn.execute(projections.executions.delete().where(projections.executions.c.id == run["id"]))
+                await conn.execute(projections.workflows.delete().where(projections.workflows.c.id == workflow))
+        finally:
+            await db.dispose()
+        for kind, thing in (("workflow", workflow), ("execution", run["id"])):
+            assert await engine.ask(msg.GetProjectOf(kind_of=kind, id=thing)) == {"project_id": "c"}
+        with pytest.raises(NotFound):
+            await engine.ask(msg.GetProjectOf(kind_of="execution", id=str(uuid.uuid4())))
+
+
 async def test_copies_stay_in_their_project_and_imports_keep_theirs(embedded: Platform) -> None:
     source = await _create(embedded, "source", "a")
     copy = await embedded.ask(msg.DuplicateWorkflow(workflow_id=source))

@@ -13,6 +13,7 @@ from flowtape.common import views
 from flowtape.common.errors import NotFound, Pruned
 from flowtape.common.messages import engine as msg
 from flowtape.common.nodes.sdk import NodeType
+from flowtape.common.projects import DEFAULT_PROJECT
 from flowtape.engine.decisions import Decisions
 from flowtape.engine.projections import Projections
 from flowtape.engine.replay_check import differences, redrive
@@ -83,13 +84,19 @@ class ExecutionQueries:
         return list(self._store.events.get(parse_id(execution_id, "execution")))
 
     async def project_of(self, execution_id: str) -> str:
-        """A run's project from the read model (one row; a pruned run's summary row stays)."""
-        parse_id(execution_id, "execution")
+        """A run's project from the read model (one row; a pruned run's summary row stays), else from its first
+        event in the log: a run another replica started a moment ago may not be in the read model yet (this
+        replica's ``projected`` covers only its own saves)."""
+        run_id = parse_id(execution_id, "execution")
         await self._writer.projected()
         found = await self._projections.project_of_execution(execution_id)
-        if found is None:
+        if found is not None:
+            return found
+        first = await asyncio.to_thread(lambda: list(self._store.events.get(run_id, lte=1)))
+        if not first:
             raise NotFound(f"execution {execution_id!r} does not exist")
-        return found
+        meta = getattr(first[0], "trigger_meta", None) or {}
+        return str(meta.get("project_id") or DEFAULT_PROJECT)
 
     async def summaries(self, query: msg.ListExecutions) -> dict[str, Any]:
         await self._writer.projected()

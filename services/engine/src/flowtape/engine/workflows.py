@@ -387,8 +387,8 @@ class Workflows:
         parse_id(workflow_id, "workflow")
         await self._writer.projected()
         project = await self._projections.project_of_workflow(workflow_id)
-        if project is None:
-            raise NotFound(f"workflow {workflow_id!r} does not exist")
+        if project is None:  # made by another replica a moment ago, not in the read model yet: the log says
+            project = (await self.load(workflow_id)).project_id
         return project
 
     async def graph(self, workflow_id: str, version: int, workflow: Workflow | None = None) -> WorkflowGraph:
