@@ -34,6 +34,21 @@ for _ in $(seq 1 60); do
   fi
   sleep 1
 done
+# The suite runs several platforms at once (the session's, a replicated one with three engines, a chaos one with
+# two of every service), each service with its own pools: PostgreSQL's default of 100 connections is not enough
+# and a test then meets "too many clients". Raise it once (ALTER SYSTEM, then a restart of the cluster).
+raise_pg_connections() {
+  local wanted=400 current
+  current=$(psql -h "$PGHOST" -U postgres -Atc "SHOW max_connections" 2>/dev/null || echo "$wanted")
+  if [ "$current" -lt "$wanted" ]; then
+    echo "raising PostgreSQL's max_connections from $current to $wanted for the test platforms ..."
+    psql -h "$PGHOST" -U postgres -qc "ALTER SYSTEM SET max_connections = $wanted" >/dev/null
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main restart || true
+    for _ in $(seq 1 60); do pg_isready -q -h "$PGHOST" -p 5432 && break; sleep 1; done
+  fi
+}
+for _ in $(seq 1 60); do pg_isready -q -h "$PGHOST" -p 5432 && break; sleep 1; done
+raise_pg_connections
 for _ in $(seq 1 60); do
   if pg_isready -q -h "$PGHOST" -p 5432 && (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
     # RabbitMQ's own Prometheus endpoint (port 15692), which the dashboards' test scrapes as production does

@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from flowtape.common.bus import Bus
@@ -153,10 +154,16 @@ class Leases:
             )
 
     async def leave(self) -> None:
-        """Hand back every lease and say this replica is gone, so others take over at once."""
-        async with self._engine.begin() as conn:
-            await conn.execute(update(leases).where(leases.c.owner == self.replica).values(owner=None, expires_at=None))
-            await conn.execute(replicas.delete().where(replicas.c.replica == self.replica))
+        """Hand back every lease and say this replica is gone, so others take over at once. A database that
+        cannot take it now (locked, out of reach) does not stop the shutdown: the leases then expire."""
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    update(leases).where(leases.c.owner == self.replica).values(owner=None, expires_at=None)
+                )
+                await conn.execute(replicas.delete().where(replicas.c.replica == self.replica))
+        except DBAPIError as exc:
+            log.warning("could not hand back this replica's partitions (%s): they pass on when they expire", exc)
 
     async def owners(self) -> dict[int, str | None]:
         """Each partition's live owner (None while nobody holds it)."""
