@@ -112,7 +112,9 @@ async def test_the_same_routes_work_once_the_broker_is_back(gateway_on_rabbit: G
             answer = await client.get("/api/v1/workflows", headers=gateway_on_rabbit.headers("viewer"))
             if answer.status_code == 200:
                 break
-            assert answer.status_code == 503, answer.text
+            # while the connection comes back: 503 (no bus yet), or 504 (the bus is back, the in-process engine
+            # consumer not yet re-subscribed): both API.md's "try again", never a 500
+            assert answer.status_code in (503, 504), answer.text
             await asyncio.sleep(0.5)
         assert answer.status_code == 200 and answer.json()["items"] == []
 
