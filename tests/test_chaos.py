@@ -310,8 +310,10 @@ def test_every_service_killed_in_turn_under_load_loses_no_run(chaos: Platform) -
     caught_up = [at for at, when in ticks["all"] if when - at > GRACE]
     assert len(caught_up) >= (TRIGGERS_OUTAGE_SECONDS - 4) // INTERVAL, f"catch_up all: {ticks['all']}"
     assert all(outage["from"] < at < outage["to"] for at in caught_up), (outage, caught_up)
-    late = [at for at, when in ticks["latest"] if when - at > GRACE]
-    assert len(late) == 1, f"catch_up latest runs exactly one missed tick: {ticks['latest']}"
+    # of the ticks due while both triggers replicas were down, latest fires one (a tick after the restart that a
+    # slow machine fires a little past the grace is the policy at work too, not a second catch-up of the outage)
+    late = [at for at, when in ticks["latest"] if when - at > GRACE and outage["from"] < at < outage["to"]]
+    assert len(late) == 1, f"catch_up latest runs exactly one missed tick: {outage}, {ticks['latest']}"
     assert late[0] == max(caught_up), f"the latest missed tick, not another: {late} {caught_up}"
     older_missed = {at for at in caught_up if at < late[0]}
     assert older_missed and not older_missed & {at for at, _ in ticks["latest"]}, "catch_up latest ran older ticks"
