@@ -43,6 +43,7 @@ from flowtape.common.projects import DEFAULT_PROJECT
 from flowtape.common.schema_changes import has_column, qualified
 from flowtape.engine.blobs import OffloadingMapper
 from flowtape.engine.domain.execution import Execution
+from flowtape.engine.views import project_in
 
 log = logging.getLogger("flowtape.engine")
 
@@ -152,7 +153,7 @@ def _execution_changes(event: Any) -> dict[str, Any] | None:
             "workflow_version": event.workflow_version,
             "status": "running",
             "started_at": event.timestamp,
-            "project_id": (event.trigger_meta or {}).get("project_id") or DEFAULT_PROJECT,
+            "project_id": project_in(event.trigger_meta),
         }
     if name == "ExecutionForked":
         return {"parent_id": event.parent_id, "parent_node": event.node_id}

@@ -13,12 +13,11 @@ from flowtape.common import views
 from flowtape.common.errors import NotFound, Pruned
 from flowtape.common.messages import engine as msg
 from flowtape.common.nodes.sdk import NodeType
-from flowtape.common.projects import DEFAULT_PROJECT
 from flowtape.engine.decisions import Decisions
 from flowtape.engine.projections import Projections
 from flowtape.engine.replay_check import differences, redrive
 from flowtape.engine.store import ExecutionLog, LogWriter
-from flowtape.engine.views import event_view, execution_view
+from flowtape.engine.views import event_view, execution_view, project_in
 from flowtape.engine.workflows import Workflows, parse_id
 
 
@@ -95,8 +94,7 @@ class ExecutionQueries:
         first = await asyncio.to_thread(lambda: list(self._store.events.get(run_id, lte=1)))
         if not first:
             raise NotFound(f"execution {execution_id!r} does not exist")
-        meta = getattr(first[0], "trigger_meta", None) or {}
-        return str(meta.get("project_id") or DEFAULT_PROJECT)
+        return project_in(getattr(first[0], "trigger_meta", None))
 
     async def summaries(self, query: msg.ListExecutions) -> dict[str, Any]:
         await self._writer.projected()

@@ -163,14 +163,10 @@ class Quotas:
     async def _current(self, project_id: str, limits: ProjectQuotas) -> _Usage:
         known = self._usage.get(project_id)
         if known is not None and self._monotonic() - known.at < FRESH_SECONDS:
-            day = _day_start(self._clock())
-            estimate = _Usage(
-                known.today + known.started_since, known.running + known.started_since, known.stored, day, known.at
-            )
-            far = not (
-                _near(limits.executions_per_day, estimate.today) or _near(limits.concurrent_runs, estimate.running)
-            )
-            if day == known.day and far and (limits.stored_bytes is None or known.stored < limits.stored_bytes):
+            today, running = known.today + known.started_since, known.running + known.started_since
+            far = not (_near(limits.executions_per_day, today) or _near(limits.concurrent_runs, running))
+            same_day = known.day == _day_start(self._clock())
+            if same_day and far and (limits.stored_bytes is None or known.stored < limits.stored_bytes):
                 return known
         await self._projected()
         measured = await self._measure(project_id)

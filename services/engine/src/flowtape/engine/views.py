@@ -126,10 +126,14 @@ def event_view(event: Any) -> views.ExecutionEvent:
     )
 
 
+def project_in(trigger_meta: dict[str, Any] | None) -> str:
+    """A run's project from its start's ``trigger_meta`` (its workflow's, recorded in ``ExecutionStarted``); a run
+    from before projects is the default project's."""
+    return str((trigger_meta or {}).get("project_id") or DEFAULT_PROJECT)
+
+
 def project_of(execution: Execution) -> str:
-    """A run's project: its workflow's when it started (recorded in its ``ExecutionStarted``); a run from before
-    projects is the default project's."""
-    return str(execution.trigger_meta.get("project_id") or DEFAULT_PROJECT)
+    return project_in(execution.trigger_meta)
 
 
 def workflow_view(workflow: Workflow, version: int | None = None) -> views.Workflow:
