@@ -321,7 +321,8 @@ def bench_mode(mode: str, args: argparse.Namespace, report: Report) -> None:
         executions = conc.ok + conc.errors + max(args.warmup, args.concurrency)
         busy, capacity = machine_busy(machine_before, machine_after)
         ours = sum(cpu_after[n] - cpu_before[n] for n in target.pids) + (own_after - own_before)
-        infra = infra_delta(infra_before, infra_after)
+        infra_by_name = infra_delta(infra_before, infra_after)
+        infra = sum(infra_by_name.values())
         per_service_ms = {n: (cpu_after[n] - cpu_before[n]) * 1000 / executions for n in target.pids}
         report.cpu.append(
             CpuRow(
@@ -329,7 +330,8 @@ def bench_mode(mode: str, args: argparse.Namespace, report: Report) -> None:
                 executions=executions,
                 per_service_ms=per_service_ms,
                 client_ms=(own_after - own_before) * 1000 / executions,
-                infra_ms=infra * 1000 / executions,
+                postgres_ms=infra_by_name["postgres"] * 1000 / executions,
+                rabbitmq_ms=infra_by_name["beam.smp"] * 1000 / executions,
                 busy=busy,
                 others=max(0.0, busy - (ours + infra) / capacity) if capacity else 0.0,
                 wall=conc.wall,

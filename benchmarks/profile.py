@@ -40,22 +40,28 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
 INFRA_NAMES = ("postgres", "beam.smp")
 
 
-def infra_cpu_seconds() -> dict[int, float]:
-    """CPU seconds of every PostgreSQL and RabbitMQ process on the machine (shared with anyone else's load)."""
-    result: dict[int, float] = {}
+def infra_cpu_seconds() -> dict[int, tuple[str, float]]:
+    """CPU seconds of every PostgreSQL and RabbitMQ process on the machine (shared with anyone else's load),
+    each with its process name."""
+    result: dict[int, tuple[str, float]] = {}
     for process in psutil.process_iter(["name"]):
         try:
             if process.info["name"] in INFRA_NAMES:
                 times = process.cpu_times()
                 # the postmaster's children_* hold the time of backends that have exited
-                result[process.pid] = times.user + times.system + times.children_user + times.children_system
+                seconds = times.user + times.system + times.children_user + times.children_system
+                result[process.pid] = (process.info["name"], seconds)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     return result
 
 
-def infra_delta(before: dict[int, float], after: dict[int, float]) -> float:
-    return sum(max(0.0, value - before.get(pid, 0.0)) for pid, value in after.items())
+def infra_delta(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict[str, float]:
+    """CPU seconds used between two readings, per process name (``postgres``, ``beam.smp``)."""
+    used = dict.fromkeys(INFRA_NAMES, 0.0)
+    for pid, (name, seconds) in after.items():
+        used[name] += max(0.0, seconds - before.get(pid, (name, 0.0))[1])
+    return used
 
 
 def machine_busy(before: Any, after: Any) -> tuple[float, float]:

@@ -57,7 +57,8 @@ class CpuRow:
     executions: int
     per_service_ms: dict[str, float]  # CPU ms per execution
     client_ms: float
-    infra_ms: float  # PostgreSQL + RabbitMQ processes, machine-wide
+    postgres_ms: float  # every PostgreSQL process, machine-wide
+    rabbitmq_ms: float  # RabbitMQ (beam.smp), machine-wide
     busy: float  # share of the machine's CPUs busy during the phase, anyone's work
     others: float  # share of the machine's CPUs used by processes other than ours, PostgreSQL and RabbitMQ
     wall: float
@@ -188,7 +189,8 @@ def _cpu_cells(entry: CpuRow, services: list[str]) -> list[str]:
     cells += [fmt(entry.per_service_ms.get(name), 2) if name in entry.per_service_ms else "" for name in services]
     cells.append(fmt(sum(entry.per_service_ms.values()), 2))
     cells.append(fmt(entry.client_ms, 2))
-    cells.append(fmt(entry.infra_ms, 2))
+    cells.append(fmt(entry.postgres_ms, 2))
+    cells.append(fmt(entry.rabbitmq_ms, 2))
     cells.append(f"{entry.busy * 100:.0f}%")
     cells.append(f"{entry.others * 100:.0f}%")
     return cells
@@ -200,7 +202,8 @@ def _cpu_header(services: list[str]) -> list[str]:
         *services,
         "all services",
         "load generator",
-        "PostgreSQL+RabbitMQ (machine-wide)",
+        "PostgreSQL (machine-wide)",
+        "RabbitMQ (machine-wide)",
         "machine CPU busy",
         "of which other processes",
     ]
