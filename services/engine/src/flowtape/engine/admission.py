@@ -65,8 +65,6 @@ Admit = Callable[[list[str]], Awaitable[None]]
 class Admissions:
     def __init__(self, engine: AsyncEngine, clock: Clock) -> None:
         self._engine = engine
-        #: the one-statement check every start of a workflow without a limit makes: no BEGIN ... ROLLBACK
-        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -120,12 +118,14 @@ class Admissions:
             return "the workflow's runs are paused"
         return f"the workflow runs at most {limit} at once (settings.max_concurrent_runs)"
 
-    async def gated(self, workflow_id: str, limit: int | None) -> bool:
-        """Whether a start of ``workflow_id`` goes through :meth:`enter` (it has a limit, or its runs are paused)."""
-        if limit is not None:
-            return True
-        async with self._autocommit.connect() as conn:
-            return await self._is_paused(conn, workflow_id)
+    @staticmethod
+    def gated(workflow_id: str, limit: int | None, paused: frozenset[str]) -> bool:
+        """Whether a start of ``workflow_id`` goes through :meth:`enter`: it has a limit, or its runs are paused.
+
+        ``paused`` is the replica's copy of the paused scopes (:attr:`Decisions.paused`), not a query: the
+        replica that pauses updates it at once, the others on the broadcast that follows (and every few seconds
+        in case one was lost), so a start on another replica within that moment still begins."""
+        return limit is not None or ALL in paused or workflow_id in paused
 
     async def leave(self, workflow_id: str, execution_id: str) -> list[str]:
         """A run finished: free its row and admit the oldest queued runs that now have room."""

@@ -104,7 +104,10 @@ class EngineRuntime(BaseRuntime):
 
     async def open(self) -> None:
         await _create_schema(self._url)
-        self._db = async_engine(self._url, SCHEMA, pool_size=5)
+        # read model, leases, admissions, quotas: enough connections for the concurrent starts a partition
+        # prefetches not to open and close overflow ones, and no ping per checkout (a statement that meets a
+        # connection the database closed fails once, its message is retried, and the pool reconnects)
+        self._db = async_engine(self._url, SCHEMA, pool_size=10, pre_ping=False)
         self.projections = Projections(self._db)
         self.dead_letters = DeadLetters(self._db, self._bus, self._metrics.dead_letters)
         self.leases = Leases(self._db, self.replica, _now)

@@ -134,7 +134,7 @@ class ExecutionCommands:
             meta["debug"] = checked_debug(command.debug.model_dump(), set(graph.nodes))
         limit = graph.definition.settings.get("max_concurrent_runs")
         queued: str | None = None
-        if self._admissions is not None and await self._admissions.gated(command.workflow_id, limit):
+        if self._admissions is not None and self._admissions.gated(command.workflow_id, limit, self._decisions.paused):
             meta["gated"] = True  # its finish frees its place (see flowtape.engine.admission)
             queued = await self._admissions.enter(command.workflow_id, str(command.execution_id), limit)
         execution = self._new(graph, command.workflow_id, version, command.input or [{}], meta, command.execution_id)

@@ -42,6 +42,7 @@ class RunPauses:
         if workflow_id is not None:
             await self._workflows.load(workflow_id)  # NotFound for a workflow that does not exist
         await self._admissions.set_paused(workflow_id or ALL, paused)
+        await self.changed()  # this replica's starts see it at once; the others on the broadcast
         await self._bus.publish(msg.RunPausesChanged())
         if not paused:
             await self._admit(await self._admissions.admit_queued(workflow_id))
