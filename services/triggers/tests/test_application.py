@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from flowtape.common.bus.memory import MemoryBus
 from flowtape.common.db import async_engine
@@ -37,6 +38,7 @@ class World:
     bus: MemoryBus
     clock: FakeClock
     replicas: list[Triggers]
+    registry: CollectorRegistry
     started: list[StartExecution] = field(default_factory=list)
 
     async def settle(self) -> None:
@@ -50,7 +52,8 @@ def at(text: str) -> datetime:
 
 @pytest.fixture
 async def world(database_url: str) -> AsyncIterator[World]:
-    bus = MemoryBus()
+    registry = CollectorRegistry()
+    bus = MemoryBus(registry)
     clock = FakeClock(at("2026-03-02T10:02:00+00:00"))
     engines = [async_engine(database_url, SCHEMA, pool_size=2) for _ in range(2)]
     replicas = []
@@ -60,7 +63,7 @@ async def world(database_url: str) -> AsyncIterator[World]:
         for stale in await store.all():  # the PostgreSQL database is shared by the module's tests
             await store.remove(stale.workflow_id)
         replicas.append(Triggers(store, bus, clock))
-    state = World(bus, clock, replicas)
+    state = World(bus, clock, replicas, registry)
 
     async def record(message: StartExecution) -> None:
         state.started.append(message)
@@ -194,6 +197,45 @@ async def test_a_failed_execution_starts_the_error_workflow_once(world: World) -
         }
     ]
     assert started[wildcard].input == started[watcher].input
+
+
+async def test_finished_executions_reach_the_service_only_while_an_execution_trigger_exists(world: World) -> None:
+    """Without an execution trigger no run's finish costs the service anything; with one, a finish the start's
+    reply already answered (``answered``, which no gateway hears) starts the error workflow all the same."""
+    triggers = world.replicas[0]
+    await triggers.reload()
+
+    def handled() -> float:
+        value = world.registry.get_sample_value(
+            "flowtape_bus_handled_total", {"queue": "triggers.execution-finished", "outcome": "ack"}
+        )
+        return value or 0.0
+
+    failing = str(uuid.uuid4())
+
+    def notice(execution_id: str, *, answered: bool) -> ExecutionFinished:
+        return ExecutionFinished(
+            workflow_id=failing, execution_id=execution_id, workflow_version=1, status="failed", answered=answered
+        )
+
+    await world.bus.publish(notice("e-unwatched", answered=False))
+    await world.settle()
+    assert handled() == 0
+
+    watcher = await activate(triggers, "execution_trigger", {"workflow_ids": [failing]})
+    await world.bus.publish(notice("e-answered", answered=True))
+    await world.bus.publish(notice("e-waited", answered=False))
+    await world.settle()
+    assert handled() == 2
+    assert sorted(m.input[0]["execution_id"] for m in world.started if m.workflow_id == watcher) == [
+        "e-answered",
+        "e-waited",
+    ]
+
+    await triggers.sync(SyncWorkflowTriggers(workflow_id=watcher, definition=None))
+    await world.bus.publish(notice("e-after", answered=False))
+    await world.settle()
+    assert handled() == 2
 
 
 async def test_a_message_on_a_bound_routing_key_starts_the_workflow(world: World) -> None:

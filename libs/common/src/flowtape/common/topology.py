@@ -59,6 +59,10 @@ CONNECTORS_CREDENTIALS = Route(COMMANDS, "connectors.credentials")
 TASK_COMPLETED = Route(EVENTS, "connectors.task.completed")
 CATALOG_PUBLISHED = Route(EVENTS, "connectors.catalog.published")
 EXECUTION_FINISHED = Route(EVENTS, "engine.execution.finished")
+#: the finish of a run whose start's reply answered its caller: no gateway replica waits for it
+EXECUTION_ANSWERED = Route(EVENTS, "engine.execution.finished.answered")
+#: every finish, answered or not: what execution triggers listen to (bound only while one exists)
+EVERY_EXECUTION_FINISHED = "engine.execution.finished.#"
 AUTH_REQUESTS = Route(COMMANDS, "auth.requests")
 AUTH_AUDIT = Route(COMMANDS, "auth.audit")
 AUTH_KEYS_PUBLISHED = Route(EVENTS, "auth.keys.published")
@@ -234,6 +238,8 @@ def route_of(message: Message | type[Message]) -> Route:
         if isinstance(message, type):
             raise LookupError(f"{cls.__name__} is routed by the service it names: route a message, not its type")
         return _service_route(message.service)  # type: ignore[attr-defined]
+    if isinstance(message, engine.ExecutionFinished) and message.answered:
+        return EXECUTION_ANSWERED
     key_of = _PARTITION_KEYS.get(cls)
     if key_of is not None:
         if isinstance(message, type):
@@ -258,8 +264,12 @@ CONNECTORS_QUERIES_QUEUE = _queue(CONNECTORS_QUERIES, quorum=False)
 #: the credentials vault's requests: only sealed data and metadata travel here
 CONNECTORS_CREDENTIALS_QUEUE = _queue(CONNECTORS_CREDENTIALS, quorum=False)
 TRIGGERS_REQUESTS_QUEUE = _queue(TRIGGERS_REQUESTS, quorum=False)
-#: finished executions, for execution triggers (error workflows): shared, so one replica handles each
-TRIGGERS_EXECUTIONS_QUEUE = _queue(EXECUTION_FINISHED, "triggers.execution-finished")
+#: finished executions, for execution triggers (error workflows): shared, so one replica handles each. Bound to
+#: :data:`EVERY_EXECUTION_FINISHED` at run time, only while some execution trigger exists: otherwise every run
+#: would cost a quorum-queue write and a decode that nobody uses (its own binding is a key nobody publishes)
+TRIGGERS_EXECUTIONS_QUEUE = QueueSpec(
+    name="triggers.execution-finished", exchange=EVENTS, binding="triggers.execution-finished"
+)
 #: messages on the routing keys message triggers listen to: bound per registration at run time
 TRIGGERS_MESSAGES_QUEUE = QueueSpec(
     name="triggers.routed-messages", exchange=EVENTS, binding="triggers.routed-messages", routed=True

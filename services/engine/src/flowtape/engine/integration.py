@@ -102,6 +102,7 @@ def finished_notice(execution: Execution, *, with_view: bool = True) -> Executio
         project_id=project_of(execution),
         error=execution.error,
         execution=view,
+        answered=not with_view,
     )
 
 

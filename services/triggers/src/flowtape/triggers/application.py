@@ -24,7 +24,13 @@ from flowtape.common.messages.base import JsonItems, RoutedMessage
 from flowtape.common.messages.engine import ExecutionFinished, StartExecution, SyncWorkflowTriggers
 from flowtape.common.messages.triggers import TriggersChanged, WebhookRoute
 from flowtape.common.projects import DEFAULT_PROJECT
-from flowtape.common.topology import TRIGGERS_MESSAGES_QUEUE
+from flowtape.common.topology import (
+    EVENTS,
+    EVERY_EXECUTION_FINISHED,
+    EXECUTION_FINISHED,
+    TRIGGERS_EXECUTIONS_QUEUE,
+    TRIGGERS_MESSAGES_QUEUE,
+)
 from flowtape.triggers.domain.registration import Registration, registration_of, route_key
 from flowtape.triggers.metrics import TriggerMetrics
 from flowtape.triggers.store import TriggerStore
@@ -80,6 +86,8 @@ class Triggers:
         #: per schedule, the latest tick this replica has decided (fired, lost to another replica, or skipped)
         self._cursors: dict[str, tuple[datetime | None, datetime]] = {}
         self._bindings: set[tuple[str, str]] = set()
+        #: whether the finished-executions queue is bound (None: not known yet, as after a start)
+        self._watching_executions: bool | None = None
         self._reloading = asyncio.Lock()
         self.changed = asyncio.Event()
         self._watchers: list[Callable[[list[Registration]], Awaitable[object]]] = []
@@ -170,10 +178,25 @@ class Triggers:
         for exchange, pattern in self._bindings - wanted:
             await self._bus.unbind(TRIGGERS_MESSAGES_QUEUE, exchange, pattern)
         self._bindings = wanted
+        await self._watch_executions(any(registration.kind == "execution" for registration in registrations))
         for watcher in self._watchers:
             await watcher(registrations)
         self._metrics.registrations.set(len(registrations))
         self.changed.set()
+
+    async def _watch_executions(self, wanted: bool) -> None:
+        """Hear finished executions only while an execution trigger exists: without one, every run's finish
+        would cost a quorum-queue write and a decode here for nothing. A run that finishes before a new
+        trigger's binding is in place is not seen by it, as if it had finished before the trigger was made."""
+        if wanted == self._watching_executions:
+            return
+        if wanted:
+            await self._bus.bind(TRIGGERS_EXECUTIONS_QUEUE, EVENTS, EVERY_EXECUTION_FINISHED)
+        else:
+            await self._bus.unbind(TRIGGERS_EXECUTIONS_QUEUE, EVENTS, EVERY_EXECUTION_FINISHED)
+            # the binding earlier versions declared with the queue itself
+            await self._bus.unbind(TRIGGERS_EXECUTIONS_QUEUE, EVENTS, EXECUTION_FINISHED.routing_key)
+        self._watching_executions = wanted
 
     def _view(self, registration: Registration, now: datetime) -> dict[str, Any]:
         view: dict[str, Any] = {

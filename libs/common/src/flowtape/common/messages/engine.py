@@ -230,6 +230,9 @@ class ExecutionFinished(Message):
     #: the finished execution as GET /executions/{id} shows it, when it is small: a caller waiting on the run
     #: (run?wait=true, a synchronous webhook) answers from it without asking the engine again
     execution: Execution | None = None
+    #: the start's reply carried the finished run already: no gateway waits for this notice, so it goes by a
+    #: routing key only execution triggers listen to (see ``flowtape.common.topology.route_of``)
+    answered: bool = False
 
 
 class WorkflowChanged(Message):
