@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlsplit
 
 from flowtape.common import views
 from flowtape.common.errors import InvalidInput
-from flowtape.common.s3 import S3Location, S3Objects
+
+if TYPE_CHECKING:  # botocore and httpx (with the rich and click httpx pulls in) only when an S3 archive is set
+    from flowtape.common.s3 import S3Location
 
 
 class RunArchive(Protocol):
@@ -58,6 +60,8 @@ class FileArchive:
 
 class S3Archive:
     def __init__(self, location: S3Location) -> None:
+        from flowtape.common.s3 import S3Objects
+
         self._objects = S3Objects(location, store="the retention archive", settings="FLOWTAPE_RETENTION_ARCHIVE_S3_*")
         self._location = location
 
@@ -87,6 +91,8 @@ def open_archive(
                 "FLOWTAPE_RETENTION_ARCHIVE is an s3:// URL: set FLOWTAPE_RETENTION_ARCHIVE_S3_ACCESS_KEY_ID and "
                 "FLOWTAPE_RETENTION_ARCHIVE_S3_SECRET_ACCESS_KEY too"
             )
+        from flowtape.common.s3 import S3Location
+
         prefix = parts.path.strip("/")
         return S3Archive(
             S3Location(
