@@ -131,14 +131,6 @@ class RabbitBus(Bus):
         self._observed: set[str] = {DEAD_LETTER_QUEUE.name}
         self._polling: asyncio.Task[None] | None = None
         self._waiting: dict[str, asyncio.Future[bytes]] = {}
-        replies = self._broker.subscriber(
-            RabbitQueue(self._replies, exclusive=True, auto_delete=True),
-            ack_policy=AckPolicy.ACK_FIRST,
-            no_reply=True,
-            channel=Channel(prefetch_count=512),
-            decoder=_undecoded,
-        )
-        replies(self._on_reply)
 
     def _current(self) -> RabbitMessage:
         """The message being handled. Read from the broker's context rather than injected as a parameter:
@@ -146,11 +138,24 @@ class RabbitBus(Bus):
         message: RabbitMessage = self._broker.context.get_local("message")
         return message
 
-    async def _on_reply(self) -> None:
-        message = self._current()
-        future = self._waiting.pop(message.raw_message.correlation_id or "", None)
+    async def _consume_replies(self) -> None:
+        """Replies are consumed with aio-pika directly, on the consumers' connection (its robust channel declares
+        the queue again after a reconnect): a reply needs none of FastStream's per-message machinery (context,
+        dependency injection, middlewares), which was ~6 % of the gateway's CPU per request."""
+        channel = await (await self._consumer_connection()).channel()
+        await channel.set_qos(prefetch_count=512)
+        queue = await channel.declare_queue(self._replies, exclusive=True, auto_delete=True)
+        await queue.consume(self._on_reply, no_ack=True)
+
+    async def _on_reply(self, message: AbstractIncomingMessage) -> None:
+        future = self._waiting.pop(message.correlation_id or "", None)
         if future is not None and not future.done():
             future.set_result(message.body)
+
+    async def _consumer_connection(self) -> AbstractRobustConnection:
+        if self._consumers is None:
+            self._consumers = await aio_pika.connect_robust(self._url, client_properties={"app_id": self._service})
+        return self._consumers
 
     @property
     def broker(self) -> RabbitBroker:
@@ -235,9 +240,7 @@ class RabbitBus(Bus):
         """Consume ``queue`` on a channel of its own until the returned consumer is stopped; closing that
         channel hands every message it had not settled back to the queue, for the next consumer."""
         self._observe(queue)
-        if self._consumers is None:
-            self._consumers = await aio_pika.connect_robust(self._url, client_properties={"app_id": self._service})
-        channel = await self._consumers.channel()
+        channel = await (await self._consumer_connection()).channel()
         await channel.set_qos(prefetch_count=prefetch)
         declared = await channel.declare_queue(queue.name, passive=True)
         consumer = _ChannelConsumer(channel)
@@ -301,6 +304,7 @@ class RabbitBus(Bus):
             dead_letters = await self._broker.declare_queue(rabbit_queue(DEAD_LETTER_QUEUE))
             await dead_letters.bind(DEAD_LETTERS, routing_key="#")
             await self._broker.start()
+            await self._consume_replies()
             self._polling = asyncio.create_task(self._poll_queues(), name="bus-queue-metrics")
         except (ConnectionError, OSError) as exc:
             raise Unavailable(f"cannot reach RabbitMQ: {exc}; is it running and is FLOWTAPE_AMQP_URL right?") from exc
