@@ -364,6 +364,9 @@ class _Expression:
             result = context.vars["result"]
             if isinstance(result, Undefined):
                 result._fail_with_undefined_error()
+            kind = type(result)
+            if kind is float or kind is bool or result is None or (kind is int and result.bit_length() <= 1024):
+                return result  # nothing to measure: most expressions compute a number or a flag
             if isinstance(result, tuple | range | MappingView | Iterator):
                 result = list(cast(Iterable[Any], result))
             if json_size(result, DEFAULT_MAX_ITEMS_BYTES) > DEFAULT_MAX_ITEMS_BYTES:

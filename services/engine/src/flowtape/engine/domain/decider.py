@@ -623,12 +623,11 @@ class _Outputs(Mapping[str, Items]):
 
 def resume_urls(execution: Execution, graph: WorkflowGraph, resume_url: ResumeUrl | None) -> dict[str, str]:
     """The resume URL of each wait-for-call node of the graph, for its current (or next) run."""
-    if resume_url is None:
+    if resume_url is None or not graph.resumable_waits:
         return {}
     return {
         node_id: resume_url(str(execution.id), node_id, execution.nodes[node_id].runs)
-        for node_id, spec in graph.nodes.items()
-        if spec.type == "wait" and spec.params.get("resume") == "webhook"
+        for node_id in graph.resumable_waits
     }
 
 

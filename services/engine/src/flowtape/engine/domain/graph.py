@@ -81,6 +81,15 @@ class WorkflowGraph:
         return cls.build(WorkflowDefinition.model_validate(definition))
 
     @cached_property
+    def resumable_waits(self) -> tuple[str, ...]:
+        """The ``wait`` nodes a call resumes (``resume: webhook``): each node's context names their URLs."""
+        return tuple(
+            node_id
+            for node_id, spec in self.nodes.items()
+            if spec.type == "wait" and spec.params.get("resume") == "webhook"
+        )
+
+    @cached_property
     def params_text(self) -> str:
         """Every node's parameters as one JSON text, made once per graph (a graph is immutable): for questions
         asked on every start, such as whether any parameter mentions ``vars``."""

@@ -79,9 +79,15 @@ def ready_nodes(
     for node_id in graph.order:
         if nodes[node_id].status != "pending":
             continue
-        if not all(delivered(graph, nodes, edge) for edge in graph.incoming[node_id]):
-            continue
-        if any(nodes[edge.from_].status == "failed" for edge in graph.incoming[node_id]):
+        # a plain loop, not all()/any() over generators: this runs for every pending node after every step
+        waiting = failed = False
+        for edge in graph.incoming[node_id]:
+            if not delivered(graph, nodes, edge):
+                waiting = True
+                break
+            if nodes[edge.from_].status == "failed":
+                failed = True
+        if waiting or failed:
             continue
         items = node_input(graph, nodes, node_id, trigger, overrides)
         if graph.incoming[node_id] and not items:
