@@ -41,7 +41,7 @@ from flowtape.gateway.deps import secured
 from flowtape.gateway.finished import FinishedExecutions
 from flowtape.gateway.middleware import RateLimiting, RequestLimits, RequestMetrics, SecurityHeaders
 from flowtape.gateway.peers import PeerBus
-from flowtape.gateway.rate_limits import RateLimits, RateLimitSettings
+from flowtape.gateway.rate_limits import RateLimits
 from flowtape.gateway.routes import (
     admin,
     api_keys,
@@ -65,7 +65,8 @@ from flowtape.gateway.routes import (
     variables,
     workflows,
 )
-from flowtape.gateway.security import Guard, SecuritySettings
+from flowtape.gateway.security import Guard
+from flowtape.gateway.settings import RateLimitSettings, SecuritySettings
 from flowtape.gateway.vault import VaultClient
 from flowtape.gateway.webhooks import WebhookRoutes, Webhooks
 

@@ -24,32 +24,14 @@ from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 from limits.errors import StorageError
 from prometheus_client import CollectorRegistry, Counter
-from pydantic import field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.exc import SQLAlchemyError
 
 from flowtape.common.errors import RateLimited
+from flowtape.gateway.settings import RateLimitSettings
 
 log = logging.getLogger("flowtape.gateway.rate_limits")
 
 Scope = Literal["api", "anonymous", "webhook"]
-
-
-class RateLimitSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="FLOWTAPE_RATE_LIMIT_", env_file=".env", extra="ignore")
-
-    api: str = "1200/minute"
-    anonymous: str = "300/minute"
-    webhook: str = "6000/minute"
-
-    @field_validator("api", "anonymous", "webhook")
-    @classmethod
-    def _parses(cls, value: str) -> str:
-        try:
-            parse(value)
-        except ValueError as exc:
-            raise ValueError(f"{value!r} is not a rate limit (e.g. 1200/minute, 10/second)") from exc
-        return value
 
 
 class RateLimits:

@@ -30,13 +30,12 @@ from joserfc import jwe, jwt
 from joserfc.errors import ExpiredTokenError, InvalidKeyIdError, JoseError
 from joserfc.jwk import ECKey, KeySet
 from prometheus_client import CollectorRegistry, Counter
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flowtape.common.bus import Bus
 from flowtape.common.errors import Unauthorized, Unavailable
 from flowtape.common.messages import auth as msg
 from flowtape.common.messages.auth import ROLES, Actor, Role
+from flowtape.gateway.settings import SecuritySettings
 
 log = logging.getLogger("flowtape.gateway.security")
 
@@ -45,18 +44,6 @@ _API_KEY = re.compile(r"^ftk_([a-z0-9]{16})_([A-Za-z0-9_-]{43})$")
 _MAX_CACHED_KEYS = 10_000
 #: verified tokens kept (each a few hundred bytes): more distinct live tokens than this are checked again
 _MAX_CACHED_TOKENS = 10_000
-
-
-class SecuritySettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="FLOWTAPE_GATEWAY_", env_file=".env", extra="ignore")
-
-    #: how long a verified API key is trusted without asking auth again (revocations also arrive as events)
-    api_key_cache_seconds: float = Field(default=10.0, ge=0)
-    #: how often the gateway pulls auth's keys, token generations and revoked sessions, in case an event was
-    #: missed: the longest a revocation can take to reach a replica whose broadcast was lost
-    auth_refresh_seconds: float = Field(default=5.0, gt=0)
-    #: clock skew tolerated on ``exp``/``iat``
-    leeway_seconds: int = Field(default=10, ge=0)
 
 
 # ---- API keys and sealed secrets
