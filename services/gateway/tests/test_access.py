@@ -14,8 +14,8 @@ from flowtape.common.errors import NotFound
 from flowtape.common.messages import engine as msg
 from flowtape.common.messages.auth import Memberships, Role
 from flowtape.common.topology import ENGINE_REQUESTS_QUEUE
-from flowtape.gateway.access import Access
-from flowtape.gateway.security import Principal
+from flowtape.gateway.domain.access import Access
+from flowtape.gateway.domain.principals import Principal
 
 if TYPE_CHECKING:
     from services.gateway.tests.conftest import Gateway

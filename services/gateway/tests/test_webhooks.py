@@ -16,7 +16,7 @@ from flowtape.common.hosting import running
 from flowtape.common.messages.engine import SyncWorkflowTriggers
 from flowtape.common.messages.triggers import WebhookRoute
 from flowtape.common.views import Execution
-from flowtape.gateway.webhooks import WebhookRequest, finished_answer, verify_signature
+from flowtape.gateway.domain.webhooks import WebhookRequest, finished_answer, verify_signature
 from flowtape.triggers.bootstrap import TriggersRuntime
 
 if TYPE_CHECKING:

@@ -12,7 +12,9 @@ from typing import Any
 from flowtape.common.bus import Bus
 from flowtape.common.messages import auth as msg
 from flowtape.common.messages.auth import Role
-from flowtape.gateway.security import Guard, Principal, new_api_key, seal
+from flowtape.gateway.domain.api_keys import new_api_key
+from flowtape.gateway.domain.principals import Principal
+from flowtape.gateway.security import Guard, seal
 
 
 class Accounts:

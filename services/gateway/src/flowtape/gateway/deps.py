@@ -17,14 +17,17 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from flowtape.common.errors import Forbidden, Unauthorized
-from flowtape.common.messages.auth import Role, allows
-from flowtape.gateway.access import Access, MembershipCache, Owned, Owners
+from flowtape.common.errors import Unauthorized
+from flowtape.common.messages.auth import Role
+from flowtape.gateway.access import MembershipCache, Owners
 from flowtape.gateway.accounts import Accounts
 from flowtape.gateway.audit import AuditTrail
 from flowtape.gateway.clients import Platform
+from flowtape.gateway.domain.access import Access, Owned
+from flowtape.gateway.domain.principals import Principal
+from flowtape.gateway.domain.rate_limits import anonymous_caller, signed_in_caller
 from flowtape.gateway.rate_limits import RateLimits
-from flowtape.gateway.security import Guard, Principal
+from flowtape.gateway.security import Guard
 from flowtape.gateway.transfers import WorkflowTransfers
 from flowtape.gateway.variables import VariablesClient
 from flowtape.gateway.vault import VaultClient
@@ -94,9 +97,9 @@ async def authenticated(
         principal = await (await _guard(request)).authenticate(bearer.credentials if bearer else None, api_key, address)
     except Unauthorized:
         if bearer is not None or api_key is not None:  # without any, the RateLimiting middleware counted it
-            await limits.hit("anonymous", address or "unknown")
+            await limits.hit("anonymous", anonymous_caller(address))
         raise
-    await limits.hit("api", f"key:{principal.key_id}" if principal.via == "api_key" else f"user:{principal.user_id}")
+    await limits.hit("api", signed_in_caller(principal))
     return principal
 
 
@@ -119,12 +122,9 @@ OwnersDep = Annotated[Owners, Depends(_owners)]
 def require(role: Role) -> Callable[[Access], Awaitable[Principal]]:
     async def dependency(reach: AccessDep) -> Principal:
         if role == "admin":
-            if not reach.platform_admin:
-                raise Forbidden("this needs a platform admin")
-            return reach.principal
-        held = reach.highest()
-        if held is None or not allows(held, role):
-            raise Forbidden(f"this needs the {role} role or higher; you have {held or 'no role in any project'}")
+            reach.require_platform_admin()
+        else:
+            reach.require_somewhere(role)
         return reach.principal
 
     dependency.__name__ = f"require_{role}"
@@ -135,9 +135,7 @@ def on(kind: Owned, parameter: str, role: Role) -> Callable[..., Awaitable[Acces
     """The caller's access, once it may act with ``role`` on the ``kind`` named by the path's ``parameter``."""
 
     async def dependency(request: Request, reach: AccessDep, owners: OwnersDep) -> Access:
-        held = reach.highest()
-        if held is None or not allows(held, role):  # first what the caller is, which says nothing of the thing
-            raise Forbidden(f"this needs the {role} role or higher; you have {held or 'no role in any project'}")
+        reach.require_somewhere(role)  # first what the caller is, which says nothing of the thing
         await owners.check(reach, kind, request.path_params[parameter], role)
         return reach
 
@@ -154,8 +152,7 @@ Admin = Annotated[Principal, Depends(require("admin"))]
 
 async def _admin_somewhere(reach: AccessDep) -> Principal:
     """A platform admin or the admin of some project (the route then checks the project it acts in)."""
-    if reach.highest() != "admin":
-        raise Forbidden("this needs the admin role in a project")
+    reach.require_project_admin()
     return reach.principal
 
 

@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flowtape.common.messages import engine as msg
-from flowtape.gateway.access import Access, Owners
+from flowtape.gateway.access import Owners
 from flowtape.gateway.clients import Platform
+from flowtape.gateway.domain.access import Access
 from flowtape.gateway.schemas import WorkflowImport
 from flowtape.gateway.vault import VaultClient
 

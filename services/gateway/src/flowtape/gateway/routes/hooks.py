@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
-from flowtape.gateway.webhooks import WebhookRequest, Webhooks
+from flowtape.gateway.domain.webhooks import WebhookRequest
+from flowtape.gateway.webhooks import Webhooks
 
 router = APIRouter(prefix="/hooks", tags=["webhooks"])
 
