@@ -1,6 +1,6 @@
 """ASGI middleware of the public surface: rate limits, request limits, security headers and request metrics.
 
-Order, outermost first (see ``GatewayRuntime.configure``): security headers, metrics, the console's session
+Order, outermost first (see :func:`flowtape.gateway.app.configure`): security headers, metrics, the console's session
 cookie, rate limits, request limits, then the last-resort error handler of :mod:`flowtape.gateway.errors`; so
 every answer, a refusal or a 500 included, carries the security headers and is counted.
 """
