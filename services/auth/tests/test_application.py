@@ -16,7 +16,7 @@ from flowtape.auth.domain.keys import KeysUnreadable, KeyVault, private_key
 from flowtape.auth.store import AuthStore
 from flowtape.common.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited, Unauthorized
 from flowtape.common.messages import auth as msg
-from flowtape.gateway.security import new_api_key
+from flowtape.gateway.domain.api_keys import new_api_key
 
 if TYPE_CHECKING:
     from services.auth.tests.conftest import Harness

@@ -13,7 +13,7 @@ from flowtape.auth.store import api_key_projects, invitation_projects, metadata,
 from flowtape.common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from flowtape.common.messages import auth as msg
 from flowtape.common.projects import DEFAULT_PROJECT
-from flowtape.gateway.security import new_api_key
+from flowtape.gateway.domain.api_keys import new_api_key
 
 if TYPE_CHECKING:
     from services.auth.tests.conftest import Harness

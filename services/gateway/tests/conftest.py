@@ -41,13 +41,15 @@ class Gateway:
         vault = keyring.KeyVault("gateway-tests")
         self._signing = keyring.new_key("sig", now, vault)
         self._private = keyring.private_key(self._signing, vault)
-        runtime.guard.learn_keys(keyring.public_key_set([self._signing, keyring.new_key("enc", now, vault)], now))
+        runtime.gateway.guard.learn_keys(
+            keyring.public_key_set([self._signing, keyring.new_key("enc", now, vault)], now)
+        )
 
     def headers(self, role: Role = "admin", *, expires_in: float = 600) -> dict[str, str]:
         """A token of ``<role>-user``: a platform admin, or a member of the default project with ``role``
         (the memberships the gateway would learn from auth)."""
         admin = role == "admin"
-        self.runtime.memberships.learn(
+        self.runtime.gateway.memberships.learn(
             Memberships(
                 user_id=f"{role}-user",
                 platform_admin=admin,

@@ -14,8 +14,8 @@ from flowtape.common.errors import NotFound
 from flowtape.common.messages import engine as msg
 from flowtape.common.messages.auth import Memberships, Role
 from flowtape.common.topology import ENGINE_REQUESTS_QUEUE
-from flowtape.gateway.access import Access
-from flowtape.gateway.security import Principal
+from flowtape.gateway.domain.access import Access
+from flowtape.gateway.domain.principals import Principal
 
 if TYPE_CHECKING:
     from services.gateway.tests.conftest import Gateway
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 def member(gateway: Gateway, role: Role, projects: dict[str, Role]) -> dict[str, str]:
     """A token of ``<role>-user`` whose memberships are ``projects``."""
     headers = gateway.headers(role)
-    gateway.runtime.memberships.learn(
+    gateway.runtime.gateway.memberships.learn(
         Memberships(
             user_id=f"{role}-user", platform_admin=False, projects=projects, default_project=next(iter(projects))
         )
@@ -55,8 +55,8 @@ async def asked(gateway: Gateway) -> AsyncIterator[list[Any]]:
 async def test_another_projects_workflow_is_not_found_and_a_low_role_is_forbidden(
     gateway: Gateway, client: httpx.AsyncClient, asked: list[Any]
 ) -> None:
-    gateway.runtime.owners.learn("workflow", "in-b", "b")
-    gateway.runtime.owners.learn("workflow", "in-a", "a")
+    gateway.runtime.gateway.owners.learn("workflow", "in-b", "b")
+    gateway.runtime.gateway.owners.learn("workflow", "in-a", "a")
     editor_of_a = member(gateway, "editor", {"a": "editor", "c": "viewer"})
     hidden = await client.get("/api/v1/workflows/in-b", headers=editor_of_a)
     assert hidden.status_code == 404 and hidden.json()["error"]["message"] == "workflow 'in-b' does not exist"

@@ -6,7 +6,7 @@ import json
 import random
 
 from flowtape.common.limits import json_depth
-from flowtape.gateway.bodies import is_json, json_text_depth, nul_parameter
+from flowtape.gateway.domain.bodies import is_json, json_text_depth, nul_parameter
 
 
 def random_json(rng: random.Random, depth: int) -> object:

@@ -67,8 +67,8 @@ async def answers_while_the_broker_is_down(
         assert (await client.get("/api/v1/workflows", headers=admin)).status_code == 200
         # the gateway has seen the workflow and the run before (it keeps their projects): the outage is met
         # where the start or the read goes to the engine
-        gateway.runtime.owners.learn("workflow", "w-1", DEFAULT_PROJECT)
-        gateway.runtime.owners.learn("execution", "e-1", DEFAULT_PROJECT)
+        gateway.runtime.gateway.owners.learn("workflow", "w-1", DEFAULT_PROJECT)
+        gateway.runtime.gateway.owners.learn("execution", "e-1", DEFAULT_PROJECT)
         with broker_outage(amqp_url):
             await asyncio.sleep(0.5)
             return {

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from flowtape.common.db import async_engine
 from flowtape.common.errors import RateLimited
 from flowtape.gateway.counters import PostgresCounters
-from flowtape.gateway.rate_limits import RateLimits, RateLimitSettings
+from flowtape.gateway.rate_limits import RateLimits
+from flowtape.gateway.settings import RateLimitSettings
 from tests.infra import drop_connections, postgres_database
 
 

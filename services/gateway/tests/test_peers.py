@@ -125,5 +125,5 @@ async def test_the_bus_timing_out_names_the_service_not_the_message(
     message = assert_plain(await client.get("/api/v1/triggers", headers=gateway.headers("viewer")), 504, "timeout")
     assert message == "the triggers service did not answer within 1 s; try again"
     with pytest.raises(TimedOut) as timed_out:
-        await gateway.runtime.platform.ask(ListTriggers(), timeout=0.1)
+        await gateway.runtime.gateway.platform.ask(ListTriggers(), timeout=0.1)
     assert timed_out.value.message == "the triggers service did not answer within 0.1 s; try again"

@@ -12,7 +12,9 @@ from flowtape.auth.domain import keys as keyring
 from flowtape.auth.domain import tokens
 from flowtape.common.bus.memory import MemoryBus
 from flowtape.common.errors import Unauthorized, Unavailable
-from flowtape.gateway.security import Guard, SecuritySettings, new_api_key, parse_api_key
+from flowtape.gateway.domain.api_keys import new_api_key, parse_api_key
+from flowtape.gateway.security import Guard
+from flowtape.gateway.settings import SecuritySettings
 
 if TYPE_CHECKING:
     from services.gateway.tests.conftest import Gateway

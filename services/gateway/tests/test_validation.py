@@ -49,8 +49,8 @@ async def test_nul_in_stored_text_is_refused_naming_the_field(
     gateway: Gateway, client: httpx.AsyncClient, method: str, path: str, body: dict[str, Any], field: str
 ) -> None:
     # the gateway knows which project w-1 and c-1 are in (as from an earlier request): the body is what it judges
-    gateway.runtime.owners.learn("workflow", "w-1", DEFAULT_PROJECT)
-    gateway.runtime.owners.learn("credential", "c-1", DEFAULT_PROJECT)
+    gateway.runtime.gateway.owners.learn("workflow", "w-1", DEFAULT_PROJECT)
+    gateway.runtime.gateway.owners.learn("credential", "c-1", DEFAULT_PROJECT)
     response = await client.request(method, path, json=body, headers=gateway.headers("admin"))
     assert refused_field(response) == field
 

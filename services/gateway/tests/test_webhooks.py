@@ -16,7 +16,7 @@ from flowtape.common.hosting import running
 from flowtape.common.messages.engine import SyncWorkflowTriggers
 from flowtape.common.messages.triggers import WebhookRoute
 from flowtape.common.views import Execution
-from flowtape.gateway.webhooks import WebhookRequest, finished_answer, verify_signature
+from flowtape.gateway.domain.webhooks import WebhookRequest, finished_answer, verify_signature
 from flowtape.triggers.bootstrap import TriggersRuntime
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ async def with_triggers(gateway: Gateway) -> AsyncIterator[Gateway]:
 
 
 async def test_a_call_reaches_the_workflow_that_registered_its_path_and_method(with_triggers: Gateway) -> None:
-    routes = with_triggers.runtime.webhook_routes
+    routes = with_triggers.runtime.gateway.webhook_routes
     route = await routes.resolve("post", "/shop/orders/")
     assert (route.workflow_id, route.version, route.respond) == ("w-orders", 3, "immediately")
     with pytest.raises(NotFound):
@@ -60,7 +60,7 @@ async def test_a_call_reaches_the_workflow_that_registered_its_path_and_method(w
 
 
 async def test_a_deactivated_webhook_stops_answering_at_once(with_triggers: Gateway) -> None:
-    routes = with_triggers.runtime.webhook_routes
+    routes = with_triggers.runtime.gateway.webhook_routes
     assert (await routes.resolve("POST", "shop/orders")).workflow_id == "w-orders"
     await with_triggers.bus.ask(SyncWorkflowTriggers(workflow_id="w-orders", definition=None))
     for _ in range(50):  # the TriggersChanged broadcast drops the cached route

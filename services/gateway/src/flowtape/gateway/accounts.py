@@ -10,9 +10,12 @@ from datetime import datetime
 from typing import Any
 
 from flowtape.common.bus import Bus
+from flowtape.common.errors import Unauthorized
 from flowtape.common.messages import auth as msg
 from flowtape.common.messages.auth import Role
-from flowtape.gateway.security import Guard, Principal, new_api_key, seal
+from flowtape.gateway.domain.api_keys import new_api_key
+from flowtape.gateway.domain.principals import Principal
+from flowtape.gateway.security import Guard, seal
 
 
 class Accounts:
@@ -60,6 +63,15 @@ class Accounts:
         )
         self._guard.learn_revoked_sessions([view.id], view.expires_at.timestamp())
         return view
+
+    async def sign_out(self, token: str, client_address: str | None) -> None:
+        """End the session of a console's ``token``; one expired or revoked already has nothing to end."""
+        try:
+            who = await self._guard.authenticate(token, None, client_address)
+        except Unauthorized:
+            return
+        if who.session_id is not None:
+            await self.revoke_session(who.session_id, who, any_owner=False, reason="signed_out")
 
     async def request_password_reset(self, email: str, client_address: str | None) -> Any:
         return await self._ask(msg.RequestPasswordReset(email=email, client_address=client_address))
@@ -196,3 +208,19 @@ class Accounts:
                 )
             )
         )
+
+
+class FirstRun:
+    """Whether anybody has an account yet; once someone has, that never changes (users are disabled, not
+    deleted), so only the answer "nobody yet" is asked again."""
+
+    def __init__(self, bus: Bus, timeout: float) -> None:
+        self._bus = bus
+        self._timeout = timeout
+        self._has_users = False
+
+    async def setup_required(self) -> bool:
+        if not self._has_users:
+            state = msg.AccessState.model_validate(await self._bus.ask(msg.GetAccessState(), timeout=self._timeout))
+            self._has_users = bool(state.generations)
+        return not self._has_users

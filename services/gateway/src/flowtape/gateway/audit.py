@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from flowtape.common.bus import Bus
 from flowtape.common.messages.auth import RecordAudit
-from flowtape.gateway.security import Principal
+from flowtape.gateway.domain.principals import Principal
 
 log = logging.getLogger("flowtape.gateway.audit")
 

@@ -29,12 +29,10 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from flowtape.common.bus import Bus
-from flowtape.common.errors import Forbidden, Unauthorized
+from flowtape.common.errors import Forbidden
 from flowtape.common.messages import auth as msg
-from flowtape.gateway.deps import AccountsDep, client_address
+from flowtape.gateway.deps import AccountsDep, FirstRunDep, client_address
 from flowtape.gateway.routes.auth import Credentials
-from flowtape.gateway.security import Guard
 
 SESSION_COOKIE = "flowtape_session"
 CSRF_COOKIE = "flowtape_csrf"
@@ -116,22 +114,6 @@ async def _refuse(send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class FirstRun:
-    """Whether anybody has an account yet; once someone has, that never changes (users are disabled, not
-    deleted), so only the answer "nobody yet" is asked again."""
-
-    def __init__(self, bus: Bus, timeout: float) -> None:
-        self._bus = bus
-        self._timeout = timeout
-        self._has_users = False
-
-    async def setup_required(self) -> bool:
-        if not self._has_users:
-            state = msg.AccessState.model_validate(await self._bus.ask(msg.GetAccessState(), timeout=self._timeout))
-            self._has_users = bool(state.generations)
-        return not self._has_users
-
-
 class SessionStatus(BaseModel):
     setup_required: bool
 
@@ -145,9 +127,8 @@ router = APIRouter(prefix="/api/v1/auth/session", tags=["auth"])
 
 
 @router.get("", response_model=SessionStatus)
-async def session_status(request: Request) -> Any:
+async def session_status(first_run: FirstRunDep) -> Any:
     """Public: does the first visit have to create the admin account?"""
-    first_run: FirstRun = request.app.state.first_run
     return {"setup_required": await first_run.setup_required()}
 
 
@@ -190,12 +171,6 @@ async def close_session(request: Request, response: Response, accounts: Accounts
     """Sign the console out: the cookies go, and the session ends on every gateway (its token with it)."""
     token = request.cookies.get(SESSION_COOKIE)
     if token:
-        guard: Guard = request.app.state.guard
-        try:
-            who = await guard.authenticate(token, None, client_address(request))
-        except Unauthorized:
-            who = None  # expired or revoked already: nothing to end
-        if who is not None and who.session_id is not None:
-            await accounts.revoke_session(who.session_id, who, any_owner=False, reason="signed_out")
+        await accounts.sign_out(token, client_address(request))
     response.delete_cookie(SESSION_COOKIE, path="/api", httponly=True, samesite="strict")
     response.delete_cookie(CSRF_COOKIE, path="/", samesite="strict")

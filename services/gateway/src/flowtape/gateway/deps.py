@@ -1,11 +1,12 @@
-"""Dependencies of the HTTP routes, as ``Annotated`` aliases.
+"""Dependencies of the HTTP routes, as ``Annotated`` aliases: each hands a route one part of the
+:class:`~flowtape.gateway.application.Gateway` on ``app.state``, or the caller and its reach.
 
 Every route outside the public ones takes one of ``Viewer``, ``Operator``, ``Editor`` or ``Admin`` (the least
 role it needs; roles are ordered, see :mod:`flowtape.common.messages.auth`), or, when it names a thing a project
 owns, the role it needs on that thing: ``WorkflowEditor``, ``ExecutionOperator``, ``CredentialViewer``... (404
-for a thing of a project the caller is no member of, see :mod:`flowtape.gateway.access`). ``Admin`` is a
+for a thing of a project the caller is no member of, see :mod:`flowtape.gateway.domain.access`). ``Admin`` is a
 platform admin; ``Viewer`` to ``Editor`` hold when the caller has that role in some project, and the route then
-asks :class:`~flowtape.gateway.access.Access` about the project it acts in. ``CurrentUser`` is any signed-in
+asks :class:`~flowtape.gateway.domain.access.Access` about the project it acts in. ``CurrentUser`` is any signed-in
 caller.
 """
 
@@ -17,60 +18,85 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from flowtape.common.errors import Forbidden, Unauthorized
-from flowtape.common.messages.auth import Role, allows
-from flowtape.gateway.access import Access, MembershipCache, Owned, Owners
-from flowtape.gateway.accounts import Accounts
+from flowtape.common.messages.auth import Role
+from flowtape.gateway.access import Owners
+from flowtape.gateway.accounts import Accounts, FirstRun
+from flowtape.gateway.application import Gateway
 from flowtape.gateway.audit import AuditTrail
+from flowtape.gateway.backups import PlatformBackups
 from flowtape.gateway.clients import Platform
-from flowtape.gateway.rate_limits import RateLimits
-from flowtape.gateway.security import Guard, Principal
+from flowtape.gateway.domain.access import Access, Owned
+from flowtape.gateway.domain.principals import Principal
+from flowtape.gateway.steps import StepTests
 from flowtape.gateway.transfers import WorkflowTransfers
 from flowtape.gateway.variables import VariablesClient
 from flowtape.gateway.vault import VaultClient
+from flowtape.gateway.webhooks import Webhooks
 
 
-async def _platform(request: Request) -> Platform:
-    platform: Platform = request.app.state.platform
-    return platform
+async def _gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+GatewayDep = Annotated[Gateway, Depends(_gateway)]
+
+
+async def _platform(gateway: GatewayDep) -> Platform:
+    return gateway.platform
+
+
+async def _accounts(gateway: GatewayDep) -> Accounts:
+    return gateway.accounts
+
+
+async def _first_run(gateway: GatewayDep) -> FirstRun:
+    return gateway.first_run
+
+
+async def _audit(gateway: GatewayDep) -> AuditTrail:
+    return gateway.audit
+
+
+async def _vault(gateway: GatewayDep) -> VaultClient:
+    return gateway.vault
+
+
+async def _owners(gateway: GatewayDep) -> Owners:
+    return gateway.owners
+
+
+async def _transfers(gateway: GatewayDep) -> WorkflowTransfers:
+    return gateway.transfers
+
+
+async def _variables(gateway: GatewayDep) -> VariablesClient:
+    return gateway.variables
+
+
+async def _step_tests(gateway: GatewayDep) -> StepTests:
+    return gateway.step_tests
+
+
+async def _backups(gateway: GatewayDep) -> PlatformBackups:
+    return gateway.backups
+
+
+async def _webhooks(gateway: GatewayDep) -> Webhooks:
+    return gateway.webhooks
 
 
 PlatformDep = Annotated[Platform, Depends(_platform)]
-
-
-async def _guard(request: Request) -> Guard:
-    guard: Guard = request.app.state.guard
-    return guard
-
-
-async def _accounts(request: Request) -> Accounts:
-    accounts: Accounts = request.app.state.accounts
-    return accounts
-
-
-async def _audit(request: Request) -> AuditTrail:
-    audit: AuditTrail = request.app.state.audit
-    return audit
-
-
-async def _vault(request: Request) -> VaultClient:
-    vault: VaultClient = request.app.state.vault
-    return vault
-
-
-async def _transfers(request: Request) -> WorkflowTransfers:
-    return WorkflowTransfers(await _platform(request), await _vault(request), request.app.state.owners)
-
-
-async def _variables(request: Request) -> VariablesClient:
-    return VariablesClient(await _platform(request), await _vault(request))
-
-
-TransfersDep = Annotated[WorkflowTransfers, Depends(_transfers)]
-VariablesDep = Annotated[VariablesClient, Depends(_variables)]
 AccountsDep = Annotated[Accounts, Depends(_accounts)]
+FirstRunDep = Annotated[FirstRun, Depends(_first_run)]
 AuditDep = Annotated[AuditTrail, Depends(_audit)]
 VaultDep = Annotated[VaultClient, Depends(_vault)]
+OwnersDep = Annotated[Owners, Depends(_owners)]
+TransfersDep = Annotated[WorkflowTransfers, Depends(_transfers)]
+VariablesDep = Annotated[VariablesClient, Depends(_variables)]
+StepTestsDep = Annotated[StepTests, Depends(_step_tests)]
+BackupsDep = Annotated[PlatformBackups, Depends(_backups)]
+WebhooksDep = Annotated[Webhooks, Depends(_webhooks)]
 
 _bearer = HTTPBearer(auto_error=False, description="an access token from /api/v1/auth/login, or an API key")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key")
@@ -83,48 +109,28 @@ def client_address(request: Request) -> str | None:
 
 async def authenticated(
     request: Request,
+    gateway: GatewayDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
-    """The caller, or 401; or 429 once the caller (or, with wrong credentials, its address) is over its rate
-    limit. FastAPI runs it once per request however many dependencies ask for it."""
-    limits: RateLimits = request.app.state.rate_limits
-    address = client_address(request)
-    try:
-        principal = await (await _guard(request)).authenticate(bearer.credentials if bearer else None, api_key, address)
-    except Unauthorized:
-        if bearer is not None or api_key is not None:  # without any, the RateLimiting middleware counted it
-            await limits.hit("anonymous", address or "unknown")
-        raise
-    await limits.hit("api", f"key:{principal.key_id}" if principal.via == "api_key" else f"user:{principal.user_id}")
-    return principal
+    """The caller, or 401 (or 429, see :meth:`Gateway.authenticate`). FastAPI runs it once per request however
+    many dependencies ask for it."""
+    return await gateway.authenticate(bearer.credentials if bearer else None, api_key, client_address(request))
 
 
-async def access(request: Request, principal: Annotated[Principal, Depends(authenticated)]) -> Access:
-    memberships: MembershipCache = request.app.state.memberships
-    return await memberships.access(principal)
+async def access(gateway: GatewayDep, principal: Annotated[Principal, Depends(authenticated)]) -> Access:
+    return await gateway.access(principal)
 
 
 AccessDep = Annotated[Access, Depends(access)]
 
 
-async def _owners(request: Request) -> Owners:
-    owners: Owners = request.app.state.owners
-    return owners
-
-
-OwnersDep = Annotated[Owners, Depends(_owners)]
-
-
 def require(role: Role) -> Callable[[Access], Awaitable[Principal]]:
     async def dependency(reach: AccessDep) -> Principal:
         if role == "admin":
-            if not reach.platform_admin:
-                raise Forbidden("this needs a platform admin")
-            return reach.principal
-        held = reach.highest()
-        if held is None or not allows(held, role):
-            raise Forbidden(f"this needs the {role} role or higher; you have {held or 'no role in any project'}")
+            reach.require_platform_admin()
+        else:
+            reach.require_somewhere(role)
         return reach.principal
 
     dependency.__name__ = f"require_{role}"
@@ -135,9 +141,7 @@ def on(kind: Owned, parameter: str, role: Role) -> Callable[..., Awaitable[Acces
     """The caller's access, once it may act with ``role`` on the ``kind`` named by the path's ``parameter``."""
 
     async def dependency(request: Request, reach: AccessDep, owners: OwnersDep) -> Access:
-        held = reach.highest()
-        if held is None or not allows(held, role):  # first what the caller is, which says nothing of the thing
-            raise Forbidden(f"this needs the {role} role or higher; you have {held or 'no role in any project'}")
+        reach.require_somewhere(role)  # first what the caller is, which says nothing of the thing
         await owners.check(reach, kind, request.path_params[parameter], role)
         return reach
 
@@ -154,8 +158,7 @@ Admin = Annotated[Principal, Depends(require("admin"))]
 
 async def _admin_somewhere(reach: AccessDep) -> Principal:
     """A platform admin or the admin of some project (the route then checks the project it acts in)."""
-    if reach.highest() != "admin":
-        raise Forbidden("this needs the admin role in a project")
+    reach.require_project_admin()
     return reach.principal
 
 

@@ -1,6 +1,6 @@
 """ASGI middleware of the public surface: rate limits, request limits, security headers and request metrics.
 
-Order, outermost first (see ``GatewayRuntime.configure``): security headers, metrics, the console's session
+Order, outermost first (see :func:`flowtape.gateway.app.configure`): security headers, metrics, the console's session
 cookie, rate limits, request limits, then the last-resort error handler of :mod:`flowtape.gateway.errors`; so
 every answer, a refusal or a 500 included, carries the security headers and is counted.
 """
@@ -16,7 +16,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flowtape.common.errors import RateLimited
-from flowtape.gateway.bodies import is_json, json_text_depth, nul_parameter
+from flowtape.gateway.domain.bodies import is_json, json_text_depth, nul_parameter
+from flowtape.gateway.domain.rate_limits import before_reading
 from flowtape.gateway.rate_limits import RateLimits
 
 #: bodies larger than this are measured in a worker thread, so the event loop keeps serving meanwhile
@@ -59,13 +60,11 @@ class RateLimiting:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            path: str = scope["path"]
+            client = scope.get("client")
+            counted = before_reading(scope["path"], _has_credentials(scope), client[0] if client else None)
             try:
-                if path.startswith("/hooks/"):
-                    await self.limits.hit("webhook", path)
-                elif path.startswith("/api/") and not _has_credentials(scope):
-                    client = scope.get("client")
-                    await self.limits.hit("anonymous", client[0] if client else "unknown")
+                if counted is not None:
+                    await self.limits.hit(*counted)
             except RateLimited as refused:
                 details = refused.details
                 retry_after = str(details["retry_after"]).encode()

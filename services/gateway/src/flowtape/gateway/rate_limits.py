@@ -5,7 +5,9 @@
   (so guessing keys or passwords is slowed as well as answered 401);
 - ``FLOWTAPE_RATE_LIMIT_WEBHOOK`` per webhook path (``/hooks/<path>``, resume URLs included).
 
-A refused call is a 429 in API.md's error shape with ``Retry-After`` (seconds until its window ends).
+A refused call is a 429 in API.md's error shape with ``Retry-After`` (seconds until its window ends); who counts
+against which is decided in :mod:`flowtape.gateway.domain.rate_limits`.
+
 Counters live in PostgreSQL when the gateway has a PostgreSQL database (:mod:`flowtape.gateway.counters`), so
 they hold across replicas; on SQLite (the embedded platform, one process) they live in memory. When the
 counters cannot be reached the call is let through and counted in ``flowtape_gateway_rate_limit_errors_total``:
@@ -15,41 +17,19 @@ the limits guard against abuse, and an outage of the database must not also clos
 from __future__ import annotations
 
 import logging
-import math
 import time
-from typing import Literal
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 from limits.errors import StorageError
 from prometheus_client import CollectorRegistry, Counter
-from pydantic import field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.exc import SQLAlchemyError
 
-from flowtape.common.errors import RateLimited
+from flowtape.gateway.domain.rate_limits import Scope, refusal, retry_after
+from flowtape.gateway.settings import RateLimitSettings
 
 log = logging.getLogger("flowtape.gateway.rate_limits")
-
-Scope = Literal["api", "anonymous", "webhook"]
-
-
-class RateLimitSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="FLOWTAPE_RATE_LIMIT_", env_file=".env", extra="ignore")
-
-    api: str = "1200/minute"
-    anonymous: str = "300/minute"
-    webhook: str = "6000/minute"
-
-    @field_validator("api", "anonymous", "webhook")
-    @classmethod
-    def _parses(cls, value: str) -> str:
-        try:
-            parse(value)
-        except ValueError as exc:
-            raise ValueError(f"{value!r} is not a rate limit (e.g. 1200/minute, 10/second)") from exc
-        return value
 
 
 class RateLimits:
@@ -85,8 +65,4 @@ class RateLimits:
             log.warning("rate-limit counters unreachable, letting the call through: %s", type(exc).__name__)
             return
         self._refused.labels(scope).inc()
-        retry_after = max(1, math.ceil(reset - time.time()))
-        raise RateLimited(
-            f"too many requests: the limit is {item}; try again in {retry_after} s",
-            {"limit": str(item), "scope": scope, "retry_after": retry_after},
-        )
+        raise refusal(str(item), scope, retry_after(reset, time.time()))

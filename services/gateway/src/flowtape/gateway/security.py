@@ -15,69 +15,32 @@ Every failure is the same 401 to the caller; the reason is counted in ``flowtape
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
-import re
-import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any
 
 from joserfc import jwe, jwt
 from joserfc.errors import ExpiredTokenError, InvalidKeyIdError, JoseError
 from joserfc.jwk import ECKey, KeySet
 from prometheus_client import CollectorRegistry, Counter
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flowtape.common.bus import Bus
 from flowtape.common.errors import Unauthorized, Unavailable
 from flowtape.common.messages import auth as msg
-from flowtape.common.messages.auth import ROLES, Actor, Role
+from flowtape.common.messages.auth import ROLES
+from flowtape.gateway.domain.api_keys import API_KEY_PREFIX, parse_api_key
+from flowtape.gateway.domain.principals import Principal
+from flowtape.gateway.settings import SecuritySettings
 
 log = logging.getLogger("flowtape.gateway.security")
 
-API_KEY_PREFIX = "ftk_"
-_API_KEY = re.compile(r"^ftk_([a-z0-9]{16})_([A-Za-z0-9_-]{43})$")
 _MAX_CACHED_KEYS = 10_000
 #: verified tokens kept (each a few hundred bytes): more distinct live tokens than this are checked again
 _MAX_CACHED_TOKENS = 10_000
-
-
-class SecuritySettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="FLOWTAPE_GATEWAY_", env_file=".env", extra="ignore")
-
-    #: how long a verified API key is trusted without asking auth again (revocations also arrive as events)
-    api_key_cache_seconds: float = Field(default=10.0, ge=0)
-    #: how often the gateway pulls auth's keys, token generations and revoked sessions, in case an event was
-    #: missed: the longest a revocation can take to reach a replica whose broadcast was lost
-    auth_refresh_seconds: float = Field(default=5.0, gt=0)
-    #: clock skew tolerated on ``exp``/``iat``
-    leeway_seconds: int = Field(default=10, ge=0)
-
-
-# ---- API keys and sealed secrets
-
-
-def hash_api_key(key: str) -> str:
-    """A fast hash is right here: the key has 256 random bits, so there is nothing to brute-force."""
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def new_api_key() -> tuple[str, str, str]:
-    """A fresh key: ``(key_id, key, sha256 of key)``. The key itself is shown once and kept nowhere."""
-    key_id = secrets.token_hex(8)
-    key = f"{API_KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
-    return key_id, key, hash_api_key(key)
-
-
-def parse_api_key(value: str) -> tuple[str, str] | None:
-    """``(key_id, hash)`` of something shaped like one of our keys, else None."""
-    match = _API_KEY.match(value)
-    return (match.group(1), hash_api_key(value)) if match else None
 
 
 def seal(secret: str, keys: msg.PublicKeySet, now: float | None = None) -> str:
@@ -88,32 +51,6 @@ def seal(secret: str, keys: msg.PublicKeySet, now: float | None = None) -> str:
     payload = json.dumps({"secret": secret, "iat": time.time() if now is None else now}).encode()
     header = {"alg": msg.SEALING_ALGORITHM, "enc": msg.SEALING_ENCRYPTION, "kid": keys.encryption_kid}
     return jwe.encrypt_compact(header, payload, ECKey.import_key(jwk))
-
-
-# ---- principals
-
-
-@dataclass(frozen=True)
-class Principal:
-    user_id: str
-    email: str
-    role: Role
-    via: Literal["token", "api_key"]
-    key_id: str | None = None
-    client_address: str | None = None
-    #: the sign-in session of a token (None for API keys and tokens issued before sessions existed)
-    session_id: str | None = None
-    #: an API key's one project (None for tokens, whose projects are their user's memberships, and platform keys)
-    project_id: str | None = None
-
-    def actor(self) -> Actor:
-        return Actor(
-            kind="api_key" if self.via == "api_key" else "user",
-            user_id=self.user_id,
-            email=self.email,
-            key_id=self.key_id,
-            client_address=self.client_address,
-        )
 
 
 @dataclass

@@ -13,32 +13,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flowtape.common.messages import engine as msg
-from flowtape.gateway.access import Access, Owners
+from flowtape.gateway.access import Owners
 from flowtape.gateway.clients import Platform
+from flowtape.gateway.domain.access import Access
+from flowtape.gateway.domain.credential_references import credential_names, with_credentials
 from flowtape.gateway.schemas import WorkflowImport
 from flowtape.gateway.vault import VaultClient
 
-#: the node parameter that names a credential
-CREDENTIAL_PARAM = "credential"
 _EXPORTED_KEYS = ("name", "nodes", "edges", "settings", "tags")
-
-
-def _credential_names(definition: dict[str, Any]) -> list[str]:
-    return [
-        node["params"][CREDENTIAL_PARAM]
-        for node in definition.get("nodes", [])
-        if isinstance(node.get("params", {}).get(CREDENTIAL_PARAM), str)
-    ]
-
-
-def _with_credentials(definition: dict[str, Any], rename: dict[str, str]) -> dict[str, Any]:
-    nodes = []
-    for node in definition.get("nodes", []):
-        reference = node.get("params", {}).get(CREDENTIAL_PARAM)
-        if isinstance(reference, str) and reference in rename:
-            node = {**node, "params": {**node["params"], CREDENTIAL_PARAM: rename[reference]}}
-        nodes.append(node)
-    return {**definition, "nodes": nodes}
 
 
 class WorkflowTransfers:
@@ -84,8 +66,8 @@ class WorkflowTransfers:
         exported, needed = [], {}
         for workflow_id in workflow_ids:
             workflow = await self._platform.ask(msg.GetWorkflow(workflow_id=workflow_id))
-            definition = _with_credentials({k: workflow[k] for k in _EXPORTED_KEYS if workflow.get(k)}, to_name)
-            for name in _credential_names(definition):
+            definition = with_credentials({k: workflow[k] for k in _EXPORTED_KEYS if workflow.get(k)}, to_name)
+            for name in credential_names(definition):
                 known = by_name.get(name) or by_id.get(name)
                 needed[name] = {"name": name, "type": known["type"] if known else "unknown"}
             exported.append({"id": workflow["id"], "definition": definition})
@@ -106,8 +88,8 @@ class WorkflowTransfers:
         known = {c["name"] for c in credentials} | {c["id"] for c in credentials}
         items, missing = [], set()
         for exported in body.workflows:
-            definition = _with_credentials(exported.definition, body.credentials_map)
-            missing.update(name for name in _credential_names(definition) if name not in known)
+            definition = with_credentials(exported.definition, body.credentials_map)
+            missing.update(name for name in credential_names(definition) if name not in known)
             result = await self._platform.ask(
                 msg.ImportWorkflow(
                     workflow_id=exported.id,

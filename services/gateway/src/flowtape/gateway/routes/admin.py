@@ -11,8 +11,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from flowtape.common.messages import engine as msg
-from flowtape.gateway.backups import PlatformBackups
-from flowtape.gateway.deps import AccessDep, Admin, Operator, OwnersDep, PlatformDep, Viewer
+from flowtape.gateway.deps import AccessDep, Admin, BackupsDep, Operator, OwnersDep, PlatformDep, Viewer
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -85,15 +84,15 @@ async def replay_check(
     response_class=StreamingResponse,
     responses={200: {"content": {"application/x-ndjson": {}}, "description": "the backup, as JSON lines"}},
 )
-async def backup_platform(platform: PlatformDep, _: Admin) -> Any:
+async def backup_platform(backups: BackupsDep, _: Admin) -> Any:
     """The whole platform's data as JSON lines (docs/operations.md, "Backup and restore"): secrets stay encrypted."""
-    return StreamingResponse(PlatformBackups(platform).backup(), media_type="application/x-ndjson")
+    return StreamingResponse(backups.backup(), media_type="application/x-ndjson")
 
 
 @router.post("/restore")
-async def restore_platform(request: Request, platform: PlatformDep, _: Admin, force: bool = False) -> Any:
+async def restore_platform(request: Request, backups: BackupsDep, _: Admin, force: bool = False) -> Any:
     """Put a backup (the body, as ``GET /backup`` gave it) into this platform, which must be empty unless forced."""
-    return await PlatformBackups(platform).restore(_body_lines(request), force)
+    return await backups.restore(_body_lines(request), force)
 
 
 async def _body_lines(request: Request) -> AsyncIterator[bytes]:

@@ -20,8 +20,8 @@ from flowtape.common.messages.auth import (
     TokenGranted,
     UserView,
 )
-from flowtape.gateway.access import Access
 from flowtape.gateway.deps import AccessDep, AccountsDep, Admin, CurrentUser, ProjectAdmin, client_address
+from flowtape.gateway.domain.access import Access
 
 #: no authentication: these are how a caller gets credentials in the first place
 public_router = APIRouter(prefix="/api/v1/auth", tags=["auth"])

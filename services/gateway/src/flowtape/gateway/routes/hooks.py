@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from flowtape.gateway.webhooks import WebhookRequest, Webhooks
+from flowtape.gateway.deps import WebhooksDep
+from flowtape.gateway.domain.webhooks import WebhookRequest
 
 router = APIRouter(prefix="/hooks", tags=["webhooks"])
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
-
-
-def _webhooks(request: Request) -> Webhooks:
-    webhooks: Webhooks = request.app.state.webhooks
-    return webhooks
-
-
-WebhooksDep = Annotated[Webhooks, Depends(_webhooks)]
 
 
 async def call_webhook(path: str, request: Request, webhooks: WebhooksDep) -> Any:

@@ -15,8 +15,8 @@ from fastapi import APIRouter, Request
 from flowtape.common.errors import InvalidInput, NotFound
 from flowtape.common.messages.engine import ResumeExecution
 from flowtape.common.resume_tokens import execution_of
-from flowtape.gateway.bodies import is_json
 from flowtape.gateway.deps import PlatformDep
+from flowtape.gateway.domain.bodies import is_json
 
 router = APIRouter(prefix="/hooks/resume", tags=["webhooks"])
 #: real tokens are 64 characters; anything much longer names no wait

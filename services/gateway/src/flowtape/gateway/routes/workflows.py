@@ -16,6 +16,7 @@ from flowtape.gateway.deps import (
     Editor,
     OwnersDep,
     PlatformDep,
+    StepTestsDep,
     TransfersDep,
     Viewer,
     WorkflowEditor,
@@ -33,7 +34,6 @@ from flowtape.gateway.schemas import (
     WorkflowExport,
     WorkflowImport,
 )
-from flowtape.gateway.steps import StepTests
 
 router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"])
 
@@ -138,11 +138,11 @@ async def duplicate_workflow(
 
 @router.post("/{workflow_id}/nodes/{node_id}/test", response_model=StepTestResult)
 async def test_step(
-    workflow_id: str, node_id: str, body: StepTestRequest, platform: PlatformDep, _: WorkflowOperator
+    workflow_id: str, node_id: str, body: StepTestRequest, step_tests: StepTestsDep, _: WorkflowOperator
 ) -> Any:
     """Run one node now with ``items`` (or the input it had in ``execution_id``); no execution is started. A node
     whose output is pinned answers that output without running (unless ``ignore_pin``)."""
-    return await StepTests(platform).test(
+    return await step_tests.test(
         workflow_id,
         node_id,
         items=body.items,

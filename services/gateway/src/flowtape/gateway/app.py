@@ -1,0 +1,110 @@
+"""The gateway's HTTP entry point: its routers in the order they must match, and the middleware around them.
+
+:func:`create_app` is the gateway running alone on RabbitMQ (``flowtape serve gateway``); ``flowtape up`` puts
+the same routers and middleware into the one app of the embedded platform, through the runtime of
+:mod:`flowtape.gateway.bootstrap`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import APIRouter, FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+
+from flowtape.common import telemetry
+from flowtape.common.bus.factory import rabbit_bus
+from flowtape.common.hosting import build_app
+from flowtape.common.settings import Settings
+from flowtape.gateway import console, console_session, errors
+from flowtape.gateway.api_schema import document_errors
+from flowtape.gateway.application import Gateway
+from flowtape.gateway.deps import secured
+from flowtape.gateway.middleware import RateLimiting, RequestLimits, RequestMetrics, SecurityHeaders
+from flowtape.gateway.routes import (
+    admin,
+    api_keys,
+    audit,
+    auth,
+    bulk_replays,
+    credentials,
+    debug,
+    execution_actions,
+    executions,
+    hooks,
+    nodes,
+    pauses,
+    pins,
+    projects,
+    resume,
+    sso,
+    templates,
+    triggers,
+    users,
+    variables,
+    workflows,
+)
+
+
+def routers() -> Sequence[APIRouter]:
+    # resume URLs before the webhook catch-all
+    public = (
+        auth.public_router,
+        sso.public_router,
+        console_session.router,
+        resume.router,
+        hooks.router,
+        credentials.public_router,
+    )
+    return (
+        *public,
+        secured(
+            auth.router,
+            sso.router,
+            projects.router,
+            users.router,
+            api_keys.router,
+            audit.router,
+            workflows.router,
+            pins.router,
+            bulk_replays.router,  # before executions': /executions/replay is not an execution id
+            executions.router,
+            execution_actions.router,
+            debug.router,
+            pauses.router,
+            nodes.router,
+            credentials.router,
+            admin.router,
+            triggers.router,
+            templates.router,
+            variables.router,
+        ),
+        console.router(console.console_dir()),  # last: the console's catch-all sees only what no other route claims
+    )
+
+
+def configure(app: FastAPI, gateway: Gateway, settings: Settings, registry: CollectorRegistry) -> None:
+    """``gateway`` on ``app.state`` for the routes' dependencies, then the middleware, innermost first."""
+    app.state.gateway = gateway
+    document_errors(app)
+    errors.install(app)  # innermost: the last-resort 500 passes through everything below
+    app.add_middleware(RequestLimits, limit=settings.max_body_bytes, max_json_depth=settings.max_json_depth)
+    app.add_middleware(RateLimiting, limits=gateway.rate_limits)  # before any body is read
+    app.add_middleware(console_session.CookieSession)
+    app.add_middleware(RequestMetrics, registry=registry)
+    app.add_middleware(SecurityHeaders)  # outermost: on every answer
+    if telemetry.tracing_enabled():
+        # a server span per request, the parent of everything the request causes across the services
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The gateway alone on RabbitMQ, with its process's CPU and memory in ``/metrics`` as dashboards expect."""
+    from flowtape.gateway import bootstrap  # bootstrap's runtime serves this module's routers: import it late
+
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    bus = rabbit_bus(settings.amqp_url, "gateway", registry)
+    return build_app(bus, [bootstrap.build(settings, bus, registry)], registry, title="Flowtape gateway")
