@@ -1,8 +1,10 @@
-"""The rate-limit counters on PostgreSQL: one autocommit statement per hit, no ping, and a dropped
+"""The rate-limit counters on PostgreSQL: one autocommit statement per hit (concurrent hits of one key share one), no
+ping, and a dropped
 connection costs one uncounted call, never an error to the caller."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -46,3 +48,18 @@ async def test_a_limit_counts_on_after_the_database_drops_the_counters_connectio
 
     with pytest.raises(RateLimited, match="too many requests"):
         await limits.hit("api", "key-1")
+
+
+async def test_concurrent_calls_of_one_key_each_get_their_own_count(engine: AsyncEngine) -> None:
+    """Calls that ride together on one statement are numbered as if each had its own: a burst of one API key
+    gets exactly its allowance through, whatever the interleaving."""
+    counters = PostgresCounters(engine)
+    await counters.create()
+    counts = await asyncio.gather(*(counters.incr("burst-1", 60) for _ in range(25)))
+    assert sorted(counts) == list(range(1, 26))
+    assert await counters.incr("burst-1", 60, amount=3) == 28
+
+    limits = RateLimits(RateLimitSettings(api="10/minute"), counters)
+    outcomes = await asyncio.gather(*(limits.hit("api", "burst-2") for _ in range(25)), return_exceptions=True)
+    assert sum(outcome is None for outcome in outcomes) == 10
+    assert all(isinstance(outcome, RateLimited) for outcome in outcomes if outcome is not None)

@@ -7,7 +7,10 @@ so replicas whose clocks drift still agree on when a window ends. Expired rows a
 
 This storage serves the fixed-window strategy (``incr``/``get``/``get_expiry``), which costs one round trip
 per request: each statement is atomic on its own, so it runs in autocommit rather than inside BEGIN ... COMMIT
-(three round trips, a fifth of the gateway's CPU per request under load).
+(three round trips, a fifth of the gateway's CPU per request under load). Calls that count against one key while
+its statement is in flight (a busy API key's concurrent requests) ride together on the next statement, each
+given the count it would have had alone: one statement per round trip per key instead of one per call, which
+those calls would otherwise spend queueing on the same row's lock.
 """
 
 from __future__ import annotations
@@ -43,6 +46,10 @@ _TTL = text(f"SELECT expires_at - {_NOW} FROM {TABLE} WHERE key = :key AND expir
 _SWEEP = text(f"DELETE FROM {TABLE} WHERE expires_at <= {_NOW}")
 
 
+class StorageUnreachable(OSError):
+    """The statement a call rode on was cancelled: counted as an unreachable counter (the call goes through)."""
+
+
 class PostgresCounters(Storage):
     """Fixed-window counters in the gateway's own schema (``gateway.rate_limit_counters``)."""
 
@@ -54,6 +61,9 @@ class PostgresCounters(Storage):
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._last_sweep = time.monotonic()
         self._sweeping: asyncio.Task[None] | None = None
+        #: per key whose statement is in flight: the calls waiting to ride on the next one (amount, answer)
+        self._riding: dict[str, list[tuple[int, asyncio.Future[int]]]] = {}
+        self._draining: set[asyncio.Task[None]] = set()
 
     @property
     def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
@@ -71,10 +81,60 @@ class PostgresCounters(Storage):
                 )
 
     async def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        riding = self._riding.get(key)
+        if riding is not None:
+            answer: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            riding.append((amount, answer))
+            return await answer
+        self._riding[key] = []
+        try:
+            hits = await self._add(key, expiry, amount)
+        except BaseException as exc:
+            self._hand_on(key, expiry, exc)
+            raise
+        self._hand_on(key, expiry, None)
+        return hits
+
+    async def _add(self, key: str, expiry: int, amount: int) -> int:
         async with self._autocommit.connect() as conn:
             hits = await conn.scalar(_INCR, {"key": key, "amount": amount, "expiry": float(expiry)})
         self._maybe_sweep()
         return int(hits or 0)
+
+    def _hand_on(self, key: str, expiry: int, failure: BaseException | None) -> None:
+        """The statement for ``key`` is done: send the next one for the calls that queued behind it, or free
+        the key. A failure fails those calls too (the caller lets them through, as for any unreachable counter)."""
+        riding = self._riding.get(key) or []
+        if not riding:
+            self._riding.pop(key, None)
+            return
+        if failure is not None:
+            self._riding.pop(key, None)
+            for _, answer in riding:
+                if not answer.done():
+                    answer.set_exception(failure if isinstance(failure, Exception) else StorageUnreachable())
+            return
+        self._riding[key] = []
+        task = asyncio.create_task(self._ride(key, expiry, riding))
+        self._draining.add(task)
+        task.add_done_callback(self._draining.discard)
+
+    async def _ride(self, key: str, expiry: int, riding: list[tuple[int, asyncio.Future[int]]]) -> None:
+        total = sum(amount for amount, _ in riding)
+        try:
+            hits = await self._add(key, expiry, total)
+        except Exception as exc:
+            for _, answer in riding:
+                if not answer.done():
+                    answer.set_exception(exc)
+            self._hand_on(key, expiry, exc)
+            return
+        count = hits - total
+        for amount, answer in riding:  # in the order the calls came, as if each had its own statement
+            count += amount
+            if not answer.done():
+                answer.set_result(count)
+        self._hand_on(key, expiry, None)
 
     async def get(self, key: str) -> int:
         async with self._autocommit.connect() as conn:
