@@ -1,6 +1,5 @@
-"""The rate-limit counters on PostgreSQL: one autocommit statement per hit (concurrent hits of one key share one), no
-ping, and a dropped
-connection costs one uncounted call, never an error to the caller."""
+"""The rate-limit counters on PostgreSQL: one autocommit statement per hit (concurrent hits of one key share one),
+no ping, and a dropped connection costs one uncounted call, never an error to the caller."""
 
 from __future__ import annotations
 
