@@ -25,11 +25,12 @@ from flowtape.connectors.completed import SCHEMA, CompletedTasks
 from flowtape.connectors.connections import Connections
 from flowtape.connectors.credential_checks import CredentialChecks
 from flowtape.connectors.credentials import CredentialStore
+from flowtape.connectors.domain.host_limits import HostLimits
 from flowtape.connectors.isolation import isolation_for
 from flowtape.connectors.keys import DataCipher
 from flowtape.connectors.metrics import ConnectorMetrics
 from flowtape.connectors.oauth2 import OAuth2Authorizations, OAuth2Tokens, SqlTokens
-from flowtape.connectors.rate_limits import HostLimits, LocalLimits, PostgresLimits, RateLimits
+from flowtape.connectors.rate_limits import LocalLimits, PostgresLimits, RateLimits
 from flowtape.connectors.registry import NodeRegistry
 from flowtape.connectors.runtimes import LanguageUnavailable, node_runtime
 from flowtape.connectors.sandbox import Sandbox
