@@ -15,11 +15,11 @@ from flowtape.common.nodes.sdk import Credential, NodeContext, NodeType, execute
 from flowtape.connectors.api_calls import ApiCalls
 from flowtape.connectors.connections import Connections
 from flowtape.connectors.credential_checks import check_credential
+from flowtape.connectors.domain.redaction import Redactor
 from flowtape.connectors.nodes.discord import DiscordWebhookNode
 from flowtape.connectors.nodes.email import EmailNode
 from flowtape.connectors.nodes.slack import SlackPostNode
 from flowtape.connectors.nodes.telegram import TelegramSendNode
-from flowtape.connectors.redaction import Redactor
 from services.connectors.tests.fakes import (
     LOCAL_SERVERS,
     Credentials,

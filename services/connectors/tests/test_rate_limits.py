@@ -15,7 +15,8 @@ from flowtape.common.db import async_engine
 from flowtape.connectors.api_calls import ApiCalls
 from flowtape.connectors.completed import SCHEMA
 from flowtape.connectors.connections import Connections
-from flowtape.connectors.rate_limits import HostLimits, LocalLimits, PostgresLimits, RateLimits
+from flowtape.connectors.domain.host_limits import HostLimits
+from flowtape.connectors.rate_limits import LocalLimits, PostgresLimits, RateLimits
 from services.connectors.tests.fakes import LOCAL_SERVERS, FakeApi, Recorded, credential
 from tests.infra import postgres_database
 

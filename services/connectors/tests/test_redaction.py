@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from flowtape.common.credentials import parse_credential
-from flowtape.connectors.redaction import REDACTED, Redactor
+from flowtape.connectors.domain.redaction import REDACTED, Redactor
 
 
 def test_secrets_are_replaced_in_strings_at_any_depth_keys_included() -> None:

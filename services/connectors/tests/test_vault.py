@@ -27,10 +27,10 @@ from flowtape.common.projects import DEFAULT_PROJECT
 from flowtape.connectors.application import NodeRunner
 from flowtape.connectors.completed import SCHEMA, CompletedTasks
 from flowtape.connectors.credentials import CredentialStore, credentials
+from flowtape.connectors.domain.redaction import REDACTED
 from flowtape.connectors.keys import CredentialsUnreadable, DataCipher, SealingKey, StaleSeal
 from flowtape.connectors.nodes.http_request import HttpRequestNode
 from flowtape.connectors.outbound import guarded_client
-from flowtape.connectors.redaction import REDACTED
 from flowtape.connectors.registry import NodeRegistry
 from flowtape.connectors.vault import Vault
 from tests.infra import postgres_database

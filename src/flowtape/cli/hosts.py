@@ -6,10 +6,11 @@ import importlib
 from typing import Any
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+from prometheus_client import CollectorRegistry
 
-from flowtape.common.bus.factory import memory_bus, rabbit_bus
-from flowtape.common.hosting import build_app
+from flowtape.common.bus.factory import memory_bus
+from flowtape.common.hosting import build_app, process_registry
+from flowtape.common.hosting import service_app as generic_service_app
 from flowtape.common.settings import SERVICES, ServiceName, Settings
 
 
@@ -18,22 +19,23 @@ def _runtime(service: ServiceName, settings: Settings, bus: Any, registry: Colle
     return module.build(settings, bus, registry)
 
 
-def _registry() -> CollectorRegistry:
-    """A registry per process with the process's own CPU and memory, as dashboards expect."""
-    registry = CollectorRegistry()
-    ProcessCollector(registry=registry)
-    PlatformCollector(registry=registry)
-    return registry
-
-
 def service_app(service: ServiceName, settings: Settings) -> FastAPI:
-    registry = _registry()
-    bus = rabbit_bus(settings.amqp_url, service, registry)
-    return build_app(bus, [_runtime(service, settings, bus, registry)], registry, title=f"Flowtape {service}")
+    """The service's own ``app.create_app``; a service without an ``app`` module yet (the gateway, until its
+    restructuring lands) is built the generic way from its ``bootstrap.build``."""
+    name = f"flowtape.{service}.app"
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        bootstrap = importlib.import_module(f"flowtape.{service}.bootstrap")
+        return generic_service_app(service, settings, bootstrap.build)
+    app: FastAPI = module.create_app(settings)
+    return app
 
 
 def embedded_app(settings: Settings) -> FastAPI:
-    registry = _registry()
+    registry = process_registry()
     bus = memory_bus(registry)
     runtimes = [_runtime(service, settings, bus, registry) for service in SERVICES]
     return build_app(bus, runtimes, registry, title="Flowtape")

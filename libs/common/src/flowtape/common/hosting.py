@@ -10,18 +10,20 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from importlib import metadata
 from typing import Any, Protocol
 
 from fastapi import APIRouter, FastAPI
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
 from flowtape.common.api_docs import docs_router
 from flowtape.common.bus import Bus
+from flowtape.common.bus.factory import rabbit_bus
 from flowtape.common.messages.ops import ReplicaStatus, StatusAsked
 from flowtape.common.ops import Check, ops_router
+from flowtape.common.settings import Settings
 from flowtape.common.topology import status_broadcast
 
 
@@ -134,6 +136,25 @@ def build_app(bus: Bus, runtimes: Sequence[Runtime], registry: CollectorRegistry
         for router in runtime.routers():
             app.include_router(router)
     return app
+
+
+def process_registry() -> CollectorRegistry:
+    """A registry per process with the process's own CPU and memory, as dashboards expect."""
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    return registry
+
+
+#: a service's ``bootstrap.build``: its runtime on this bus, its metrics in this registry
+Build = Callable[[Settings, Bus, CollectorRegistry], Runtime]
+
+
+def service_app(name: str, settings: Settings, build: Build) -> FastAPI:
+    """One service alone on RabbitMQ (``flowtape serve <name>``); each service's ``app.create_app`` is this."""
+    registry = process_registry()
+    bus = rabbit_bus(settings.amqp_url, name, registry)
+    return build_app(bus, [build(settings, bus, registry)], registry, title=f"Flowtape {name}")
 
 
 class BaseRuntime:

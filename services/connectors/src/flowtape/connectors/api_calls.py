@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -19,7 +20,7 @@ from flowtape.common.credentials import CredentialData, HttpBasicCredential, Htt
 from flowtape.common.errors import NodeError, RemoteRateLimited
 from flowtape.common.nodes.sdk import Credential, NodeContext
 from flowtape.connectors.connections import Connections
-from flowtape.connectors.retry_after import retry_after_seconds
+from flowtape.connectors.domain.retry_after import retry_after_seconds
 
 MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 ERROR_EXCERPT = 300
@@ -82,7 +83,7 @@ class ApiCalls:
                 what, method, url, credential, sent, json_body, content, params, timeout
             )
         if response.status_code == 429:
-            wait = retry_after_seconds(response.headers.get("retry-after"))
+            wait = retry_after_seconds(response.headers.get("retry-after"), datetime.now(UTC))
             raise RemoteRateLimited(
                 f"{what}: HTTP 429, the API asks to slow down"
                 + (f" (retry after {wait:g} s)" if wait is not None else ""),

@@ -24,8 +24,8 @@ from flowtape.common.messages.connectors import NodeTaskCompleted, RunNodeTask
 from flowtape.common.nodes.sdk import NodeContext, execute_node
 from flowtape.connectors.binaries import BinaryStore
 from flowtape.connectors.completed import CompletedTasks
+from flowtape.connectors.domain.redaction import Redactor
 from flowtape.connectors.metrics import ConnectorMetrics
-from flowtape.connectors.redaction import Redactor
 from flowtape.connectors.registry import NodeRegistry
 from flowtape.connectors.variables import Variables
 from flowtape.connectors.vault import Vault

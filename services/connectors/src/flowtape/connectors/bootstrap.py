@@ -25,14 +25,16 @@ from flowtape.connectors.completed import SCHEMA, CompletedTasks
 from flowtape.connectors.connections import Connections
 from flowtape.connectors.credential_checks import CredentialChecks
 from flowtape.connectors.credentials import CredentialStore
+from flowtape.connectors.domain.host_limits import HostLimits
 from flowtape.connectors.isolation import isolation_for
 from flowtape.connectors.keys import DataCipher
 from flowtape.connectors.metrics import ConnectorMetrics
 from flowtape.connectors.oauth2 import OAuth2Authorizations, OAuth2Tokens, SqlTokens
-from flowtape.connectors.rate_limits import HostLimits, LocalLimits, PostgresLimits, RateLimits
+from flowtape.connectors.rate_limits import LocalLimits, PostgresLimits, RateLimits
 from flowtape.connectors.registry import NodeRegistry
 from flowtape.connectors.runtimes import LanguageUnavailable, node_runtime
 from flowtape.connectors.sandbox import Sandbox
+from flowtape.connectors.settings import ConnectorsSettings
 from flowtape.connectors.variables import Variables, VariableStore
 from flowtape.connectors.vault import Vault
 
@@ -45,8 +47,15 @@ BACKUP_SKIPS = frozenset({"completed_tasks", "rate_permits"})
 class ConnectorsRuntime(BaseRuntime):
     name = "connectors"
 
-    def __init__(self, settings: Settings, bus: Bus, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        bus: Bus,
+        registry: CollectorRegistry | None = None,
+        connectors: ConnectorsSettings | None = None,
+    ) -> None:
         self._settings = settings
+        self._connectors_settings = connectors or ConnectorsSettings()
         self._metrics = ConnectorMetrics(registry)
         self._bus = bus
         self._replica = uuid.uuid4().hex[:12]
@@ -60,10 +69,12 @@ class ConnectorsRuntime(BaseRuntime):
         self.binaries = BinaryStore(
             self._db,
             open_blob_store(
-                self._settings.database_url_for("connectors"), self._settings.data_dir, _binary_s3(self._settings)
+                self._settings.database_url_for("connectors"),
+                self._settings.data_dir,
+                _binary_s3(self._connectors_settings),
             ),
-            max_bytes=self._settings.max_binary_bytes,
-            retention=timedelta(days=self._settings.binary_retention_days),
+            max_bytes=self._connectors_settings.max_binary_bytes,
+            retention=timedelta(days=self._connectors_settings.binary_retention_days),
         )
         await self.binaries.create()
         store = CredentialStore(self._db)
@@ -85,7 +96,7 @@ class ConnectorsRuntime(BaseRuntime):
             await permits.create()
         else:
             permits = LocalLimits()
-        limits = RateLimits(permits, HostLimits.parse(self._settings.egress_rate_limits))
+        limits = RateLimits(permits, HostLimits.parse(self._connectors_settings.egress_rate_limits))
         token_store = SqlTokens(self._db, DataCipher(self._settings.secret_key))
         await token_store.create()
         tokens = OAuth2Tokens(token_store, self._settings.egress, self.vault.open)
@@ -95,19 +106,19 @@ class ConnectorsRuntime(BaseRuntime):
             data_dir=self._settings.data_dir,
             limits=limits,
             tokens=tokens,
-            browser_executable=self._settings.browser_executable,
-            browser_max_seconds=self._settings.browser_max_seconds,
-            browser_concurrency=self._settings.browser_concurrency,
-            browser_isolation=self._settings.browser_isolation,
+            browser_executable=self._connectors_settings.browser_executable,
+            browser_max_seconds=self._connectors_settings.browser_max_seconds,
+            browser_concurrency=self._connectors_settings.browser_concurrency,
+            browser_isolation=self._connectors_settings.browser_isolation,
         )
         self.credential_checks = CredentialChecks(self.vault, self.connections)
-        sandbox = Sandbox(isolation_for(self._settings.code_isolation))
+        sandbox = Sandbox(isolation_for(self._connectors_settings.code_isolation))
         await self._check_code_isolation(sandbox)
         registry = NodeRegistry.default(
             self.connections.http,
             connections=self.connections,
             sandbox=sandbox,
-            code_network_allowed=self._settings.code_network == "per_workflow",
+            code_network_allowed=self._connectors_settings.code_network == "per_workflow",
         )
         self.runner = NodeRunner(
             registry,
@@ -149,7 +160,7 @@ class ConnectorsRuntime(BaseRuntime):
             self.credential_checks,
             self.authorizations,
             self.variables,
-            self._settings.connectors_concurrency,
+            self._connectors_settings.connectors_concurrency,
             self._replica,
             self.backup.handlers(),
         )
@@ -181,7 +192,7 @@ class ConnectorsRuntime(BaseRuntime):
         return {"database": lambda: ping(self._db)}
 
 
-def _binary_s3(settings: Settings) -> S3Location | None:
+def _binary_s3(settings: ConnectorsSettings) -> S3Location | None:
     if not settings.binary_s3_bucket:
         return None
     if not settings.binary_s3_access_key_id or settings.binary_s3_secret_access_key is None:

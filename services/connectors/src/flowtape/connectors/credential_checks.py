@@ -30,11 +30,11 @@ from flowtape.common.messages.connectors import CredentialCheck
 from flowtape.common.nodes.sdk import Credential
 from flowtape.connectors.api_calls import ApiCalls, http_auth_headers
 from flowtape.connectors.connections import Connections
+from flowtape.connectors.domain.redaction import Redactor
 from flowtape.connectors.nodes.email import smtp_login
 from flowtape.connectors.nodes.mqtt import mqtt_client
 from flowtape.connectors.nodes.rabbitmq import amqp_connection
 from flowtape.connectors.nodes.s3 import list_buckets
-from flowtape.connectors.redaction import Redactor
 from flowtape.connectors.vault import Vault
 
 CHECK_TIMEOUT_SECONDS = 20.0

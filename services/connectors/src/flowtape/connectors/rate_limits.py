@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Protocol
 
 import httpx
@@ -29,36 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from flowtape.common.credentials import RateLimit
 from flowtape.common.db import ensure_schema
 from flowtape.common.nodes.sdk import Credential
+from flowtape.connectors.domain.host_limits import HostLimits
 
 SCHEMA = "connectors"
 #: how long a permit may be held before another replica may take it (a dead holder's lease)
 LEASE_SECONDS = 120.0
-_HOST_LIMIT = re.compile(r"^\s*(?P<host>[A-Za-z0-9*.\-]+)\s*=\s*(?P<rate>[0-9.]+)\s*/\s*s(?::(?P<burst>\d+))?\s*$")
-
-
-@dataclass(frozen=True)
-class HostLimits:
-    """``api.example.com=10/s:20,*.slack.com=1/s``: requests per second and burst, by host or domain."""
-
-    limits: tuple[tuple[str, RateLimit], ...] = ()
-
-    @classmethod
-    def parse(cls, setting: str) -> HostLimits:
-        found: list[tuple[str, RateLimit]] = []
-        for entry in filter(str.strip, setting.split(",")):
-            match = _HOST_LIMIT.match(entry)
-            if match is None:
-                raise ValueError(f"FLOWTAPE_EGRESS_RATE_LIMITS: {entry!r} is not host=<n>/s[:burst]")
-            rate = RateLimit(per_second=float(match["rate"]), burst=int(match["burst"] or 1))
-            found.append((match["host"].lower().removeprefix("*"), rate))
-        return cls(tuple(found))
-
-    def of(self, host: str) -> tuple[str, RateLimit] | None:
-        host = host.lower()
-        for pattern, limit in self.limits:
-            if host == pattern or (pattern.startswith(".") and host.endswith(pattern)):
-                return pattern, limit
-        return None
 
 
 class Permits(Protocol):

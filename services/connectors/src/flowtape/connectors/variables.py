@@ -5,9 +5,9 @@ the vault's data key (``FLOWTAPE_SECRET_KEY``, the scope and name as associated 
 credential data, and is filled into a node's expressions only here, where credentials are resolved, and taken
 out of the node's output again by the task's redactor. Plain values are stored as they are.
 
-Variables belong to a project: a project's own are scoped by :func:`project_scope`, a workflow's own by its id
-(their row keeps the workflow's project beside it, for the view). A run sees its project's variables overridden
-by its workflow's own, never another project's.
+Variables belong to a project or to one of its workflows (:mod:`flowtape.connectors.domain.variable_scopes`); a
+workflow's row keeps the workflow's project beside it, for the view. A run sees its project's variables
+overridden by its workflow's own, never another project's.
 """
 
 from __future__ import annotations
@@ -38,18 +38,16 @@ from flowtape.common.messages import variables as msg
 from flowtape.common.projects import DEFAULT_PROJECT
 from flowtape.common.schema_changes import has_column, qualified
 from flowtape.connectors.completed import SCHEMA
+from flowtape.connectors.domain.variable_scopes import (
+    PLATFORM,
+    associated_data,
+    project_scope,
+    scope_of,
+    workflow_of,
+)
 from flowtape.connectors.keys import DataCipher, SealingKey
 
 metadata = MetaData(schema=SCHEMA)
-#: the scope platform variables had before projects: :meth:`Variables.move_platform_variables` empties it
-PLATFORM = ""
-#: a project's scope starts with this (a workflow's is its id, a UUID, which never does)
-PROJECT_SCOPE_PREFIX = "project:"
-
-
-def project_scope(project_id: str) -> str:
-    return PROJECT_SCOPE_PREFIX + project_id
-
 
 variables = Table(
     "variables",
@@ -148,19 +146,10 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _scope(workflow_id: str | None, project_id: str) -> str:
-    return workflow_id or project_scope(project_id)
-
-
-def _aad(scope: str, name: str) -> str:
-    """A ciphertext copied onto another variable's row does not open."""
-    return f"variable:{scope}:{name}"
-
-
 def _view(stored: StoredVariable) -> msg.VariableView:
     return msg.VariableView(
         name=stored.name,
-        workflow_id=None if stored.scope.startswith(PROJECT_SCOPE_PREFIX) else stored.scope,
+        workflow_id=workflow_of(stored.scope),
         project_id=stored.project_id,
         secret=stored.secret,
         value=None if stored.secret else stored.value.decode(),
@@ -176,14 +165,14 @@ class Variables:
         self._clock = clock
 
     async def set(self, command: msg.SetVariable) -> msg.VariableView:
-        scope = _scope(command.workflow_id, command.project_id)
+        scope = scope_of(command.workflow_id, command.project_id)
         if command.secret:
             if command.sealed_value is None:
                 raise InvalidInput("a secret variable's value must arrive sealed to the connectors' key")
             opened = self._sealing.open(command.sealed_value).get("value")
             if not isinstance(opened, str):
                 raise InvalidInput("the sealed value of a secret variable must be a string")
-            value = self._cipher.encrypt({"value": opened}, _aad(scope, command.name))
+            value = self._cipher.encrypt({"value": opened}, associated_data(scope, command.name))
         else:
             if command.value is None:
                 raise InvalidInput(f"variable {command.name!r} needs a value")
@@ -193,14 +182,14 @@ class Variables:
         return _view(stored)
 
     async def unset(self, command: msg.UnsetVariable) -> msg.VariableView:
-        removed = await self._store.remove(_scope(command.workflow_id, command.project_id), command.name)
+        removed = await self._store.remove(scope_of(command.workflow_id, command.project_id), command.name)
         if removed is None:
             where = f"workflow {command.workflow_id}" if command.workflow_id else f"project {command.project_id}"
             raise NotFound(f"{where} has no variable {command.name!r}")
         return _view(removed)
 
     async def list(self, workflow_id: str | None, project_id: str) -> msg.VariableList:
-        found = await self._store.in_scopes(_scope(workflow_id, project_id))
+        found = await self._store.in_scopes(scope_of(workflow_id, project_id))
         return msg.VariableList(items=[_view(stored) for stored in found])
 
     async def _effective(self, workflow_id: str, project_id: str) -> dict[str, StoredVariable]:
@@ -225,7 +214,7 @@ class Variables:
         for name in names:
             stored = effective.get(name)
             if stored is not None and stored.secret:
-                values[name] = str(self._cipher.decrypt(stored.value, _aad(stored.scope, name))["value"])
+                values[name] = str(self._cipher.decrypt(stored.value, associated_data(stored.scope, name))["value"])
         return values
 
     async def move_platform_variables(self) -> int:
@@ -237,8 +226,8 @@ class Variables:
         for old in await self._store.in_scopes(PLATFORM):
             value = old.value
             if old.secret:
-                opened = self._cipher.decrypt(old.value, _aad(PLATFORM, old.name))
-                value = self._cipher.encrypt(opened, _aad(scope, old.name))
+                opened = self._cipher.decrypt(old.value, associated_data(PLATFORM, old.name))
+                value = self._cipher.encrypt(opened, associated_data(scope, old.name))
             moved.append((old, StoredVariable(scope, old.name, old.secret, value, old.updated_at, DEFAULT_PROJECT)))
         if moved:
             await self._store.rescope(moved)

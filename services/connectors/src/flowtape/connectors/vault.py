@@ -20,33 +20,17 @@ from flowtape.common.errors import Conflict, InvalidCredential, NodeError, NotFo
 from flowtape.common.messages import connectors as msg
 from flowtape.common.nodes.sdk import Credential
 from flowtape.connectors.credentials import CredentialStore, StoredCredential, cursor_of
+from flowtape.connectors.domain.credential_names import as_credential_id, checked_name
+from flowtape.connectors.domain.redaction import Redactor
 from flowtape.connectors.keys import CredentialsUnreadable, DataCipher, SealingKey, seal_to
-from flowtape.connectors.redaction import Redactor
 
 log = logging.getLogger("flowtape.connectors.vault")
-MAX_NAME_LENGTH = 200
 #: the only credential types a trigger may ask for (it subscribes with them)
 TRIGGER_CREDENTIAL_TYPES = ("mqtt",)
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _as_id(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
-
-
-def _checked_name(name: str) -> str:
-    name = name.strip()
-    if not name or len(name) > MAX_NAME_LENGTH:
-        raise InvalidCredential(f"a credential's name needs 1 to {MAX_NAME_LENGTH} characters")
-    if _as_id(name) is not None:
-        raise InvalidCredential("a credential's name must not look like an id (nodes refer to either)")
-    return name
 
 
 def _view(stored: StoredCredential) -> msg.CredentialView:
@@ -71,7 +55,7 @@ class Vault:
         return msg.SealingKey(jwk=self._sealing.public_jwk())
 
     async def create(self, command: msg.CreateCredential) -> msg.CredentialView:
-        name = _checked_name(command.name)
+        name = checked_name(command.name)
         data = parse_credential(command.type, self._sealing.open(command.sealed_data))
         credential_id, now = uuid.uuid4(), self._clock()
         stored = StoredCredential(
@@ -88,7 +72,7 @@ class Vault:
 
     async def update(self, command: msg.UpdateCredential) -> msg.CredentialView:
         current = await self._existing(command.credential_id)
-        name = _checked_name(command.name) if command.name is not None else current.name
+        name = checked_name(command.name) if command.name is not None else current.name
         data = parse_credential(current.type, self._sealing.open(command.sealed_data))
         stored = StoredCredential(
             id=current.id,
@@ -104,7 +88,7 @@ class Vault:
 
     async def delete(self, credential_id: str) -> msg.CredentialView:
         """Workflows that refer to it fail at their next run, naming the credential they miss."""
-        parsed = _as_id(credential_id)
+        parsed = as_credential_id(credential_id)
         if parsed is None:
             raise NotFound(f"no credential {credential_id}")
         return _view(await self._store.remove(parsed))
@@ -119,7 +103,7 @@ class Vault:
         return msg.CredentialPage(items=[_view(c) for c in items], next_cursor=cursor_of(items[-1]) if more else None)
 
     async def _existing(self, credential_id: str) -> StoredCredential:
-        parsed = _as_id(credential_id)
+        parsed = as_credential_id(credential_id)
         found = await self._store.get(parsed) if parsed is not None else None
         if found is None:
             raise NotFound(f"no credential {credential_id}")
@@ -129,7 +113,7 @@ class Vault:
         """The credential of ``project_id`` with id or name ``ref``, decrypted, for a node task; NodeError when
         that project has none (whether or not another project has it)."""
         try:
-            parsed = _as_id(ref)
+            parsed = as_credential_id(ref)
             if parsed is not None:
                 found = await self._store.get(parsed, project_id)
             else:

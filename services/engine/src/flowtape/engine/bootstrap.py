@@ -42,6 +42,7 @@ from flowtape.engine.rebuild import Rebuilds
 from flowtape.engine.recovery import Recovery
 from flowtape.engine.retention import Retention, RetentionPolicy
 from flowtape.engine.run_variables import RunVariables
+from flowtape.engine.settings import EngineSettings
 from flowtape.engine.static_data import StaticDataStore
 from flowtape.engine.store import ExecutionLog, LogWriter, WorkflowStore, open_event_log, sqlite_events_path
 from flowtape.engine.workflows import Workflows
@@ -91,8 +92,15 @@ async def _create_schema(url: str) -> None:
 class EngineRuntime(BaseRuntime):
     name = "engine"
 
-    def __init__(self, settings: Settings, bus: Bus, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        bus: Bus,
+        registry: CollectorRegistry | None = None,
+        engine: EngineSettings | None = None,
+    ) -> None:
         self._settings = settings
+        self._engine_settings = engine or EngineSettings()
         self._metrics = EngineMetrics(registry)
         self._bus = bus
         self._url = settings.database_url_for("engine")
@@ -154,7 +162,7 @@ class EngineRuntime(BaseRuntime):
             older=older,
             static_data=self.static_data,
             resume_tokens=ResumeTokens(self._settings.secret_key, self._settings.public_url),
-            max_call_depth=self._settings.max_call_depth,
+            max_call_depth=self._engine_settings.max_call_depth,
         )
         self.quotas = Quotas(self._db, self.projections, self._execution_writer.projected, _now)
         await self.quotas.create()
@@ -214,21 +222,21 @@ class EngineRuntime(BaseRuntime):
             workflows=self.workflows,
             decisions=self.decisions,
             policy=RetentionPolicy(
-                days=self._settings.retention_days,
-                runs=self._settings.retention_runs,
-                failed_days=self._settings.retention_failed_days,
+                days=self._engine_settings.retention_days,
+                runs=self._engine_settings.retention_runs,
+                failed_days=self._engine_settings.retention_failed_days,
             ),
             clock=_now,
             archive=self._archive(),
         )
 
     def _archive(self) -> RunArchive | None:
-        secret = self._settings.retention_archive_s3_secret_access_key
+        secret = self._engine_settings.retention_archive_s3_secret_access_key
         return open_archive(
-            self._settings.retention_archive,
-            endpoint_url=self._settings.retention_archive_s3_endpoint_url,
-            region=self._settings.retention_archive_s3_region,
-            access_key_id=self._settings.retention_archive_s3_access_key_id,
+            self._engine_settings.retention_archive,
+            endpoint_url=self._engine_settings.retention_archive_s3_endpoint_url,
+            region=self._engine_settings.retention_archive_s3_region,
+            access_key_id=self._engine_settings.retention_archive_s3_access_key_id,
             secret_access_key=secret.get_secret_value() if secret is not None else None,
         )
 
@@ -272,7 +280,7 @@ class EngineRuntime(BaseRuntime):
             asyncio.create_task(self._sweep()),
             asyncio.create_task(self._refresh_pauses()),
         ]
-        if self._settings.retention_interval_seconds > 0:
+        if self._engine_settings.retention_interval_seconds > 0:
             self._background.append(asyncio.create_task(self._apply_retention()))
         await self.partitions.start()
         log.info("engine replica %s decides partitions %s", self.replica, self.partitions.held)
@@ -311,7 +319,7 @@ class EngineRuntime(BaseRuntime):
     async def _apply_retention(self) -> None:
         """Prune by policy now and then; the replica deciding partition 0 does it, so replicas do not race."""
         while True:
-            await asyncio.sleep(self._settings.retention_interval_seconds)
+            await asyncio.sleep(self._engine_settings.retention_interval_seconds)
             if 0 not in self.partitions.held:
                 continue
             try:

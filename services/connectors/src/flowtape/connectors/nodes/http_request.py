@@ -18,6 +18,7 @@ import asyncio
 import codecs
 import json
 import re
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
@@ -33,9 +34,9 @@ from flowtape.common.credentials import (
 from flowtape.common.egress import PUBLIC_ONLY, EgressPolicy
 from flowtape.common.errors import NodeError, RemoteRateLimited
 from flowtape.common.nodes.sdk import Credential, Item, NodeContext, NodeExample, NodeParams, NodeResult, NodeType
+from flowtape.connectors.domain.retry_after import retry_after_seconds
 from flowtape.connectors.outbound import guarded_client
 from flowtape.connectors.rate_limits import LocalLimits, RateLimits
-from flowtape.connectors.retry_after import retry_after_seconds
 
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 _ERROR_BODY_CHARS = 200
@@ -211,7 +212,7 @@ class HttpRequestNode(NodeType[HttpRequestParams]):
         if not response.is_success and not params.ignore_status:
             excerpt = text.strip()[:_ERROR_BODY_CHARS]
             if response.status_code == 429:
-                wait = retry_after_seconds(response.headers.get("retry-after"))
+                wait = retry_after_seconds(response.headers.get("retry-after"), datetime.now(UTC))
                 raise RemoteRateLimited(
                     f"HTTP 429 from {target}: the API asks to slow down"
                     + (f" (retry after {wait:g} s)" if wait is not None else ""),

@@ -1,4 +1,4 @@
-"""Reading ``Retry-After`` (RFC 9110 §10.2.3): seconds, or an HTTP date."""
+"""Reading ``Retry-After`` (RFC 9110 §10.2.3): seconds, or an HTTP date (read against the ``now`` given)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from email.utils import parsedate_to_datetime
 MAX_RETRY_AFTER_SECONDS = 3600.0
 
 
-def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     """The delay ``value`` asks for, in seconds (0 or more, at most an hour); None when absent or unreadable."""
     if not value:
         return None
@@ -23,7 +23,7 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
             return None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
-        seconds = (moment - (now or datetime.now(UTC))).total_seconds()
+        seconds = (moment - now).total_seconds()
     if seconds != seconds:  # NaN
         return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
