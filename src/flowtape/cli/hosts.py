@@ -10,7 +10,6 @@ from prometheus_client import CollectorRegistry
 
 from flowtape.common.bus.factory import memory_bus
 from flowtape.common.hosting import build_app, process_registry
-from flowtape.common.hosting import service_app as generic_service_app
 from flowtape.common.settings import SERVICES, ServiceName, Settings
 
 
@@ -20,17 +19,8 @@ def _runtime(service: ServiceName, settings: Settings, bus: Any, registry: Colle
 
 
 def service_app(service: ServiceName, settings: Settings) -> FastAPI:
-    """The service's own ``app.create_app``; a service without an ``app`` module yet (the gateway, until its
-    restructuring lands) is built the generic way from its ``bootstrap.build``."""
-    name = f"flowtape.{service}.app"
-    try:
-        module = importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name:
-            raise
-        bootstrap = importlib.import_module(f"flowtape.{service}.bootstrap")
-        return generic_service_app(service, settings, bootstrap.build)
-    app: FastAPI = module.create_app(settings)
+    """The service alone in its process: its own ``app.create_app``."""
+    app: FastAPI = importlib.import_module(f"flowtape.{service}.app").create_app(settings)
     return app
 
 

@@ -11,11 +11,10 @@ from collections.abc import Sequence
 
 from fastapi import APIRouter, FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+from prometheus_client import CollectorRegistry
 
 from flowtape.common import telemetry
-from flowtape.common.bus.factory import rabbit_bus
-from flowtape.common.hosting import build_app
+from flowtape.common.hosting import service_app
 from flowtape.common.settings import Settings
 from flowtape.gateway import console, console_session, errors
 from flowtape.gateway.api_schema import document_errors
@@ -100,11 +99,7 @@ def configure(app: FastAPI, gateway: Gateway, settings: Settings, registry: Coll
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """The gateway alone on RabbitMQ, with its process's CPU and memory in ``/metrics`` as dashboards expect."""
+    """The gateway alone on RabbitMQ (``flowtape serve gateway``)."""
     from flowtape.gateway import bootstrap  # bootstrap's runtime serves this module's routers: import it late
 
-    registry = CollectorRegistry()
-    ProcessCollector(registry=registry)
-    PlatformCollector(registry=registry)
-    bus = rabbit_bus(settings.amqp_url, "gateway", registry)
-    return build_app(bus, [bootstrap.build(settings, bus, registry)], registry, title="Flowtape gateway")
+    return service_app("gateway", settings, bootstrap.build)
