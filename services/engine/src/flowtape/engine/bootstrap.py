@@ -25,6 +25,7 @@ from flowtape.common.resume_tokens import ResumeTokens
 from flowtape.common.settings import Settings
 from flowtape.engine import bus as handlers
 from flowtape.engine.admission import Admissions
+from flowtape.engine.application import Engine
 from flowtape.engine.archive import RunArchive, open_archive
 from flowtape.engine.bulk_replays import BulkReplays
 from flowtape.engine.catalog import NodeCatalog
@@ -229,6 +230,18 @@ class EngineRuntime(BaseRuntime):
             clock=_now,
             archive=self._archive(),
         )
+        self.engine = Engine(
+            commands=self.commands,
+            queries=self.queries,
+            workflows=self.workflows,
+            catalog=self.catalog,
+            pauses=self.pauses,
+            bulk_replays=self.bulk_replays,
+            quotas=self.quotas,
+            rebuilds=self.rebuilds,
+            dead_letters=self.dead_letters,
+            retention=self.retention,
+        )
 
     def _archive(self) -> RunArchive | None:
         secret = self._engine_settings.retention_archive_s3_secret_access_key
@@ -241,20 +254,7 @@ class EngineRuntime(BaseRuntime):
         )
 
     def subscribe(self, bus: Bus) -> None:
-        handlers.subscribe(
-            bus,
-            self.replica,
-            self.workflows,
-            self.queries,
-            self.catalog,
-            self.rebuilds,
-            self.dead_letters,
-            self.retention,
-            self.pauses,
-            self.bulk_replays,
-            self.quotas,
-            self._backup().handlers(),
-        )
+        handlers.subscribe(bus, self.replica, self.engine, self._backup().handlers())
 
     def _backup(self) -> ServiceBackup:
         sources = [DataSource(self._db, SCHEMA, skip=BACKUP_SKIPS)]

@@ -25,16 +25,9 @@ from flowtape.common.topology import (
     workflow_changed_broadcast,
 )
 from flowtape.common.views import ProjectOf
-from flowtape.engine.bulk_replays import BulkReplays
-from flowtape.engine.catalog import NodeCatalog
+from flowtape.engine.application import Engine
 from flowtape.engine.commands import ExecutionCommands
-from flowtape.engine.dead_letters import DeadLetters
-from flowtape.engine.pauses import RunPauses
-from flowtape.engine.queries import ExecutionQueries
-from flowtape.engine.quotas import Quotas
-from flowtape.engine.rebuild import Rebuilds
-from flowtape.engine.retention import Retention
-from flowtape.engine.workflows import Workflows, WorkflowSearch
+from flowtape.engine.workflows import WorkflowSearch
 
 
 def partition_handlers(commands: ExecutionCommands) -> Handlers:
@@ -82,21 +75,11 @@ def partition_handlers(commands: ExecutionCommands) -> Handlers:
     }
 
 
-def subscribe(
-    bus: Bus,
-    replica: str,
-    workflows: Workflows,
-    queries: ExecutionQueries,
-    catalog: NodeCatalog,
-    rebuilds: Rebuilds,
-    dead_letters: DeadLetters,
-    retention: Retention,
-    pauses: RunPauses,
-    bulk_replays: BulkReplays,
-    quotas: Quotas,
-    backup: Handlers | None = None,
-) -> None:
+def subscribe(bus: Bus, replica: str, engine: Engine, backup: Handlers | None = None) -> None:
     """``backup``: the backup-and-restore handlers, answered on the requests queue too."""
+    workflows, queries, catalog, pauses = engine.workflows, engine.queries, engine.catalog, engine.pauses
+    rebuilds, dead_letters, retention = engine.rebuilds, engine.dead_letters, engine.retention
+    bulk_replays, quotas = engine.bulk_replays, engine.quotas
     audit = AuditRecorder(bus)  # the entry goes out once the write is saved, before the answer
 
     async def create(m: msg.CreateWorkflow) -> Any:
