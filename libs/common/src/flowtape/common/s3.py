@@ -12,9 +12,6 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import httpx
-from botocore.auth import S3SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
 
 @dataclass(frozen=True)
@@ -38,6 +35,11 @@ class S3Objects:
         self._http = httpx.Client(timeout=60, trust_env=False)
 
     def send(self, method: str, key: str, body: bytes = b"") -> httpx.Response:
+        # botocore (9 MB of a service's memory) is imported only by a process that talks to a bucket
+        from botocore.auth import S3SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
         url = f"{self._base}/{self._location.bucket}/{quote(self._location.prefix + key, safe='/~')}"
         request = AWSRequest(method=method, url=url, data=body, headers={})
         request.headers["X-Amz-Content-SHA256"] = hashlib.sha256(body).hexdigest()

@@ -14,11 +14,9 @@ import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiomysql
 import asyncpg
-import redis.asyncio as aioredis
 
 from flowtape.common.credentials import CredentialData, MysqlCredential, PostgresCredential, RedisCredential
 from flowtape.common.egress import EgressPolicy
@@ -26,6 +24,10 @@ from flowtape.common.errors import EgressRefused, NodeError
 from flowtape.common.nodes.sdk import Credential
 from flowtape.connectors.outbound import connect_address
 from flowtape.connectors.tls import client_context
+
+if TYPE_CHECKING:  # the MySQL and Redis clients (30 MB together) are imported by the first pool that needs one
+    import aiomysql
+    import redis.asyncio as aioredis
 
 log = logging.getLogger("flowtape.connectors.pools")
 POOL_SIZE = 10
@@ -131,6 +133,8 @@ class MysqlPools(_Keyed):
         assert isinstance(data, MysqlCredential)
 
         async def build() -> aiomysql.Pool:
+            import aiomysql
+
             host = await connect_address(self._egress, data.host, data.port, verified_tls=data.tls == "verify")
             try:
                 return await aiomysql.create_pool(
@@ -168,6 +172,8 @@ class RedisPools(_Keyed):
         assert isinstance(data, RedisCredential)
 
         async def build() -> aioredis.Redis:
+            import redis.asyncio as aioredis
+
             host = await connect_address(self._egress, data.host, data.port, verified_tls=data.tls == "verify")
             client = aioredis.Redis(
                 host=host,

@@ -3,7 +3,6 @@ updated, on a pool per credential; rows come out as items, writes report affecte
 
 from __future__ import annotations
 
-import pymysql
 from pydantic import Field
 
 from flowtape.common.nodes.sdk import Item, NodeContext, NodeExample, NodeResult, NodeType
@@ -63,6 +62,8 @@ class MysqlNode(NodeType[MysqlParams]):
         self._connections = connections
 
     async def run_item(self, ctx: NodeContext, params: MysqlParams, item: Item) -> NodeResult:
+        import pymysql  # the client library loads with the first MySQL node run (see pools.py)
+
         credential = await ctx.credential(params.credential, "mysql")
         pool = await self._connections.mysql.pool(credential)
         if params.operation == "query":

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-import redis.exceptions
 from pydantic import Field, model_validator
 
 from flowtape.common.errors import NodeError
@@ -88,6 +87,8 @@ class RedisNode(NodeType[RedisParams]):
         self._connections = connections
 
     async def run_item(self, ctx: NodeContext, params: RedisParams, item: Item) -> NodeResult:
+        import redis.exceptions  # the client library loads with the first Redis node run (see pools.py)
+
         credential = await ctx.credential(params.credential, "redis")
         client = await self._connections.redis.client(credential)
         key = params.key

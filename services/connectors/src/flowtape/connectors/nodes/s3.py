@@ -12,9 +12,6 @@ import xml.etree.ElementTree as ElementTree
 from typing import Any, Literal
 from urllib.parse import quote
 
-from botocore.auth import S3SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from pydantic import Field, model_validator
 
 from flowtape.common.binary import mime_type
@@ -147,6 +144,11 @@ class S3Node(NodeType[S3Params]):
         body: bytes = b"",
         headers: dict[str, str] | None = None,
     ) -> ApiResponse:
+        # botocore (9 MB) loads with the first S3 call, not with every connectors process
+        from botocore.auth import S3SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
         data = credential.data
         assert isinstance(data, AwsCredential)
         url = _endpoint(data) + path
