@@ -23,7 +23,12 @@ test: setup
 	@scripts/services.sh
 	$(MAKE) --no-print-directory lint typecheck console-test
 	deploy/check.sh
-	.venv/bin/pytest
+	@# two workers, a test file each at a time (every file's platforms, databases and vhosts are its own); then,
+	@# alone on the machine, the tests timed against load or the clock and those that restart shared servers
+	@status=0; \
+	.venv/bin/pytest -n 2 --dist loadfile -m "not serial and not disruptive" || status=$$?; \
+	.venv/bin/pytest -m "serial or disruptive" || status=$$?; \
+	exit $$status
 
 bench: setup
 	@scripts/services.sh

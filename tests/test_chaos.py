@@ -29,6 +29,8 @@ from tests.infra import SERVICES, FakeApi, Platform, running_platform, until, wa
 from tests.workflows import waits_then_calls
 
 #: runs of the wait-then-call workflow, started in one wave before each kill
+#: timed against a steady load and the clock: alone on the machine, after the parallel part (see the Makefile)
+pytestmark = pytest.mark.serial
 RUNS_PER_WAVE = 40
 KILL_ORDER = ("gateway", "triggers", "auth", "engine", "connectors")
 WEBHOOK_CALLERS = 6

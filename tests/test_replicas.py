@@ -19,6 +19,8 @@ import pytest
 from tests.infra import FakeApi, Platform, running_platform, until, wait_ready
 from tests.workflows import waits_then_calls
 
+#: timed against a steady load and the clock: alone on the machine, after the parallel part (see the Makefile)
+pytestmark = pytest.mark.serial
 RUNS = 300
 
 

@@ -8,10 +8,14 @@ connection or a cached view per waiting run would show as tens of MB) and keeps 
 
 from __future__ import annotations
 
+import pytest
+
 from benchmarks.cli import sign_in, webhook_call
 from benchmarks.platforms import embedded
 from benchmarks.waiting import run
 
+#: timed against a steady load and the clock: alone on the machine, after the parallel part (see the Makefile)
+pytestmark = pytest.mark.serial
 RUNS = 300
 WAIT_SECONDS = 8.0
 #: resident memory the platform may gain while they wait, about 0.25 MB a waiting run
