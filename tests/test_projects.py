@@ -383,3 +383,34 @@ def test_the_cli_makes_a_project_and_adds_a_member(platform: Platform, api: http
     listed = json.loads(cli("projects", "members", "list", project["id"], "--json"))
     assert {(m["email"], m["role"]) for m in listed} >= {(email, "operator")}
     assert name in cli("projects", "list")
+
+
+def test_a_platform_admin_cannot_put_things_into_a_project_that_does_not_exist(
+    platform: Platform, api: httpx.Client
+) -> None:
+    """A platform admin reaches every project id, but a new thing goes only into a project auth knows: a typo'd
+    id is a 404, not a workflow in a project nobody can list."""
+    ghost = f"no-such-project-{uuid.uuid4().hex[:8]}"
+    attempts = {
+        "workflow": api.post("/api/v1/workflows", json={**WORKFLOW, "name": "ghost", "project_id": ghost}),
+        "credential": api.post(
+            "/api/v1/credentials",
+            json={
+                "name": f"ghost-{uuid.uuid4().hex[:6]}",
+                "type": "http_bearer",
+                "data": {"token": "t"},
+                "project_id": ghost,
+            },
+        ),
+        "variable": api.put(f"/api/v1/variables/GHOST?project_id={ghost}", json={"value": "x"}),
+        "variables": api.get(f"/api/v1/variables?project_id={ghost}"),
+    }
+    for what, answer in attempts.items():
+        assert answer.status_code == 404, (what, answer.text)
+        assert answer.json()["error"]["message"] == f"project {ghost!r} does not exist", (what, answer.text)
+    names = [w["name"] for w in api.get("/api/v1/workflows", params={"limit": 500}).json()["items"]]
+    assert "ghost" not in names
+    made = api.post("/api/v1/projects", json={"name": f"Real {uuid.uuid4().hex[:6]}"})
+    assert made.status_code == 201, made.text
+    into = api.post("/api/v1/workflows", json={**WORKFLOW, "name": "real", "project_id": made.json()["id"]})
+    assert into.status_code == 201 and into.json()["project_id"] == made.json()["id"], into.text

@@ -19,6 +19,7 @@ from flowtape.common.messages import auth as msg
 from flowtape.common.messages.auth import Role
 from flowtape.common.messages.connectors import CredentialView, GetCredential
 from flowtape.common.messages.engine import GetProjectOf
+from flowtape.common.projects import DEFAULT_PROJECT
 from flowtape.common.views import ProjectOf
 from flowtape.gateway.domain.access import NOUNS, Access, Owned, missing_message
 from flowtape.gateway.domain.principals import Principal
@@ -106,3 +107,24 @@ class Owners:
         project = await self.project_of(kind, thing_id)
         access.check_owned(kind, thing_id, project, needed)
         return project
+
+
+class KnownProjects:
+    """Projects auth has confirmed exist. A member's projects exist; a platform admin reaches every id, so a
+    new thing it puts into a project it is not a member of waits for auth's yes first, and an id no project has is
+    a 404 rather than a thing in a project nobody can see. Projects are never deleted, so a yes is kept."""
+
+    def __init__(self, bus: Bus) -> None:
+        self._bus = bus
+        self._known: set[str] = {DEFAULT_PROJECT}
+
+    async def require(self, project_id: str) -> None:
+        if project_id in self._known:
+            return
+        try:
+            await self._bus.ask(msg.GetProject(project_id=project_id))
+        except NotFound:
+            raise NotFound(missing_message("project", project_id)) from None
+        if len(self._known) >= _MAX_CACHED:
+            self._known = {DEFAULT_PROJECT}
+        self._known.add(project_id)

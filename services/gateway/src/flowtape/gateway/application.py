@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flowtape.common.errors import Unauthorized
-from flowtape.common.messages.auth import UserAccessChanged
-from flowtape.gateway.access import MembershipCache, Owners
+from flowtape.common.messages.auth import Role, UserAccessChanged
+from flowtape.gateway.access import KnownProjects, MembershipCache, Owners
 from flowtape.gateway.accounts import Accounts, FirstRun
 from flowtape.gateway.audit import AuditTrail
 from flowtape.gateway.backups import PlatformBackups
@@ -37,6 +37,7 @@ class Gateway:
     guard: Guard
     memberships: MembershipCache
     owners: Owners
+    projects: KnownProjects
     #: users, sessions, API keys, single sign-on: auth's side, secrets sealed first
     accounts: Accounts
     first_run: FirstRun
@@ -65,6 +66,14 @@ class Gateway:
 
     async def access(self, principal: Principal) -> Access:
         return await self.memberships.access(principal)
+
+    async def target(self, reach: Access, project_id: str | None, needed: Role) -> str:
+        """The project a new thing goes into (:meth:`Access.target`), which must exist: one the caller is a
+        member of does; any other (a platform admin's reach) is asked of auth once."""
+        chosen = reach.target(project_id, needed)
+        if chosen not in reach.projects:
+            await self.projects.require(chosen)
+        return chosen
 
     async def on_user_changed(self, event: UserAccessChanged) -> None:
         """A user disabled, or given another role: its tokens are void and its memberships asked again."""

@@ -20,7 +20,7 @@ from flowtape.common.ops import Check
 from flowtape.common.settings import Settings
 from flowtape.gateway import app as http
 from flowtape.gateway import bus as handlers
-from flowtape.gateway.access import MembershipCache, Owners
+from flowtape.gateway.access import KnownProjects, MembershipCache, Owners
 from flowtape.gateway.accounts import Accounts, FirstRun
 from flowtape.gateway.application import Gateway
 from flowtape.gateway.audit import AuditTrail
@@ -114,6 +114,7 @@ def _assemble(
         guard=guard,
         memberships=MembershipCache(peers, ttl=security.auth_refresh_seconds),
         owners=owners,
+        projects=KnownProjects(peers),
         accounts=Accounts(peers, guard, timeout),
         first_run=FirstRun(peers, timeout),
         audit=AuditTrail(peers, registry),

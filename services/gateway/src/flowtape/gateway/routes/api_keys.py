@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flowtape.common.limits import StoredText
 from flowtape.common.messages.auth import ApiKeyPage, ApiKeyView, Role
-from flowtape.gateway.deps import AccessDep, AccountsDep, ProjectAdmin
+from flowtape.gateway.deps import AccessDep, AccountsDep, GatewayDep, ProjectAdmin
 
 router = APIRouter(prefix="/api/v1/api-keys", tags=["api-keys"])
 
@@ -35,10 +35,16 @@ class CreatedApiKey(ApiKeyView):
 
 
 @router.post("", status_code=201, response_model=CreatedApiKey)
-async def create_api_key(body: NewApiKey, who: ProjectAdmin, reach: AccessDep, accounts: AccountsDep) -> Any:
+async def create_api_key(
+    body: NewApiKey, who: ProjectAdmin, reach: AccessDep, accounts: AccountsDep, gateway: GatewayDep
+) -> Any:
     """Send it as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. Platform admins and the admins of
     the key's project make keys."""
-    project = None if body.project_id is None and reach.platform_admin else reach.target(body.project_id, "admin")
+    project = (
+        None
+        if body.project_id is None and reach.platform_admin
+        else await gateway.target(reach, body.project_id, "admin")
+    )
     return await accounts.create_api_key(body.name, body.role, body.expires_at, who, project)
 
 

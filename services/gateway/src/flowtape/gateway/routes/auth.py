@@ -20,7 +20,7 @@ from flowtape.common.messages.auth import (
     TokenGranted,
     UserView,
 )
-from flowtape.gateway.deps import AccessDep, AccountsDep, Admin, CurrentUser, ProjectAdmin, client_address
+from flowtape.gateway.deps import AccessDep, AccountsDep, Admin, CurrentUser, GatewayDep, ProjectAdmin, client_address
 from flowtape.gateway.domain.access import Access
 
 #: no authentication: these are how a caller gets credentials in the first place
@@ -119,10 +119,12 @@ class NewInvitation(BaseModel):
 
 
 @router.post("/invitations", status_code=201, response_model=InvitationView)
-async def invite(body: NewInvitation, who: ProjectAdmin, reach: AccessDep, accounts: AccountsDep) -> Any:
+async def invite(
+    body: NewInvitation, who: ProjectAdmin, reach: AccessDep, accounts: AccountsDep, gateway: GatewayDep
+) -> Any:
     """Mail a single-use link with which the invitee sets a password (or signs in with SSO) and joins the
     project with ``role``: platform admins, and the admins of that project."""
-    project = reach.target(body.project_id, "admin")
+    project = await gateway.target(reach, body.project_id, "admin")
     return await accounts.invite(body.email, body.role, who, project)
 
 

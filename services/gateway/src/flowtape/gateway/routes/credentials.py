@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from flowtape.common.credentials import CredentialType
 from flowtape.common.limits import StoredText
 from flowtape.common.messages.connectors import CredentialCheck, CredentialPage, CredentialView, OAuth2Authorization
-from flowtape.gateway.deps import AccessDep, CredentialEditor, CredentialViewer, Editor, VaultDep, Viewer
+from flowtape.gateway.deps import AccessDep, CredentialEditor, CredentialViewer, Editor, GatewayDep, VaultDep, Viewer
 
 router = APIRouter(prefix="/api/v1/credentials", tags=["credentials"])
 #: the OAuth2 callback: the authorization server's redirect carries no sign-in (the one-use state is the proof)
@@ -56,8 +56,10 @@ async def list_credential_types(vault: VaultDep, _: Viewer) -> Any:
 
 
 @router.post("", status_code=201, response_model=CredentialView)
-async def create_credential(body: NewCredential, vault: VaultDep, _: Editor, reach: AccessDep) -> Any:
-    project = reach.target(body.project_id, "editor")
+async def create_credential(
+    body: NewCredential, vault: VaultDep, _: Editor, reach: AccessDep, gateway: GatewayDep
+) -> Any:
+    project = await gateway.target(reach, body.project_id, "editor")
     return await vault.create(body.name, body.type, body.data, project_id=project, actor=reach.actor())
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from flowtape.common.messages import engine as msg
 from flowtape.common.templates import template, templates
 from flowtape.common.views import Workflow
-from flowtape.gateway.deps import AccessDep, Editor, PlatformDep, Viewer
+from flowtape.gateway.deps import AccessDep, Editor, GatewayDep, PlatformDep, Viewer
 
 router = APIRouter(prefix="/api/v1/templates", tags=["templates"])
 
@@ -51,10 +51,15 @@ async def get_template(template_id: str, _: Viewer) -> Any:
 
 @router.post("/{template_id}/instantiate", status_code=201, response_model=Workflow)
 async def instantiate(
-    template_id: str, platform: PlatformDep, _: Editor, reach: AccessDep, body: Instantiation | None = None
+    template_id: str,
+    platform: PlatformDep,
+    _: Editor,
+    reach: AccessDep,
+    gateway: GatewayDep,
+    body: Instantiation | None = None,
 ) -> Any:
     """A new, inactive workflow made from the template (tagged ``template:<id>``)."""
     request = body or Instantiation()
     definition = template(template_id).instantiate(request.parameters, request.name)
-    project = reach.target(request.project_id, "editor")
+    project = await gateway.target(reach, request.project_id, "editor")
     return await platform.ask(msg.CreateWorkflow(definition=definition, project_id=project, actor=reach.actor()))

@@ -13,7 +13,16 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from flowtape.common.messages.variables import MAX_VALUE_LENGTH, VariableList, VariableName, VariableView
-from flowtape.gateway.deps import AccessDep, Editor, OwnersDep, VariablesDep, Viewer, WorkflowEditor, WorkflowViewer
+from flowtape.gateway.deps import (
+    AccessDep,
+    Editor,
+    GatewayDep,
+    OwnersDep,
+    VariablesDep,
+    Viewer,
+    WorkflowEditor,
+    WorkflowViewer,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["variables"])
 
@@ -30,10 +39,14 @@ ProjectQuery = Query(None, max_length=64, description="the project's variables (
 
 @router.get("/variables", response_model=VariableList)
 async def list_project_variables(
-    variables: VariablesDep, _: Viewer, reach: AccessDep, project_id: str | None = ProjectQuery
+    variables: VariablesDep,
+    _: Viewer,
+    reach: AccessDep,
+    gateway: GatewayDep,
+    project_id: str | None = ProjectQuery,
 ) -> Any:
     """A project's variables: every workflow of the project reads them as ``vars.NAME``."""
-    return await variables.list(None, reach.target(project_id, "viewer"))
+    return await variables.list(None, await gateway.target(reach, project_id, "viewer"))
 
 
 @router.put("/variables/{name}", response_model=VariableView)
@@ -43,9 +56,10 @@ async def set_project_variable(
     variables: VariablesDep,
     _: Editor,
     reach: AccessDep,
+    gateway: GatewayDep,
     project_id: str | None = ProjectQuery,
 ) -> Any:
-    project = reach.target(project_id, "editor")
+    project = await gateway.target(reach, project_id, "editor")
     return await variables.set(
         name, body.value, secret=body.secret, workflow_id=None, project_id=project, actor=reach.actor()
     )
@@ -53,9 +67,14 @@ async def set_project_variable(
 
 @router.delete("/variables/{name}", response_model=VariableView)
 async def unset_project_variable(
-    name: VariableName, variables: VariablesDep, _: Editor, reach: AccessDep, project_id: str | None = ProjectQuery
+    name: VariableName,
+    variables: VariablesDep,
+    _: Editor,
+    reach: AccessDep,
+    gateway: GatewayDep,
+    project_id: str | None = ProjectQuery,
 ) -> Any:
-    project = reach.target(project_id, "editor")
+    project = await gateway.target(reach, project_id, "editor")
     return await variables.unset(name, workflow_id=None, project_id=project, actor=reach.actor())
 
 

@@ -14,6 +14,7 @@ from flowtape.common.workflow import WorkflowDefinition
 from flowtape.gateway.deps import (
     AccessDep,
     Editor,
+    GatewayDep,
     OwnersDep,
     PlatformDep,
     StepTestsDep,
@@ -47,10 +48,10 @@ ProjectQuery = Query(None, max_length=64, description="only this project's (one 
 
 @router.post("", status_code=201, response_model=Workflow)
 async def create_workflow(
-    body: NewWorkflow, platform: PlatformDep, owners: OwnersDep, _: Editor, reach: AccessDep
+    body: NewWorkflow, platform: PlatformDep, owners: OwnersDep, _: Editor, reach: AccessDep, gateway: GatewayDep
 ) -> Any:
     """In ``project_id`` (the caller's default project when omitted), where the caller must be an editor."""
-    project = reach.target(body.project_id, "editor")
+    project = await gateway.target(reach, body.project_id, "editor")
     made = await platform.ask(msg.CreateWorkflow(definition=_definition(body), project_id=project, actor=reach.actor()))
     owners.learn("workflow", str(made["id"]), project)  # its runs are started without asking the engine again
     return made
@@ -98,13 +99,14 @@ async def import_workflows(
     transfers: TransfersDep,
     _: Editor,
     reach: AccessDep,
+    gateway: GatewayDep,
     as_copy: bool = Query(False, description="always make new workflows instead of finding the exported ones"),
     project_id: str | None = Query(None, max_length=64, description="where new workflows go (default: yours)"),
 ) -> Any:
     """Importing the same file again is idempotent: each workflow keeps its exported id (unchanged, or a new
     version when the file differs); ``as_copy``, or a workflow deleted here since, makes new ones. New ones go
     into ``project_id``; one that exists already stays in its project, and must be one you edit in."""
-    return await transfers.import_(body, as_copy, reach, reach.target(project_id, "editor"))
+    return await transfers.import_(body, as_copy, reach, await gateway.target(reach, project_id, "editor"))
 
 
 @router.get("/{workflow_id}", response_model=Workflow)
