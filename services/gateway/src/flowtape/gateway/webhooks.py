@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 
 from flowtape.common.bus import Bus
 from flowtape.common.errors import FlowtapeError, NotFound, TimedOut, Unavailable
@@ -76,7 +77,15 @@ class Webhooks:
         self._default_timeout = default_timeout
 
     async def call(self, request: WebhookRequest) -> WebhookResponse:
-        route = await self._routes.resolve(request.method, request.path)
+        try:
+            route = await self._routes.resolve(request.method, request.path)
+        except (TimedOut, Unavailable) as exc:
+            # the triggers service is out of reach and this replica never learned the route (it just started):
+            # nothing was started, which a 503 says, naming the run as every refused start does
+            execution_id = str(uuid.uuid4())
+            details = {**(exc.details if isinstance(exc.details, dict) else {}), "execution_id": execution_id}
+            refused = type(exc) if isinstance(exc, Unavailable) else Unavailable
+            raise refused(f"{exc.message}; execution {execution_id} was not started", details) from None
         if route.secret is not None:
             verify_signature(route.secret, request.body, request.header(SIGNATURE_HEADER))
         wait = route.respond == "last_node"
