@@ -9,7 +9,7 @@ from typing import Any
 
 from flowtape.common import views
 from flowtape.common.bus import Bus
-from flowtape.common.errors import TimedOut, Unavailable
+from flowtape.common.errors import FlowtapeError, TimedOut, Unavailable
 from flowtape.common.messages import engine as msg
 from flowtape.common.messages.connectors import GetNodeCatalog
 from flowtape.gateway.finished import FinishedExecutions
@@ -72,11 +72,7 @@ class Platform:
                     details={"execution_id": str(execution_id)},
                 ) from None
             except Unavailable as exc:
-                details = exc.details if isinstance(exc.details, dict) else {}
-                raise Unavailable(
-                    f"{exc.message}; execution {execution_id} was not started",
-                    details={**details, "execution_id": str(execution_id)},
-                ) from None
+                raise not_started(exc, str(execution_id)) from None
             started = views.ExecutionStarted.model_validate(reply)
             if not wait or started.execution is not None:
                 return started
@@ -100,3 +96,11 @@ class Platform:
 
     async def node_catalog(self) -> Any:
         return await self.ask(GetNodeCatalog())
+
+
+def not_started(exc: FlowtapeError, execution_id: str) -> Unavailable:
+    """A refused start, naming the run it would have been (its id is the caller's to look up: never started)."""
+    details = exc.details if isinstance(exc.details, dict) else {}
+    return Unavailable(
+        f"{exc.message}; execution {execution_id} was not started", {**details, "execution_id": execution_id}
+    )

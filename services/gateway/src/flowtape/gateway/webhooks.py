@@ -15,7 +15,7 @@ import uuid
 from flowtape.common.bus import Bus
 from flowtape.common.errors import FlowtapeError, NotFound, TimedOut, Unavailable
 from flowtape.common.messages.triggers import ResolveWebhook, TriggersChanged, WebhookRoute
-from flowtape.gateway.clients import Platform
+from flowtape.gateway.clients import Platform, not_started
 from flowtape.gateway.domain.webhooks import (
     SIGNATURE_HEADER,
     WebhookRequest,
@@ -82,10 +82,7 @@ class Webhooks:
         except (TimedOut, Unavailable) as exc:
             # the triggers service is out of reach and this replica never learned the route (it just started):
             # nothing was started, which a 503 says, naming the run as every refused start does
-            execution_id = str(uuid.uuid4())
-            details = {**(exc.details if isinstance(exc.details, dict) else {}), "execution_id": execution_id}
-            refused = type(exc) if isinstance(exc, Unavailable) else Unavailable
-            raise refused(f"{exc.message}; execution {execution_id} was not started", details) from None
+            raise not_started(exc, str(uuid.uuid4())) from None
         if route.secret is not None:
             verify_signature(route.secret, request.body, request.header(SIGNATURE_HEADER))
         wait = route.respond == "last_node"
