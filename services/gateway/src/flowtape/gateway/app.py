@@ -47,30 +47,32 @@ from flowtape.gateway.routes import (
 
 
 def routers() -> Sequence[APIRouter]:
-    # resume URLs before the webhook catch-all
-    public = (
-        auth.public_router,
-        sso.public_router,
-        console_session.router,
+    """In the order they must match. FastAPI tries every route in turn (~3 µs each), so the paths every run takes
+    come first where no earlier route could claim them: the webhooks (resume URLs before the webhook catch-all),
+    then workflows and executions, ahead of the sign-in routes that share no prefix with them (tests/test_routing.py
+    checks that no route claims the paths of one declared after it)."""
+    return (
         resume.router,
         hooks.router,
-        credentials.public_router,
-    )
-    return (
-        *public,
-        secured(
-            auth.router,
-            sso.router,
-            projects.router,
-            users.router,
-            api_keys.router,
-            audit.router,
+        *secured(
             workflows.router,
             pins.router,
             bulk_replays.router,  # before executions': /executions/replay is not an execution id
             executions.router,
             execution_actions.router,
             debug.router,
+        ),
+        auth.public_router,  # before the signed-in auth and SSO routes under the same prefix
+        sso.public_router,
+        console_session.router,
+        credentials.public_router,
+        *secured(
+            auth.router,
+            sso.router,
+            projects.router,
+            users.router,
+            api_keys.router,
+            audit.router,
             pauses.router,
             nodes.router,
             credentials.router,

@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, params
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from flowtape.common.messages.auth import Role
@@ -174,10 +175,18 @@ CredentialEditor = Annotated[Access, Depends(on("credential", "credential_id", "
 BulkReplayViewer = Annotated[Access, Depends(on("bulk_replay", "job_id", "viewer"))]
 
 
-def secured(*routers: APIRouter) -> APIRouter:
-    """One router holding ``routers`` with authentication required on every route: a route that forgets to
-    name its role still refuses anonymous callers (the role defaults to any signed-in user)."""
-    combined = APIRouter()
+#: the dependencies of every router that is not public (``APIRouter(..., dependencies=SIGNED_IN)``): a route that
+#: forgets to name its role still refuses anonymous callers (the role defaults to any signed-in user)
+SIGNED_IN: list[params.Depends] = [Depends(authenticated)]
+
+
+def secured(*routers: APIRouter) -> tuple[APIRouter, ...]:
+    """``routers``, each checked to require a signed-in caller on every route, to be included side by side.
+
+    Not one router holding them all: FastAPI walks every level of included routers again for each request, and
+    that nesting cost a run request ~300 µs of matching (80 µs flat)."""
     for router in routers:
-        combined.include_router(router, dependencies=[Depends(authenticated)])
-    return combined
+        for route in router.routes:
+            if isinstance(route, APIRoute) and not any(d.dependency is authenticated for d in route.dependencies):
+                raise RuntimeError(f"{route.path} must require a signed-in caller: declare its router with SIGNED_IN")
+    return routers

@@ -11,9 +11,9 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from flowtape.common.messages import engine as msg
-from flowtape.gateway.deps import AccessDep, Admin, BackupsDep, Operator, OwnersDep, PlatformDep, Viewer
+from flowtape.gateway.deps import SIGNED_IN, AccessDep, Admin, BackupsDep, Operator, OwnersDep, PlatformDep, Viewer
 
-router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"], dependencies=SIGNED_IN)
 
 
 class ReplayCheckRequest(BaseModel):

@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flowtape.common.limits import StoredText
 from flowtape.common.messages.auth import ApiKeyPage, ApiKeyView, Role
-from flowtape.gateway.deps import AccessDep, AccountsDep, GatewayDep, ProjectAdmin
+from flowtape.gateway.deps import SIGNED_IN, AccessDep, AccountsDep, GatewayDep, ProjectAdmin
 
-router = APIRouter(prefix="/api/v1/api-keys", tags=["api-keys"])
+router = APIRouter(prefix="/api/v1/api-keys", tags=["api-keys"], dependencies=SIGNED_IN)
 
 
 class NewApiKey(BaseModel):

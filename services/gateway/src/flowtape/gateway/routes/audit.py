@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from flowtape.common.messages.auth import AuditPage
-from flowtape.gateway.deps import AccountsDep, Admin
+from flowtape.gateway.deps import SIGNED_IN, AccountsDep, Admin
 
-router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"], dependencies=SIGNED_IN)
 
 
 @router.get("", response_model=AuditPage)

@@ -20,12 +20,21 @@ from flowtape.common.messages.auth import (
     TokenGranted,
     UserView,
 )
-from flowtape.gateway.deps import AccessDep, AccountsDep, Admin, CurrentUser, GatewayDep, ProjectAdmin, client_address
+from flowtape.gateway.deps import (
+    SIGNED_IN,
+    AccessDep,
+    AccountsDep,
+    Admin,
+    CurrentUser,
+    GatewayDep,
+    ProjectAdmin,
+    client_address,
+)
 from flowtape.gateway.domain.access import Access
 
 #: no authentication: these are how a caller gets credentials in the first place
 public_router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
-router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"], dependencies=SIGNED_IN)
 
 
 class Credentials(BaseModel):

@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flowtape.common.messages import engine as msg
 from flowtape.common.views import BulkReplayJob, ExecutionStatus
-from flowtape.gateway.deps import AccessDep, BulkReplayViewer, Operator, OwnersDep, PlatformDep
+from flowtape.gateway.deps import SIGNED_IN, AccessDep, BulkReplayViewer, Operator, OwnersDep, PlatformDep
 
-router = APIRouter(prefix="/api/v1/executions/replay", tags=["executions"])
+router = APIRouter(prefix="/api/v1/executions/replay", tags=["executions"], dependencies=SIGNED_IN)
 
 
 class BulkReplayRequest(BaseModel):

@@ -13,9 +13,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from flowtape.common.credentials import CredentialType
 from flowtape.common.limits import StoredText
 from flowtape.common.messages.connectors import CredentialCheck, CredentialPage, CredentialView, OAuth2Authorization
-from flowtape.gateway.deps import AccessDep, CredentialEditor, CredentialViewer, Editor, GatewayDep, VaultDep, Viewer
+from flowtape.gateway.deps import (
+    SIGNED_IN,
+    AccessDep,
+    CredentialEditor,
+    CredentialViewer,
+    Editor,
+    GatewayDep,
+    VaultDep,
+    Viewer,
+)
 
-router = APIRouter(prefix="/api/v1/credentials", tags=["credentials"])
+router = APIRouter(prefix="/api/v1/credentials", tags=["credentials"], dependencies=SIGNED_IN)
 #: the OAuth2 callback: the authorization server's redirect carries no sign-in (the one-use state is the proof)
 public_router = APIRouter(prefix="/api/v1/credentials", tags=["credentials"])
 

@@ -9,9 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flowtape.common.messages import engine as msg
 from flowtape.common.views import Execution
-from flowtape.gateway.deps import ExecutionOperator, PlatformDep
+from flowtape.gateway.deps import SIGNED_IN, ExecutionOperator, PlatformDep
 
-router = APIRouter(prefix="/api/v1/executions", tags=["executions"])
+router = APIRouter(prefix="/api/v1/executions", tags=["executions"], dependencies=SIGNED_IN)
 
 
 class DebugInput(BaseModel):

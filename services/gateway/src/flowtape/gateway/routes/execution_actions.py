@@ -12,10 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette.sse import EventSourceResponse
 
 from flowtape.common.messages import engine as msg
-from flowtape.gateway.deps import ExecutionOperator, ExecutionViewer, PlatformDep
+from flowtape.gateway.deps import SIGNED_IN, ExecutionOperator, ExecutionViewer, PlatformDep
 from flowtape.gateway.schemas import ExecutionAccepted
 
-router = APIRouter(prefix="/api/v1/executions", tags=["executions"])
+router = APIRouter(prefix="/api/v1/executions", tags=["executions"], dependencies=SIGNED_IN)
 
 TERMINAL = {"ExecutionSucceeded", "ExecutionFailed", "ExecutionCancelled"}
 POLL_SECONDS = 0.25

@@ -13,10 +13,10 @@ from flowtape.common.messages import engine as msg
 from flowtape.common.messages.connectors import BinaryContent, GetBinary
 from flowtape.common.run_diff import diff_executions
 from flowtape.common.views import Execution, ExecutionEvents, ExecutionPage, ExecutionStatus
-from flowtape.gateway.deps import AccessDep, ExecutionViewer, OwnersDep, PlatformDep, Viewer
+from flowtape.gateway.deps import SIGNED_IN, AccessDep, ExecutionViewer, OwnersDep, PlatformDep, Viewer
 from flowtape.gateway.schemas import ExecutionDiff
 
-router = APIRouter(prefix="/api/v1/executions", tags=["executions"])
+router = APIRouter(prefix="/api/v1/executions", tags=["executions"], dependencies=SIGNED_IN)
 
 Status = ExecutionStatus
 

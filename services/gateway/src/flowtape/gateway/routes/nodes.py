@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter
 
 from flowtape.common.messages.connectors import NodeCatalogEntry
-from flowtape.gateway.deps import PlatformDep, Viewer
+from flowtape.gateway.deps import SIGNED_IN, PlatformDep, Viewer
 
-router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
+router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"], dependencies=SIGNED_IN)
 
 
 @router.get("", response_model=list[NodeCatalogEntry])

@@ -12,9 +12,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from flowtape.common.messages import engine as msg
-from flowtape.gateway.deps import AccessDep, Admin, OwnersDep, PlatformDep, Viewer, WorkflowOperator
+from flowtape.gateway.deps import SIGNED_IN, AccessDep, Admin, OwnersDep, PlatformDep, Viewer, WorkflowOperator
 
-router = APIRouter(prefix="/api/v1", tags=["admin"])
+router = APIRouter(prefix="/api/v1", tags=["admin"], dependencies=SIGNED_IN)
 
 
 class RunPauses(BaseModel):

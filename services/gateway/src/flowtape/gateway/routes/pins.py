@@ -14,9 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flowtape.common.messages.pins import PinNodeOutput, UnpinNodeOutput
 from flowtape.common.views import Workflow
-from flowtape.gateway.deps import PlatformDep, WorkflowEditor
+from flowtape.gateway.deps import SIGNED_IN, PlatformDep, WorkflowEditor
 
-router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"])
+router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"], dependencies=SIGNED_IN)
 
 
 class PinRequest(BaseModel):

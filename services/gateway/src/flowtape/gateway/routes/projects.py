@@ -17,9 +17,9 @@ from flowtape.common.messages import auth as msg
 from flowtape.common.messages.auth import ProjectMemberPage, ProjectMemberView, ProjectPage, ProjectView, Role
 from flowtape.common.messages.engine import GetProjectUsage, SetProjectQuotas
 from flowtape.common.views import ProjectQuotas, ProjectUsage
-from flowtape.gateway.deps import AccessDep, Admin, PlatformDep, ProjectAdmin
+from flowtape.gateway.deps import SIGNED_IN, AccessDep, Admin, PlatformDep, ProjectAdmin
 
-router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
+router = APIRouter(prefix="/api/v1/projects", tags=["projects"], dependencies=SIGNED_IN)
 
 
 class NewProject(BaseModel):

@@ -22,10 +22,10 @@ from flowtape.common.limits import StoredText
 from flowtape.common.messages import auth as msg
 from flowtape.common.messages.auth import Role, SsoOptions, SsoProviderList, SsoProviderView, SsoSettingsView
 from flowtape.gateway.console_session import set_session_cookies
-from flowtape.gateway.deps import AccountsDep, Admin, client_address
+from flowtape.gateway.deps import SIGNED_IN, AccountsDep, Admin, client_address
 
 public_router = APIRouter(prefix="/api/v1/auth/sso", tags=["sso"])
-router = APIRouter(prefix="/api/v1/auth/sso", tags=["sso"])
+router = APIRouter(prefix="/api/v1/auth/sso", tags=["sso"], dependencies=SIGNED_IN)
 
 FLOW_COOKIE = "flowtape_sso"
 FLOW_COOKIE_PATH = "/api/v1/auth/sso"

@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from flowtape.common.messages import engine as msg
 from flowtape.common.templates import template, templates
 from flowtape.common.views import Workflow
-from flowtape.gateway.deps import AccessDep, Editor, GatewayDep, PlatformDep, Viewer
+from flowtape.gateway.deps import SIGNED_IN, AccessDep, Editor, GatewayDep, PlatformDep, Viewer
 
-router = APIRouter(prefix="/api/v1/templates", tags=["templates"])
+router = APIRouter(prefix="/api/v1/templates", tags=["templates"], dependencies=SIGNED_IN)
 
 
 class TemplateInfo(BaseModel):

@@ -8,9 +8,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from flowtape.common.messages.triggers import ListTriggers
-from flowtape.gateway.deps import AccessDep, OwnersDep, PlatformDep, Viewer
+from flowtape.gateway.deps import SIGNED_IN, AccessDep, OwnersDep, PlatformDep, Viewer
 
-router = APIRouter(prefix="/api/v1/triggers", tags=["triggers"])
+router = APIRouter(prefix="/api/v1/triggers", tags=["triggers"], dependencies=SIGNED_IN)
 
 
 class TriggerRegistration(BaseModel):

@@ -9,9 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool
 
 from flowtape.common.limits import StoredText
 from flowtape.common.messages.auth import Role, UserPage, UserView
-from flowtape.gateway.deps import AccountsDep, Admin
+from flowtape.gateway.deps import SIGNED_IN, AccountsDep, Admin
 
-router = APIRouter(prefix="/api/v1/users", tags=["users"])
+router = APIRouter(prefix="/api/v1/users", tags=["users"], dependencies=SIGNED_IN)
 
 
 class NewUser(BaseModel):

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flowtape.common.messages.variables import MAX_VALUE_LENGTH, VariableList, VariableName, VariableView
 from flowtape.gateway.deps import (
+    SIGNED_IN,
     AccessDep,
     Editor,
     GatewayDep,
@@ -24,7 +25,7 @@ from flowtape.gateway.deps import (
     WorkflowViewer,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["variables"])
+router = APIRouter(prefix="/api/v1", tags=["variables"], dependencies=SIGNED_IN)
 
 
 class VariableValue(BaseModel):

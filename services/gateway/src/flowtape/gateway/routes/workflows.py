@@ -12,6 +12,7 @@ from flowtape.common.messages import engine as msg
 from flowtape.common.views import Execution, Workflow, WorkflowPage, WorkflowVersions
 from flowtape.common.workflow import WorkflowDefinition
 from flowtape.gateway.deps import (
+    SIGNED_IN,
     AccessDep,
     Editor,
     GatewayDep,
@@ -36,7 +37,7 @@ from flowtape.gateway.schemas import (
     WorkflowImport,
 )
 
-router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"])
+router = APIRouter(prefix="/api/v1/workflows", tags=["workflows"], dependencies=SIGNED_IN)
 
 
 def _definition(body: WorkflowDefinition) -> dict[str, Any]:
