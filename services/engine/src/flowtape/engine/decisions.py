@@ -238,11 +238,12 @@ class Decisions:
     def _trace_inline(self, execution: Execution, graph: WorkflowGraph) -> None:
         """One span per node the engine evaluated inline in this decision, so the trace shows every node; and
         the retries the decision scheduled."""
+        recording = telemetry.recording()
         for event in execution.pending_events:
             if type(event).__name__ == "NodeRetryScheduled":
                 retried = graph.nodes.get(str(getattr(event, "node_id", "")))
                 self._metrics.node_retries.labels(retried.type if retried else "unknown").inc()
-            if type(event).__name__ != "NodeEvaluated":
+            if not recording or type(event).__name__ != "NodeEvaluated":
                 continue
             node_id = str(getattr(event, "node_id", ""))
             node = graph.nodes.get(node_id)
