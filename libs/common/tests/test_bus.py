@@ -27,6 +27,7 @@ from flowtape.common.bus.rabbit import RabbitBus
 from flowtape.common.errors import NotFound, TimedOut, Unavailable
 from flowtape.common.messages.engine import ExecutionFinished, GetWorkflow
 from flowtape.common.topology import DEAD_LETTERS, ENGINE_REQUESTS, EXECUTION_FINISHED, QueueSpec
+from flowtape.common.workflow import WorkflowDefinition
 from tests.infra import ADMIN_DATABASE_URL
 
 AMQP_URL = os.environ.get("FLOWTAPE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -175,6 +176,28 @@ async def test_request_returns_the_handlers_data_and_its_errors(harness: Harness
     assert await harness.bus.ask(GetWorkflow(workflow_id="w-1", version=2), timeout=5) == {"id": "w-1", "version": 2}
     with pytest.raises(NotFound, match="workflow missing not found"):
         await harness.bus.ask(GetWorkflow(workflow_id="missing"), timeout=5)
+
+
+async def test_a_typed_result_reaches_the_requester_as_its_json_with_wire_names(harness: Harness) -> None:
+    """Handlers return models (views, definitions); the requester gets their JSON, with aliases as on the wire."""
+    definition = WorkflowDefinition.model_validate(
+        {
+            "name": "typed",
+            "nodes": [{"id": "a", "type": "set"}, {"id": "b", "type": "set"}],
+            "edges": [{"from": "a", "to": "b"}],
+        }
+    )
+
+    async def get_workflow(message: GetWorkflow) -> WorkflowDefinition:
+        return definition
+
+    requests = harness.queue(ENGINE_REQUESTS.exchange, ENGINE_REQUESTS.routing_key, quorum=False)
+    harness.bus.subscribe(requests, {GetWorkflow: get_workflow})
+    await harness.start()
+
+    answer = await harness.bus.ask(GetWorkflow(workflow_id="w-1"), timeout=5)
+    assert answer == definition.model_dump(mode="json", by_alias=True)
+    assert answer["edges"][0]["from"] == "a" and "from_" not in answer["edges"][0]
 
 
 async def test_request_without_a_consumer_times_out(harness: Harness) -> None:

@@ -16,8 +16,9 @@ from functools import lru_cache
 from typing import Any
 
 from prometheus_client import CollectorRegistry
+from pydantic import BaseModel
 
-from flowtape.common.bus.base import Bus, BusMetrics, Consumer, Handlers, RawHandler, dispatch, outgoing
+from flowtape.common.bus.base import Bus, BusMetrics, Consumer, Handlers, RawHandler, dispatch, outgoing, reply_data
 from flowtape.common.errors import TimedOut
 from flowtape.common.messages.base import Message, Reply, RoutedMessage, decode
 from flowtape.common.topology import DEAD_LETTERS, QueueSpec, route_of
@@ -234,7 +235,10 @@ class MemoryBus(Bus):
             if outcome.reply is not None and delivery.correlation_id is not None:
                 future = self._replies.get(delivery.correlation_id)
                 if future is not None and not future.done():
-                    future.set_result(outcome.reply)
+                    reply = outcome.reply
+                    if isinstance(reply.data, BaseModel):  # as if it had crossed the wire: JSON-shaped data
+                        reply = reply.model_copy(update={"data": reply_data(reply.data)})
+                    future.set_result(reply)
             if outcome.action == "dead_letter":
                 self._dead_letter(state, delivery, outcome.reason)
             elif outcome.action == "retry":

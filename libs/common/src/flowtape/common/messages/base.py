@@ -54,7 +54,7 @@ class Message(BaseModel):
             Message._registry[cls.type_name] = cls
 
     def encode(self) -> bytes:
-        body = self.model_dump_json()
+        body = self.model_dump_json(by_alias=True)  # a model in a reply's data keeps its wire names ("from")
         return b'{"type":"' + self.type_name.encode() + b'","body":' + body.encode() + b"}"
 
     def caused(self, **fields: Any) -> dict[str, Any]:
