@@ -97,3 +97,40 @@ def test_by_default_calls_nest_ten_deep_and_no_run_is_pruned(monkeypatch: pytest
     assert engine.max_call_depth == 10
     assert (engine.retention_days, engine.retention_runs, engine.retention_failed_days) == (None, None, None)
     assert engine.retention_archive is None
+
+
+def _environment_variables() -> list[str]:
+    """Every variable a settings class of the platform reads, by the name operators set."""
+    from flowtape.auth.settings import AuthSettings, MailSettings
+    from flowtape.gateway.settings import RateLimitSettings, SecuritySettings
+    from flowtape.triggers import settings as triggers_settings
+
+    owners: list[type[BaseSettings]] = [
+        Settings,
+        ConnectorsSettings,
+        EngineSettings,
+        AuthSettings,
+        MailSettings,
+        SecuritySettings,
+        RateLimitSettings,
+    ]
+    owners += [
+        value
+        for value in vars(triggers_settings).values()
+        if isinstance(value, type) and issubclass(value, BaseSettings) and value is not BaseSettings
+    ]
+    names: list[str] = []
+    for owner in owners:
+        prefix = str(owner.model_config.get("env_prefix", ""))
+        for field, info in owner.model_fields.items():
+            alias = info.validation_alias or info.alias
+            names.append(alias.upper() if isinstance(alias, str) else f"{prefix}{field}".upper())
+    return names
+
+
+@pytest.mark.parametrize("variable", _environment_variables())
+def test_every_setting_is_in_the_deployment_guide(variable: str) -> None:
+    """docs/deployment.md's settings table is where operators look: a setting missing there does not exist for them."""
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "deployment.md").read_text()
+    settings_section = guide.split("## Settings", 1)[1].split("\n## ", 1)[0]
+    assert f"`{variable}`" in settings_section, f"{variable} is not in docs/deployment.md's settings table"
