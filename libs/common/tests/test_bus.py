@@ -14,11 +14,13 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import aio_pika
 import asyncpg
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -198,6 +200,34 @@ async def test_a_typed_result_reaches_the_requester_as_its_json_with_wire_names(
     answer = await harness.bus.ask(GetWorkflow(workflow_id="w-1"), timeout=5)
     assert answer == definition.model_dump(mode="json", by_alias=True)
     assert answer["edges"][0]["from"] == "a" and "from_" not in answer["edges"][0]
+
+
+async def test_asked_into_a_model_the_reply_is_that_model_and_errors_stay_errors(harness: Harness) -> None:
+    definition = WorkflowDefinition.model_validate(
+        {
+            "name": "typed",
+            "nodes": [{"id": "a", "type": "set"}, {"id": "b", "type": "set"}],
+            "edges": [{"from": "a", "to": "b"}],
+        }
+    )
+
+    async def get_workflow(message: GetWorkflow) -> Any:
+        if message.workflow_id == "missing":
+            raise NotFound("workflow missing not found")
+        if message.workflow_id == "other-shape":
+            return {"name": "no nodes"}
+        return definition
+
+    requests = harness.queue(ENGINE_REQUESTS.exchange, ENGINE_REQUESTS.routing_key, quorum=False)
+    harness.bus.subscribe(requests, {GetWorkflow: get_workflow})
+    await harness.start()
+
+    read = await harness.bus.ask(GetWorkflow(workflow_id="w-1"), timeout=5, into=WorkflowDefinition)
+    assert isinstance(read, WorkflowDefinition) and read == definition
+    with pytest.raises(NotFound, match="workflow missing not found"):
+        await harness.bus.ask(GetWorkflow(workflow_id="missing"), timeout=5, into=WorkflowDefinition)
+    with pytest.raises(ValidationError, match="nodes"):  # a reply of another shape says what does not fit
+        await harness.bus.ask(GetWorkflow(workflow_id="other-shape"), timeout=5, into=WorkflowDefinition)
 
 
 async def test_request_without_a_consumer_times_out(harness: Harness) -> None:

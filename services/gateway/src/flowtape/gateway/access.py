@@ -40,7 +40,7 @@ class MembershipCache:
         cached = self._cached.get(user_id)
         if cached is not None and cached[1] > self._clock():
             return cached[0]
-        found = msg.Memberships.model_validate(await self._bus.ask(msg.GetMemberships(user_id=user_id), timeout=5))
+        found = await self._bus.ask(msg.GetMemberships(user_id=user_id), timeout=5, into=msg.Memberships)
         self.learn(found)
         return found
 

@@ -221,6 +221,6 @@ class FirstRun:
 
     async def setup_required(self) -> bool:
         if not self._has_users:
-            state = msg.AccessState.model_validate(await self._bus.ask(msg.GetAccessState(), timeout=self._timeout))
+            state = await self._bus.ask(msg.GetAccessState(), timeout=self._timeout, into=msg.AccessState)
             self._has_users = bool(state.generations)
         return not self._has_users

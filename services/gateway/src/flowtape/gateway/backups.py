@@ -123,11 +123,9 @@ class PlatformBackups:
         return {"restored": restored, "tables": len(seen)}
 
     async def _check_empty(self) -> None:
-        holds = []
+        holds: list[str] = []
         for service in msg.DATA_SERVICES:
-            emptiness = msg.ServiceEmptiness.model_validate(
-                await self._platform.ask(msg.CheckServiceEmpty(service=service))
-            )
+            emptiness = await self._platform.ask(msg.CheckServiceEmpty(service=service), into=msg.ServiceEmptiness)
             holds.extend(f"{service}: {what}" for what in emptiness.holds)
         if holds:
             raise Conflict(

@@ -5,14 +5,19 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, overload
+
+from pydantic import BaseModel
 
 from flowtape.common import views
 from flowtape.common.bus import Bus
 from flowtape.common.errors import FlowtapeError, TimedOut, Unavailable
 from flowtape.common.messages import engine as msg
+from flowtape.common.messages.base import Message
 from flowtape.common.messages.connectors import GetNodeCatalog
 from flowtape.gateway.finished import FinishedExecutions
+
+M = TypeVar("M", bound=BaseModel)
 
 _CHANGES_REGISTRATIONS = (msg.SetWorkflowActive, msg.UpdateWorkflow, msg.DeleteWorkflow, msg.ImportWorkflow)
 
@@ -27,9 +32,17 @@ class Platform:
         #: called after a request that may change trigger registrations (the webhook route cache listens)
         self.on_registrations_changed: list[Callable[[], None]] = []
 
-    async def ask(self, message: Any, timeout: float | None = None) -> Any:
+    @overload
+    async def ask(self, message: Message, timeout: float | None = None) -> Any: ...
+
+    @overload
+    async def ask(self, message: Message, timeout: float | None = None, *, into: type[M]) -> M: ...
+
+    async def ask(self, message: Message, timeout: float | None = None, *, into: type[BaseModel] | None = None) -> Any:
         try:
-            return await self._bus.ask(message, timeout=timeout or self._timeout)
+            if into is None:
+                return await self._bus.ask(message, timeout=timeout or self._timeout)
+            return await self._bus.ask(message, timeout=timeout or self._timeout, into=into)
         finally:
             if isinstance(message, _CHANGES_REGISTRATIONS):
                 for listener in self.on_registrations_changed:
@@ -64,7 +77,7 @@ class Platform:
         )
         with self._finished.expect(str(execution_id)) as finished:
             try:
-                reply = await self.ask(command)
+                started = await self.ask(command, into=views.ExecutionStarted)
             except TimedOut:
                 raise TimedOut(
                     f"the engine did not confirm the start of execution {execution_id} within {self._timeout:g} s; "
@@ -73,7 +86,6 @@ class Platform:
                 ) from None
             except Unavailable as exc:
                 raise not_started(exc, str(execution_id)) from None
-            started = views.ExecutionStarted.model_validate(reply)
             if not wait or started.execution is not None:
                 return started
             try:
@@ -89,8 +101,8 @@ class Platform:
                     f"GET /api/v1/executions/{execution_id} shows its progress",
                     details={"execution_id": str(execution_id), "status": started.status},
                 ) from None
-        execution = notice.execution or views.Execution.model_validate(
-            await self.ask(msg.GetExecution(execution_id=str(execution_id)))
+        execution = notice.execution or await self.ask(
+            msg.GetExecution(execution_id=str(execution_id)), into=views.Execution
         )
         return views.ExecutionStarted(execution_id=str(execution_id), status=execution.status, execution=execution)
 

@@ -14,6 +14,8 @@ import logging
 from collections.abc import Awaitable
 from typing import TypeVar
 
+from pydantic import BaseModel
+
 from flowtape.common.bus import Bus
 from flowtape.common.bus.base import Consumer, Handlers, RawHandler
 from flowtape.common.errors import BusUnavailable, ErrorInfo, FlowtapeError, InvalidMessage, TimedOut, Unavailable
@@ -63,10 +65,10 @@ class PeerBus(Bus):
         self._bus = bus
         self._client_codes = _client_codes()
 
-    async def request(self, message: Message, *, timeout: float = 10.0) -> Reply:
+    async def request(self, message: Message, *, timeout: float = 10.0, into: type[BaseModel] | None = None) -> Reply:
         service = _service(message)
         try:
-            reply = await self._bus.request(message, timeout=timeout)
+            reply = await self._bus.request(message, timeout=timeout, into=into)
         except BusUnavailable as exc:
             raise _bus_down(message.type_name, exc) from None
         except TimedOut as exc:

@@ -129,8 +129,8 @@ class Guard:
 
     async def refresh(self) -> None:
         self._last_refresh = self._clock()
-        keys = msg.PublicKeySet.model_validate(await self._bus.ask(msg.GetPublicKeys(), timeout=5))
-        state = msg.AccessState.model_validate(await self._bus.ask(msg.GetAccessState(), timeout=5))
+        keys = await self._bus.ask(msg.GetPublicKeys(), timeout=5, into=msg.PublicKeySet)
+        state = await self._bus.ask(msg.GetAccessState(), timeout=5, into=msg.AccessState)
         self.learn_keys(keys)
         for user_id, generation in state.generations.items():
             self.learn_generation(user_id, generation)

@@ -86,7 +86,8 @@ class WorkflowTransfers:
         credentials = await self._credentials([project_id])
         editable = reach.projects_with("editor")
         known = {c["name"] for c in credentials} | {c["id"] for c in credentials}
-        items, missing = [], set()
+        items: list[dict[str, Any]] = []
+        missing: set[str] = set()
         for exported in body.workflows:
             definition = with_credentials(exported.definition, body.credentials_map)
             missing.update(name for name in credential_names(definition) if name not in known)

@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
@@ -27,6 +27,8 @@ from flowtape.common import logs, telemetry
 from flowtape.common.errors import FlowtapeError, InvalidMessage, Unavailable, database_unavailable, error_from_info
 from flowtape.common.messages.base import Message, Reply, decode
 from flowtape.common.topology import QueueSpec
+
+M = TypeVar("M", bound=BaseModel)
 
 log = logging.getLogger("flowtape.bus")
 
@@ -201,8 +203,11 @@ class Bus(ABC):
         """Route ``message`` by its type; returns once the broker has it (publisher confirms)."""
 
     @abstractmethod
-    async def request(self, message: Message, *, timeout: float = 10.0) -> Reply:
-        """Send a query or command and wait for its :class:`Reply`; raises TimedOut / Unavailable."""
+    async def request(self, message: Message, *, timeout: float = 10.0, into: type[BaseModel] | None = None) -> Reply:
+        """Send a query or command and wait for its :class:`Reply`; raises TimedOut / Unavailable.
+
+        With ``into``, the reply's data is read as that model where it has its shape (one pass over the JSON,
+        without dicts in between); anything else stays JSON-shaped data, as without it."""
 
     @abstractmethod
     async def start(self) -> None: ...
@@ -224,9 +229,17 @@ class Bus(ABC):
     @abstractmethod
     async def unbind(self, queue: QueueSpec, exchange: str, pattern: str) -> None: ...
 
-    async def ask(self, message: Message, *, timeout: float = 10.0) -> Any:
-        """``request`` and unwrap: returns the reply's data or raises the peer's error."""
-        reply = await self.request(message, timeout=timeout)
+    @overload
+    async def ask(self, message: Message, *, timeout: float = 10.0) -> Any: ...
+
+    @overload
+    async def ask(self, message: Message, *, timeout: float = 10.0, into: type[M]) -> M: ...
+
+    async def ask(self, message: Message, *, timeout: float = 10.0, into: type[BaseModel] | None = None) -> Any:
+        """``request`` and unwrap: returns the reply's data (as ``into`` when given) or raises the peer's error."""
+        reply = await self.request(message, timeout=timeout, into=into)
         if reply.error is not None:
             raise error_from_info(reply.error)
-        return reply.data
+        if into is None or isinstance(reply.data, into):
+            return reply.data
+        return into.model_validate(reply.data)  # what does not fit says why (a ValidationError)

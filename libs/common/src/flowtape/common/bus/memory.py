@@ -205,7 +205,7 @@ class MemoryBus(Bus):
             raise LookupError(f"no queue named {queue!r}")
         state.pending.put_nowait(_Delivery(body))
 
-    async def request(self, message: Message, *, timeout: float = 10.0) -> Reply:
+    async def request(self, message: Message, *, timeout: float = 10.0, into: type[BaseModel] | None = None) -> Reply:
         route = route_of(message)
         correlation_id = uuid.uuid4().hex
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
@@ -214,11 +214,15 @@ class MemoryBus(Bus):
             with outgoing(message, "request") as headers:
                 delivery = _Delivery(message.encode(), "direct", correlation_id, headers=headers)
                 self._route(route.exchange, route.routing_key, delivery)
-                return await asyncio.wait_for(future, timeout)
+                reply = await asyncio.wait_for(future, timeout)
         except TimeoutError:
             raise TimedOut(f"no reply to {message.type_name} within {timeout:g} s") from None
         finally:
             self._replies.pop(correlation_id, None)
+        if isinstance(reply.data, BaseModel) and not (into is not None and isinstance(reply.data, into)):
+            # as if it had crossed the wire: JSON-shaped data, unless the requester reads it as this very model
+            reply = reply.model_copy(update={"data": reply_data(reply.data)})
+        return reply
 
     async def _consume(self, state: _Queue, handlers: Handlers) -> None:
         while True:
@@ -235,10 +239,7 @@ class MemoryBus(Bus):
             if outcome.reply is not None and delivery.correlation_id is not None:
                 future = self._replies.get(delivery.correlation_id)
                 if future is not None and not future.done():
-                    reply = outcome.reply
-                    if isinstance(reply.data, BaseModel):  # as if it had crossed the wire: JSON-shaped data
-                        reply = reply.model_copy(update={"data": reply_data(reply.data)})
-                    future.set_result(reply)
+                    future.set_result(outcome.reply)
             if outcome.action == "dead_letter":
                 self._dead_letter(state, delivery, outcome.reason)
             elif outcome.action == "retry":

@@ -24,10 +24,11 @@ from faststream.message import StreamMessage
 from faststream.rabbit import Channel, ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
 from faststream.rabbit.annotations import RabbitMessage
 from prometheus_client import CollectorRegistry
+from pydantic import BaseModel
 
 from flowtape.common.bus.base import Bus, BusMetrics, Consumer, Handlers, RawHandler, dispatch, outgoing
 from flowtape.common.errors import BusUnavailable, TimedOut, Unavailable
-from flowtape.common.messages.base import Message, Reply, RoutedMessage, decode
+from flowtape.common.messages.base import Message, Reply, RoutedMessage, decode, decode_reply
 from flowtape.common.topology import COMMANDS, DEAD_LETTER_QUEUE, DEAD_LETTERS, EVENTS, QueueSpec, route_of
 
 log = logging.getLogger("flowtape.bus")
@@ -388,7 +389,7 @@ class RabbitBus(Bus):
         with _broker_reachable(f"a message for {queue}"):
             await self._broker.publish(body, queue=queue, persist=True, content_type="application/json")
 
-    async def request(self, message: Message, *, timeout: float = 10.0) -> Reply:
+    async def request(self, message: Message, *, timeout: float = 10.0, into: type[BaseModel] | None = None) -> Reply:
         route = route_of(message)
         correlation_id = uuid.uuid4().hex
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
@@ -410,7 +411,7 @@ class RabbitBus(Bus):
             raise TimedOut(f"no reply to {message.type_name} within {timeout:g} s") from None
         finally:
             self._waiting.pop(correlation_id, None)
-        reply = decode(body)
+        reply = decode_reply(body, into) if into is not None else decode(body)
         if not isinstance(reply, Reply):
             raise Unavailable(f"unexpected answer {reply.type_name} to {message.type_name}")
         return reply

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -117,6 +118,30 @@ class Reply(Message):
 
     data: Any = None
     error: ErrorInfo | None = None
+
+
+@cache
+def _reply_into(into: type[BaseModel]) -> type[Reply]:
+    """A :class:`Reply` whose data is ``into``: the same wire type, read in one pass."""
+
+    class TypedReply(Reply):
+        type_name: ClassVar[str] = ""  # not a wire type of its own (it reads Reply's)
+        data: into | None = None  # type: ignore[valid-type]
+
+    TypedReply.__name__ = f"Reply[{into.__name__}]"
+    return TypedReply
+
+
+def decode_reply(raw: bytes, into: type[BaseModel]) -> Message:
+    """A wire message that should be a :class:`Reply` carrying ``into``: its data read as that model straight from
+    the JSON. Anything else (an error, another shape, another message) decodes as :func:`decode` would."""
+    prefix = _TYPE_PREFIX + Reply.type_name.encode() + _BODY_PREFIX
+    if raw.startswith(prefix) and raw.endswith(b"}"):
+        try:
+            return _reply_into(into).model_validate_json(raw[len(prefix) : -1])
+        except ValidationError:
+            pass
+    return decode(raw)
 
 
 class RoutedMessage(Message):

@@ -25,7 +25,7 @@ class RunPauses(BaseModel):
 @router.get("/admin/pause", response_model=RunPauses)
 async def pauses(platform: PlatformDep, owners: OwnersDep, _: Viewer, reach: AccessDep) -> Any:
     """Whether everything is paused, and which of the caller's workflows are."""
-    found = RunPauses.model_validate(await platform.ask(msg.GetRunPauses()))
+    found = await platform.ask(msg.GetRunPauses(), into=RunPauses)
     if reach.everywhere is None:
         visible = [w for w in found.workflows if reach.role_in(await owners.project_or_none("workflow", w) or "")]
         found = found.model_copy(update={"workflows": visible})

@@ -44,10 +44,10 @@ async def create_project(body: NewProject, platform: PlatformDep, who: Admin) ->
 async def list_projects(platform: PlatformDep, reach: AccessDep) -> Any:
     """The caller's projects with its role in each; every project for a platform admin."""
     if reach.everywhere is not None:
-        found = ProjectPage.model_validate(await platform.ask(msg.ListProjects(user_id=None)))
+        found = await platform.ask(msg.ListProjects(user_id=None), into=ProjectPage)
         return ProjectPage(items=[p.model_copy(update={"role": reach.role_in(p.id)}) for p in found.items])
     if reach.principal.via == "api_key":  # a project key: its one project, in the key's role
-        found = ProjectPage.model_validate(await platform.ask(msg.ListProjects(user_id=reach.principal.user_id)))
+        found = await platform.ask(msg.ListProjects(user_id=reach.principal.user_id), into=ProjectPage)
         return ProjectPage(
             items=[p.model_copy(update={"role": reach.role_in(p.id)}) for p in found.items if p.id in reach.projects]
         )
@@ -57,7 +57,7 @@ async def list_projects(platform: PlatformDep, reach: AccessDep) -> Any:
 @router.get("/{project_id}", response_model=ProjectView)
 async def get_project(project_id: str, platform: PlatformDep, reach: AccessDep) -> Any:
     reach.check(project_id, "viewer")
-    found = ProjectView.model_validate(await platform.ask(msg.GetProject(project_id=project_id)))
+    found = await platform.ask(msg.GetProject(project_id=project_id), into=ProjectView)
     return found.model_copy(update={"role": reach.role_in(project_id)})
 
 
