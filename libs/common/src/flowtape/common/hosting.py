@@ -7,6 +7,7 @@ start the bus, then let each runtime do what needs the bus (ask peers, recover w
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import uuid
@@ -16,7 +17,7 @@ from importlib import metadata
 from typing import Any, Protocol
 
 from fastapi import APIRouter, FastAPI
-from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 from flowtape.common.api_docs import docs_router
 from flowtape.common.bus import Bus
@@ -63,11 +64,21 @@ async def running(bus: Bus, runtimes: Sequence[Runtime]) -> AsyncIterator[None]:
         await bus.start()
         for runtime in runtimes:
             await runtime.started()
+        settle_heap()
         yield
     finally:
         await bus.stop()
         for runtime in reversed(opened):
             await runtime.close()
+
+
+def settle_heap() -> None:
+    """Leave what start-up built (modules, schemas, routes: ~200,000 objects) out of the cycle collector's scans.
+
+    Otherwise every full collection walks all of it again while requests wait: 50-150 ms here. Objects made
+    later are collected as usual; ``python_gc_*`` in /metrics shows the collections."""
+    gc.collect()
+    gc.freeze()
 
 
 def _version(service: str) -> str:
@@ -139,10 +150,11 @@ def build_app(bus: Bus, runtimes: Sequence[Runtime], registry: CollectorRegistry
 
 
 def process_registry() -> CollectorRegistry:
-    """A registry per process with the process's own CPU and memory, as dashboards expect."""
+    """A registry per process with the process's own CPU, memory and garbage collections, as dashboards expect."""
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
     return registry
 
 
