@@ -244,3 +244,6 @@ def test_every_service_serves_health_readiness_and_metrics(platform: Platform) -
         assert ready.status_code == 200 and ready.json()["checks"]["broker"] is True
         metrics = httpx.get(f"{process.url}/metrics")
         assert metrics.status_code == 200 and "# TYPE" in metrics.text
+        # what a dashboard charts for any Python service: its CPU and memory, and its garbage collections
+        for family in ("process_cpu_seconds_total", "process_resident_memory_bytes", "python_gc_collections_total"):
+            assert family in metrics.text, f"{process.name} /metrics lacks {family}"
