@@ -56,6 +56,7 @@ def up(
     import uvicorn
 
     from flowtape.cli.hosts import embedded_app
+    from flowtape.common.hosting import settle_heap
     from flowtape.common.logs import configure_logging
     from flowtape.common.settings import Settings
     from flowtape.common.telemetry import configure_tracing, shutdown_tracing
@@ -67,10 +68,10 @@ def up(
     console.print(
         f"[bold]Flowtape[/] embedded, data in {settings.data_dir.resolve()}, API on http://{host}:{port}/api/v1"
     )
+    app = embedded_app(settings)
+    settle_heap()
     try:
-        uvicorn.run(
-            embedded_app(settings), host=host, port=port, log_config=None, access_log=False, server_header=False
-        )
+        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, server_header=False)
     finally:
         shutdown_tracing()
 
@@ -83,6 +84,7 @@ def serve(
     import uvicorn
 
     from flowtape.cli.hosts import service_app
+    from flowtape.common.hosting import settle_heap
     from flowtape.common.logs import configure_logging
     from flowtape.common.settings import SERVICES, Settings
     from flowtape.common.telemetry import configure_tracing, shutdown_tracing
@@ -92,10 +94,12 @@ def serve(
     settings = Settings()
     configure_logging(service, settings.log_level, settings.log_format)
     configure_tracing(service)
-    port = settings.port_for(service)  # type: ignore[arg-type]
+    port = settings.port_for(service)
+    app = service_app(service, settings)
+    settle_heap()
     try:
         uvicorn.run(
-            service_app(service, settings),  # type: ignore[arg-type]
+            app,
             host=settings.host,
             port=port,
             log_config=None,
