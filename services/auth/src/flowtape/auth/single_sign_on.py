@@ -37,13 +37,6 @@ from flowtape.common.messages import auth as msg
 from flowtape.common.messages.auth import Actor
 from flowtape.common.projects import DEFAULT_PROJECT
 
-with warnings.catch_warnings():
-    # authlib 1.9 warns at import that it will move to "httpx2"; the httpx client it ships is the one we use
-    warnings.simplefilter("ignore")
-    from authlib.integrations.base_client import OAuthError
-    from authlib.integrations.httpx_client import AsyncOAuth2Client
-    from authlib.oauth2 import OAuth2Error
-
 log = logging.getLogger("flowtape.auth.sso")
 
 #: a sign-in not finished within this is refused (the user starts again)
@@ -420,6 +413,14 @@ class SingleSignOn:
     async def _exchange(
         self, provider: sso.Provider, row: dict[str, Any], metadata: _Metadata, request: sso.LoginRequest, code: str
     ) -> dict[str, Any]:
+        with warnings.catch_warnings():
+            # loaded with the first sign-in (~12 MB an auth replica without SSO does not hold); authlib 1.9 warns at
+            # import that it will move to "httpx2": the httpx client it ships is the one we use
+            warnings.simplefilter("ignore")
+            from authlib.integrations.base_client import OAuthError
+            from authlib.integrations.httpx_client import AsyncOAuth2Client
+            from authlib.oauth2 import OAuth2Error
+
         oidc = provider.kind == "oidc"
         client = AsyncOAuth2Client(
             client_id=provider.client_id,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-import aiomqtt
 import aiosmtplib
 import httpx
 
@@ -110,6 +109,8 @@ async def _amqp(connections: Connections, credential: Credential) -> str:
 
 
 async def _mqtt(connections: Connections, credential: Credential) -> str:
+    import aiomqtt  # loaded on first use, as by the mqtt node
+
     assert isinstance(credential.data, MqttCredential)
     data = credential.data
     try:

@@ -19,11 +19,7 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
-
-import aiomqtt
-from joserfc import jwe
-from joserfc.jwk import ECKey
+from typing import TYPE_CHECKING, Any
 
 from flowtape.common.bus import Bus
 from flowtape.common.credentials import MqttCredential, parse_credential
@@ -32,9 +28,13 @@ from flowtape.common.messages.connectors import OpenTriggerCredential, SealedCre
 from flowtape.common.nodes.mqtt import MqttTriggerParams
 from flowtape.triggers.domain.registration import Registration
 
+if TYPE_CHECKING:  # the MQTT client and JOSE libraries load with the first subscription (~10 MB a replica without one)
+    import aiomqtt
+    from joserfc.jwk import ECKey
+
 log = logging.getLogger("flowtape.triggers.mqtt")
 MAX_BACKOFF = 30.0
-OnMessage = Callable[[Registration, aiomqtt.Message], Awaitable[object]]
+OnMessage = Callable[[Registration, "aiomqtt.Message"], Awaitable[object]]
 
 
 def shared_topic(registration: Registration, topic: str) -> str:
@@ -78,7 +78,7 @@ class MqttSubscriptions:
         self._egress = egress
         self._on_message = on_message
         self._replica = replica
-        self._key = ECKey.generate_key("P-256", private=True)
+        self._key: ECKey | None = None  # made with the first subscription, never shared
         self._tasks: dict[str, tuple[str, asyncio.Task[None]]] = {}
         #: subscriptions currently connected and subscribed, by workflow id (for tests and readiness)
         self.subscribed: set[str] = set()
@@ -103,16 +103,22 @@ class MqttSubscriptions:
 
     async def _credential(self, ref: str, project_id: str) -> MqttCredential:
         """The credential ``ref`` of the workflow's project (another project's is not found)."""
+        from joserfc import jwe
+        from joserfc.jwk import ECKey
+
+        if self._key is None:
+            self._key = ECKey.generate_key("P-256", private=True)
         public = self._key.as_dict(private=False)
         query = OpenTriggerCredential(credential=ref, reply_jwk=public, project_id=project_id)
-        reply = await self._bus.ask(query, timeout=15)
-        sealed = SealedCredential.model_validate(reply)
+        sealed = await self._bus.ask(query, timeout=15, into=SealedCredential)
         opened = jwe.decrypt_compact(sealed.sealed_data, self._key)
         data = parse_credential(sealed.type, json.loads(opened.plaintext or b"{}")["data"])
         assert isinstance(data, MqttCredential)
         return data
 
     async def _subscription(self, registration: Registration) -> None:
+        import aiomqtt
+
         params = MqttTriggerParams.model_validate(registration.params)
         delay = 1.0
         while True:
@@ -153,11 +159,11 @@ class MqttSubscriptions:
                 raise
             except Exception as exc:
                 self.subscribed.discard(registration.workflow_id)
-                message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+                why = getattr(exc, "message", None) or str(exc) or type(exc).__name__
                 log.warning(
                     "MQTT subscription of workflow %s failed (%s); retrying in %g s",
                     registration.workflow_id,
-                    message,
+                    why,
                     delay,
                 )
                 await asyncio.sleep(delay)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import aiomqtt
 from pydantic import Field
 
 from flowtape.common.credentials import MqttCredential
@@ -18,6 +17,9 @@ from flowtape.connectors.connections import Connections
 from flowtape.connectors.outbound import connect_address
 from flowtape.connectors.pools import CONNECT_TIMEOUT, connect_failed
 from flowtape.connectors.tls import client_context
+
+if TYPE_CHECKING:  # the MQTT client library loads with the first MQTT connection (~7 MB a process without one)
+    import aiomqtt
 
 
 class MqttPublishParams(NodeParams):
@@ -32,6 +34,8 @@ class MqttPublishParams(NodeParams):
 
 async def mqtt_client(egress: EgressPolicy, data: MqttCredential, identifier: str | None = None) -> aiomqtt.Client:
     """A client (not yet connected: use it as an async context manager) to the checked address."""
+    import aiomqtt
+
     host = await connect_address(egress, data.host, data.port, verified_tls=data.tls == "verify")
     context = client_context(data.tls)
     return aiomqtt.Client(
@@ -78,12 +82,18 @@ class MqttPublishNode(NodeType[MqttPublishParams]):
         connections.on_close(self._close)
 
     async def _close(self) -> None:
+        if not self._open:
+            return
+        import aiomqtt
+
         for _, client in self._open.values():
             with contextlib.suppress(aiomqtt.MqttError):
                 await client.__aexit__(None, None, None)
         self._open.clear()
 
     async def _client(self, credential: Credential, fresh: bool = False) -> aiomqtt.Client:
+        import aiomqtt
+
         data = credential.data
         assert isinstance(data, MqttCredential)
         fingerprint = json.dumps(data.reveal(), sort_keys=True)
@@ -109,6 +119,8 @@ class MqttPublishNode(NodeType[MqttPublishParams]):
         credential = await ctx.credential(params.credential, "mqtt")
         body = item if params.message is None else params.message
         payload = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+        import aiomqtt
+
         for fresh in (False, True):
             client = await self._client(credential, fresh=fresh)
             try:
