@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import jsonschema
-
 from flowtape.common.errors import InvalidWorkflow
 from flowtape.common.workflow import ERROR_PORT
 from flowtape.engine.domain.graph import DONE_PORT, WorkflowGraph
@@ -35,6 +33,8 @@ def _has_expression(value: Any) -> bool:
 
 def _param_problems(schema: Mapping[str, Any], params: Mapping[str, Any]) -> list[str]:
     """Schema errors, except those on values that are expressions (their type is known only at run time)."""
+    import jsonschema  # loaded with the first workflow validated (~6 MB an idle engine does not hold)
+
     validator = jsonschema.Draft202012Validator(schema)
     problems = []
     for error in validator.iter_errors(params):

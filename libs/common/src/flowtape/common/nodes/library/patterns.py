@@ -3,7 +3,8 @@
 A pattern such as ``(a+)+$`` takes exponential time on some inputs (catastrophic backtracking). Patterns are
 compiled with the ``regex`` module (Python's ``re`` syntax, plus more) and every match runs with a time limit
 of :data:`MATCH_TIMEOUT_SECONDS`: past it the node fails naming the field, instead of blocking the event loop.
-Patterns longer than :data:`MAX_PATTERN_LENGTH` are refused, and compiled patterns are cached.
+Patterns longer than :data:`MAX_PATTERN_LENGTH` are refused, and compiled patterns are cached. The module loads with
+the first pattern (~10 MB a process running no pattern node does not hold).
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, TypeVar
-
-import regex
 
 from flowtape.common.errors import NodeError
 
@@ -33,6 +32,8 @@ class UserPattern:
         self._compiled = compiled
 
     def _bounded(self, operation: Callable[..., T], *args: Any, where: str) -> T:
+        import regex
+
         try:
             return operation(*args, timeout=MATCH_TIMEOUT_SECONDS)
         except TimeoutError:
@@ -61,6 +62,8 @@ def compile_pattern(source: str, ignore_case: bool = False, multiline: bool = Fa
     """The pattern compiled, or a NodeError saying what is wrong with it."""
     if len(source) > MAX_PATTERN_LENGTH:
         raise NodeError(f"the regular expression is longer than {MAX_PATTERN_LENGTH} characters")
+    import regex
+
     flags = regex.VERSION0 | (regex.IGNORECASE if ignore_case else 0) | (regex.MULTILINE if multiline else 0)
     try:
         compiled = regex.compile(source, flags)

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import json
-from functools import cmp_to_key
+from collections.abc import Callable
+from functools import cache, cmp_to_key
 from typing import Any, Literal
 
-from natsort import natsort_keygen, ns
 from pydantic import BaseModel, ConfigDict, Field
 
 from flowtape.common.nodes.library.paths import MISSING, FieldPath, get_path
@@ -15,8 +15,14 @@ from flowtape.common.nodes.sdk import Item, NodeContext, NodeExample, NodeParams
 
 __all__ = ["SORTING_NODES", "LimitNode", "RemoveDuplicatesNode", "SortKey", "SortNode"]
 
-_NATURAL = natsort_keygen(alg=ns.INT | ns.SIGNED)
-_NATURAL_FOLDED = natsort_keygen(alg=ns.INT | ns.SIGNED | ns.IGNORECASE)
+
+@cache
+def _natural(ignore_case: bool) -> Callable[[str], Any]:
+    """natsort's key for numbers in text ("a2" before "a10"); the library loads with the first natural sort."""
+    from natsort import natsort_keygen, ns
+
+    key: Callable[[str], Any] = natsort_keygen(alg=ns.INT | ns.SIGNED | (ns.IGNORECASE if ignore_case else 0))
+    return key
 
 
 class SortKey(BaseModel):
@@ -51,7 +57,7 @@ def _rank(value: Any) -> int:
 def _sortable(value: Any, key: SortKey) -> Any:
     if isinstance(value, str):
         if key.natural:
-            return (_NATURAL_FOLDED if key.ignore_case else _NATURAL)(value)
+            return _natural(key.ignore_case)(value)
         return value.casefold() if key.ignore_case else value
     if isinstance(value, list | dict):
         return json.dumps(value, sort_keys=True)

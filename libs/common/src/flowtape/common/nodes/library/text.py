@@ -4,9 +4,9 @@ render a Jinja text template over the item. Regexes are bounded in time (see :mo
 from __future__ import annotations
 
 import json
+from functools import cache
 from typing import Any, ClassVar, Literal
 
-import regex
 from pydantic import Field
 from slugify import slugify
 
@@ -31,11 +31,18 @@ __all__ = [
 
 #: the longest text a padding may build
 MAX_PAD_WIDTH = 100_000
-_WORDS = regex.compile(r"[\p{Lu}]?[\p{Ll}\p{Nd}]+|[\p{Lu}\p{Nd}]+(?![\p{Ll}])|[\p{Lu}]")
+
+
+@cache
+def _word_pattern() -> Any:
+    """Words by Unicode class; compiled on first use, as the ``regex`` module loads only then (see .patterns)."""
+    import regex
+
+    return regex.compile(r"[\p{Lu}]?[\p{Ll}\p{Nd}]+|[\p{Lu}\p{Nd}]+(?![\p{Ll}])|[\p{Lu}]")
 
 
 def _words(text: str) -> list[str]:
-    return [word for word in _WORDS.findall(text) if word]
+    return [word for word in _word_pattern().findall(text) if word]
 
 
 class ChangeCaseParams(FieldParams):
@@ -178,6 +185,8 @@ class ReplaceTextNode(FieldNode[ReplaceTextParams]):
         if params.regex:
             pattern = compile_pattern(params.find, params.ignore_case)
         else:
+            import regex
+
             pattern = compile_pattern(regex.escape(params.find), params.ignore_case)
         replacement = params.replace if params.regex else params.replace.replace("\\", "\\\\")
         result = pattern.sub(replacement, text, params.count, where=where)
