@@ -60,8 +60,10 @@ def register(executions: typer.Typer) -> None:
         if workflow is not None:
             from flowtape.cli.bulk_replay import BulkReplay
 
-            selection = {"workflow_id": workflow, "status": status, "since": since, "from_node": from_node}
-            BulkReplay(url, workflow_version, **selection).run(canary=canary, parallel=parallel, dry_run=dry_run)
+            replay = BulkReplay(
+                url, workflow_version, workflow_id=workflow, status=status, since=since, from_node=from_node
+            )
+            replay.run(canary=canary, parallel=parallel, dry_run=dry_run)
             return
         if execution_id is None or from_node is None:
             raise fail("give an EXECUTION_ID and --from-node, or --workflow for a bulk replay")
