@@ -114,13 +114,13 @@ class MqttPublishNode(NodeType[MqttPublishParams]):
             return client
 
     async def run_item(self, ctx: NodeContext, params: MqttPublishParams, item: Item) -> NodeResult:
+        import aiomqtt
+
         if "+" in params.topic or "#" in params.topic:
             raise NodeError(f"cannot publish to {params.topic!r}: wildcards are for subscriptions")
         credential = await ctx.credential(params.credential, "mqtt")
         body = item if params.message is None else params.message
         payload = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
-        import aiomqtt
-
         for fresh in (False, True):
             client = await self._client(credential, fresh=fresh)
             try:
