@@ -202,7 +202,17 @@ async def test_a_typed_result_reaches_the_requester_as_its_json_with_wire_names(
     assert answer["edges"][0]["from"] == "a" and "from_" not in answer["edges"][0]
 
 
-async def test_asked_into_a_model_the_reply_is_that_model_and_errors_stay_errors(harness: Harness) -> None:
+async def test_asked_into_a_model_the_reply_is_that_model_and_errors_stay_errors() -> None:
+    """On the in-process bus (RabbitMQ's decoding of the same replies: test_messages.py, and every distributed run)."""
+    memory = MemoryBus()
+    harness = Harness(memory, _buses=[memory])
+    try:
+        await _asked_into_a_model(harness)
+    finally:
+        await harness.stop()
+
+
+async def _asked_into_a_model(harness: Harness) -> None:
     definition = WorkflowDefinition.model_validate(
         {
             "name": "typed",
