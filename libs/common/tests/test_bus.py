@@ -180,15 +180,19 @@ async def test_request_returns_the_handlers_data_and_its_errors(harness: Harness
         await harness.bus.ask(GetWorkflow(workflow_id="missing"), timeout=5)
 
 
+#: a result model with a field renamed on the wire (an edge's ``from``)
+TWO_NODES = WorkflowDefinition.model_validate(
+    {
+        "name": "typed",
+        "nodes": [{"id": "a", "type": "set"}, {"id": "b", "type": "set"}],
+        "edges": [{"from": "a", "to": "b"}],
+    }
+)
+
+
 async def test_a_typed_result_reaches_the_requester_as_its_json_with_wire_names(harness: Harness) -> None:
     """Handlers return models (views, definitions); the requester gets their JSON, with aliases as on the wire."""
-    definition = WorkflowDefinition.model_validate(
-        {
-            "name": "typed",
-            "nodes": [{"id": "a", "type": "set"}, {"id": "b", "type": "set"}],
-            "edges": [{"from": "a", "to": "b"}],
-        }
-    )
+    definition = TWO_NODES
 
     async def get_workflow(message: GetWorkflow) -> WorkflowDefinition:
         return definition
@@ -213,13 +217,7 @@ async def test_asked_into_a_model_the_reply_is_that_model_and_errors_stay_errors
 
 
 async def _asked_into_a_model(harness: Harness) -> None:
-    definition = WorkflowDefinition.model_validate(
-        {
-            "name": "typed",
-            "nodes": [{"id": "a", "type": "set"}, {"id": "b", "type": "set"}],
-            "edges": [{"from": "a", "to": "b"}],
-        }
-    )
+    definition = TWO_NODES
 
     async def get_workflow(message: GetWorkflow) -> Any:
         if message.workflow_id == "missing":
